@@ -1,0 +1,129 @@
+# clawfence: one binary (build/clawfence) with its eBPF object embedded through a bpftool
+# skeleton. Everything is built under build/.
+#
+#   make            build everything
+#   make run        install missing packages, build, start the agent with rules/openclaw.yaml
+#   make test       install missing packages, build, run every test tier
+#   make bench      benchmarks (figures go in README.md)
+
+BUILD    := build
+CXX      ?= g++
+CLANG    ?= clang
+BPFTOOL  ?= bpftool
+ARCH     := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+
+# vmlinux.h is generated from the BTF of the kernel we build on rather than vendored: the
+# programs are CO-RE, so the object still relocates on any BTF kernel at load time, and a
+# generated header always has the types the build host's kernel has (struct mount, open_how)
+# without a multi-megabyte vendored file to keep current. Point VMLINUX_BTF elsewhere to build
+# on a host without /sys/kernel/btf/vmlinux.
+VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
+
+# pkg-config runs lazily (=, not :=), so `make run` on a fresh machine can install the
+# packages before anything asks for their flags.
+PKGS      = libbpf protobuf spdlog yaml-cpp fmt
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
+
+CXXFLAGS ?= -O2 -g
+CXXFLAGS += -std=c++17 -Wall -Wextra -Werror -MMD -MP -pthread
+CPPFLAGS += -Iinclude -Iagent -I$(BUILD)/gen -I$(BUILD)/bpf
+LDLIBS   += -pthread
+
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -MMD -MP \
+              -I$(BUILD)/bpf -Iinclude
+
+# ---- eBPF ------------------------------------------------------------------------------------
+BPF_SRCS := bpf/process/process.bpf.c bpf/syscalls.bpf.c bpf/net/net.bpf.c
+BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.o,$(BPF_SRCS))
+BPF_OBJ  := $(BUILD)/bpf/clawfence.bpf.o
+BPF_SKEL := $(BUILD)/bpf/clawfence.skel.h
+
+$(BUILD)/bpf/vmlinux.h:
+	@mkdir -p $(@D)
+	@test -r $(VMLINUX_BTF) || { echo "error: no kernel BTF at $(VMLINUX_BTF) (CONFIG_DEBUG_INFO_BTF=y is required)"; exit 1; }
+	$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/bpf/%.o: bpf/%.bpf.c $(BUILD)/bpf/vmlinux.h
+	@mkdir -p $(@D)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BPF_OBJ): $(BPF_OBJS)
+	$(BPFTOOL) gen object $@ $^
+
+$(BPF_SKEL): $(BPF_OBJ)
+	$(BPFTOOL) gen skeleton $< name clawfence_bpf > $@.tmp && mv $@.tmp $@
+
+# ---- protobuf --------------------------------------------------------------------------------
+PROTO_SRC := agent/proto/clawfence.proto
+PROTO_CC  := $(BUILD)/gen/proto/clawfence.pb.cc
+PROTO_H   := $(BUILD)/gen/proto/clawfence.pb.h
+
+$(PROTO_CC) $(PROTO_H) &: $(PROTO_SRC)
+	@mkdir -p $(BUILD)/gen
+	protoc --proto_path=agent --cpp_out=$(BUILD)/gen $<
+
+# ---- user space ------------------------------------------------------------------------------
+AGENT_SRCS := $(filter-out agent/main.cpp,$(wildcard agent/*/*.cpp agent/*.cpp))
+AGENT_OBJS := $(patsubst %.cpp,$(BUILD)/obj/%.o,$(AGENT_SRCS)) $(BUILD)/obj/gen/clawfence.pb.o
+AGENT_LIB  := $(BUILD)/libclawfence.a
+GENERATED  := $(BPF_SKEL) $(PROTO_H)
+
+$(BUILD)/obj/%.o: %.cpp | $(GENERATED)
+	@mkdir -p $(@D)
+	$(CXX) $(CPPFLAGS) $(PKG_CFLAGS) $(CXXFLAGS) -c $< -o $@
+
+$(BUILD)/obj/gen/clawfence.pb.o: $(PROTO_CC) $(PROTO_H)
+	@mkdir -p $(@D)
+	$(CXX) $(CPPFLAGS) $(PKG_CFLAGS) $(filter-out -Werror,$(CXXFLAGS)) -c $< -o $@
+
+$(AGENT_LIB): $(AGENT_OBJS)
+	$(AR) rcs $@ $^
+
+$(BUILD)/clawfence: $(BUILD)/obj/agent/main.o $(AGENT_LIB)
+	$(CXX) $(CXXFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+# ---- tests -----------------------------------------------------------------------------------
+WORKLOADS := $(patsubst tests/workloads/%.c,$(BUILD)/workloads/%,$(wildcard tests/workloads/*.c))
+$(BUILD)/workloads/%: tests/workloads/%.c
+	@mkdir -p $(@D)
+	$(CC) -O2 -Wall -Wextra -Werror -pthread -o $@ $<
+
+define test_binary
+$(BUILD)/tests/$(1): $(patsubst %.cpp,$(BUILD)/obj/%.o,$(wildcard tests/$(2)/*.cpp)) $(AGENT_LIB)
+	@mkdir -p $$(@D)
+	$$(CXX) $$(CXXFLAGS) -o $$@ $$^ $$(PKG_LIBS) -lgtest -lgtest_main $$(LDLIBS)
+endef
+$(eval $(call test_binary,unit_tests,unit))
+$(eval $(call test_binary,bpf_tests,bpf))
+$(eval $(call test_binary,e2e_tests,e2e))
+TEST_BINS := $(BUILD)/tests/unit_tests $(BUILD)/tests/bpf_tests $(BUILD)/tests/e2e_tests
+
+# ---- entry points ----------------------------------------------------------------------------
+.PHONY: all deps run test check bench clean
+.DEFAULT_GOAL := all
+
+all: $(BUILD)/clawfence
+
+deps:
+	@scripts/install-deps.sh
+
+RULES ?= rules/openclaw.yaml
+run: deps
+	@$(MAKE) --no-print-directory all
+	$(BUILD)/clawfence agent --rules $(RULES) $(ARGS)
+
+test: deps
+	@$(MAKE) --no-print-directory check
+
+check: $(BUILD)/clawfence $(TEST_BINS) $(WORKLOADS)
+	scripts/run-tests.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory all $(WORKLOADS)
+	scripts/bench.sh
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

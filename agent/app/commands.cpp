@@ -1,0 +1,329 @@
+#include "app/commands.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <stdexcept>
+#include <thread>
+
+#include "app/pipeline.h"
+#include "policy/rules.h"
+#include "process/targets.h"
+#include "process/tracker.h"
+#include "sensor/kernel.h"
+#include "sensor/sensor.h"
+
+namespace clawfence::app {
+namespace {
+
+// Start-up failures that stop the command with a message and an exit status.
+struct StartError : std::runtime_error {
+  StartError(int code, const std::string& msg) : std::runtime_error(msg), code(code) {}
+  int code;
+};
+
+void require_root() {
+  if (geteuid() != 0)
+    throw StartError(4, "clawfence must run as root: it loads eBPF programs and attaches cgroup hooks "
+                        "(CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN, CAP_SYS_ADMIN)");
+}
+
+policy::RuleSet load_rules_or_throw(const std::string& path) {
+  auto res = policy::load_rules(path);
+  if (!res.ok()) {
+    std::string msg = "invalid rules, not starting:";
+    for (const auto& e : res.errors) msg += "\n  " + e.to_string();
+    throw StartError(2, msg);
+  }
+  return res.rules;
+}
+
+sensor::KernelFeatures probe_or_throw() {
+  sensor::KernelFeatures f = sensor::probe_kernel();
+  spdlog::info("kernel {}: BTF {}, ring buffer {}, raw tracepoints {}, cgroup sock_addr {}, bpf_loop {}, "
+               "fentry/tp_btf {}, BPF LSM {}",
+               f.release, f.btf ? "yes" : "no", f.ringbuf ? "yes" : "no", f.raw_tracepoint ? "yes" : "no",
+               f.cgroup_sock_addr ? "yes" : "no", f.bpf_loop ? "yes" : "no", f.tracing ? "yes" : "no",
+               f.lsm ? "yes" : "no");
+  auto missing = sensor::missing_requirements(f);
+  if (!missing.empty()) {
+    std::string msg = "this kernel lacks what clawfence needs:";
+    for (const auto& m : missing) msg += "\n  - " + m;
+    throw StartError(3, msg);
+  }
+  spdlog::info("file and process sensors: raw tracepoints sys_enter/sys_exit and sched_process_*{}",
+               f.tracing || f.lsm ? " (fentry/LSM available but not used yet)" : " (no fentry/LSM here)");
+  spdlog::info("cgroup v2 at {}", f.cgroup2_path);
+  if (auto err = sensor::ensure_bpffs(); !err.empty()) spdlog::warn("{}", err);
+  return f;
+}
+
+sensor::SensorOptions sensor_options(const CommonOptions& c, const std::string& attach_cgroup) {
+  sensor::SensorOptions o;
+  uint32_t mib = c.ringbuf_mib;
+  if (mib == 0 || (mib & (mib - 1)) != 0) throw StartError(1, "--ringbuf-mib must be a power of two");
+  o.ringbuf_bytes = mib << 20;
+  o.max_tracked = c.max_tracked;
+  o.attach_cgroup = attach_cgroup;
+  o.agent_tgid = static_cast<uint32_t>(getpid());
+  return o;
+}
+
+void log_summary(const sensor::Sensor& s, const Pipeline& p) {
+  auto c = s.counters();
+  auto st = p.stats();
+  spdlog::info("stopped: {} records read, {} events written, lost: {} in the kernel (ring buffer full), {} in "
+               "the queue, {} malformed; truncated: {} paths, {} argv",
+               st.records, st.written, c[CF_CNT_RINGBUF_FULL], st.queue_dropped, st.decode_errors,
+               c[CF_CNT_PATH_TOO_DEEP] + c[CF_CNT_PATH_TOO_LONG] + c[CF_CNT_STR_TRUNCATED],
+               c[CF_CNT_ARGV_TRUNCATED]);
+  if (c[CF_CNT_TRACKED_FULL]) spdlog::warn("{} processes could not be tracked: tracked map full", c[CF_CNT_TRACKED_FULL]);
+}
+
+// Blocks the signals the main thread waits for, before any thread starts, so that all
+// threads inherit the mask and the signals reach sigtimedwait.
+sigset_t block_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGCHLD);
+  sigaddset(&set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  return set;
+}
+
+// A cgroup created for `clawfence run`, removed (with its processes moved out) on scope exit.
+class RunCgroup {
+ public:
+  RunCgroup(const std::string& cg2_root) {
+    path_ = cg2_root + "/clawfence-run." + std::to_string(getpid());
+    if (mkdir(path_.c_str(), 0755) != 0 && errno != EEXIST)
+      throw StartError(1, "cannot create cgroup " + path_ + ": " + std::strerror(errno));
+    // Where leftovers go: the cgroup clawfence itself runs in.
+    std::ifstream self("/proc/self/cgroup");
+    for (std::string line; std::getline(self, line);)
+      if (line.rfind("0::", 0) == 0) parent_ = cg2_root + line.substr(3);
+    struct stat st {};
+    if (stat(path_.c_str(), &st) == 0) id_ = st.st_ino;
+  }
+  ~RunCgroup() {
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      if (rmdir(path_.c_str()) == 0 || errno == ENOENT) return;
+      // Still populated: move what is left to our own cgroup, then retry.
+      std::ifstream procs(path_ + "/cgroup.procs");
+      std::ofstream dest(parent_ + "/cgroup.procs");
+      for (std::string pid; std::getline(procs, pid);) dest << pid << std::endl;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    spdlog::warn("could not remove cgroup {}: {}", path_, std::strerror(errno));
+  }
+  const std::string& path() const { return path_; }
+  uint64_t id() const { return id_; }
+  bool populated() const {
+    std::ifstream ev(path_ + "/cgroup.events");
+    for (std::string line; std::getline(ev, line);)
+      if (line == "populated 0") return false;
+    return true;
+  }
+
+ private:
+  std::string path_, parent_;
+  uint64_t id_ = 0;
+};
+
+int run_agent_impl(const AgentOptions& opts) {
+  // 1. inputs
+  policy::RuleSet rules = load_rules_or_throw(opts.rules);
+  spdlog::info("rules: {} ({} targets, mode {})", opts.rules, rules.targets.size(),
+               rules.mode == policy::Mode::kEnforce ? "enforce" : "monitor");
+  require_root();
+  // 2. kernel
+  sensor::KernelFeatures kf = probe_or_throw();
+  std::string attach = opts.cgroup.empty() ? kf.cgroup2_path : opts.cgroup;
+  std::vector<std::string> warnings;
+  sensor::KernelTargets kt = process::compile_kernel_targets(rules.targets, kf.cgroup2_path, &warnings);
+  for (const auto& w : warnings) spdlog::warn("{}", w);
+  // 3. sinks, then sensors: nothing is read before there is somewhere to write it
+  output::JsonLinesSink sink(opts.common.output);
+  sigset_t sigs = block_signals();
+  auto sensor = sensor::Sensor::start(sensor_options(opts.common, attach), kt);
+  for (const auto& a : sensor->attachments()) spdlog::debug("attached {}", a);
+  spdlog::info("attached {} programs; network hooks on {}", sensor->attachments().size(), attach);
+  // 4. process state
+  sensor::BootClock clock;
+  process::ProcFs procfs;
+  process::ProcessTable table(opts.common.process_table_size, &procfs);
+  process::Tracker tracker(table, procfs, clock);
+  tracker.set_targets(rules.targets);
+  Pipeline pipeline(*sensor, tracker, sink, clock, opts.common.queue_capacity);
+  pipeline.start();
+  auto seeded = tracker.seed(*sensor);
+  spdlog::info("watching: {} running processes matched a target, {} tracked with their descendants{}",
+               seeded.roots, seeded.tracked,
+               seeded.failed ? " (" + std::to_string(seeded.failed) + " could not be tracked)" : "");
+  // 5. run until told to stop
+  for (;;) {
+    int sig = sigwaitinfo(&sigs, nullptr);
+    if (sig == SIGINT || sig == SIGTERM) {
+      spdlog::info("{} received, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+      break;
+    }
+    if (sig == SIGHUP) spdlog::info("SIGHUP: rule reload is not implemented yet; rules unchanged");
+  }
+  // 6. shutdown, in reverse
+  pipeline.stop();
+  log_summary(*sensor, pipeline);
+  return 0;
+}
+
+int run_command_impl(const RunOptions& opts) {
+  policy::RuleSet rules;
+  if (!opts.rules.empty()) rules = load_rules_or_throw(opts.rules);
+  require_root();
+  sensor::KernelFeatures kf = probe_or_throw();
+  output::JsonLinesSink sink(opts.common.output);
+  RunCgroup cg(kf.cgroup2_path);
+
+  std::vector<std::string> warnings;
+  sensor::KernelTargets kt = process::compile_kernel_targets(rules.targets, kf.cgroup2_path, &warnings);
+  for (const auto& w : warnings) spdlog::warn("{}", w);
+  kt.cgroup_ids.push_back(cg.id());  // anything that execs in the run cgroup is watched
+  auto sensor = sensor::Sensor::start(sensor_options(opts.common, cg.path()), kt);
+
+  // The child waits until it is in the cgroup and tracked before it execs CMD.
+  int go[2], failed[2];
+  if (pipe2(go, O_CLOEXEC) != 0 || pipe2(failed, O_CLOEXEC) != 0)
+    throw StartError(1, std::string("pipe: ") + std::strerror(errno));
+  std::vector<char*> argv;
+  for (const auto& a : opts.command) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+
+  sigset_t sigs = block_signals();
+  pid_t child = fork();
+  if (child < 0) throw StartError(1, std::string("fork: ") + std::strerror(errno));
+  if (child == 0) {
+    // Only async-signal-safe calls from here to exec.
+    sigset_t none;
+    sigemptyset(&none);
+    pthread_sigmask(SIG_SETMASK, &none, nullptr);
+    int err = 0;
+    char c;
+    if (read(go[0], &c, 1) == 1) {
+      execvp(argv[0], argv.data());
+      err = errno;
+    }
+    if (!err) err = ECANCELED;
+    ssize_t w = write(failed[1], &err, sizeof(err));
+    (void)w;
+    _exit(127);
+  }
+  close(go[0]);
+  close(failed[1]);
+
+  sensor::BootClock clock;
+  process::ProcFs procfs;
+  process::ProcessTable table(opts.common.process_table_size, &procfs);
+  process::Tracker tracker(table, procfs, clock);
+  tracker.set_targets(rules.targets);
+  {
+    std::ofstream procs(cg.path() + "/cgroup.procs");
+    procs << child << std::endl;
+    if (!procs) {
+      kill(child, SIGKILL);
+      waitpid(child, nullptr, 0);
+      throw StartError(1, "cannot move the command into " + cg.path());
+    }
+  }
+  if (!sensor->track(static_cast<uint32_t>(child), static_cast<uint32_t>(child), CF_TRACK_USER)) {
+    kill(child, SIGKILL);
+    waitpid(child, nullptr, 0);
+    throw StartError(1, "cannot track the command: tracked map full");
+  }
+  tracker.adopt(static_cast<uint32_t>(child), "run");
+  Pipeline pipeline(*sensor, tracker, sink, clock, opts.common.queue_capacity);
+  pipeline.start();
+  if (write(go[1], "g", 1) != 1) spdlog::warn("could not release the command: {}", std::strerror(errno));
+  close(go[1]);
+
+  int exec_err = 0;
+  if (read(failed[0], &exec_err, sizeof(exec_err)) == sizeof(exec_err))
+    spdlog::error("cannot run {}: {}", opts.command[0], std::strerror(exec_err));
+  close(failed[0]);
+
+  int status = 0;
+  for (bool done = false; !done;) {
+    int sig = sigwaitinfo(&sigs, nullptr);
+    if (sig == SIGCHLD) {
+      while (true) {
+        int st = 0;
+        pid_t r = waitpid(-1, &st, WNOHANG);
+        if (r <= 0) break;
+        if (r == child) {
+          status = st;
+          done = true;
+        }
+      }
+    } else if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) {
+      kill(child, sig);  // pass it on; we stop when the command does
+    }
+  }
+  // Descendants that outlive CMD (daemonised, double-forked) are still watched for a while.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(opts.grace_ms);
+  while (cg.populated() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  pipeline.stop();
+  log_summary(*sensor, pipeline);
+  if (exec_err) return 127;
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 1;
+}
+
+template <typename F>
+int guarded(F&& f) {
+  try {
+    return f();
+  } catch (const StartError& e) {
+    spdlog::error("{}", e.what());
+    return e.code;
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    return 1;
+  }
+}
+
+}  // namespace
+
+int run_agent(const AgentOptions& opts) {
+  sensor::route_libbpf_log();
+  return guarded([&] { return run_agent_impl(opts); });
+}
+
+int run_command(const RunOptions& opts) {
+  sensor::route_libbpf_log();
+  return guarded([&] { return run_command_impl(opts); });
+}
+
+int check_rules(const std::string& path) {
+  auto res = policy::load_rules(path);
+  for (const auto& e : res.errors) fprintf(stderr, "%s\n", e.to_string().c_str());
+  if (!res.ok()) return 1;
+  size_t conditions = 0;
+  for (const auto& t : res.rules.targets) conditions += t.comms.size() + t.argv_contains.size() + t.cgroups.size();
+  printf("%s: ok: %zu file(s), %zu target(s) with %zu match condition(s), mode %s\n", path.c_str(),
+         res.rules.files.size(), res.rules.targets.size(), conditions,
+         res.rules.mode == policy::Mode::kEnforce ? "enforce" : "monitor");
+  return 0;
+}
+
+}  // namespace clawfence::app

@@ -1,0 +1,37 @@
+// The subcommands, as ordered start-up and shutdown steps. main.cpp parses flags into these
+// options and calls one function.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace clawfence::app {
+
+struct CommonOptions {
+  std::string output;                 // "" or "-" = stdout
+  uint32_t ringbuf_mib = 16;
+  uint32_t max_tracked = 65536;
+  size_t queue_capacity = 262144;     // records between the reader and the worker
+  size_t process_table_size = 65536;
+};
+
+struct AgentOptions {
+  CommonOptions common;
+  std::string rules;                  // file or directory
+  std::string cgroup;                 // attach the network hooks here instead of the v2 root
+};
+
+struct RunOptions {
+  CommonOptions common;
+  std::string rules;                  // optional: also watch what these targets match
+  std::vector<std::string> command;
+  uint32_t grace_ms = 2000;           // wait this long for descendants after CMD exits
+};
+
+// Each returns the process exit status.
+int run_agent(const AgentOptions& opts);
+int run_command(const RunOptions& opts);
+int check_rules(const std::string& path);
+
+}  // namespace clawfence::app

@@ -1,0 +1,103 @@
+#include "app/pipeline.h"
+
+#include <spdlog/spdlog.h>
+#include <time.h>
+
+#include <vector>
+
+namespace clawfence::app {
+
+Pipeline::Pipeline(sensor::Sensor& sensor, process::Tracker& tracker, output::JsonLinesSink& sink,
+                   const sensor::BootClock& clock, size_t queue_capacity)
+    : sensor_(sensor), tracker_(tracker), sink_(sink), clock_(clock), queue_(queue_capacity) {}
+
+Pipeline::~Pipeline() { stop(); }
+
+void Pipeline::start() {
+  running_ = true;
+  worker_ = std::thread([this] { worker(); });
+  sensor_.start_reader([this](const void* data, size_t size) {
+    records_.fetch_add(1, std::memory_order_relaxed);
+    queue_.push(std::string(static_cast<const char*>(data), size));
+  });
+}
+
+void Pipeline::stop() {
+  if (!running_) return;
+  running_ = false;
+  sensor_.stop_reader();
+  queue_.close();
+  if (worker_.joinable()) worker_.join();
+}
+
+PipelineStats Pipeline::stats() const {
+  PipelineStats s;
+  s.records = records_.load();
+  s.queue_dropped = queue_.dropped();
+  s.decode_errors = decode_errors_.load();
+  s.written = written_.load();
+  s.kernel_lost = sensor_.counters()[CF_CNT_RINGBUF_FULL];
+  return s;
+}
+
+void Pipeline::write_gap(const char* where, uint64_t lost, uint64_t total) {
+  v1::Event ev;
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  ev.mutable_time()->set_seconds(ts.tv_sec);
+  ev.mutable_time()->set_nanos(static_cast<int32_t>(ts.tv_nsec));
+  ev.set_kind(v1::Event::GAP);
+  auto* g = ev.mutable_gap();
+  g->set_where(where);
+  g->set_lost(lost);
+  g->set_lost_total(total);
+  sink_.write(ev);
+  spdlog::warn("{} records lost ({}; {} in total)", lost, where, total);
+}
+
+void Pipeline::report_gaps() {
+  const uint64_t kernel = sensor_.counters()[CF_CNT_RINGBUF_FULL];
+  if (kernel > reported_kernel_lost_) {
+    write_gap("kernel_ringbuf", kernel - reported_kernel_lost_, kernel);
+    reported_kernel_lost_ = kernel;
+  }
+  const uint64_t queue = queue_.dropped();
+  if (queue > reported_queue_lost_) {
+    write_gap("user_queue", queue - reported_queue_lost_, queue);
+    reported_queue_lost_ = queue;
+  }
+}
+
+void Pipeline::worker() {
+  std::vector<std::string> batch;
+  batch.reserve(1024);
+  sensor::DecodedRecord rec;
+  // Losses that happened before this agent started (another agent's) are not ours to report.
+  reported_kernel_lost_ = sensor_.counters()[CF_CNT_RINGBUF_FULL];
+  for (;;) {
+    batch.clear();
+    bool open = queue_.pop_batch(batch, 1024, std::chrono::milliseconds(200));
+    for (const std::string& raw : batch) {
+      auto status = sensor::decode_record(raw.data(), raw.size(), clock_, rec);
+      if (status != sensor::DecodeStatus::kOk) {
+        uint64_t n = decode_errors_.fetch_add(1) + 1;
+        if (n <= 10 || n % 10000 == 0)
+          spdlog::warn("dropping a malformed record ({}, {} bytes; {} so far)", sensor::to_string(status),
+                       raw.size(), n);
+        continue;
+      }
+      tracker_.apply(rec);
+      sink_.write(rec.event);
+      written_.fetch_add(1, std::memory_order_relaxed);
+    }
+    auto now = std::chrono::steady_clock::now();
+    if (now >= next_gap_check_ || !open) {
+      report_gaps();
+      next_gap_check_ = now + std::chrono::milliseconds(500);
+    }
+    sink_.flush();
+    if (!open) break;
+  }
+}
+
+}  // namespace clawfence::app

@@ -1,0 +1,60 @@
+// The path of a record through user space: the ring-buffer reader copies it into a bounded
+// queue (a full queue is a counted drop, never a stalled reader); one worker decodes it,
+// applies it to the process table, and writes it to the sinks. Losses anywhere on the way
+// become Gap events in the output.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <thread>
+
+#include "output/json_lines.h"
+#include "process/tracker.h"
+#include "sensor/bounded_queue.h"
+#include "sensor/decoder.h"
+#include "sensor/sensor.h"
+
+namespace clawfence::app {
+
+struct PipelineStats {
+  uint64_t records = 0;        // taken from the ring buffer
+  uint64_t queue_dropped = 0;  // lost because the queue was full
+  uint64_t decode_errors = 0;  // malformed or unknown records
+  uint64_t written = 0;        // events written
+  uint64_t kernel_lost = 0;    // ring buffer full in the kernel
+};
+
+class Pipeline {
+ public:
+  Pipeline(sensor::Sensor& sensor, process::Tracker& tracker, output::JsonLinesSink& sink,
+           const sensor::BootClock& clock, size_t queue_capacity);
+  ~Pipeline();
+
+  void start();
+  // Drains the ring buffer and the queue, then stops both threads.
+  void stop();
+  PipelineStats stats() const;
+
+ private:
+  void worker();
+  void report_gaps();
+  void write_gap(const char* where, uint64_t lost, uint64_t total);
+
+  sensor::Sensor& sensor_;
+  process::Tracker& tracker_;
+  output::JsonLinesSink& sink_;
+  const sensor::BootClock& clock_;
+  sensor::BoundedQueue<std::string> queue_;
+  std::thread worker_;
+  std::atomic<uint64_t> records_{0};
+  std::atomic<uint64_t> decode_errors_{0};
+  std::atomic<uint64_t> written_{0};
+  uint64_t reported_kernel_lost_ = 0;
+  uint64_t reported_queue_lost_ = 0;
+  std::chrono::steady_clock::time_point next_gap_check_{};
+  bool running_ = false;
+};
+
+}  // namespace clawfence::app

@@ -1,0 +1,73 @@
+// clawfence: the composition root. Parses the command line and calls one subcommand.
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "app/commands.h"
+#include "clawfence/abi.h"
+
+#ifndef CLAWFENCE_VERSION
+#define CLAWFENCE_VERSION "0.1.0"
+#endif
+
+namespace {
+
+void add_common(CLI::App* cmd, clawfence::app::CommonOptions& c) {
+  cmd->add_option("-o,--output", c.output, "write JSON lines here instead of stdout (file is created 0600)");
+  cmd->add_option("--ringbuf-mib", c.ringbuf_mib, "kernel ring buffer size in MiB (power of two)")
+      ->capture_default_str();
+  cmd->add_option("--max-tracked", c.max_tracked, "most processes tracked at once")->capture_default_str();
+  cmd->add_option("--queue", c.queue_capacity, "records buffered between the kernel reader and the writer")
+      ->capture_default_str();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"clawfence: watches what an AI assistant's process tree does, from inside the kernel"};
+  app.require_subcommand(1);
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
+      ->capture_default_str();
+
+  clawfence::app::AgentOptions agent;
+  agent.rules = "rules/openclaw.yaml";
+  auto* agent_cmd = app.add_subcommand("agent", "run the agent: watch the targets in the rules, print events");
+  agent_cmd->add_option("-r,--rules", agent.rules, "rule file or directory")->capture_default_str();
+  agent_cmd->add_option("--cgroup", agent.cgroup,
+                        "attach the network hooks to this cgroup v2 directory instead of the root");
+  add_common(agent_cmd, agent.common);
+
+  clawfence::app::RunOptions run;
+  auto* run_cmd = app.add_subcommand("run", "start a command already watched and stream its events");
+  run_cmd->add_option("-r,--rules", run.rules, "also watch what these rules' targets match");
+  run_cmd->add_option("--grace-ms", run.grace_ms, "after the command exits, wait this long for descendants")
+      ->capture_default_str();
+  run_cmd->add_option("command", run.command, "the command and its arguments (after --)")->required();
+  add_common(run_cmd, run.common);
+
+  std::string rules_path;
+  auto* rules_cmd = app.add_subcommand("rules", "work with rule files");
+  rules_cmd->require_subcommand(1);
+  auto* check_cmd = rules_cmd->add_subcommand("check", "validate a rule file or directory");
+  check_cmd->add_option("path", rules_path, "rule file or directory")->required();
+
+  app.add_subcommand("version", "print the version");
+
+  CLI11_PARSE(app, argc, argv);
+
+  auto logger = spdlog::stderr_color_mt("clawfence");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(log_level));
+  spdlog::set_pattern("%^%Y-%m-%dT%H:%M:%S.%e %l%$ %v");
+
+  if (app.got_subcommand("version")) {
+    std::printf("clawfence %s (ABI %d)\n", CLAWFENCE_VERSION, CF_ABI_VERSION);
+    return 0;
+  }
+  if (app.got_subcommand(agent_cmd)) return clawfence::app::run_agent(agent);
+  if (app.got_subcommand(run_cmd)) return clawfence::app::run_command(run);
+  if (check_cmd->parsed()) return clawfence::app::check_rules(rules_path);
+  return 0;
+}

@@ -1,0 +1,96 @@
+#include "process/proc_fs.h"
+
+#include <dirent.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace clawfence::process {
+namespace {
+
+bool read_all(const std::string& path, std::string& out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  out = ss.str();
+  return true;
+}
+
+}  // namespace
+
+ProcFs::ProcFs(std::string root) : root_(std::move(root)), clk_tck_(sysconf(_SC_CLK_TCK)) {
+  if (clk_tck_ <= 0) clk_tck_ = 100;
+}
+
+std::vector<uint32_t> ProcFs::pids() const {
+  std::vector<uint32_t> out;
+  DIR* d = opendir(root_.c_str());
+  if (!d) return out;
+  while (dirent* e = readdir(d)) {
+    char* end = nullptr;
+    unsigned long v = std::strtoul(e->d_name, &end, 10);
+    if (end && *end == '\0' && v > 0 && v <= UINT32_MAX) out.push_back(static_cast<uint32_t>(v));
+  }
+  closedir(d);
+  return out;
+}
+
+std::string ProcFs::cgroup_path(uint32_t pid) const {
+  std::string text;
+  if (!read_all(root_ + "/" + std::to_string(pid) + "/cgroup", text)) return "";
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);)
+    if (line.rfind("0::", 0) == 0) return line.substr(3);
+  return "";
+}
+
+std::optional<ProcInfo> ProcFs::read(uint32_t pid) const {
+  const std::string dir = root_ + "/" + std::to_string(pid);
+  std::string stat;
+  if (!read_all(dir + "/stat", stat)) return std::nullopt;
+  ProcInfo p;
+  p.pid = pid;
+  // comm is in parentheses and may itself contain ") ": the fields follow the last ')'.
+  size_t open = stat.find('('), close = stat.rfind(')');
+  if (open == std::string::npos || close == std::string::npos || close < open) return std::nullopt;
+  p.comm = stat.substr(open + 1, close - open - 1);
+  std::istringstream rest(stat.substr(close + 2));
+  std::vector<std::string> f;
+  for (std::string w; rest >> w;) f.push_back(w);
+  // after ')': state(0) ppid(1) ... starttime is field 22 of stat, index 19 here
+  if (f.size() < 20) return std::nullopt;
+  p.ppid = static_cast<uint32_t>(std::strtoul(f[1].c_str(), nullptr, 10));
+  unsigned long long ticks = std::strtoull(f[19].c_str(), nullptr, 10);
+  p.start_ns = ticks * (1000000000ull / static_cast<unsigned long long>(clk_tck_));
+
+  std::string status;
+  if (read_all(dir + "/status", status)) {
+    std::istringstream lines(status);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.rfind("Uid:", 0) == 0) p.uid = std::strtoul(line.c_str() + 4, nullptr, 10);
+      if (line.rfind("Gid:", 0) == 0) p.gid = std::strtoul(line.c_str() + 4, nullptr, 10);
+    }
+  }
+  std::string cmdline;
+  if (read_all(dir + "/cmdline", cmdline)) {
+    size_t start = 0;
+    for (size_t i = 0; i < cmdline.size(); ++i) {
+      if (cmdline[i] == '\0') {
+        p.argv.push_back(cmdline.substr(start, i - start));
+        start = i + 1;
+      }
+    }
+    if (start < cmdline.size()) p.argv.push_back(cmdline.substr(start));
+  }
+  char buf[PATH_MAX];
+  ssize_t n = readlink((dir + "/exe").c_str(), buf, sizeof(buf) - 1);
+  if (n > 0) p.exe.assign(buf, static_cast<size_t>(n));
+  p.cgroup = cgroup_path(pid);
+  return p;
+}
+
+}  // namespace clawfence::process

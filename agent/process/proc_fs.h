@@ -1,0 +1,43 @@
+// Reads process facts from a /proc tree (the real one, or a fixture in tests).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace clawfence::process {
+
+struct ProcInfo {
+  uint32_t pid = 0;
+  uint32_t ppid = 0;
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  std::string comm;
+  std::string exe;
+  std::vector<std::string> argv;
+  uint64_t cgroup_id = 0;
+  std::string cgroup;      // cgroup v2 path relative to its mount ("/system.slice/x.service")
+  uint64_t start_ns = 0;   // CLOCK_BOOTTIME
+  // tracking, as clawfence knows it
+  std::string tracked_by;
+  uint32_t root_pid = 0;
+  std::string target;
+  bool exited = false;
+  uint64_t exited_ns = 0;
+};
+
+class ProcFs {
+ public:
+  explicit ProcFs(std::string root = "/proc");
+  std::optional<ProcInfo> read(uint32_t pid) const;
+  std::vector<uint32_t> pids() const;
+  // The cgroup v2 path of a process ("0::" line of /proc/PID/cgroup), or "".
+  std::string cgroup_path(uint32_t pid) const;
+
+ private:
+  std::string root_;
+  long clk_tck_;
+};
+
+}  // namespace clawfence::process

@@ -1,0 +1,47 @@
+// What clawfence knows of each process it has seen: identity, lineage, tracking. Bounded:
+// exited processes are kept a while for the lineage of late records, then evicted first.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "process/proc_fs.h"
+
+namespace clawfence::process {
+
+class ProcessTable {
+ public:
+  ProcessTable(size_t max_entries, const ProcFs* procfs);
+
+  const ProcInfo* find(uint32_t pid) const;
+  // find(), else read /proc (ancestors of a tracked process that were never tracked).
+  const ProcInfo* get_or_load(uint32_t pid);
+  ProcInfo& upsert(ProcInfo info);
+
+  // Record-driven updates.
+  ProcInfo& on_exec(uint32_t pid, uint32_t ppid, uint64_t start_ns);
+  void on_fork(uint32_t parent, uint32_t child, uint64_t child_start_ns);
+  void on_comm(uint32_t pid, const std::string& comm);
+  void on_exit(uint32_t pid, uint64_t ts_ns);
+
+  // Parent first, at most max_depth entries: up to the tracking root for a descendant, up to
+  // pid 1 for the root itself.
+  std::vector<const ProcInfo*> lineage(uint32_t pid, size_t max_depth = 16);
+
+  size_t size() const { return by_pid_.size(); }
+  uint64_t evicted() const { return evicted_; }
+
+ private:
+  void evict_if_full();
+
+  size_t max_entries_;
+  const ProcFs* procfs_;
+  std::unordered_map<uint32_t, ProcInfo> by_pid_;
+  std::deque<uint32_t> exited_;  // exit order, for eviction
+  uint64_t evicted_ = 0;
+};
+
+}  // namespace clawfence::process

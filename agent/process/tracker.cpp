@@ -1,0 +1,164 @@
+#include "process/tracker.h"
+
+#include <algorithm>
+#include <unordered_set>
+
+#include "clawfence/abi.h"
+
+namespace clawfence::process {
+
+Tracker::Tracker(ProcessTable& table, const ProcFs& procfs, const sensor::BootClock& clock)
+    : table_(table), procfs_(procfs), clock_(clock) {}
+
+const std::string& Tracker::cgroup_path(uint64_t id, uint32_t pid) {
+  auto it = cgroup_paths_.find(id);
+  if (it != cgroup_paths_.end()) return it->second;
+  if (cgroup_paths_.size() > 4096) cgroup_paths_.clear();  // bounded; repopulates on demand
+  return cgroup_paths_[id] = procfs_.cgroup_path(pid);
+}
+
+std::string Tracker::target_for(const ProcInfo& p) const {
+  if (auto t = match_target(targets_, p)) return *t;
+  return "";
+}
+
+void Tracker::adopt(uint32_t pid, const std::string& target) {
+  ProcInfo info;
+  if (auto p = procfs_.read(pid)) info = std::move(*p);
+  info.pid = pid;
+  info.tracked_by = sensor::track_reason_name(CF_TRACK_USER);
+  info.root_pid = pid;
+  info.target = target;
+  table_.upsert(std::move(info));
+}
+
+void Tracker::apply(sensor::DecodedRecord& rec) {
+  const sensor::RecordProcess& r = rec.proc;
+  v1::Event& ev = rec.event;
+  switch (r.op) {
+    case CF_OP_EXEC: {
+      ProcInfo& p = table_.on_exec(r.tgid, r.ppid, r.start_ns);
+      p.comm = r.comm;
+      p.exe = ev.exec().filename();
+      p.argv.assign(ev.exec().argv().begin(), ev.exec().argv().end());
+      p.uid = r.uid;
+      p.gid = r.gid;
+      p.cgroup_id = r.cgroup_id;
+      p.cgroup = cgroup_path(r.cgroup_id, r.tgid);
+      p.root_pid = r.root_tgid;
+      if (r.track_reason == CF_TRACK_INHERITED || r.track_reason == CF_TRACK_USER) {
+        if (p.tracked_by.empty()) p.tracked_by = sensor::track_reason_name(r.track_reason);
+        if (p.target.empty()) {
+          if (const ProcInfo* root = table_.find(r.root_tgid)) p.target = root->target;
+        }
+      } else {
+        p.tracked_by = sensor::track_reason_name(r.track_reason);
+        p.target = target_for(p);
+      }
+      break;
+    }
+    case CF_OP_FORK:
+      table_.on_fork(r.tgid, r.child_tgid, r.child_start_ns);
+      break;
+    case CF_OP_COMM:
+      table_.on_comm(r.tgid, ev.comm().new_comm());
+      if (r.track_reason == CF_TRACK_RENAME) {
+        if (const ProcInfo* found = table_.get_or_load(r.tgid)) {
+          ProcInfo p = *found;
+          p.comm = ev.comm().new_comm();
+          p.tracked_by = sensor::track_reason_name(CF_TRACK_RENAME);
+          p.root_pid = r.tgid;
+          p.target = target_for(p);
+          table_.upsert(std::move(p));
+        }
+      }
+      break;
+    default:
+      break;
+  }
+  std::string comm = r.op == CF_OP_COMM ? ev.comm().new_comm() : r.comm;
+  fill_process(r.tgid, r.tid, comm, r.cgroup_id, ev.mutable_process());
+  if (r.op == CF_OP_EXIT) table_.on_exit(r.tgid, r.ts_ns);
+}
+
+void Tracker::fill_process(uint32_t pid, uint32_t tid, const std::string& comm, uint64_t cgroup_id,
+                           v1::Process* out) {
+  out->set_pid(pid);
+  out->set_tid(tid);
+  out->set_comm(comm);
+  out->set_cgroup_id(cgroup_id);
+  const ProcInfo* p = table_.get_or_load(pid);
+  if (!p) return;
+  out->set_exe(p->exe);
+  for (const auto& a : p->argv) out->add_argv(a);
+  out->set_ppid(p->ppid);
+  out->set_uid(p->uid);
+  out->set_gid(p->gid);
+  out->set_cgroup(p->cgroup_id == cgroup_id || p->cgroup_id == 0 ? p->cgroup : cgroup_path(cgroup_id, pid));
+  if (p->start_ns) {
+    int64_t ns = clock_.to_unix_ns(p->start_ns);
+    out->mutable_start_time()->set_seconds(ns / 1000000000);
+    out->mutable_start_time()->set_nanos(static_cast<int32_t>(ns % 1000000000));
+  }
+  out->set_tracked_by(p->tracked_by);
+  out->set_root_pid(p->root_pid);
+  out->set_target(p->target);
+  for (const ProcInfo* a : table_.lineage(pid)) {
+    auto* anc = out->add_lineage();
+    anc->set_pid(a->pid);
+    anc->set_comm(a->comm);
+    anc->set_exe(a->exe);
+  }
+}
+
+Tracker::SeedResult Tracker::seed(sensor::Sensor& sensor) {
+  SeedResult res;
+  // Two passes: a child forked by a matched process between our read of /proc and our map
+  // insert is caught by the second pass (later forks are caught by the kernel).
+  std::unordered_set<uint32_t> tracked;
+  for (int pass = 0; pass < 2; ++pass) {
+    std::unordered_map<uint32_t, ProcInfo> all;
+    std::unordered_map<uint32_t, std::vector<uint32_t>> children;
+    for (uint32_t pid : procfs_.pids()) {
+      if (auto p = procfs_.read(pid)) {
+        children[p->ppid].push_back(pid);
+        all.emplace(pid, std::move(*p));
+      }
+    }
+    // Ascending pids: a parent is usually seen before a matching child, which then joins the
+    // parent's tree instead of starting its own.
+    std::vector<uint32_t> order;
+    for (const auto& kv : all) order.push_back(kv.first);
+    std::sort(order.begin(), order.end());
+    for (uint32_t pid : order) {
+      if (tracked.count(pid)) continue;
+      auto target = match_target(targets_, all[pid]);
+      if (!target) continue;
+      ++res.roots;
+      std::vector<uint32_t> stack{pid};
+      while (!stack.empty()) {
+        uint32_t cur = stack.back();
+        stack.pop_back();
+        if (tracked.count(cur)) continue;
+        auto it = all.find(cur);
+        if (it == all.end()) continue;
+        uint32_t reason = cur == pid ? CF_TRACK_USER : CF_TRACK_INHERITED;
+        if (!sensor.track(cur, pid, reason)) {
+          ++res.failed;
+          continue;
+        }
+        tracked.insert(cur);
+        ProcInfo p = it->second;
+        p.tracked_by = "seed";
+        p.root_pid = pid;
+        p.target = *target;
+        table_.upsert(std::move(p));
+        for (uint32_t c : children[cur]) stack.push_back(c);
+      }
+    }
+  }
+  res.tracked = tracked.size();
+  return res;
+}
+
+}  // namespace clawfence::process

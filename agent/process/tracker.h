@@ -1,0 +1,49 @@
+// Applies decoded records to the process table and names the process on every event.
+// Also seeds the tracked set from /proc at start, so an OpenClaw already running is watched
+// with its whole tree.
+#pragma once
+
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "process/process_table.h"
+#include "process/targets.h"
+#include "sensor/decoder.h"
+#include "sensor/sensor.h"
+
+namespace clawfence::process {
+
+class Tracker {
+ public:
+  Tracker(ProcessTable& table, const ProcFs& procfs, const sensor::BootClock& clock);
+
+  void set_targets(std::vector<Target> targets) { targets_ = std::move(targets); }
+  const std::vector<Target>& targets() const { return targets_; }
+
+  // Updates the table from the record and fills rec.event.process.
+  void apply(sensor::DecodedRecord& rec);
+
+  struct SeedResult {
+    size_t roots = 0;    // processes that matched a target
+    size_t tracked = 0;  // roots and their descendants now tracked
+    size_t failed = 0;   // could not be tracked (map full)
+  };
+  // Scans /proc for processes matching the targets and tracks them and all their descendants.
+  SeedResult seed(sensor::Sensor& sensor);
+  // Tracks one process started by clawfence itself (`clawfence run`).
+  void adopt(uint32_t pid, const std::string& target);
+
+ private:
+  void fill_process(uint32_t pid, uint32_t tid, const std::string& comm, uint64_t cgroup_id, v1::Process* out);
+  const std::string& cgroup_path(uint64_t id, uint32_t pid);
+  std::string target_for(const ProcInfo& p) const;
+
+  ProcessTable& table_;
+  const ProcFs& procfs_;
+  const sensor::BootClock& clock_;
+  std::vector<Target> targets_;
+  std::unordered_map<uint64_t, std::string> cgroup_paths_;
+};
+
+}  // namespace clawfence::process

@@ -1,0 +1,333 @@
+#include "sensor/decoder.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstring>
+#include <ctime>
+
+#include "clawfence/abi.h"
+
+namespace clawfence::sensor {
+namespace {
+
+// Syscall numbers as bpf/lib/syscalls.bpf.h knows them, for names in records.
+struct SyscallName {
+  int64_t nr;
+  const char* name;
+};
+#if defined(__x86_64__)
+constexpr SyscallName kSyscalls[] = {
+    {2, "open"},       {85, "creat"},     {87, "unlink"},     {82, "rename"},
+    {42, "connect"},   {44, "sendto"},    {46, "sendmsg"},    {307, "sendmmsg"},
+    {257, "openat"},   {263, "unlinkat"}, {264, "renameat"},  {316, "renameat2"},
+    {437, "openat2"},
+};
+#elif defined(__aarch64__)
+constexpr SyscallName kSyscalls[] = {
+    {203, "connect"},  {206, "sendto"},   {211, "sendmsg"},  {269, "sendmmsg"},
+    {56, "openat"},    {35, "unlinkat"},  {38, "renameat"},  {276, "renameat2"},
+    {437, "openat2"},
+};
+#else
+#error "syscall names for this architecture are missing"
+#endif
+
+void set_time(const BootClock& clock, uint64_t boot_ns, google::protobuf::Timestamp* ts) {
+  int64_t ns = clock.to_unix_ns(boot_ns);
+  ts->set_seconds(ns / 1000000000);
+  ts->set_nanos(static_cast<int32_t>(ns % 1000000000));
+}
+
+std::string fixed_str(const char* s, size_t max) { return std::string(s, strnlen(s, max)); }
+
+// The strings of a record's variable data, bounds-checked.
+bool read_strs(const cf_strs& strs, const char* data, size_t avail, std::string out[CF_STR_SLOTS]) {
+  size_t off = 0;
+  for (int i = 0; i < CF_STR_SLOTS; ++i) {
+    size_t len = strs.len[i];
+    if (len > CF_PATH_MAX || off + len > avail) return false;
+    out[i].assign(data + off, len);
+    off += len;
+  }
+  return true;
+}
+
+std::string join_path(const std::string& dir, const std::string& name) {
+  if (!name.empty() && name[0] == '/') return normalize_path(name);
+  if (dir.empty()) return name;  // directory unknown: keep the name as given
+  return normalize_path(dir + "/" + name);
+}
+
+void open_flags(uint32_t flags, v1::FileOp* f) {
+  switch (flags & O_ACCMODE) {
+    case O_RDONLY: f->set_access("read"); break;
+    case O_WRONLY: f->set_access("write"); break;
+    default: f->set_access("read_write"); break;
+  }
+  struct Flag {
+    uint32_t bit;
+    const char* name;
+  };
+  static const Flag kFlags[] = {
+      {O_CREAT, "O_CREAT"},         {O_EXCL, "O_EXCL"},         {O_NOCTTY, "O_NOCTTY"},
+      {O_TRUNC, "O_TRUNC"},         {O_APPEND, "O_APPEND"},     {O_NONBLOCK, "O_NONBLOCK"},
+      {O_DIRECTORY, "O_DIRECTORY"}, {O_NOFOLLOW, "O_NOFOLLOW"}, {O_CLOEXEC, "O_CLOEXEC"},
+      {O_PATH, "O_PATH"},           {O_SYNC, "O_SYNC"},         {O_NOATIME, "O_NOATIME"},
+  };
+  for (const auto& fl : kFlags)
+    if ((flags & fl.bit) == fl.bit) f->add_flags(fl.name);
+  if ((flags & O_TMPFILE) == O_TMPFILE) f->add_flags("O_TMPFILE");
+}
+
+void set_result(int64_t result, v1::FileOp* f) {
+  f->set_result(static_cast<int32_t>(result));
+  if (result < 0) f->set_error(errno_name(-result));
+}
+
+}  // namespace
+
+const char* to_string(DecodeStatus s) {
+  switch (s) {
+    case DecodeStatus::kOk: return "ok";
+    case DecodeStatus::kTruncated: return "truncated record";
+    case DecodeStatus::kBadSize: return "size mismatch";
+    case DecodeStatus::kUnknownOp: return "unknown op code";
+  }
+  return "?";
+}
+
+BootClock::BootClock() {
+  timespec real{}, boot{};
+  clock_gettime(CLOCK_REALTIME, &real);
+  clock_gettime(CLOCK_BOOTTIME, &boot);
+  offset_ns_ = (real.tv_sec - boot.tv_sec) * 1000000000ll + (real.tv_nsec - boot.tv_nsec);
+}
+
+std::string track_reason_name(uint32_t reason) {
+  switch (reason) {
+    case CF_TRACK_INHERITED: return "inherited";
+    case CF_TRACK_COMM: return "comm";
+    case CF_TRACK_ARGV: return "argv";
+    case CF_TRACK_CGROUP: return "cgroup";
+    case CF_TRACK_RENAME: return "rename";
+    case CF_TRACK_USER: return "user";
+    default: return "";
+  }
+}
+
+std::string errno_name(int64_t err) {
+  if (err > 0 && err < 4096) {
+    if (const char* n = strerrorname_np(static_cast<int>(err))) return n;
+  }
+  return "E" + std::to_string(err);
+}
+
+std::string syscall_name(int64_t nr) {
+  for (const auto& s : kSyscalls)
+    if (s.nr == nr) return s.name;
+  return "";
+}
+
+std::vector<std::string> split_argv(const char* data, size_t len) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (size_t i = 0; i < len; ++i) {
+    if (data[i] == '\0') {
+      out.emplace_back(data + start, i - start);
+      start = i + 1;
+    }
+  }
+  if (start < len) out.emplace_back(data + start, len - start);  // cut without terminator
+  return out;
+}
+
+std::string normalize_path(const std::string& path) {
+  std::vector<std::string> parts;
+  size_t i = 0;
+  while (i <= path.size()) {
+    size_t j = path.find('/', i);
+    if (j == std::string::npos) j = path.size();
+    std::string part = path.substr(i, j - i);
+    if (part == "..") {
+      if (!parts.empty()) parts.pop_back();
+    } else if (!part.empty() && part != ".") {
+      parts.push_back(std::move(part));
+    }
+    i = j + 1;
+  }
+  std::string out;
+  for (const auto& p : parts) out += "/" + p;
+  return out.empty() ? "/" : out;
+}
+
+std::string format_address(uint16_t family, const uint8_t addr[16], bool* mapped) {
+  char buf[INET6_ADDRSTRLEN] = {};
+  *mapped = false;
+  if (family == AF_INET) {
+    inet_ntop(AF_INET, addr, buf, sizeof(buf));
+    return buf;
+  }
+  static const uint8_t kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (std::memcmp(addr, kMappedPrefix, sizeof(kMappedPrefix)) == 0) {
+    *mapped = true;
+    inet_ntop(AF_INET, addr + 12, buf, sizeof(buf));
+    return buf;
+  }
+  inet_ntop(AF_INET6, addr, buf, sizeof(buf));
+  return buf;
+}
+
+DecodeStatus decode_record(const void* data, size_t size, const BootClock& clock, DecodedRecord& out) {
+  if (size < sizeof(cf_hdr)) return DecodeStatus::kTruncated;
+  cf_hdr hdr;
+  std::memcpy(&hdr, data, sizeof(hdr));
+  if (hdr.size != size) return DecodeStatus::kBadSize;
+  const char* bytes = static_cast<const char*>(data);
+
+  out.proc = RecordProcess{};
+  out.event.Clear();
+  RecordProcess& p = out.proc;
+  p.op = hdr.op;
+  p.ts_ns = hdr.ts_ns;
+  p.tgid = hdr.tgid;
+  p.tid = hdr.tid;
+  p.cgroup_id = hdr.cgroup_id;
+  p.comm = fixed_str(hdr.comm, sizeof(hdr.comm));
+  v1::Event& ev = out.event;
+  set_time(clock, hdr.ts_ns, ev.mutable_time());
+
+  switch (hdr.op) {
+    case CF_OP_EXEC: {
+      if (size < sizeof(cf_exec)) return DecodeStatus::kTruncated;
+      cf_exec r;
+      std::memcpy(&r, data, sizeof(r));
+      std::string s[CF_STR_SLOTS];
+      if (!read_strs(r.strs, bytes + sizeof(r), size - sizeof(r), s)) return DecodeStatus::kTruncated;
+      p.ppid = r.ppid;
+      p.uid = r.uid;
+      p.gid = r.gid;
+      p.start_ns = r.start_ns;
+      p.track_reason = r.track_reason;
+      p.root_tgid = r.root_tgid;
+      ev.set_kind(v1::Event::EXEC);
+      auto* e = ev.mutable_exec();
+      e->set_filename(s[1]);
+      for (auto& a : split_argv(s[0].data(), s[0].size())) e->add_argv(std::move(a));
+      e->set_argv_truncated(r.flags & CF_EXEC_ARGV_TRUNCATED);
+      return DecodeStatus::kOk;
+    }
+    case CF_OP_FORK: {
+      if (size != sizeof(cf_fork)) return DecodeStatus::kBadSize;
+      cf_fork r;
+      std::memcpy(&r, data, sizeof(r));
+      p.child_tgid = r.child_tgid;
+      p.child_start_ns = r.child_start_ns;
+      ev.set_kind(v1::Event::FORK);
+      ev.mutable_fork()->set_child_pid(r.child_tgid);
+      return DecodeStatus::kOk;
+    }
+    case CF_OP_EXIT: {
+      if (size != sizeof(cf_exit)) return DecodeStatus::kBadSize;
+      cf_exit r;
+      std::memcpy(&r, data, sizeof(r));
+      p.start_ns = r.start_ns;
+      ev.set_kind(v1::Event::EXIT);
+      auto* x = ev.mutable_exit();
+      int sig = r.exit_code & 0x7f;
+      if (sig == 0) {
+        x->set_code((r.exit_code >> 8) & 0xff);
+      } else {
+        const char* abbrev = sigabbrev_np(sig);
+        x->set_signal(abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(sig));
+        x->set_core_dumped(r.exit_code & 0x80);
+      }
+      return DecodeStatus::kOk;
+    }
+    case CF_OP_COMM: {
+      if (size != sizeof(cf_comm)) return DecodeStatus::kBadSize;
+      cf_comm r;
+      std::memcpy(&r, data, sizeof(r));
+      p.track_reason = r.track_reason;
+      ev.set_kind(v1::Event::COMM);
+      auto* c = ev.mutable_comm();
+      c->set_old_comm(p.comm);
+      c->set_new_comm(fixed_str(r.new_comm, sizeof(r.new_comm)));
+      return DecodeStatus::kOk;
+    }
+    case CF_OP_FILE: {
+      if (size < sizeof(cf_file)) return DecodeStatus::kTruncated;
+      cf_file r;
+      std::memcpy(&r, data, sizeof(r));
+      std::string s[CF_STR_SLOTS];
+      if (!read_strs(r.strs, bytes + sizeof(r), size - sizeof(r), s)) return DecodeStatus::kTruncated;
+      ev.set_kind(v1::Event::FILE);
+      auto* f = ev.mutable_file();
+      f->set_syscall(syscall_name(r.syscall));
+      set_result(r.result, f);
+      bool truncated = false;
+      for (int i = 0; i < CF_STR_SLOTS; ++i) truncated |= r.strs.flags[i] & CF_STR_TRUNCATED;
+      f->set_truncated(truncated);
+      switch (r.file_op) {
+        case CF_FILE_OPEN:
+          f->set_op(v1::FileOp::OPEN);
+          open_flags(r.flags, f);
+          f->set_mode(r.mode);
+          if (r.strs.flags[0] & CF_STR_RESOLVED && r.strs.len[1] == 0) {
+            f->set_path(s[0]);
+            f->set_resolved(true);
+          } else {
+            f->set_path(join_path(s[0], s[1]));
+          }
+          break;
+        case CF_FILE_UNLINK:
+          f->set_op(v1::FileOp::UNLINK);
+          if (r.flags & AT_REMOVEDIR) f->add_flags("AT_REMOVEDIR");
+          f->set_path(join_path(s[0], s[1]));
+          break;
+        case CF_FILE_RENAME:
+          f->set_op(v1::FileOp::RENAME);
+          if (r.flags & RENAME_NOREPLACE) f->add_flags("RENAME_NOREPLACE");
+          if (r.flags & RENAME_EXCHANGE) f->add_flags("RENAME_EXCHANGE");
+          if (r.flags & RENAME_WHITEOUT) f->add_flags("RENAME_WHITEOUT");
+          f->set_path(join_path(s[0], s[1]));
+          f->set_new_path(join_path(s[2], s[3]));
+          break;
+        default:
+          return DecodeStatus::kUnknownOp;
+      }
+      return DecodeStatus::kOk;
+    }
+    case CF_OP_NET: {
+      if (size != sizeof(cf_net)) return DecodeStatus::kBadSize;
+      cf_net r;
+      std::memcpy(&r, data, sizeof(r));
+      ev.set_kind(v1::Event::NET);
+      auto* n = ev.mutable_net();
+      n->set_op(r.net_op == CF_NET_CONNECT ? v1::NetOp::CONNECT : v1::NetOp::SENDTO);
+      bool mapped = false;
+      n->set_address(format_address(r.family, r.addr, &mapped));
+      n->set_family(r.family == AF_INET || mapped ? "ipv4" : "ipv6");
+      n->set_ipv4_mapped(mapped);
+      n->set_port(r.port);
+      if (r.protocol == IPPROTO_TCP)
+        n->set_protocol("tcp");
+      else if (r.protocol == IPPROTO_UDP)
+        n->set_protocol("udp");
+      else
+        n->set_protocol(std::to_string(r.protocol));
+      if (!(r.flags & CF_NET_NO_SYSCALL)) {
+        n->set_syscall(syscall_name(r.syscall));
+        n->set_result(static_cast<int32_t>(r.result));
+        if (r.result < 0) n->set_error(errno_name(-r.result));
+      }
+      return DecodeStatus::kOk;
+    }
+    default:
+      return DecodeStatus::kUnknownOp;
+  }
+}
+
+}  // namespace clawfence::sensor

@@ -1,0 +1,63 @@
+// Turns ring-buffer records (include/clawfence/abi.h) into events of the protobuf schema.
+// Every size is checked before anything is read; a bad record is an error, never a crash.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "proto/clawfence.pb.h"
+
+namespace clawfence::sensor {
+
+// Facts about the process the record describes, for the process table.
+struct RecordProcess {
+  uint16_t op = 0;
+  uint64_t ts_ns = 0;  // CLOCK_BOOTTIME
+  uint32_t tgid = 0;
+  uint32_t tid = 0;
+  uint64_t cgroup_id = 0;
+  std::string comm;
+  // exec
+  uint32_t ppid = 0, uid = 0, gid = 0;
+  uint64_t start_ns = 0;
+  uint32_t track_reason = 0;
+  uint32_t root_tgid = 0;
+  // fork
+  uint32_t child_tgid = 0;
+  uint64_t child_start_ns = 0;
+};
+
+struct DecodedRecord {
+  RecordProcess proc;
+  v1::Event event;  // time, kind and detail; `process` is filled by the process layer
+};
+
+enum class DecodeStatus { kOk, kTruncated, kBadSize, kUnknownOp };
+const char* to_string(DecodeStatus s);
+
+// Converts CLOCK_BOOTTIME nanoseconds to wall-clock time (offset taken at construction).
+class BootClock {
+ public:
+  BootClock();
+  explicit BootClock(int64_t offset_ns) : offset_ns_(offset_ns) {}
+  int64_t to_unix_ns(uint64_t boot_ns) const { return static_cast<int64_t>(boot_ns) + offset_ns_; }
+
+ private:
+  int64_t offset_ns_;
+};
+
+DecodeStatus decode_record(const void* data, size_t size, const BootClock& clock, DecodedRecord& out);
+
+// Helpers shared with tests and other layers.
+std::string track_reason_name(uint32_t reason);
+std::string errno_name(int64_t err);  // "ENOENT", or "E<n>" when unknown
+std::string syscall_name(int64_t nr);  // "openat", or "" when not one clawfence handles
+std::vector<std::string> split_argv(const char* data, size_t len);
+// Lexical normalisation of an absolute path: collapses "//", "." and "..".
+std::string normalize_path(const std::string& path);
+// IPv4 or IPv6 text; IPv4-mapped IPv6 as IPv4 (sets *mapped).
+std::string format_address(uint16_t family, const uint8_t addr[16], bool* mapped);
+
+}  // namespace clawfence::sensor

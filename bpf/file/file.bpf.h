@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * File operations of tracked processes, called from the sys_exit dispatcher: opens
+ * (open, openat, openat2, creat), deletes (unlink, unlinkat) and renames (rename, renameat,
+ * renameat2). A successful open reports the path of the struct file that was installed at the
+ * returned descriptor, walked from the kernel's dentries: never the caller's string.
+ */
+#ifndef CF_FILE_BPF_H
+#define CF_FILE_BPF_H
+
+#include "../lib/common.bpf.h"
+#include "../lib/strings.bpf.h"
+#include "../lib/syscalls.bpf.h"
+
+static __always_inline void cf_file_finish(struct cf_file *rec, struct cf_strw *w)
+{
+	__u32 size = sizeof(*rec) + w->off;
+
+	if (size > sizeof(struct cf_scratch))
+		return;
+	rec->hdr.size = size;
+	cf_output(rec, size);
+}
+
+static __always_inline struct cf_file *cf_file_begin(struct cf_scratch *s, struct cf_strw *w,
+						     __u32 file_op, const struct cf_inflight *in, long ret)
+{
+	struct cf_file *rec = (struct cf_file *)s->buf;
+
+	__builtin_memset(rec, 0, sizeof(*rec));
+	cf_fill_hdr(&rec->hdr, CF_OP_FILE);
+	rec->file_op = file_op;
+	rec->syscall = in->nr;
+	rec->result = ret;
+	w->data = rec->data;
+	w->strs = &rec->strs;
+	w->off = 0;
+	return rec;
+}
+
+static __always_inline void cf_file_open_exit(const struct cf_inflight *in, long ret)
+{
+	struct cf_scratch *s = cf_get_scratch();
+	struct cf_strw w;
+	int dfd = -100;
+	const char *name;
+	struct cf_file *rec;
+
+	if (!s)
+		return;
+	rec = cf_file_begin(s, &w, CF_FILE_OPEN, in, ret);
+
+	if (in->nr == CF_NR_openat || in->nr == CF_NR_openat2) {
+		dfd = (int)in->args[0];
+		name = (const char *)in->args[1];
+		if (in->nr == CF_NR_openat) {
+			rec->flags = in->args[2];
+			rec->mode = in->args[3];
+		} else {
+			struct open_how how = {};
+
+			bpf_probe_read_user(&how, sizeof(how), (void *)in->args[2]);
+			rec->flags = how.flags;
+			rec->mode = how.mode;
+		}
+	} else if (in->nr == CF_NR_creat) {
+		name = (const char *)in->args[0];
+		rec->flags = 0100 | 01 | 01000; /* O_CREAT | O_WRONLY | O_TRUNC */
+		rec->mode = in->args[1];
+	} else {
+		name = (const char *)in->args[0];
+		rec->flags = in->args[1];
+		rec->mode = in->args[2];
+	}
+
+	if (ret >= 0) {
+		struct file *f = cf_fd_file(ret);
+
+		if (f) {
+			struct path fp = BPF_CORE_READ(f, f_path);
+
+			cf_append_path(&w, 0, &fp);
+			cf_file_finish(rec, &w);
+			return;
+		}
+	}
+	/* Failed (or descriptor already gone): report the name as asked, with its directory. */
+	cf_append_name_at(&w, 0, dfd, name);
+	cf_file_finish(rec, &w);
+}
+
+static __always_inline void cf_file_unlink_exit(const struct cf_inflight *in, long ret)
+{
+	struct cf_scratch *s = cf_get_scratch();
+	struct cf_strw w;
+	struct cf_file *rec;
+
+	if (!s)
+		return;
+	rec = cf_file_begin(s, &w, CF_FILE_UNLINK, in, ret);
+	if (in->nr == CF_NR_unlinkat) {
+		rec->flags = in->args[2];
+		cf_append_name_at(&w, 0, (int)in->args[0], (const char *)in->args[1]);
+	} else {
+		cf_append_name_at(&w, 0, -100, (const char *)in->args[0]);
+	}
+	cf_file_finish(rec, &w);
+}
+
+static __always_inline void cf_file_rename_exit(const struct cf_inflight *in, long ret)
+{
+	struct cf_scratch *s = cf_get_scratch();
+	struct cf_strw w;
+	struct cf_file *rec;
+
+	if (!s)
+		return;
+	rec = cf_file_begin(s, &w, CF_FILE_RENAME, in, ret);
+	if (in->nr == CF_NR_rename) {
+		cf_append_name_at(&w, 0, -100, (const char *)in->args[0]);
+		cf_append_name_at(&w, 2, -100, (const char *)in->args[1]);
+	} else {
+		if (in->nr == CF_NR_renameat2)
+			rec->flags = in->args[4];
+		cf_append_name_at(&w, 0, (int)in->args[0], (const char *)in->args[1]);
+		cf_append_name_at(&w, 2, (int)in->args[2], (const char *)in->args[3]);
+	}
+	cf_file_finish(rec, &w);
+}
+
+static __always_inline bool cf_file_wants(long nr)
+{
+	return nr == CF_NR_openat || nr == CF_NR_open || nr == CF_NR_openat2 || nr == CF_NR_creat ||
+	       nr == CF_NR_unlinkat || nr == CF_NR_unlink || nr == CF_NR_renameat ||
+	       nr == CF_NR_renameat2 || nr == CF_NR_rename;
+}
+
+static __always_inline void cf_file_exit(const struct cf_inflight *in, long ret)
+{
+	long nr = in->nr;
+
+	if (nr == CF_NR_openat || nr == CF_NR_open || nr == CF_NR_openat2 || nr == CF_NR_creat)
+		cf_file_open_exit(in, ret);
+	else if (nr == CF_NR_unlinkat || nr == CF_NR_unlink)
+		cf_file_unlink_exit(in, ret);
+	else
+		cf_file_rename_exit(in, ret);
+}
+
+#endif /* CF_FILE_BPF_H */

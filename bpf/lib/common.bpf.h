@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Shared by every clawfence program: maps, load-time knobs, counters, record headers. */
+#ifndef CF_COMMON_BPF_H
+#define CF_COMMON_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include "clawfence/abi.h"
+
+_Static_assert(sizeof(struct cf_hdr) == 48, "cf_hdr layout");
+_Static_assert(sizeof(struct cf_strs) == 16, "cf_strs layout");
+_Static_assert(sizeof(struct cf_exec) == 96, "cf_exec layout");
+_Static_assert(sizeof(struct cf_fork) == 64, "cf_fork layout");
+_Static_assert(sizeof(struct cf_exit) == 64, "cf_exit layout");
+_Static_assert(sizeof(struct cf_comm) == 72, "cf_comm layout");
+_Static_assert(sizeof(struct cf_file) == 88, "cf_file layout");
+_Static_assert(sizeof(struct cf_net) == 88, "cf_net layout");
+/* The verifier only accepts the masked offsets below if these are powers of two. */
+_Static_assert((CF_PATH_MAX & (CF_PATH_MAX - 1)) == 0, "CF_PATH_MAX must be a power of two");
+_Static_assert((CF_DATA_MAX & (CF_DATA_MAX - 1)) == 0, "CF_DATA_MAX must be a power of two");
+_Static_assert(CF_ARGV_MAX <= CF_PATH_MAX, "argv is one string slot");
+
+/*
+ * Every object linked into clawfence.bpf.o includes this header; `__weak` lets the static
+ * linker (bpftool gen object) merge the identical definitions into one map.
+ */
+#define CF_SHARED __weak
+
+/* Load-time knobs, set by user space between open and load. */
+const volatile __u32 cf_agent_tgid CF_SHARED = 0;    /* never tracked, never reported */
+const volatile bool cf_match_argv CF_SHARED = false; /* argv needles configured */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20); /* resized by user space before load */
+} events SEC(".maps") CF_SHARED;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536); /* resized by user space before load */
+	__type(key, __u32);         /* tgid */
+	__type(value, struct cf_tracked);
+} tracked SEC(".maps") CF_SHARED;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, CF_CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps") CF_SHARED;
+
+/* Target definitions, written by user space from the rules' `targets:`. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, char[CF_COMM_LEN]);
+	__type(value, __u8);
+} target_comms SEC(".maps") CF_SHARED;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64); /* cgroup v2 id */
+	__type(value, __u8);
+} target_cgroups SEC(".maps") CF_SHARED;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, CF_NEEDLES_MAX);
+	__type(key, __u32);
+	__type(value, struct cf_needle);
+} target_needles SEC(".maps") CF_SHARED;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, CF_CGPAT_MAX);
+	__type(key, __u32);
+	__type(value, struct cf_cgpat);
+} target_cgpats SEC(".maps") CF_SHARED;
+
+/*
+ * One record under construction per CPU: records are far larger than the 512-byte stack. The
+ * fixed part of any record fits in CF_FIXED_MAX; its data may run CF_PATH_MAX past CF_DATA_MAX
+ * so that the last masked append stays inside the buffer.
+ */
+#define CF_FIXED_MAX 128
+struct cf_scratch {
+	__u8 buf[CF_FIXED_MAX + CF_DATA_MAX + CF_PATH_MAX];
+};
+_Static_assert(sizeof(struct cf_exec) <= CF_FIXED_MAX, "record fixed part");
+_Static_assert(sizeof(struct cf_file) <= CF_FIXED_MAX, "record fixed part");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct cf_scratch);
+} scratch SEC(".maps") CF_SHARED;
+
+static __always_inline void cf_count(enum cf_counter c)
+{
+	__u32 key = c;
+	__u64 *v = bpf_map_lookup_elem(&counters, &key);
+
+	if (v)
+		*v += 1; /* per-CPU: no atomics needed */
+}
+
+static __always_inline __u32 cf_current_tgid(void)
+{
+	return bpf_get_current_pid_tgid() >> 32;
+}
+
+static __always_inline struct cf_tracked *cf_lookup_tracked(__u32 tgid)
+{
+	return bpf_map_lookup_elem(&tracked, &tgid);
+}
+
+static __always_inline struct cf_scratch *cf_get_scratch(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&scratch, &zero);
+}
+
+static __always_inline void cf_fill_hdr(struct cf_hdr *h, __u16 op)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	h->op = op;
+	h->size = 0;
+	h->cpu = bpf_get_smp_processor_id();
+	h->ts_ns = bpf_ktime_get_boot_ns();
+	h->tgid = id >> 32;
+	h->tid = (__u32)id;
+	h->cgroup_id = bpf_get_current_cgroup_id();
+	bpf_get_current_comm(h->comm, sizeof(h->comm));
+}
+
+/* Copies a finished record into the ring buffer; `size` must already be bounded. */
+static __always_inline void cf_output(void *rec, __u64 size)
+{
+	if (bpf_ringbuf_output(&events, rec, size, 0)) {
+		cf_count(CF_CNT_RINGBUF_FULL);
+		return;
+	}
+	cf_count(CF_CNT_RECORDS);
+}
+
+/* Starts tracking `tgid`; returns false (and counts) when the map is full. */
+static __always_inline bool cf_track(__u32 tgid, __u32 root_tgid, __u32 reason)
+{
+	struct cf_tracked t = {
+		.since_ns = bpf_ktime_get_boot_ns(),
+		.root_tgid = root_tgid,
+		.reason = reason,
+	};
+
+	if (tgid == cf_agent_tgid)
+		return false;
+	if (bpf_map_update_elem(&tracked, &tgid, &t, BPF_NOEXIST) == 0)
+		return true;
+	/* -EEXIST is fine: already tracked. Anything else means the map is full. */
+	if (!bpf_map_lookup_elem(&tracked, &tgid))
+		cf_count(CF_CNT_TRACKED_FULL);
+	return false;
+}
+
+#endif /* CF_COMMON_BPF_H */

@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Resolved paths and the variable-data area of records.
+ *
+ * A path is walked from a kernel `struct path` (dentry + vfsmount) up to the root of the
+ * task's mount namespace, so relative names, `..`, symlinks and /proc/self/root are already
+ * resolved: this is the file that was actually opened, not the string the caller passed.
+ */
+#ifndef CF_STRINGS_BPF_H
+#define CF_STRINGS_BPF_H
+
+#include "common.bpf.h"
+
+/* Per-CPU buffer a path is built in, right-aligned, ending at CF_PATH_MAX - 1. */
+struct cf_pathbuf {
+	char buf[2 * CF_PATH_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct cf_pathbuf);
+} pathbuf SEC(".maps") CF_SHARED;
+
+/* Writer of a record's variable data: strings appended one after another. */
+struct cf_strw {
+	char *data;           /* start of the record's data area (scratch) */
+	struct cf_strs *strs; /* the record's string table */
+	__u32 off;            /* bytes used so far */
+};
+
+static __always_inline struct cf_pathbuf *cf_get_pathbuf(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&pathbuf, &zero);
+}
+
+struct cf_walk {
+	struct cf_pathbuf *pb;
+	struct dentry *dentry;
+	struct vfsmount *vfsmnt;
+	struct mount *mnt;
+	struct mount *mnt_parent;
+	__u32 off; /* the path so far starts here and ends at CF_PATH_MAX - 1 */
+	bool done;
+	bool truncated;
+};
+
+/*
+ * One step up the tree, as a bpf_loop callback: a plain loop would be verified once per
+ * iteration with a different `off` range each time and exceed the verifier's budget.
+ */
+static long cf_walk_step(__u32 i, void *data)
+{
+	struct cf_walk *w = data;
+	/* locals, not w->...: CO-RE relocations must name the kernel type, not struct cf_walk */
+	struct vfsmount *vfsmnt = w->vfsmnt;
+	struct dentry *dentry = w->dentry;
+	struct mount *mnt = w->mnt;
+	struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
+	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+
+	if (dentry == mnt_root || dentry == parent) {
+		if (mnt != w->mnt_parent) {
+			/* Top of a mount: continue from where it is mounted. */
+			w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+			mnt = w->mnt_parent;
+			w->mnt = mnt;
+			w->mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
+			w->vfsmnt = &mnt->mnt;
+			return 0;
+		}
+		w->done = true;
+		return 1;
+	}
+
+	struct qstr d_name = BPF_CORE_READ(dentry, d_name);
+	__u32 len = d_name.len & CF_NAME_MAX;
+	__u32 off = w->off;
+
+	if (len + 1 > off || off > CF_PATH_MAX - 1) {
+		cf_count(CF_CNT_PATH_TOO_LONG);
+		w->truncated = true;
+		w->done = true;
+		return 1;
+	}
+	off -= len;
+	/* masked offset plus a length below 256: the write stays inside 2 * CF_PATH_MAX */
+	bpf_probe_read_kernel(&w->pb->buf[off & (CF_PATH_MAX - 1)], len, d_name.name);
+	off -= 1;
+	w->pb->buf[off & (CF_PATH_MAX - 1)] = '/';
+	w->off = off;
+	w->dentry = parent;
+	return 0;
+}
+
+/*
+ * Walks `p` into `pb`; returns the offset where the path starts (it ends at CF_PATH_MAX - 1).
+ * Sets *truncated when the walk hit a limit; the kept part is then the tail of the path.
+ */
+static __always_inline __u32 cf_walk_path(const struct path *p, struct cf_pathbuf *pb, bool *truncated)
+{
+	struct vfsmount *vfsmnt = BPF_CORE_READ(p, mnt);
+	struct mount *mnt = container_of(vfsmnt, struct mount, mnt);
+	struct cf_walk w = {
+		.pb = pb,
+		.dentry = BPF_CORE_READ(p, dentry),
+		.vfsmnt = vfsmnt,
+		.mnt = mnt,
+		.mnt_parent = BPF_CORE_READ(mnt, mnt_parent),
+		.off = CF_PATH_MAX - 1,
+	};
+
+	pb->buf[CF_PATH_MAX - 1] = '\0';
+	bpf_loop(CF_PATH_DEPTH, cf_walk_step, &w, 0);
+	if (!w.done) {
+		cf_count(CF_CNT_PATH_TOO_DEEP);
+		w.truncated = true;
+	}
+	*truncated = w.truncated;
+	if (w.off >= CF_PATH_MAX - 1) {
+		w.off = CF_PATH_MAX - 2;
+		pb->buf[CF_PATH_MAX - 2] = '/';
+	}
+	return w.off;
+}
+
+/* Appends the path walked from `p` as string `slot`. */
+static __always_inline void cf_append_path(struct cf_strw *w, int slot, const struct path *p)
+{
+	struct cf_pathbuf *pb = cf_get_pathbuf();
+	bool truncated;
+	__u32 start, len;
+
+	if (!pb || slot >= CF_STR_SLOTS || w->off >= CF_DATA_MAX)
+		return;
+	start = cf_walk_path(p, pb, &truncated);
+	len = (CF_PATH_MAX - 1) - start;
+	bpf_probe_read_kernel(w->data + (w->off & (CF_DATA_MAX - 1)), len & (CF_PATH_MAX - 1),
+			      &pb->buf[start & (CF_PATH_MAX - 1)]);
+	len &= CF_PATH_MAX - 1;
+	w->strs->len[slot & (CF_STR_SLOTS - 1)] = len;
+	w->strs->flags[slot & (CF_STR_SLOTS - 1)] = CF_STR_RESOLVED | (truncated ? CF_STR_TRUNCATED : 0);
+	w->off += len;
+}
+
+/* Appends a NUL-terminated string from user memory as string `slot`; returns its length. */
+static __always_inline long cf_append_user_str(struct cf_strw *w, int slot, const char *ustr)
+{
+	long n;
+
+	if (slot >= CF_STR_SLOTS || w->off >= CF_DATA_MAX)
+		return -1;
+	n = bpf_probe_read_user_str(w->data + (w->off & (CF_DATA_MAX - 1)), CF_PATH_MAX, ustr);
+	if (n <= 0) {
+		cf_count(CF_CNT_READ_FAILED);
+		return -1;
+	}
+	n -= 1; /* without the terminator */
+	if (n >= CF_PATH_MAX - 1) {
+		cf_count(CF_CNT_STR_TRUNCATED);
+		w->strs->flags[slot & (CF_STR_SLOTS - 1)] = CF_STR_TRUNCATED;
+	}
+	n &= CF_PATH_MAX - 1;
+	w->strs->len[slot & (CF_STR_SLOTS - 1)] = n;
+	w->off += n;
+	return n;
+}
+
+/* The struct file behind descriptor `fd` of the current task, or NULL. */
+static __always_inline struct file *cf_fd_file(int fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct file **fds = BPF_CORE_READ(task, files, fdt, fd);
+	unsigned int max_fds = BPF_CORE_READ(task, files, fdt, max_fds);
+	struct file *f = NULL;
+
+	if (fd < 0 || (unsigned int)fd >= max_fds)
+		return NULL;
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]))
+		return NULL;
+	return f;
+}
+
+/* Appends the directory a relative name is looked up from: the cwd, or the file behind dfd. */
+static __always_inline void cf_append_dir(struct cf_strw *w, int slot, int dfd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+	if (dfd == -100 /* AT_FDCWD */) {
+		struct path pwd = BPF_CORE_READ(task, fs, pwd);
+
+		cf_append_path(w, slot, &pwd);
+		return;
+	}
+	struct file *f = cf_fd_file(dfd);
+
+	if (f) {
+		struct path fp = BPF_CORE_READ(f, f_path);
+
+		cf_append_path(w, slot, &fp);
+	}
+}
+
+/* Appends a caller's name and, when it is relative, the directory it is relative to. */
+static __always_inline void cf_append_name_at(struct cf_strw *w, int dir_slot, int dfd, const char *uname)
+{
+	char first = 0;
+
+	bpf_probe_read_user(&first, 1, uname);
+	if (first != '/')
+		cf_append_dir(w, dir_slot, dfd);
+	cf_append_user_str(w, dir_slot + 1, uname);
+}
+
+#endif /* CF_STRINGS_BPF_H */

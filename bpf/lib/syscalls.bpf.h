@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Syscall numbers the raw sys_enter/sys_exit dispatchers handle, per architecture, and the
+ * per-thread state carried from a syscall's entry to its exit.
+ */
+#ifndef CF_SYSCALLS_BPF_H
+#define CF_SYSCALLS_BPF_H
+
+#include "common.bpf.h"
+
+#if defined(__TARGET_ARCH_x86)
+#define CF_NR_open 2
+#define CF_NR_creat 85
+#define CF_NR_unlink 87
+#define CF_NR_rename 82
+#define CF_NR_connect 42
+#define CF_NR_sendto 44
+#define CF_NR_sendmsg 46
+#define CF_NR_sendmmsg 307
+#define CF_NR_openat 257
+#define CF_NR_unlinkat 263
+#define CF_NR_renameat 264
+#define CF_NR_renameat2 316
+#define CF_NR_openat2 437
+#elif defined(__TARGET_ARCH_arm64)
+/* arm64 has only the *at variants; the legacy numbers never match. */
+#define CF_NR_open -1
+#define CF_NR_creat -2
+#define CF_NR_unlink -3
+#define CF_NR_rename -4
+#define CF_NR_connect 203
+#define CF_NR_sendto 206
+#define CF_NR_sendmsg 211
+#define CF_NR_sendmmsg 269
+#define CF_NR_openat 56
+#define CF_NR_unlinkat 35
+#define CF_NR_renameat 38
+#define CF_NR_renameat2 276
+#define CF_NR_openat2 437
+#else
+#error "clawfence: syscall numbers for this architecture are missing (bpf/lib/syscalls.bpf.h)"
+#endif
+
+/* What a syscall's entry leaves for its exit (and for the cgroup hooks in between). */
+struct cf_inflight {
+	__s64 nr;
+	__u64 args[5];
+	/* filled by a cgroup sock_addr hook that ran inside this syscall */
+	__u8 has_addr;
+	__u8 protocol;
+	__u8 sock_type;
+	__u8 _pad;
+	__u16 family;
+	__u16 port;
+	__u8 addr[16];
+};
+
+/*
+ * LRU: a thread that dies inside a syscall never reaches sys_exit, so entries can leak; the
+ * exit dispatcher and thread exit delete them on every path they see.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64); /* pid_tgid */
+	__type(value, struct cf_inflight);
+} inflight SEC(".maps") CF_SHARED;
+
+#endif /* CF_SYSCALLS_BPF_H */
