@@ -27,7 +27,7 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
 
 CXXFLAGS ?= -O2 -g
 CXXFLAGS += -std=c++17 -Wall -Wextra -Werror -MMD -MP -pthread
-CPPFLAGS += -Iinclude -Iagent -I$(BUILD)/gen -I$(BUILD)/bpf
+CPPFLAGS += -Iinclude -Iagent -I$(BUILD)/gen -I$(BUILD)/bpf -Itests/lib
 LDLIBS   += -pthread
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -MMD -MP \
@@ -90,13 +90,13 @@ $(BUILD)/workloads/%: tests/workloads/%.c
 	$(CC) -O2 -Wall -Wextra -Werror -pthread -o $@ $<
 
 define test_binary
-$(BUILD)/tests/$(1): $(patsubst %.cpp,$(BUILD)/obj/%.o,$(wildcard tests/$(2)/*.cpp)) $(AGENT_LIB)
+$(BUILD)/tests/$(1): $(patsubst %.cpp,$(BUILD)/obj/%.o,$(wildcard tests/$(2)/*.cpp) $(3)) $(AGENT_LIB)
 	@mkdir -p $$(@D)
 	$$(CXX) $$(CXXFLAGS) -o $$@ $$^ $$(PKG_LIBS) -lgtest -lgtest_main $$(LDLIBS)
 endef
 $(eval $(call test_binary,unit_tests,unit))
-$(eval $(call test_binary,bpf_tests,bpf))
-$(eval $(call test_binary,e2e_tests,e2e))
+$(eval $(call test_binary,bpf_tests,bpf,tests/lib/harness.cpp))
+$(eval $(call test_binary,e2e_tests,e2e,tests/lib/harness.cpp))
 TEST_BINS := $(BUILD)/tests/unit_tests $(BUILD)/tests/bpf_tests $(BUILD)/tests/e2e_tests
 
 # ---- entry points ----------------------------------------------------------------------------

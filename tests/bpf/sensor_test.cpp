@@ -1,0 +1,190 @@
+// Kernel tier: load the real eBPF object through the Sensor, drive real syscalls from child
+// processes the test owns, and assert the raw records (include/clawfence/abi.h) and counters.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <mutex>
+
+#include "clawfence/abi.h"
+#include "harness.h"
+#include "sensor/decoder.h"
+#include "sensor/sensor.h"
+
+namespace clawfence::testing {
+namespace {
+
+struct Collected {
+  std::mutex mu;
+  std::vector<std::string> records;
+};
+
+class SensorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root (loads eBPF programs): skipped";
+    cg_ = std::make_unique<TestCgroup>("sensor");
+    sensor::SensorOptions o;
+    o.ringbuf_bytes = 4u << 20;
+    o.attach_cgroup = cg_->path();
+    o.agent_tgid = getpid();
+    sensor_ = sensor::Sensor::start(o, {});
+    sensor_->start_reader([this](const void* d, size_t n) {
+      std::lock_guard<std::mutex> l(got_.mu);
+      got_.records.emplace_back(static_cast<const char*>(d), n);
+    });
+  }
+  void TearDown() override {
+    sensor_.reset();  // detaches before the cgroup goes away
+    cg_.reset();
+  }
+
+  // Forks a child in the test cgroup that waits for `go`, then runs `body` and exits.
+  pid_t spawn(bool track, void (*body)(const char*), const char* arg) {
+    int go[2];
+    EXPECT_EQ(pipe(go), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+      close(go[1]);
+      char c;
+      if (read(go[0], &c, 1) != 1) _exit(2);
+      body(arg);
+      _exit(0);
+    }
+    close(go[0]);
+    cg_->add(pid);
+    if (track) {
+      EXPECT_TRUE(sensor_->track(pid, pid, CF_TRACK_USER));
+    }
+    EXPECT_EQ(write(go[1], "g", 1), 1);
+    close(go[1]);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    return pid;
+  }
+
+  std::vector<sensor::DecodedRecord> records_of(pid_t pid) {
+    sensor_->stop_reader();  // drains what the ring buffer holds
+    std::vector<sensor::DecodedRecord> out;
+    sensor::BootClock clock(0);
+    std::lock_guard<std::mutex> l(got_.mu);
+    for (const auto& r : got_.records) {
+      sensor::DecodedRecord d;
+      EXPECT_EQ(sensor::decode_record(r.data(), r.size(), clock, d), sensor::DecodeStatus::kOk);
+      if (d.proc.tgid == static_cast<uint32_t>(pid)) out.push_back(std::move(d));
+    }
+    return out;
+  }
+
+  std::unique_ptr<TestCgroup> cg_;
+  std::unique_ptr<sensor::Sensor> sensor_;
+  Collected got_;
+};
+
+void open_relative(const char* dir) {
+  if (chdir(dir) != 0) _exit(3);
+  int fd = open("./sub/../sub/f", O_RDONLY);
+  if (fd < 0) _exit(4);
+  close(fd);
+}
+
+TEST_F(SensorTest, TrackedOpenIsReportedWithTheResolvedPath) {
+  std::string dir = make_temp_dir("sensor");
+  ASSERT_EQ(mkdir((dir + "/sub").c_str(), 0755), 0);
+  write_file(dir + "/sub/f", "x");
+  pid_t pid = spawn(true, open_relative, dir.c_str());
+  auto recs = records_of(pid);
+  bool found = false;
+  for (const auto& r : recs) {
+    if (r.proc.op != CF_OP_FILE || r.event.file().path() != dir + "/sub/f") continue;
+    found = true;
+    EXPECT_TRUE(r.event.file().resolved());
+    EXPECT_EQ(r.event.file().syscall(), "openat");
+    EXPECT_GE(r.event.file().result(), 0);
+    EXPECT_EQ(r.proc.tid, static_cast<uint32_t>(pid));
+    EXPECT_EQ(r.proc.cgroup_id, cg_->id());
+  }
+  EXPECT_TRUE(found) << recs.size() << " records for the child";
+  // The tracked process left the map when it exited.
+  EXPECT_FALSE(sensor_->is_tracked(pid));
+  auto c = sensor_->counters();
+  EXPECT_GT(c[CF_CNT_RECORDS], 0u);
+  EXPECT_EQ(c[CF_CNT_RINGBUF_FULL], 0u);
+  EXPECT_GE(c[CF_CNT_UNTRACKED_EXIT], 1u);
+  remove_tree(dir);
+}
+
+TEST_F(SensorTest, UntrackedProcessProducesNothing) {
+  std::string dir = make_temp_dir("sensor");
+  ASSERT_EQ(mkdir((dir + "/sub").c_str(), 0755), 0);
+  write_file(dir + "/sub/f", "x");
+  pid_t pid = spawn(false, open_relative, dir.c_str());
+  EXPECT_TRUE(records_of(pid).empty());
+  remove_tree(dir);
+}
+
+void connect_refused(const char* port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(atoi(port)));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0) _exit(5);
+  close(fd);
+}
+
+TEST_F(SensorTest, ConnectCarriesTheHookAddressAndTheSyscallResult) {
+  // A port nothing listens on: bind one, read its number, close it.
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  ASSERT_EQ(bind(s, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
+  std::string port = std::to_string(ntohs(a.sin_port));
+  close(s);
+  pid_t pid = spawn(true, connect_refused, port.c_str());
+  auto recs = records_of(pid);
+  const sensor::DecodedRecord* net = nullptr;
+  for (const auto& r : recs)
+    if (r.proc.op == CF_OP_NET) net = &r;
+  ASSERT_NE(net, nullptr);
+  EXPECT_EQ(net->event.net().address(), "127.0.0.1");
+  EXPECT_EQ(net->event.net().port(), static_cast<uint32_t>(std::stoi(port)));
+  EXPECT_EQ(net->event.net().protocol(), "tcp");
+  EXPECT_EQ(net->event.net().error(), "ECONNREFUSED");
+}
+
+void fork_grandchild(const char*) {
+  pid_t c = fork();
+  if (c == 0) {
+    int fd = open("/etc/hostname", O_RDONLY);
+    if (fd >= 0) close(fd);
+    _exit(0);
+  }
+  waitpid(c, nullptr, 0);
+}
+
+TEST_F(SensorTest, ChildrenInheritTrackingAtFork) {
+  pid_t pid = spawn(true, fork_grandchild, nullptr);
+  auto recs = records_of(pid);
+  uint32_t child = 0;
+  for (const auto& r : recs)
+    if (r.proc.op == CF_OP_FORK) child = r.proc.child_tgid;
+  ASSERT_NE(child, 0u);
+  bool opened = false;
+  for (const auto& r : records_of(child))
+    if (r.proc.op == CF_OP_FILE && r.event.file().path() == "/etc/hostname") opened = true;
+  EXPECT_TRUE(opened);
+  EXPECT_GE(sensor_->counters()[CF_CNT_TRACKED_FORK], 1u);
+}
+
+}  // namespace
+}  // namespace clawfence::testing

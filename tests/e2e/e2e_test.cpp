@@ -1,0 +1,352 @@
+// End to end: the clawfence binary, real programs in the running kernel, real workloads.
+// Every test owns its cgroup, directories and processes, and removes them when done.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <set>
+
+#include "harness.h"
+
+namespace clawfence::testing {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+class E2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root (loads eBPF programs): skipped";
+    bin_ = build_dir() + "/clawfence";
+    workloads_ = build_dir() + "/workloads";
+    dir_ = make_temp_dir("e2e");
+    ASSERT_FALSE(dir_.empty());
+    out_ = dir_ + "/events.jsonl";
+  }
+  void TearDown() override {
+    if (!dir_.empty()) remove_tree(dir_);
+  }
+
+  // `clawfence run -o out_ -- argv`, returns its exit status.
+  int clawfence_run(const std::vector<std::string>& argv) {
+    std::vector<std::string> cmd = {bin_, "--log-level", "warn", "run", "-o", out_, "--"};
+    cmd.insert(cmd.end(), argv.begin(), argv.end());
+    return run(cmd, seconds(60));
+  }
+
+  std::string bin_, workloads_, dir_, out_;
+};
+
+// A background `clawfence agent`, started with the given rules and its network hooks on a
+// cgroup the test owns; stopped with SIGINT.
+class Agent {
+ public:
+  Agent(const std::string& bin, const std::string& rules, const std::string& cgroup, const std::string& out,
+        const std::string& log)
+      : log_(log), child_({bin, "agent", "--rules", rules, "--cgroup", cgroup, "-o", out}, "", log) {}
+  bool ready() {
+    return eventually([&] { return read_file(log_).find("watching:") != std::string::npos; }, seconds(20));
+  }
+  int stop() {
+    child_.signal(SIGINT);
+    return child_.wait(seconds(20));
+  }
+  std::string log() const { return read_file(log_); }
+
+ private:
+  std::string log_;
+  Child child_;
+};
+
+TEST_F(E2E, RunReturnsTheCommandsExitStatusAndTracksFromTheFirstExec) {
+  EXPECT_EQ(clawfence_run({"/bin/sh", "-c", "exit 7"}), 7);
+  auto evs = read_events(out_);
+  ASSERT_FALSE(evs.empty());
+  // The first record is the command's exec: nothing of clawfence's own set-up, nothing missed.
+  const auto& first = evs.front();
+  ASSERT_EQ(first.kind(), v1::Event::EXEC) << describe(evs);
+  EXPECT_EQ(first.exec().filename(), "/usr/bin/dash");  // /bin/sh resolved through the symlink
+  ASSERT_EQ(first.exec().argv_size(), 3);
+  EXPECT_EQ(first.exec().argv(2), "exit 7");
+  EXPECT_EQ(first.process().tracked_by(), "user");
+  EXPECT_EQ(first.process().target(), "run");
+  EXPECT_NE(first.process().cgroup().find("clawfence-run."), std::string::npos);
+  // Its first syscalls are there: the dynamic loader opening the cache.
+  EXPECT_NE(find_open(of_pid(evs, first.process().pid()), "/etc/ld.so.cache"), nullptr) << describe(evs);
+  auto exits = of_kind(evs, v1::Event::EXIT);
+  ASSERT_EQ(exits.size(), 1u);
+  EXPECT_EQ(exits[0].exit().code(), 7);
+  // The run cgroup is gone.
+  EXPECT_EQ(run({"/bin/sh", "-c", "ls -d " + cgroup2_mount() + "/clawfence-run.* 2>/dev/null | grep -q ."}), 1);
+}
+
+TEST_F(E2E, RunReportsAnExecFailure) {
+  EXPECT_EQ(clawfence_run({"/nonexistent/binary"}), 127);
+}
+
+TEST_F(E2E, FileOperationsAreReportedWithResolvedPaths) {
+  std::string work = dir_ + "/w";
+  ASSERT_EQ(mkdir(work.c_str(), 0755), 0);
+  ASSERT_EQ(clawfence_run({workloads_ + "/fileops", work}), 0);
+  auto evs = read_events(out_);
+  auto execs = of_kind(evs, v1::Event::EXEC);
+  ASSERT_EQ(execs.size(), 1u) << describe(evs);
+  EXPECT_EQ(execs[0].exec().filename(), workloads_ + "/fileops");
+  ASSERT_EQ(execs[0].exec().argv_size(), 2);
+  EXPECT_EQ(execs[0].exec().argv(1), work);
+
+  const std::string target = work + "/sub/target.txt";
+  std::vector<const v1::Event*> opens;
+  for (const auto& e : evs)
+    if (e.kind() == v1::Event::FILE && e.file().op() == v1::FileOp::OPEN && e.file().path() == target)
+      opens.push_back(&e);
+  // create, relative open, through the symlink, through "..", openat with a directory fd
+  ASSERT_EQ(opens.size(), 5u) << describe(evs, 100);
+  for (const auto* e : opens) {
+    EXPECT_TRUE(e->file().resolved());
+    EXPECT_GE(e->file().result(), 0);
+  }
+  EXPECT_EQ(opens[0]->file().access(), "write");
+  auto flags = opens[0]->file().flags();
+  EXPECT_NE(std::find(flags.begin(), flags.end(), "O_CREAT"), flags.end());
+  EXPECT_NE(std::find(flags.begin(), flags.end(), "O_TRUNC"), flags.end());
+  for (size_t i = 1; i < opens.size(); ++i) EXPECT_EQ(opens[i]->file().access(), "read");
+  // No record carries the symlink or a ".." path as the opened file.
+  for (const auto& e : evs) {
+    if (e.kind() != v1::Event::FILE || e.file().op() != v1::FileOp::OPEN || !e.file().resolved()) continue;
+    EXPECT_EQ(e.file().path().find(".."), std::string::npos) << e.file().path();
+    EXPECT_NE(e.file().path(), work + "/link.txt");
+  }
+
+  const v1::Event* missing = find_open(evs, work + "/does-not-exist");
+  ASSERT_NE(missing, nullptr) << describe(evs, 100);
+  EXPECT_FALSE(missing->file().resolved());
+  EXPECT_EQ(missing->file().result(), -ENOENT);
+  EXPECT_EQ(missing->file().error(), "ENOENT");
+
+  std::vector<v1::Event> renames, unlinks;
+  for (const auto& e : of_kind(evs, v1::Event::FILE)) {
+    if (e.file().op() == v1::FileOp::RENAME) renames.push_back(e);
+    if (e.file().op() == v1::FileOp::UNLINK) unlinks.push_back(e);
+  }
+  ASSERT_EQ(renames.size(), 1u);
+  EXPECT_EQ(renames[0].file().path(), target);
+  EXPECT_EQ(renames[0].file().new_path(), work + "/sub/renamed.txt");
+  EXPECT_EQ(renames[0].file().result(), 0);
+  ASSERT_EQ(unlinks.size(), 2u);
+  EXPECT_EQ(unlinks[0].file().path(), work + "/sub/renamed.txt");
+  EXPECT_EQ(unlinks[1].file().path(), work + "/link.txt");
+  EXPECT_EQ(unlinks[1].file().result(), 0);
+}
+
+// Loopback listeners the test owns, on ephemeral ports.
+int listener(int family, int type, uint16_t* port) {
+  int fd = socket(family, type, 0);
+  if (fd < 0) return -1;
+  sockaddr_storage ss{};
+  socklen_t len;
+  if (family == AF_INET) {
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    a->sin_family = AF_INET;
+    a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    len = sizeof(*a);
+  } else {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+    a->sin6_family = AF_INET6;
+    a->sin6_addr = in6addr_loopback;
+    len = sizeof(*a);
+  }
+  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) return -1;
+  if (type == SOCK_STREAM) listen(fd, 64);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  *port = ntohs(family == AF_INET ? reinterpret_cast<sockaddr_in*>(&ss)->sin_port
+                                  : reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
+  return fd;
+}
+
+TEST_F(E2E, ConnectsAndUdpSendsOnIpv4AndIpv6) {
+  uint16_t p4 = 0, p6 = 0, pu = 0;
+  int l4 = listener(AF_INET, SOCK_STREAM, &p4);
+  int l6 = listener(AF_INET6, SOCK_STREAM, &p6);
+  int lu = listener(AF_INET, SOCK_DGRAM, &pu);
+  ASSERT_GE(l4, 0);
+  ASSERT_GE(l6, 0);
+  ASSERT_GE(lu, 0);
+  ASSERT_EQ(clawfence_run({workloads_ + "/netops", std::to_string(p4), std::to_string(p6), std::to_string(pu)}), 0);
+  close(l4);
+  close(l6);
+  close(lu);
+  auto nets = of_kind(read_events(out_), v1::Event::NET);
+  auto has = [&](v1::NetOp::Op op, const std::string& proto, const std::string& family, const std::string& addr,
+                 uint16_t port, bool mapped) {
+    for (const auto& e : nets) {
+      const auto& n = e.net();
+      if (n.op() == op && n.protocol() == proto && n.family() == family && n.address() == addr && n.port() == port &&
+          n.ipv4_mapped() == mapped)
+        return &e;
+    }
+    return static_cast<const v1::Event*>(nullptr);
+  };
+  const auto* tcp4 = has(v1::NetOp::CONNECT, "tcp", "ipv4", "127.0.0.1", p4, false);
+  ASSERT_NE(tcp4, nullptr) << describe(nets);
+  EXPECT_EQ(tcp4->net().result(), 0);
+  EXPECT_EQ(tcp4->net().syscall(), "connect");
+  const auto* tcp6 = has(v1::NetOp::CONNECT, "tcp", "ipv6", "::1", p6, false);
+  ASSERT_NE(tcp6, nullptr) << describe(nets);
+  EXPECT_EQ(tcp6->net().result(), 0);
+  EXPECT_NE(has(v1::NetOp::CONNECT, "tcp", "ipv4", "127.0.0.1", p4, true), nullptr) << describe(nets);
+  EXPECT_NE(has(v1::NetOp::CONNECT, "udp", "ipv4", "127.0.0.1", pu, false), nullptr) << describe(nets);
+  const auto* send4 = has(v1::NetOp::SENDTO, "udp", "ipv4", "127.0.0.1", pu, false);
+  ASSERT_NE(send4, nullptr) << describe(nets);
+  EXPECT_EQ(send4->net().result(), 1);  // one byte sent
+  EXPECT_NE(has(v1::NetOp::SENDTO, "udp", "ipv6", "::1", pu, false), nullptr) << describe(nets);
+}
+
+TEST_F(E2E, GrandchildAfterDoubleForkSetsidAndRenameStaysTracked) {
+  std::string pidfile = dir_ + "/gchild.pid";
+  ASSERT_EQ(clawfence_run({workloads_ + "/lineage", pidfile}), 0);
+  auto evs = read_events(out_);
+  uint32_t gchild = std::stoul(read_file(pidfile));
+  auto mine = of_pid(evs, gchild);
+  ASSERT_FALSE(mine.empty()) << describe(evs);
+  bool renamed = false, opened = false, execd = false;
+  for (const auto& e : mine) {
+    if (e.kind() == v1::Event::COMM && e.comm().new_comm() == "renamed-gchild") renamed = true;
+    if (e.kind() == v1::Event::FILE && e.file().path() == pidfile) {
+      opened = true;
+      EXPECT_EQ(e.process().comm(), "renamed-gchild");
+      EXPECT_EQ(e.process().tracked_by(), "inherited");
+      // parent chain: the setsid child, then the workload itself
+      ASSERT_GE(e.process().lineage_size(), 2) << e.DebugString();
+      EXPECT_EQ(e.process().lineage(1).comm(), "lineage");
+    }
+    if (e.kind() == v1::Event::EXEC && e.exec().filename() == "/usr/bin/true") execd = true;
+  }
+  EXPECT_TRUE(renamed) << describe(mine);
+  EXPECT_TRUE(opened) << describe(mine);
+  EXPECT_TRUE(execd) << describe(mine);
+  // The thread's open is attributed to the process, with the thread's own tid.
+  bool thread_open = false;
+  for (const auto& e : evs)
+    if (e.kind() == v1::Event::FILE && e.file().path() == "/etc/hostname" && e.process().tid() != e.process().pid())
+      thread_open = true;
+  EXPECT_TRUE(thread_open) << describe(evs, 100);
+}
+
+// Rules whose only target is a comm the test controls.
+std::string rules_for_comm(const std::string& dir, const std::string& comm) {
+  std::string path = dir + "/rules.yaml";
+  write_file(path, "version: 1\nmode: monitor\ntargets:\n  - name: test-target\n    match:\n      - comm: [" + comm +
+                       "]\n");
+  return path;
+}
+
+TEST_F(E2E, AgentWatchesOnlyTheTargetTree) {
+  TestCgroup cg("agent");
+  // The target is a comm: a copy of the fileops workload under that name.
+  std::string target = dir_ + "/cf-e2e-target";
+  ASSERT_EQ(run({"cp", workloads_ + "/fileops", target}), 0);
+  std::string rules = rules_for_comm(dir_, "cf-e2e-target");
+  Agent agent(bin_, rules, cg.path(), out_, dir_ + "/agent.log");
+  ASSERT_TRUE(agent.ready()) << agent.log();
+
+  std::string w1 = dir_ + "/watched", w2 = dir_ + "/unwatched";
+  mkdir(w1.c_str(), 0755);
+  mkdir(w2.c_str(), 0755);
+  Child outsider({workloads_ + "/fileops", w2}, "", "", cg.path());  // same binary, other name
+  ASSERT_EQ(outsider.wait(seconds(10)), 0);
+  ASSERT_EQ(run({target, w1}, seconds(10), cg.path()), 0);
+  ASSERT_EQ(agent.stop(), 0) << agent.log();
+
+  auto evs = read_events(out_);
+  ASSERT_NE(find_open(evs, w1 + "/sub/target.txt"), nullptr) << describe(evs);
+  for (const auto& e : evs) {
+    EXPECT_NE(e.process().pid(), static_cast<uint32_t>(outsider.pid())) << "untracked process reported";
+    if (e.has_file()) {
+      EXPECT_EQ(e.file().path().find(w2), std::string::npos) << e.file().path();
+    }
+  }
+  auto execs = of_kind(evs, v1::Event::EXEC);
+  ASSERT_FALSE(execs.empty());
+  EXPECT_EQ(execs[0].process().tracked_by(), "comm");
+  EXPECT_EQ(execs[0].process().target(), "test-target");
+  EXPECT_NE(agent.log().find("stopped:"), std::string::npos) << agent.log();
+}
+
+TEST_F(E2E, AgentPicksUpARunningTargetAndItsTree) {
+  TestCgroup cg("seed");
+  // Already running before the agent starts: a shell named cf-e2e-seed, with a child, that
+  // waits for a go file and then opens a marker file.
+  std::string seed = dir_ + "/cf-e2e-seed";
+  ASSERT_EQ(symlink("/bin/sh", seed.c_str()), 0);
+  std::string go = dir_ + "/go", marker = dir_ + "/marker";
+  write_file(marker, "m\n");
+  std::string script = "sh -c 'while [ ! -e " + go + " ]; do sleep 0.05; done; cat " + marker +
+                       " >/dev/null' & wait; exit 0";
+  Child tree({seed, "-c", script}, "", "", cg.path());
+  ASSERT_TRUE(eventually([&] { return read_file("/proc/" + std::to_string(tree.pid()) + "/comm") == "cf-e2e-seed\n"; },
+                         seconds(5)));
+  std::string rules = rules_for_comm(dir_, "cf-e2e-seed");
+  Agent agent(bin_, rules, cg.path(), out_, dir_ + "/agent.log");
+  ASSERT_TRUE(agent.ready()) << agent.log();
+  EXPECT_NE(agent.log().find("1 running processes matched a target"), std::string::npos) << agent.log();
+  write_file(go, "");
+  ASSERT_EQ(tree.wait(seconds(10)), 0);
+  ASSERT_EQ(agent.stop(), 0) << agent.log();
+  auto evs = read_events(out_);
+  const v1::Event* open = find_open(evs, marker);
+  ASSERT_NE(open, nullptr) << describe(evs);
+  EXPECT_EQ(open->process().comm(), "cat");
+  EXPECT_EQ(open->process().target(), "test-target");
+}
+
+TEST_F(E2E, FakeOpenClawGatewayTreeUnderTheShippedRules) {
+  TestCgroup cg("openclaw");
+  std::string work = dir_ + "/oc";
+  mkdir(work.c_str(), 0755);
+  mkdir((work + "/workspace").c_str(), 0755);
+  write_file(work + "/openclaw.json", "{}\n");
+  write_file(work + "/workspace/notes.txt", "notes\n");
+  Agent agent(bin_, repo_root() + "/rules/openclaw.yaml", cg.path(), out_, dir_ + "/agent.log");
+  ASSERT_TRUE(agent.ready()) << agent.log();
+  ASSERT_EQ(run({"node", repo_root() + "/tests/workloads/fake-openclaw.js", work}, seconds(30), cg.path()), 0);
+  ASSERT_EQ(read_file(work + "/workspace/out.txt"), "tool-ran\n");
+  ASSERT_EQ(agent.stop(), 0) << agent.log();
+  auto evs = read_events(out_);
+
+  // The wrapper renamed itself to "openclaw": that rename is what started tracking.
+  const v1::Event* rename = nullptr;
+  for (const auto& e : evs)
+    if (e.kind() == v1::Event::COMM && e.comm().new_comm() == "openclaw" && e.process().tracked_by() == "rename")
+      rename = &e;
+  ASSERT_NE(rename, nullptr) << describe(evs, 200);
+  EXPECT_EQ(rename->process().target(), "openclaw");
+  // The gateway config read, by the gateway.
+  const v1::Event* cfg = find_open(evs, work + "/openclaw.json");
+  ASSERT_NE(cfg, nullptr) << describe(evs, 200);
+  EXPECT_EQ(cfg->process().comm(), "openclaw-gatewa");
+  // The shell tool's read, with the whole lineage up to the wrapper.
+  const v1::Event* tool = find_open(evs, work + "/workspace/notes.txt");
+  ASSERT_NE(tool, nullptr) << describe(evs, 200);
+  EXPECT_EQ(tool->process().comm(), "cat");
+  EXPECT_EQ(tool->process().target(), "openclaw");
+  std::vector<std::string> chain;
+  for (const auto& a : tool->process().lineage()) chain.push_back(a.comm());
+  ASSERT_GE(chain.size(), 4u) << tool->DebugString();
+  EXPECT_EQ(chain[0], "sh");
+  EXPECT_EQ(chain[1], "openclaw-broker");
+  EXPECT_EQ(chain[2], "openclaw-gatewa");
+  EXPECT_EQ(chain[3], "openclaw");
+  EXPECT_EQ(tool->process().lineage(3).pid(), tool->process().root_pid());
+  // The tool's write is reported too.
+  bool wrote = false;
+  for (const auto& e : evs)
+    if (e.has_file() && e.file().path() == work + "/workspace/out.txt" && e.file().access() == "write") wrote = true;
+  EXPECT_TRUE(wrote);
+}
+
+}  // namespace
+}  // namespace clawfence::testing

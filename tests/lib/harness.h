@@ -1,0 +1,80 @@
+// Helpers for the root tiers (tests/bpf, tests/e2e): privileges, a cgroup the test owns,
+// child processes with time limits, and reading clawfence's JSON lines back into events.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "proto/clawfence.pb.h"
+
+namespace clawfence::testing {
+
+// Skips the test (with the reason in the output) unless running as root.
+#define CF_REQUIRE_ROOT()                                                          \
+  do {                                                                             \
+    if (geteuid() != 0) GTEST_SKIP() << "needs root (loads eBPF programs): skipped"; \
+  } while (0)
+
+std::string repo_root();                        // where build/ and tests/ are
+std::string build_dir();                        // $CLAWFENCE_BUILD or <repo>/build
+std::string cgroup2_mount();                    // from /proc/self/mountinfo
+std::string make_temp_dir(const std::string& tag);  // realpath'ed, under /tmp
+void remove_tree(const std::string& path);
+void write_file(const std::string& path, const std::string& content);
+std::string read_file(const std::string& path);
+
+// A cgroup v2 directory created for one test and removed (processes moved out first) at scope
+// exit, also when the test fails.
+class TestCgroup {
+ public:
+  explicit TestCgroup(const std::string& tag);
+  ~TestCgroup();
+  const std::string& path() const { return path_; }
+  uint64_t id() const { return id_; }
+  void add(pid_t pid) const;
+
+ private:
+  std::string path_;
+  uint64_t id_ = 0;
+};
+
+// A child process started by the test; killed (SIGKILL) at scope exit if still running.
+class Child {
+ public:
+  // argv[0] is resolved through PATH. stdout/stderr go to the given files ("" = inherit).
+  Child(const std::vector<std::string>& argv, const std::string& out_file = "", const std::string& err_file = "",
+        const std::string& cgroup = "");
+  ~Child();
+  pid_t pid() const { return pid_; }
+  // Waits up to `timeout`; returns the exit status (128+signal when killed) or -1 on timeout.
+  int wait(std::chrono::milliseconds timeout);
+  void signal(int sig) const;
+
+ private:
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+};
+
+// Runs argv to completion (time-limited) and returns its exit status.
+int run(const std::vector<std::string>& argv, std::chrono::milliseconds timeout = std::chrono::seconds(30),
+        const std::string& cgroup = "");
+
+// Polls until `pred` is true or the timeout passes.
+bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
+
+// Parses a JSON lines file into events; a line that does not parse fails the test.
+std::vector<v1::Event> read_events(const std::string& path);
+
+// Filters.
+std::vector<v1::Event> of_kind(const std::vector<v1::Event>& evs, v1::Event::Kind kind);
+std::vector<v1::Event> of_pid(const std::vector<v1::Event>& evs, uint32_t pid);
+const v1::Event* find_open(const std::vector<v1::Event>& evs, const std::string& path);
+std::string describe(const std::vector<v1::Event>& evs, size_t max = 40);
+
+}  // namespace clawfence::testing

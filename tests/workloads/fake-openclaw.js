@@ -1,0 +1,89 @@
+#!/usr/bin/env node
+// fake-openclaw.js WORKDIR
+//
+// Mimics the runtime process tree of an OpenClaw gateway for clawfence
+// end-to-end tests. No network use; prints nothing to stdout.
+//
+//   node fake-openclaw.js WORKDIR          comm "openclaw"
+//     └─ node ... --gateway WORKDIR        comm "openclaw-gatewa" (15-char limit);
+//          reads WORKDIR/openclaw.json
+//          └─ node ... --broker WORKDIR    comm "openclaw-broker"
+//               └─ /bin/sh -c '...'        cats WORKDIR/workspace/notes.txt,
+//                                          writes WORKDIR/workspace/out.txt
+//
+// Each level waits for its child. A failing child's exit status is
+// propagated upward (1 if it died from a signal); otherwise exit 0.
+'use strict';
+
+const childProcess = require('child_process');
+const fs = require('fs');
+const path = require('path');
+
+function usage() {
+  process.stderr.write('usage: node fake-openclaw.js WORKDIR\n');
+  process.exit(2);
+}
+
+function runSelf(mode, workdir) {
+  const child = childProcess.spawn(process.execPath, [__filename, mode, workdir], {
+    stdio: 'inherit',
+  });
+  child.on('error', (err) => {
+    process.stderr.write(`fake-openclaw: spawn ${mode} failed: ${err.message}\n`);
+    process.exit(1);
+  });
+  child.on('exit', (code, signal) => {
+    if (code !== 0) {
+      process.stderr.write(`fake-openclaw: ${mode} exited code=${code} signal=${signal}\n`);
+    }
+    process.exit(code === null ? 1 : code);
+  });
+}
+
+function launcher(workdir) {
+  process.title = 'openclaw';
+  runSelf('--gateway', workdir);
+}
+
+function gateway(workdir) {
+  process.title = 'openclaw-gateway';
+  // The config is read and parsed like a real gateway would; its content
+  // is not otherwise used.
+  const cfgPath = path.join(workdir, 'openclaw.json');
+  const raw = fs.readFileSync(cfgPath, 'utf8');
+  try {
+    JSON.parse(raw);
+  } catch (err) {
+    process.stderr.write(`fake-openclaw: ${cfgPath} is not valid JSON (ignored): ${err.message}\n`);
+  }
+  runSelf('--broker', workdir);
+}
+
+function broker(workdir) {
+  process.title = 'openclaw-broker';
+  const res = childProcess.spawnSync(
+    '/bin/sh',
+    ['-c', 'cat "$1/workspace/notes.txt" > /dev/null; echo tool-ran > "$1/workspace/out.txt"', 'sh', workdir],
+    { stdio: 'inherit' },
+  );
+  if (res.error) {
+    process.stderr.write(`fake-openclaw: shell tool failed to start: ${res.error.message}\n`);
+    process.exit(1);
+  }
+  if (res.status !== 0) {
+    process.stderr.write(`fake-openclaw: shell tool exited status=${res.status} signal=${res.signal}\n`);
+    process.exit(res.status === null ? 1 : res.status);
+  }
+  process.exit(0);
+}
+
+const args = process.argv.slice(2);
+if (args.length === 1 && !args[0].startsWith('--')) {
+  launcher(args[0]);
+} else if (args.length === 2 && args[0] === '--gateway') {
+  gateway(args[1]);
+} else if (args.length === 2 && args[0] === '--broker') {
+  broker(args[1]);
+} else {
+  usage();
+}
