@@ -3,7 +3,9 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -78,6 +80,15 @@ sensor::SensorOptions sensor_options(const CommonOptions& c, const std::string& 
   return o;
 }
 
+// The network hooks attach to a cgroup v2 directory; anything else fails before any load.
+void check_attach_cgroup(const std::string& path) {
+  struct statfs st {};
+  if (statfs(path.c_str(), &st) != 0)
+    throw StartError(1, "--cgroup " + path + ": " + std::strerror(errno));
+  if (static_cast<unsigned long>(st.f_type) != CGROUP2_SUPER_MAGIC)
+    throw StartError(1, "--cgroup " + path + ": not a cgroup v2 directory");
+}
+
 void log_summary(const sensor::Sensor& s, const Pipeline& p) {
   auto c = s.counters();
   auto st = p.stats();
@@ -150,13 +161,15 @@ int run_agent_impl(const AgentOptions& opts) {
   // 2. kernel
   sensor::KernelFeatures kf = probe_or_throw();
   std::string attach = opts.cgroup.empty() ? kf.cgroup2_path : opts.cgroup;
+  check_attach_cgroup(attach);
+  sensor::SensorOptions sensor_opts = sensor_options(opts.common, attach);
   std::vector<std::string> warnings;
   sensor::KernelTargets kt = process::compile_kernel_targets(rules.targets, kf.cgroup2_path, &warnings);
   for (const auto& w : warnings) spdlog::warn("{}", w);
   // 3. sinks, then sensors: nothing is read before there is somewhere to write it
   output::JsonLinesSink sink(opts.common.output);
   sigset_t sigs = block_signals();
-  auto sensor = sensor::Sensor::start(sensor_options(opts.common, attach), kt);
+  auto sensor = sensor::Sensor::start(sensor_opts, kt);
   for (const auto& a : sensor->attachments()) spdlog::debug("attached {}", a);
   spdlog::info("attached {} programs; network hooks on {}", sensor->attachments().size(), attach);
   // 4. process state
