@@ -176,7 +176,7 @@ int run_agent_impl(const AgentOptions& opts) {
   sensor::BootClock clock;
   process::ProcFs procfs;
   process::ProcessTable table(opts.common.process_table_size, &procfs);
-  process::Tracker tracker(table, procfs, clock);
+  process::Tracker tracker(table, procfs, clock, kf.cgroup2_path);
   tracker.set_targets(rules.targets);
   Pipeline pipeline(*sensor, tracker, sink, clock, opts.common.queue_capacity);
   pipeline.start();
@@ -246,7 +246,7 @@ int run_command_impl(const RunOptions& opts) {
   sensor::BootClock clock;
   process::ProcFs procfs;
   process::ProcessTable table(opts.common.process_table_size, &procfs);
-  process::Tracker tracker(table, procfs, clock);
+  process::Tracker tracker(table, procfs, clock, kf.cgroup2_path);
   tracker.set_targets(rules.targets);
   {
     std::ofstream procs(cg.path() + "/cgroup.procs");

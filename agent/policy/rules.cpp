@@ -120,12 +120,12 @@ class Reader {
         if (!v.IsScalar() || v.as<std::string>() != "1") error(v, "version: only version 1 is known");
       } else if (key == "mode") {
         std::string m = v.IsScalar() ? v.as<std::string>() : "";
-        if (m == "monitor")
-          out_.rules.mode = Mode::kMonitor;
-        else if (m == "enforce")
-          out_.rules.mode = Mode::kEnforce;
-        else
+        if (m == "monitor" || m == "enforce") {
+          out_.rules.mode = m == "enforce" ? Mode::kEnforce : Mode::kMonitor;
+          out_.rules.mode_set = true;
+        } else {
           error(v, "mode: expected monitor or enforce");
+        }
       } else if (key == "targets") {
         if (!v.IsSequence()) {
           error(v, "targets: expected a list");
@@ -184,6 +184,7 @@ LoadResult load_rules(const std::string& path) {
   }
 
   LoadResult merged;
+  std::set<std::string> target_names;
   for (const auto& f : files) {
     std::ifstream in(f);
     if (!in) {
@@ -194,9 +195,16 @@ LoadResult load_rules(const std::string& path) {
     ss << in.rdbuf();
     LoadResult one = parse_rules(ss.str(), f);
     merged.errors.insert(merged.errors.end(), one.errors.begin(), one.errors.end());
-    // Later files add targets; the last `mode` wins.
-    for (auto& t : one.rules.targets) merged.rules.targets.push_back(std::move(t));
-    merged.rules.mode = one.rules.mode;
+    // Later files add targets (names stay unique across files); the last `mode:` said wins.
+    for (auto& t : one.rules.targets) {
+      if (!target_names.insert(t.name).second)
+        merged.errors.push_back({f, 0, 0, "target '" + t.name + "' is already defined in an earlier file"});
+      merged.rules.targets.push_back(std::move(t));
+    }
+    if (one.rules.mode_set) {
+      merged.rules.mode = one.rules.mode;
+      merged.rules.mode_set = true;
+    }
     merged.rules.files.push_back(f);
   }
   return merged;

@@ -23,6 +23,7 @@ enum class Mode { kMonitor, kEnforce };
 struct RuleSet {
   int version = 1;
   Mode mode = Mode::kMonitor;
+  bool mode_set = false;  // the file said `mode:` (a later file without one keeps it)
   std::vector<process::Target> targets;
   std::vector<std::string> files;  // files it was read from
 };

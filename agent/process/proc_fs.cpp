@@ -56,7 +56,8 @@ std::optional<ProcInfo> ProcFs::read(uint32_t pid) const {
   p.pid = pid;
   // comm is in parentheses and may itself contain ") ": the fields follow the last ')'.
   size_t open = stat.find('('), close = stat.rfind(')');
-  if (open == std::string::npos || close == std::string::npos || close < open) return std::nullopt;
+  if (open == std::string::npos || close == std::string::npos || close < open || close + 2 > stat.size())
+    return std::nullopt;
   p.comm = stat.substr(open + 1, close - open - 1);
   std::istringstream rest(stat.substr(close + 2));
   std::vector<std::string> f;

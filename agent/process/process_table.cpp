@@ -94,18 +94,19 @@ void ProcessTable::on_exit(uint32_t pid, uint64_t ts_ns) {
   exited_.push_back(pid);
 }
 
-std::vector<const ProcInfo*> ProcessTable::lineage(uint32_t pid, size_t max_depth) {
-  std::vector<const ProcInfo*> out;
+std::vector<Ancestor> ProcessTable::lineage(uint32_t pid, size_t max_depth) {
+  std::vector<Ancestor> out;
   const ProcInfo* self = get_or_load(pid);
   if (!self) return out;
   // A tracked descendant's chain ends at the root of its tree; the root's own chain goes on
-  // to pid 1, so the first record of a tree says who started it.
+  // to pid 1, so the first record of a tree says who started it. Each step may load an
+  // ancestor from /proc and so evict another entry: copy what is needed before the next step.
   const uint32_t root = self->root_pid != pid ? self->root_pid : 0;
   uint32_t cur = self->ppid;
   while (cur != 0 && out.size() < max_depth) {
     const ProcInfo* p = get_or_load(cur);
     if (!p) break;
-    out.push_back(p);
+    out.push_back({p->pid, p->comm, p->exe});
     if (p->pid == 1 || p->pid == root || p->ppid == cur) break;
     cur = p->ppid;
   }

@@ -12,6 +12,13 @@
 
 namespace clawfence::process {
 
+// One ancestor in a lineage: a copy, so it stays valid whatever the table evicts next.
+struct Ancestor {
+  uint32_t pid = 0;
+  std::string comm;
+  std::string exe;
+};
+
 class ProcessTable {
  public:
   ProcessTable(size_t max_entries, const ProcFs* procfs);
@@ -29,7 +36,7 @@ class ProcessTable {
 
   // Parent first, at most max_depth entries: up to the tracking root for a descendant, up to
   // pid 1 for the root itself.
-  std::vector<const ProcInfo*> lineage(uint32_t pid, size_t max_depth = 16);
+  std::vector<Ancestor> lineage(uint32_t pid, size_t max_depth = 16);
 
   size_t size() const { return by_pid_.size(); }
   uint64_t evicted() const { return evicted_; }

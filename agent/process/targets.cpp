@@ -66,17 +66,17 @@ sensor::KernelTargets compile_kernel_targets(const std::vector<Target>& targets,
       size_t star = leaf.find('*');
       bool simple = leaf.find_first_of("?[") == std::string::npos &&
                     (star == std::string::npos || leaf.find('*', star + 1) == std::string::npos);
-      if (!simple || leaf.empty()) {
+      if (!simple || leaf.empty() || leaf == "*") {
         if (warnings)
           warnings->push_back("cgroup target '" + g +
                               "': only existing cgroups match (the kernel matches a new cgroup's "
-                              "leaf name as prefix*suffix)");
+                              "last path component as a name, or as prefix*suffix)");
         continue;
       }
       if (star == std::string::npos)
-        k.cgroup_leaf_patterns.push_back({leaf, ""});
+        k.cgroup_leaf_patterns.push_back({leaf, "", true});
       else
-        k.cgroup_leaf_patterns.push_back({leaf.substr(0, star), leaf.substr(star + 1)});
+        k.cgroup_leaf_patterns.push_back({leaf.substr(0, star), leaf.substr(star + 1), false});
     }
   }
   k.cgroup_ids = find_cgroups(cgroup2_root, globs);

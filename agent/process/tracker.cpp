@@ -7,15 +7,9 @@
 
 namespace clawfence::process {
 
-Tracker::Tracker(ProcessTable& table, const ProcFs& procfs, const sensor::BootClock& clock)
-    : table_(table), procfs_(procfs), clock_(clock) {}
-
-const std::string& Tracker::cgroup_path(uint64_t id, uint32_t pid) {
-  auto it = cgroup_paths_.find(id);
-  if (it != cgroup_paths_.end()) return it->second;
-  if (cgroup_paths_.size() > 4096) cgroup_paths_.clear();  // bounded; repopulates on demand
-  return cgroup_paths_[id] = procfs_.cgroup_path(pid);
-}
+Tracker::Tracker(ProcessTable& table, const ProcFs& procfs, const sensor::BootClock& clock,
+                 const std::string& cgroup2_root)
+    : table_(table), procfs_(procfs), clock_(clock), cgroup_paths_(cgroup2_root, procfs) {}
 
 std::string Tracker::target_for(const ProcInfo& p) const {
   if (auto t = match_target(targets_, p)) return *t;
@@ -44,7 +38,7 @@ void Tracker::apply(sensor::DecodedRecord& rec) {
       p.uid = r.uid;
       p.gid = r.gid;
       p.cgroup_id = r.cgroup_id;
-      p.cgroup = cgroup_path(r.cgroup_id, r.tgid);
+      p.cgroup = cgroup_paths_.path(r.cgroup_id, r.tgid);
       p.root_pid = r.root_tgid;
       if (r.track_reason == CF_TRACK_INHERITED || r.track_reason == CF_TRACK_USER) {
         if (p.tracked_by.empty()) p.tracked_by = sensor::track_reason_name(r.track_reason);
@@ -94,7 +88,7 @@ void Tracker::fill_process(uint32_t pid, uint32_t tid, const std::string& comm, 
   out->set_ppid(p->ppid);
   out->set_uid(p->uid);
   out->set_gid(p->gid);
-  out->set_cgroup(p->cgroup_id == cgroup_id || p->cgroup_id == 0 ? p->cgroup : cgroup_path(cgroup_id, pid));
+  out->set_cgroup(p->cgroup_id == cgroup_id && !p->cgroup.empty() ? p->cgroup : cgroup_paths_.path(cgroup_id, pid));
   if (p->start_ns) {
     int64_t ns = clock_.to_unix_ns(p->start_ns);
     out->mutable_start_time()->set_seconds(ns / 1000000000);
@@ -103,11 +97,11 @@ void Tracker::fill_process(uint32_t pid, uint32_t tid, const std::string& comm, 
   out->set_tracked_by(p->tracked_by);
   out->set_root_pid(p->root_pid);
   out->set_target(p->target);
-  for (const ProcInfo* a : table_.lineage(pid)) {
+  for (auto& a : table_.lineage(pid)) {
     auto* anc = out->add_lineage();
-    anc->set_pid(a->pid);
-    anc->set_comm(a->comm);
-    anc->set_exe(a->exe);
+    anc->set_pid(a.pid);
+    anc->set_comm(std::move(a.comm));
+    anc->set_exe(std::move(a.exe));
   }
 }
 

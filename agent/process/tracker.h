@@ -7,6 +7,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "process/cgroup_paths.h"
 #include "process/process_table.h"
 #include "process/targets.h"
 #include "sensor/decoder.h"
@@ -16,7 +17,9 @@ namespace clawfence::process {
 
 class Tracker {
  public:
-  Tracker(ProcessTable& table, const ProcFs& procfs, const sensor::BootClock& clock);
+  // cgroup2_root: where cgroup v2 is mounted, to name cgroups of processes already gone.
+  Tracker(ProcessTable& table, const ProcFs& procfs, const sensor::BootClock& clock,
+          const std::string& cgroup2_root = "");
 
   void set_targets(std::vector<Target> targets) { targets_ = std::move(targets); }
   const std::vector<Target>& targets() const { return targets_; }
@@ -36,14 +39,13 @@ class Tracker {
 
  private:
   void fill_process(uint32_t pid, uint32_t tid, const std::string& comm, uint64_t cgroup_id, v1::Process* out);
-  const std::string& cgroup_path(uint64_t id, uint32_t pid);
   std::string target_for(const ProcInfo& p) const;
 
   ProcessTable& table_;
   const ProcFs& procfs_;
   const sensor::BootClock& clock_;
   std::vector<Target> targets_;
-  std::unordered_map<uint64_t, std::string> cgroup_paths_;
+  CgroupPaths cgroup_paths_;
 };
 
 }  // namespace clawfence::process

@@ -151,6 +151,7 @@ std::string Sensor::set_targets(const KernelTargets& t) {
       const auto& lp = t.cgroup_leaf_patterns[i];
       if (lp.prefix.size() > CF_CGPAT_LEN || lp.suffix.size() > CF_CGPAT_LEN)
         return "cgroup pattern too long: " + lp.prefix + "*" + lp.suffix;
+      p.exact = lp.exact;
       p.prefix_len = lp.prefix.size();
       p.suffix_len = lp.suffix.size();
       std::memcpy(p.prefix, lp.prefix.data(), lp.prefix.size());

@@ -25,6 +25,7 @@ struct KernelTargets {
   std::vector<std::string> argv_needles;  // substrings of argv, at most CF_NEEDLE_LEN bytes
   struct LeafPattern {
     std::string prefix, suffix;           // cgroup leaf name prefix*suffix, for new cgroups
+    bool exact = false;                   // the whole leaf name, in prefix
   };
   std::vector<LeafPattern> cgroup_leaf_patterns;
   std::vector<uint64_t> cgroup_ids;       // existing target cgroups

@@ -243,7 +243,7 @@ static long cf_cgpat_step(__u32 i, void *data)
 	plen = pat->prefix_len;
 	slen = pat->suffix_len;
 	if ((plen == 0 && slen == 0) || plen > CF_CGPAT_LEN || slen > CF_CGPAT_LEN || plen > c->len ||
-	    slen > c->len)
+	    slen > c->len || (pat->exact && plen != c->len))
 		return 0;
 	for (__u32 j = 0; j < CF_CGPAT_LEN && j < plen; j++)
 		if (c->name[j] != pat->prefix[j])

@@ -213,12 +213,14 @@ struct cf_needle {
 	char bytes[CF_NEEDLE_LEN];
 };
 
-/* cgroup leaf-name pattern prefix*suffix, for cgroups created after start. */
+/* cgroup leaf-name pattern, for cgroups created after start: prefix*suffix, or, with `exact`,
+ * the whole name in `prefix`. */
 struct cf_cgpat {
 	__u32 prefix_len;
 	__u32 suffix_len;
 	char prefix[CF_CGPAT_LEN];
 	char suffix[CF_CGPAT_LEN];
+	__u32 exact;
 };
 
 #endif /* CLAWFENCE_ABI_H */

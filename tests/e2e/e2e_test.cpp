@@ -73,14 +73,15 @@ TEST_F(E2E, RunReturnsTheCommandsExitStatusAndTracksFromTheFirstExec) {
   EXPECT_EQ(first.exec().argv(2), "exit 7");
   EXPECT_EQ(first.process().tracked_by(), "user");
   EXPECT_EQ(first.process().target(), "run");
-  EXPECT_NE(first.process().cgroup().find("clawfence-run."), std::string::npos);
+  const std::string run_cgroup = first.process().cgroup();
+  EXPECT_EQ(run_cgroup.rfind("/clawfence-run.", 0), 0u) << run_cgroup;
   // Its first syscalls are there: the dynamic loader opening the cache.
   EXPECT_NE(find_open(of_pid(evs, first.process().pid()), "/etc/ld.so.cache"), nullptr) << describe(evs);
   auto exits = of_kind(evs, v1::Event::EXIT);
   ASSERT_EQ(exits.size(), 1u);
   EXPECT_EQ(exits[0].exit().code(), 7);
   // The run cgroup is gone.
-  EXPECT_EQ(run({"/bin/sh", "-c", "ls -d " + cgroup2_mount() + "/clawfence-run.* 2>/dev/null | grep -q ."}), 1);
+  EXPECT_NE(access((cgroup2_mount() + run_cgroup).c_str(), F_OK), 0);
 }
 
 TEST_F(E2E, RunReportsAnExecFailure) {
@@ -274,6 +275,33 @@ TEST_F(E2E, AgentWatchesOnlyTheTargetTree) {
   EXPECT_EQ(execs[0].process().tracked_by(), "comm");
   EXPECT_EQ(execs[0].process().target(), "test-target");
   EXPECT_NE(agent.log().find("stopped:"), std::string::npos) << agent.log();
+}
+
+TEST_F(E2E, CgroupCreatedAfterStartIsATargetBeforeItsFirstExec) {
+  TestCgroup cg("unit");
+  std::string rules = dir_ + "/rules.yaml";
+  write_file(rules, "version: 1\ntargets:\n  - name: unit\n    match:\n      - cgroup: \"*/cf-e2e-unit*.scope\"\n");
+  Agent agent(bin_, rules, cg.path(), out_, dir_ + "/agent.log");
+  ASSERT_TRUE(agent.ready()) << agent.log();
+  // Like systemd starting a unit: make the cgroup, put a process in it, exec.
+  std::string unit = cg.path() + "/cf-e2e-unit-1.scope";
+  std::string other = cg.path() + "/cf-e2e-other.scope";
+  ASSERT_EQ(mkdir(unit.c_str(), 0755), 0);
+  ASSERT_EQ(mkdir(other.c_str(), 0755), 0);
+  std::string marker = dir_ + "/marker", control = dir_ + "/control";
+  write_file(marker, "m");
+  write_file(control, "c");
+  EXPECT_EQ(run({"cat", marker}, seconds(10), unit), 0);
+  EXPECT_EQ(run({"cat", control}, seconds(10), other), 0);
+  ASSERT_EQ(agent.stop(), 0) << agent.log();
+  rmdir(unit.c_str());
+  rmdir(other.c_str());
+  auto evs = read_events(out_);
+  const v1::Event* open = find_open(evs, marker);
+  ASSERT_NE(open, nullptr) << describe(evs);
+  EXPECT_EQ(open->process().tracked_by(), "cgroup");
+  EXPECT_EQ(open->process().target(), "unit");
+  EXPECT_EQ(find_open(evs, control), nullptr) << describe(evs);
 }
 
 TEST_F(E2E, AgentPicksUpARunningTargetAndItsTree) {

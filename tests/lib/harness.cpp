@@ -20,8 +20,10 @@ namespace fs = std::filesystem;
 
 std::string repo_root() {
   if (const char* r = getenv("CLAWFENCE_ROOT")) return r;
-  // tests/lib/harness.cpp -> repo root
-  return fs::path(__FILE__).parent_path().parent_path().parent_path().string();
+  // tests/lib/harness.cpp -> repo root; __FILE__ is relative to where make ran (the root)
+  fs::path here = fs::path(__FILE__);
+  if (here.is_relative()) return fs::current_path().string();
+  return here.parent_path().parent_path().parent_path().string();
 }
 
 std::string build_dir() {

@@ -1,0 +1,85 @@
+// The kernel/user ABI layout. The same sizes are asserted on the BPF side
+// (bpf/lib/common.bpf.h); a change on one side only fails the build here.
+#include <gtest/gtest.h>
+
+#include <cstddef>
+
+#include "clawfence/abi.h"
+
+static_assert(sizeof(cf_hdr) == 48, "cf_hdr layout");
+static_assert(sizeof(cf_strs) == 16, "cf_strs layout");
+static_assert(sizeof(cf_exec) == 96, "cf_exec layout");
+static_assert(sizeof(cf_fork) == 64, "cf_fork layout");
+static_assert(sizeof(cf_exit) == 64, "cf_exit layout");
+static_assert(sizeof(cf_comm) == 72, "cf_comm layout");
+static_assert(sizeof(cf_file) == 88, "cf_file layout");
+static_assert(sizeof(cf_net) == 88, "cf_net layout");
+
+static_assert(offsetof(cf_hdr, op) == 0, "cf_hdr::op");
+static_assert(offsetof(cf_hdr, size) == 2, "cf_hdr::size");
+static_assert(offsetof(cf_hdr, cpu) == 4, "cf_hdr::cpu");
+static_assert(offsetof(cf_hdr, ts_ns) == 8, "cf_hdr::ts_ns");
+static_assert(offsetof(cf_hdr, tgid) == 16, "cf_hdr::tgid");
+static_assert(offsetof(cf_hdr, tid) == 20, "cf_hdr::tid");
+static_assert(offsetof(cf_hdr, cgroup_id) == 24, "cf_hdr::cgroup_id");
+static_assert(offsetof(cf_hdr, comm) == 32, "cf_hdr::comm");
+
+static_assert(offsetof(cf_strs, len) == 0, "cf_strs::len");
+static_assert(offsetof(cf_strs, flags) == 8, "cf_strs::flags");
+
+static_assert(offsetof(cf_exec, ppid) == 48, "cf_exec::ppid");
+static_assert(offsetof(cf_exec, start_ns) == 64, "cf_exec::start_ns");
+static_assert(offsetof(cf_exec, root_tgid) == 76, "cf_exec::root_tgid");
+static_assert(offsetof(cf_exec, strs) == 80, "cf_exec::strs");
+static_assert(offsetof(cf_exec, data) == 96, "cf_exec::data");
+
+static_assert(offsetof(cf_fork, child_tgid) == 48, "cf_fork::child_tgid");
+static_assert(offsetof(cf_fork, child_start_ns) == 56, "cf_fork::child_start_ns");
+static_assert(offsetof(cf_exit, exit_code) == 48, "cf_exit::exit_code");
+static_assert(offsetof(cf_exit, start_ns) == 56, "cf_exit::start_ns");
+static_assert(offsetof(cf_comm, new_comm) == 48, "cf_comm::new_comm");
+static_assert(offsetof(cf_comm, track_reason) == 64, "cf_comm::track_reason");
+
+static_assert(offsetof(cf_file, result) == 56, "cf_file::result");
+static_assert(offsetof(cf_file, flags) == 64, "cf_file::flags");
+static_assert(offsetof(cf_file, strs) == 72, "cf_file::strs");
+static_assert(offsetof(cf_file, data) == 88, "cf_file::data");
+
+static_assert(offsetof(cf_net, result) == 56, "cf_net::result");
+static_assert(offsetof(cf_net, family) == 64, "cf_net::family");
+static_assert(offsetof(cf_net, port) == 66, "cf_net::port");
+static_assert(offsetof(cf_net, flags) == 70, "cf_net::flags");
+static_assert(offsetof(cf_net, addr) == 72, "cf_net::addr");
+
+static_assert(sizeof(cf_tracked) == 16, "cf_tracked layout");
+static_assert(sizeof(cf_needle) == 4 + CF_NEEDLE_LEN, "cf_needle layout");
+static_assert(sizeof(cf_cgpat) == 12 + 2 * CF_CGPAT_LEN, "cf_cgpat layout");
+
+// The same limits the BPF side relies on for its masks.
+static_assert((CF_PATH_MAX & (CF_PATH_MAX - 1)) == 0, "CF_PATH_MAX is a power of two");
+static_assert((CF_DATA_MAX & (CF_DATA_MAX - 1)) == 0, "CF_DATA_MAX is a power of two");
+static_assert(CF_ARGV_MAX <= CF_PATH_MAX, "argv fits one string slot");
+
+namespace {
+
+// Op codes and counters are append-only: their values are part of the ABI.
+TEST(Abi, OpCodesAreStable) {
+  EXPECT_EQ(CF_OP_EXEC, 1);
+  EXPECT_EQ(CF_OP_FORK, 2);
+  EXPECT_EQ(CF_OP_EXIT, 3);
+  EXPECT_EQ(CF_OP_COMM, 4);
+  EXPECT_EQ(CF_OP_FILE, 5);
+  EXPECT_EQ(CF_OP_NET, 6);
+  EXPECT_EQ(CF_OP_MAX, 7);
+}
+
+TEST(Abi, CountersAndReasonsAreStable) {
+  EXPECT_EQ(CF_CNT_RINGBUF_FULL, 0);
+  EXPECT_EQ(CF_CNT_RECORDS, 11);
+  EXPECT_EQ(CF_CNT_TARGET_CGROUP, 13);
+  EXPECT_EQ(CF_CNT_MAX, 14);
+  EXPECT_EQ(CF_TRACK_INHERITED, 1);
+  EXPECT_EQ(CF_TRACK_USER, 6);
+}
+
+}  // namespace
