@@ -127,3 +127,31 @@ clean:
 	rm -rf $(BUILD)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# ---- benchmarks ------------------------------------------------------------------------------
+# Built by scripts/bench.sh (`make bench`) through `make bench-bins`: the syscall loop, the
+# floor (an empty raw_tp sys_enter/sys_exit pair with one map lookup each) and the user-space
+# pipeline throughput benchmark.
+BENCH_BINS := $(BUILD)/bench/loop $(BUILD)/bench/floor $(BUILD)/bench/pipeline_bench
+
+$(BUILD)/bench/loop: bench/loop.c
+	@mkdir -p $(@D)
+	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
+
+$(BUILD)/bench/floor.bpf.o: bench/floor.bpf.c $(BUILD)/bpf/vmlinux.h
+	@mkdir -p $(@D)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/bench/floor.skel.h: $(BUILD)/bench/floor.bpf.o
+	$(BPFTOOL) gen skeleton $< name floor_bpf > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/bench/floor: bench/floor.c $(BUILD)/bench/floor.skel.h
+	$(CC) -O2 -g -Wall -Wextra -Werror -MMD -MP -I$(BUILD)/bench $(shell pkg-config --cflags libbpf) \
+	    -o $@ $< $(shell pkg-config --libs libbpf)
+
+$(BUILD)/bench/pipeline_bench: $(BUILD)/obj/bench/pipeline_bench.o $(AGENT_LIB)
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+.PHONY: bench-bins
+bench-bins: $(BENCH_BINS)

@@ -19,6 +19,11 @@ void add_common(CLI::App* cmd, clawfence::app::CommonOptions& c) {
   cmd->add_option("--max-tracked", c.max_tracked, "most processes tracked at once")->capture_default_str();
   cmd->add_option("--queue", c.queue_capacity, "records buffered between the kernel reader and the writer")
       ->capture_default_str();
+  cmd->add_option("--wakeup-kib", c.wakeup_kib,
+                  "wake the reader when this much is waiting in the ring buffer; 0 = for every record")
+      ->capture_default_str();
+  cmd->add_option("--poll-ms", c.poll_ms, "otherwise read the ring buffer this often (the most an event waits)")
+      ->capture_default_str();
 }
 
 }  // namespace

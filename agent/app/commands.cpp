@@ -77,6 +77,10 @@ sensor::SensorOptions sensor_options(const CommonOptions& c, const std::string& 
   o.max_tracked = c.max_tracked;
   o.attach_cgroup = attach_cgroup;
   o.agent_tgid = static_cast<uint32_t>(getpid());
+  o.wakeup_bytes = c.wakeup_kib << 10;
+  o.poll_ms = c.poll_ms;
+  if (c.wakeup_kib && (c.poll_ms == 0 || c.poll_ms > 1000))
+    throw StartError(1, "--poll-ms must be between 1 and 1000");
   return o;
 }
 

@@ -14,6 +14,8 @@ struct CommonOptions {
   uint32_t max_tracked = 65536;
   size_t queue_capacity = 262144;     // records between the reader and the worker
   size_t process_table_size = 65536;
+  uint32_t wakeup_kib = 64;           // 0: wake the reader for every record (lowest latency)
+  uint32_t poll_ms = 5;
 };
 
 struct AgentOptions {

@@ -87,7 +87,7 @@ void Pipeline::worker() {
         continue;
       }
       tracker_.apply(rec);
-      sink_.write(rec.event);
+      sink_.write(rec.event, rec.process_generation);
       written_.fetch_add(1, std::memory_order_relaxed);
     }
     auto now = std::chrono::steady_clock::now();

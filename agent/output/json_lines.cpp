@@ -1,7 +1,8 @@
 #include "output/json_lines.h"
 
+#include "output/json_printer.h"
+
 #include <fcntl.h>
-#include <google/protobuf/util/json_util.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -11,11 +12,8 @@
 namespace clawfence::output {
 
 std::string to_json(const v1::Event& ev) {
-  google::protobuf::util::JsonPrintOptions opts;
-  opts.preserve_proto_field_names = true;
   std::string out;
-  auto status = google::protobuf::util::MessageToJsonString(ev, &out, opts);
-  if (!status.ok()) return "";
+  print_json(ev, out);
   return out;
 }
 
@@ -39,11 +37,27 @@ JsonLinesSink::~JsonLinesSink() {
   if (owned_ && out_) fclose(out_);
 }
 
-void JsonLinesSink::write(const v1::Event& ev) {
-  line_ = to_json(ev);
-  if (line_.empty()) {
-    ++failed_;
-    return;
+void JsonLinesSink::write(const v1::Event& ev, uint64_t process_generation) {
+  line_.clear();
+  if (process_generation != 0 && ev.has_process()) {
+    // Most events repeat their process object unchanged: render it once per process state.
+    const v1::Process& p = ev.process();
+    if (rendered_.size() > 4096) rendered_.clear();
+    RenderedProcess& r = rendered_[p.pid()];
+    if (r.generation != process_generation || r.tid != p.tid() || r.cgroup_id != p.cgroup_id() ||
+        r.comm != p.comm() || r.cgroup != p.cgroup() || r.json.empty()) {
+      r.generation = process_generation;
+      r.tid = p.tid();
+      r.cgroup_id = p.cgroup_id();
+      r.comm = p.comm();
+      r.cgroup = p.cgroup();
+      r.json.clear();
+      print_json(p, r.json);
+    }
+    static const auto* kProcessField = v1::Event::descriptor()->FindFieldByName("process");
+    print_json(ev, line_, {kProcessField, &r.json});
+  } else {
+    print_json(ev, line_);
   }
   line_.push_back('\n');
   if (fwrite(line_.data(), 1, line_.size(), out_) != line_.size()) {

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <string>
+#include <unordered_map>
 
 #include "proto/clawfence.pb.h"
 
@@ -20,7 +21,9 @@ class JsonLinesSink {
   JsonLinesSink(const JsonLinesSink&) = delete;
   JsonLinesSink& operator=(const JsonLinesSink&) = delete;
 
-  void write(const v1::Event& ev);
+  // `process_generation` (DecodedRecord) lets the sink reuse the rendered process object of
+  // the previous event of the same process; 0 renders it anew.
+  void write(const v1::Event& ev, uint64_t process_generation = 0);
   void flush();
   uint64_t written() const { return written_; }
   uint64_t failed() const { return failed_; }
@@ -29,6 +32,15 @@ class JsonLinesSink {
   FILE* out_ = nullptr;
   bool owned_ = false;
   std::string line_;
+  struct RenderedProcess {
+    uint64_t generation = 0;
+    uint32_t tid = 0;
+    uint64_t cgroup_id = 0;
+    std::string comm;
+    std::string cgroup;
+    std::string json;
+  };
+  std::unordered_map<uint32_t, RenderedProcess> rendered_;
   uint64_t written_ = 0;
   uint64_t failed_ = 0;
 };

@@ -22,19 +22,26 @@ CgroupPaths::CgroupPaths(std::string cgroup2_root, const ProcFs& procfs, std::ch
 const std::string& CgroupPaths::path(uint64_t id, uint32_t pid_hint) {
   auto it = by_id_.find(id);
   if (it != by_id_.end()) return it->second;
+  auto now = std::chrono::steady_clock::now();
+  auto miss = missing_.find(id);
+  if (miss != missing_.end() && now - miss->second < min_walk_interval_) return empty_;
   if (by_id_.size() >= kMaxCached) by_id_.clear();
+  if (missing_.size() >= kMaxCached) missing_.clear();
   // The process's own view, if it is still there and names this very cgroup.
   if (pid_hint != 0) {
     std::string p = procfs_.cgroup_path(pid_hint);
     if (!p.empty() && (root_.empty() || inode_of(root_ + p) == id)) return by_id_[id] = p;
   }
-  if (root_.empty()) return empty_;
-  auto now = std::chrono::steady_clock::now();
-  if (now - last_walk_ < min_walk_interval_) return empty_;
+  if (root_.empty() || now - last_walk_ < min_walk_interval_) {
+    missing_[id] = now;
+    return empty_;
+  }
   last_walk_ = now;
   walk();
   it = by_id_.find(id);
-  return it != by_id_.end() ? it->second : empty_;
+  if (it != by_id_.end()) return it->second;
+  missing_[id] = now;
+  return empty_;
 }
 
 void CgroupPaths::walk() {

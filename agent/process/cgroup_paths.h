@@ -28,6 +28,8 @@ class CgroupPaths {
   std::chrono::milliseconds min_walk_interval_;
   std::chrono::steady_clock::time_point last_walk_{};
   std::unordered_map<uint64_t, std::string> by_id_;
+  // ids a walk did not find, and when: not looked for again until the next walk is allowed
+  std::unordered_map<uint64_t, std::chrono::steady_clock::time_point> missing_;
   std::string empty_;
 };
 

@@ -1,5 +1,7 @@
 #include "process/proc_fs.h"
 
+#include "sensor/decoder.h"
+
 #include <dirent.h>
 #include <unistd.h>
 
@@ -78,6 +80,8 @@ std::optional<ProcInfo> ProcFs::read(uint32_t pid) const {
   }
   std::string cmdline;
   if (read_all(dir + "/cmdline", cmdline)) {
+    // A process that rewrote its argv area (Node's process.title) leaves it padded with NULs.
+    while (cmdline.size() > 1 && cmdline.back() == '\0' && cmdline[cmdline.size() - 2] == '\0') cmdline.pop_back();
     size_t start = 0;
     for (size_t i = 0; i < cmdline.size(); ++i) {
       if (cmdline[i] == '\0') {
@@ -91,6 +95,11 @@ std::optional<ProcInfo> ProcFs::read(uint32_t pid) const {
   ssize_t n = readlink((dir + "/exe").c_str(), buf, sizeof(buf) - 1);
   if (n > 0) p.exe.assign(buf, static_cast<size_t>(n));
   p.cgroup = cgroup_path(pid);
+  // file names, argv and comm are bytes; the schema's strings are UTF-8
+  p.comm = sensor::sanitize_utf8(std::move(p.comm));
+  p.exe = sensor::sanitize_utf8(std::move(p.exe));
+  p.cgroup = sensor::sanitize_utf8(std::move(p.cgroup));
+  for (auto& a : p.argv) a = sensor::sanitize_utf8(std::move(a));
   return p;
 }
 

@@ -19,6 +19,7 @@ const ProcInfo* ProcessTable::get_or_load(uint32_t pid) {
 }
 
 ProcInfo& ProcessTable::upsert(ProcInfo info) {
+  ++generation_;
   auto it = by_pid_.find(info.pid);
   if (it != by_pid_.end()) {
     it->second = std::move(info);
@@ -49,6 +50,7 @@ void ProcessTable::evict_if_full() {
 }
 
 ProcInfo& ProcessTable::on_exec(uint32_t pid, uint32_t ppid, uint64_t start_ns) {
+  ++generation_;  // the caller fills in the new image's facts
   auto it = by_pid_.find(pid);
   if (it == by_pid_.end() || it->second.exited || it->second.start_ns != start_ns) {
     // New to us, or a reused pid: start from the parent's tracking facts.
@@ -83,7 +85,10 @@ void ProcessTable::on_fork(uint32_t parent, uint32_t child, uint64_t child_start
 
 void ProcessTable::on_comm(uint32_t pid, const std::string& comm) {
   auto it = by_pid_.find(pid);
-  if (it != by_pid_.end()) it->second.comm = comm;
+  if (it != by_pid_.end()) {
+    it->second.comm = comm;
+    ++generation_;
+  }
 }
 
 void ProcessTable::on_exit(uint32_t pid, uint64_t ts_ns) {
@@ -91,6 +96,7 @@ void ProcessTable::on_exit(uint32_t pid, uint64_t ts_ns) {
   if (it == by_pid_.end() || it->second.exited) return;
   it->second.exited = true;
   it->second.exited_ns = ts_ns;
+  ++generation_;
   exited_.push_back(pid);
 }
 

@@ -39,6 +39,9 @@ class ProcessTable {
   std::vector<Ancestor> lineage(uint32_t pid, size_t max_depth = 16);
 
   size_t size() const { return by_pid_.size(); }
+  // Changes whenever anything in the table changes: what was derived from it (an event's
+  // process and lineage) is still valid while it stays the same.
+  uint64_t generation() const { return generation_; }
   uint64_t evicted() const { return evicted_; }
 
  private:
@@ -49,6 +52,7 @@ class ProcessTable {
   std::unordered_map<uint32_t, ProcInfo> by_pid_;
   std::deque<uint32_t> exited_;  // exit order, for eviction
   uint64_t evicted_ = 0;
+  uint64_t generation_ = 1;
 };
 
 }  // namespace clawfence::process

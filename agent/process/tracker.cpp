@@ -71,12 +71,17 @@ void Tracker::apply(sensor::DecodedRecord& rec) {
       break;
   }
   std::string comm = r.op == CF_OP_COMM ? ev.comm().new_comm() : r.comm;
-  fill_process(r.tgid, r.tid, comm, r.cgroup_id, ev.mutable_process());
+  fill_process(r.tgid, r.tid, comm, r.cgroup_id, rec);
+  rec.process_generation = table_.generation();
   if (r.op == CF_OP_EXIT) table_.on_exit(r.tgid, r.ts_ns);
 }
 
 void Tracker::fill_process(uint32_t pid, uint32_t tid, const std::string& comm, uint64_t cgroup_id,
-                           v1::Process* out) {
+                           sensor::DecodedRecord& rec) {
+  // Reuse the previous event's process message: Clear() keeps its strings' storage.
+  v1::Process* out = rec.spare_process ? rec.spare_process.release() : new v1::Process();
+  out->Clear();
+  rec.event.set_allocated_process(out);
   out->set_pid(pid);
   out->set_tid(tid);
   out->set_comm(comm);

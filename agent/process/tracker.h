@@ -38,7 +38,7 @@ class Tracker {
   void adopt(uint32_t pid, const std::string& target);
 
  private:
-  void fill_process(uint32_t pid, uint32_t tid, const std::string& comm, uint64_t cgroup_id, v1::Process* out);
+  void fill_process(uint32_t pid, uint32_t tid, const std::string& comm, uint64_t cgroup_id, sensor::DecodedRecord& rec);
   std::string target_for(const ProcInfo& p) const;
 
   ProcessTable& table_;

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 
@@ -41,7 +42,32 @@ void set_time(const BootClock& clock, uint64_t boot_ns, google::protobuf::Timest
   ts->set_nanos(static_cast<int32_t>(ns % 1000000000));
 }
 
-std::string fixed_str(const char* s, size_t max) { return std::string(s, strnlen(s, max)); }
+std::string fixed_str(const char* s, size_t max) { return sanitize_utf8(std::string(s, strnlen(s, max))); }
+
+// Length of the valid UTF-8 sequence at p[0..n), or 0.
+size_t utf8_len(const unsigned char* p, size_t n) {
+  unsigned char c = p[0];
+  size_t len;
+  uint32_t min;
+  if (c < 0x80) return 1;
+  if (c >= 0xc2 && c <= 0xdf) {
+    len = 2, min = 0x80;
+  } else if ((c & 0xf0) == 0xe0) {
+    len = 3, min = 0x800;
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    len = 4, min = 0x10000;
+  } else {
+    return 0;
+  }
+  if (len > n) return 0;
+  uint32_t cp = c & (0x7f >> len);
+  for (size_t k = 1; k < len; ++k) {
+    if ((p[k] & 0xc0) != 0x80) return 0;
+    cp = (cp << 6) | (p[k] & 0x3f);
+  }
+  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+  return len;
+}
 
 // The strings of a record's variable data, bounds-checked.
 bool read_strs(const cf_strs& strs, const char* data, size_t avail, std::string out[CF_STR_SLOTS]) {
@@ -49,7 +75,7 @@ bool read_strs(const cf_strs& strs, const char* data, size_t avail, std::string 
   for (int i = 0; i < CF_STR_SLOTS; ++i) {
     size_t len = strs.len[i];
     if (len > CF_PATH_MAX || off + len > avail) return false;
-    out[i].assign(data + off, len);
+    out[i] = sanitize_utf8(std::string(data + off, len));
     off += len;
   }
   return true;
@@ -144,6 +170,27 @@ std::vector<std::string> split_argv(const char* data, size_t len) {
   return out;
 }
 
+std::string sanitize_utf8(std::string s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  size_t i = 0;
+  while (i < s.size() && p[i] < 0x80) ++i;
+  if (i == s.size()) return s;  // ASCII: the common case
+  std::string out(s, 0, i);
+  while (i < s.size()) {
+    size_t len = utf8_len(p + i, s.size() - i);
+    if (len) {
+      out.append(s, i, len);
+      i += len;
+    } else {
+      char buf[8];
+      snprintf(buf, sizeof(buf), "\\x%02x", p[i]);
+      out += buf;
+      ++i;
+    }
+  }
+  return out;
+}
+
 std::string normalize_path(const std::string& path) {
   std::vector<std::string> parts;
   size_t i = 0;
@@ -188,6 +235,7 @@ DecodeStatus decode_record(const void* data, size_t size, const BootClock& clock
   const char* bytes = static_cast<const char*>(data);
 
   out.proc = RecordProcess{};
+  if (out.event.has_process()) out.spare_process.reset(out.event.release_process());
   out.event.Clear();
   RecordProcess& p = out.proc;
   p.op = hdr.op;

@@ -53,6 +53,9 @@ void Sensor::open_and_configure(const SensorOptions& opts) {
   if (!skel_) throw errno_error("opening the eBPF object", errno);
   skel_->rodata->cf_agent_tgid = opts.agent_tgid;
   skel_->rodata->cf_match_argv = opts.match_argv;
+  skel_->rodata->cf_wakeup_bytes = opts.wakeup_bytes;
+  // With batched wakeups the reader's poll timeout is what bounds an event's delay.
+  poll_ms_ = opts.wakeup_bytes ? static_cast<int>(opts.poll_ms) : 100;
   if (int err = bpf_map__set_max_entries(skel_->maps.events, opts.ringbuf_bytes))
     throw errno_error("sizing the ring buffer", err);
   if (int err = bpf_map__set_max_entries(skel_->maps.tracked, opts.max_tracked))
@@ -214,9 +217,12 @@ void Sensor::start_reader(RecordCallback cb) {
   stop_ = false;
   reader_ = std::thread([this] {
     while (!stop_.load(std::memory_order_relaxed)) {
-      int n = ring_buffer__poll(rb_, 100);
+      int n = ring_buffer__poll(rb_, poll_ms_);
+      // With batched wakeups, records below the threshold raise no epoll event: poll times
+      // out without reading them, so read whatever is there now.
+      if (n == 0) n = ring_buffer__consume(rb_);
       if (n < 0 && n != -EINTR) {
-        spdlog::error("ring buffer poll failed: {}", std::strerror(-n));
+        spdlog::error("ring buffer read failed: {}", std::strerror(-n));
         break;
       }
     }

@@ -37,6 +37,8 @@ struct SensorOptions {
   std::string attach_cgroup;           // cgroup v2 directory the network hooks attach to
   uint32_t agent_tgid = 0;             // never tracked
   bool match_argv = true;              // in-kernel argv needle matching at exec
+  uint32_t wakeup_bytes = 64u << 10;   // wake the reader once this much is waiting (0: every record)
+  uint32_t poll_ms = 5;                // otherwise the reader looks this often
 };
 
 using Counters = std::array<uint64_t, CF_CNT_MAX>;
@@ -85,6 +87,7 @@ class Sensor {
   RecordCallback cb_;
   std::thread reader_;
   std::atomic<bool> stop_{false};
+  int poll_ms_ = 100;
 };
 
 // Routes libbpf's own log into spdlog, by level.

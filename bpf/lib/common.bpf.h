@@ -32,6 +32,12 @@ _Static_assert(CF_ARGV_MAX <= CF_PATH_MAX, "argv is one string slot");
 /* Load-time knobs, set by user space between open and load. */
 const volatile __u32 cf_agent_tgid CF_SHARED = 0;    /* never tracked, never reported */
 const volatile bool cf_match_argv CF_SHARED = false; /* argv needles configured */
+/*
+ * Wake the reader only once this much data is waiting (0: for every record). Each wakeup is an
+ * irq_work on the producing CPU (a self-IPI, a VM exit under virtualisation) and cost more than
+ * the rest of a tracked open; the reader polls on a short timer for the rest.
+ */
+const volatile __u32 cf_wakeup_bytes CF_SHARED = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -143,7 +149,12 @@ static __always_inline void cf_fill_hdr(struct cf_hdr *h, __u16 op)
 /* Copies a finished record into the ring buffer; `size` must already be bounded. */
 static __always_inline void cf_output(void *rec, __u64 size)
 {
-	if (bpf_ringbuf_output(&events, rec, size, 0)) {
+	__u64 flags = 0;
+
+	if (cf_wakeup_bytes)
+		flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= cf_wakeup_bytes ? BPF_RB_FORCE_WAKEUP
+											 : BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_output(&events, rec, size, flags)) {
 		cf_count(CF_CNT_RINGBUF_FULL);
 		return;
 	}

@@ -173,8 +173,9 @@ static __always_inline long cf_append_user_str(struct cf_strw *w, int slot, cons
 static __always_inline struct file *cf_fd_file(int fd)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct file **fds = BPF_CORE_READ(task, files, fdt, fd);
-	unsigned int max_fds = BPF_CORE_READ(task, files, fdt, max_fds);
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	unsigned int max_fds = BPF_CORE_READ(fdt, max_fds);
 	struct file *f = NULL;
 
 	if (fd < 0 || (unsigned int)fd >= max_fds)

@@ -8,6 +8,17 @@
 
 #include "common.bpf.h"
 
+/*
+ * The syscall number at sys_exit, from the registers saved at entry. The argument registers
+ * are still there too (arm64 keeps the clobbered x0 in orig_x0, which the libbpf macros read),
+ * so file operations need no entry state.
+ */
+#if defined(__TARGET_ARCH_x86)
+#define CF_SYSCALL_NR(regs) BPF_CORE_READ(regs, orig_ax)
+#elif defined(__TARGET_ARCH_arm64)
+#define CF_SYSCALL_NR(regs) BPF_CORE_READ(regs, syscallno)
+#endif
+
 #if defined(__TARGET_ARCH_x86)
 #define CF_NR_open 2
 #define CF_NR_creat 85
@@ -41,7 +52,10 @@
 #error "clawfence: syscall numbers for this architecture are missing (bpf/lib/syscalls.bpf.h)"
 #endif
 
-/* What a syscall's entry leaves for its exit (and for the cgroup hooks in between). */
+/*
+ * A syscall's number and arguments; for network syscalls also what the cgroup hooks saw in
+ * between entry and exit (kept in `inflight`).
+ */
 struct cf_inflight {
 	__s64 nr;
 	__u64 args[5];
@@ -56,8 +70,9 @@ struct cf_inflight {
 };
 
 /*
- * LRU: a thread that dies inside a syscall never reaches sys_exit, so entries can leak; the
- * exit dispatcher and thread exit delete them on every path they see.
+ * Entry state of network syscalls, for the cgroup hooks to fill. LRU: a thread that dies inside
+ * a syscall never reaches sys_exit, so entries can leak; the exit dispatcher and thread exit
+ * delete them on every path they see.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -65,5 +80,24 @@ struct {
 	__type(key, __u64); /* pid_tgid */
 	__type(value, struct cf_inflight);
 } inflight SEC(".maps") CF_SHARED;
+
+
+/* Reads the syscall arguments from the saved user registers: one read, not one per argument. */
+static __always_inline bool cf_read_args(struct pt_regs *regs, long nr, struct cf_inflight *in)
+{
+	struct pt_regs r;
+
+	if (bpf_probe_read_kernel(&r, sizeof(r), regs)) {
+		cf_count(CF_CNT_READ_FAILED);
+		return false;
+	}
+	in->nr = nr;
+	in->args[0] = PT_REGS_PARM1_SYSCALL(&r);
+	in->args[1] = PT_REGS_PARM2_SYSCALL(&r);
+	in->args[2] = PT_REGS_PARM3_SYSCALL(&r);
+	in->args[3] = PT_REGS_PARM4_SYSCALL(&r);
+	in->args[4] = PT_REGS_PARM5_SYSCALL(&r);
+	return true;
+}
 
 #endif /* CF_SYSCALLS_BPF_H */

@@ -350,7 +350,7 @@ TEST_F(E2E, FakeOpenClawGatewayTreeUnderTheShippedRules) {
   for (const auto& e : evs)
     if (e.kind() == v1::Event::COMM && e.comm().new_comm() == "openclaw" && e.process().tracked_by() == "rename")
       rename = &e;
-  ASSERT_NE(rename, nullptr) << describe(evs, 200);
+  ASSERT_NE(rename, nullptr) << describe(evs, 200) << (of_kind(evs, v1::Event::COMM).empty() ? std::string() : of_kind(evs, v1::Event::COMM)[0].DebugString());
   EXPECT_EQ(rename->process().target(), "openclaw");
   // The gateway config read, by the gateway.
   const v1::Event* cfg = find_open(evs, work + "/openclaw.json");

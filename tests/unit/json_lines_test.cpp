@@ -142,3 +142,46 @@ TEST(JsonLinesSinkTest, UnopenablePathThrows) {
 
 }  // namespace
 }  // namespace clawfence::output
+
+namespace clawfence::output {
+namespace {
+
+// The sink reuses a process's rendered JSON while the table generation and the per-event
+// parts (thread, comm, cgroup) stay the same, and renders anew when any of them changes.
+TEST(JsonLinesSinkCache, ReusesOnlyWhileTheProcessIsUnchanged) {
+  char tmpl[] = "/tmp/clawfence-sinkcache.XXXXXX";
+  int fd = mkstemp(tmpl);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  std::vector<std::string> expected;
+  {
+    JsonLinesSink sink(tmpl);
+    v1::Event ev;
+    ev.set_kind(v1::Event::FILE);
+    ev.mutable_process()->set_pid(10);
+    ev.mutable_process()->set_comm("a");
+    ev.mutable_process()->add_argv("one");
+    auto emit = [&](uint64_t gen) {
+      sink.write(ev, gen);
+      expected.push_back(to_json(ev));
+    };
+    emit(5);
+    emit(5);                                  // same state: cached
+    ev.mutable_process()->set_argv(0, "two");  // new exec: the table generation moves
+    emit(6);
+    ev.mutable_process()->set_tid(11);        // another thread, same generation
+    emit(6);
+    ev.mutable_process()->set_comm("b");
+    emit(6);
+    ev.mutable_process()->set_cgroup("/x");   // path resolved later
+    emit(6);
+  }
+  std::ifstream in(tmpl);
+  std::vector<std::string> got;
+  for (std::string line; std::getline(in, line);) got.push_back(line);
+  EXPECT_EQ(got, expected);
+  unlink(tmpl);
+}
+
+}  // namespace
+}  // namespace clawfence::output
