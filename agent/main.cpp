@@ -22,6 +22,10 @@ void add_common(CLI::App* cmd, clawfence::app::CommonOptions& c) {
   cmd->add_option("--wakeup-kib", c.wakeup_kib,
                   "wake the reader when this much is waiting in the ring buffer; 0 = for every record")
       ->capture_default_str();
+  cmd->add_option("--syscall-hooks", c.syscall_hooks,
+                  "how file and network syscalls are seen: auto (fentry where the kernel has it), tracepoint, fentry")
+      ->check(CLI::IsMember({"auto", "tracepoint", "fentry"}))
+      ->capture_default_str();
   cmd->add_option("--poll-ms", c.poll_ms, "otherwise read the ring buffer this often (the most an event waits)")
       ->capture_default_str();
 }

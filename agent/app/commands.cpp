@@ -62,15 +62,20 @@ sensor::KernelFeatures probe_or_throw() {
     for (const auto& m : missing) msg += "\n  - " + m;
     throw StartError(3, msg);
   }
-  spdlog::info("file and process sensors: raw tracepoints sys_enter/sys_exit and sched_process_*{}",
-               f.tracing || f.lsm ? " (fentry/LSM available but not used yet)" : " (no fentry/LSM here)");
   spdlog::info("cgroup v2 at {}", f.cgroup2_path);
   if (auto err = sensor::ensure_bpffs(); !err.empty()) spdlog::warn("{}", err);
   return f;
 }
 
-sensor::SensorOptions sensor_options(const CommonOptions& c, const std::string& attach_cgroup) {
+sensor::SensorOptions sensor_options(const CommonOptions& c, const std::string& attach_cgroup,
+                                     const sensor::KernelFeatures& kf) {
   sensor::SensorOptions o;
+  if (c.syscall_hooks == "fentry" && !kf.tracing)
+    throw StartError(3, "--syscall-hooks fentry: this kernel has no fentry/fexit (BPF tracing programs)");
+  o.hooks = c.syscall_hooks == "tracepoint" || (c.syscall_hooks == "auto" && !kf.tracing)
+                ? sensor::SyscallHooks::kTracepoints
+                : sensor::SyscallHooks::kFentry;
+  o.fallback_to_tracepoints = c.syscall_hooks == "auto";
   uint32_t mib = c.ringbuf_mib;
   if (mib == 0 || (mib & (mib - 1)) != 0) throw StartError(1, "--ringbuf-mib must be a power of two");
   o.ringbuf_bytes = mib << 20;
@@ -82,6 +87,14 @@ sensor::SensorOptions sensor_options(const CommonOptions& c, const std::string& 
   if (c.wakeup_kib && (c.poll_ms == 0 || c.poll_ms > 1000))
     throw StartError(1, "--poll-ms must be between 1 and 1000");
   return o;
+}
+
+void log_mechanism(const sensor::Sensor& s) {
+  spdlog::info("file and network syscalls observed with {}; processes with raw tracepoints sched_process_*, "
+               "task_rename, cgroup_mkdir",
+               s.hooks() == sensor::SyscallHooks::kFentry
+                   ? "fentry/fexit on the handled syscalls only (other syscalls pay nothing)"
+                   : "raw tracepoints sys_enter/sys_exit (no fentry here: every syscall pays the tracepoint slow path)");
 }
 
 // The network hooks attach to a cgroup v2 directory; anything else fails before any load.
@@ -166,7 +179,7 @@ int run_agent_impl(const AgentOptions& opts) {
   sensor::KernelFeatures kf = probe_or_throw();
   std::string attach = opts.cgroup.empty() ? kf.cgroup2_path : opts.cgroup;
   check_attach_cgroup(attach);
-  sensor::SensorOptions sensor_opts = sensor_options(opts.common, attach);
+  sensor::SensorOptions sensor_opts = sensor_options(opts.common, attach, kf);
   std::vector<std::string> warnings;
   sensor::KernelTargets kt = process::compile_kernel_targets(rules.targets, kf.cgroup2_path, &warnings);
   for (const auto& w : warnings) spdlog::warn("{}", w);
@@ -175,6 +188,7 @@ int run_agent_impl(const AgentOptions& opts) {
   sigset_t sigs = block_signals();
   auto sensor = sensor::Sensor::start(sensor_opts, kt);
   for (const auto& a : sensor->attachments()) spdlog::debug("attached {}", a);
+  log_mechanism(*sensor);
   spdlog::info("attached {} programs; network hooks on {}", sensor->attachments().size(), attach);
   // 4. process state
   sensor::BootClock clock;
@@ -215,7 +229,8 @@ int run_command_impl(const RunOptions& opts) {
   sensor::KernelTargets kt = process::compile_kernel_targets(rules.targets, kf.cgroup2_path, &warnings);
   for (const auto& w : warnings) spdlog::warn("{}", w);
   kt.cgroup_ids.push_back(cg.id());  // anything that execs in the run cgroup is watched
-  auto sensor = sensor::Sensor::start(sensor_options(opts.common, cg.path()), kt);
+  auto sensor = sensor::Sensor::start(sensor_options(opts.common, cg.path(), kf), kt);
+  log_mechanism(*sensor);
 
   // The child waits until it is in the cgroup and tracked before it execs CMD.
   int go[2], failed[2];

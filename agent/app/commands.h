@@ -16,6 +16,7 @@ struct CommonOptions {
   size_t process_table_size = 65536;
   uint32_t wakeup_kib = 64;           // 0: wake the reader for every record (lowest latency)
   uint32_t poll_ms = 5;
+  std::string syscall_hooks = "auto";  // auto, tracepoint, fentry
 };
 
 struct AgentOptions {

@@ -38,7 +38,31 @@ std::runtime_error errno_error(const std::string& what, int err) {
 
 void route_libbpf_log() { libbpf_set_print(libbpf_print); }
 
+bool is_fentry_prog(const bpf_program* p) {
+  std::string name = bpf_program__name(p);
+  return name.rfind("cf_fentry_", 0) == 0 || name.rfind("cf_fexit_", 0) == 0;
+}
+
+bool is_syscall_tracepoint(const bpf_program* p) {
+  std::string name = bpf_program__name(p);
+  return name == "cf_sys_enter" || name == "cf_sys_exit";
+}
+
 std::unique_ptr<Sensor> Sensor::start(const SensorOptions& opts, const KernelTargets& targets) {
+  if (opts.hooks == SyscallHooks::kFentry && opts.fallback_to_tracepoints) {
+    try {
+      return try_start(opts, targets);
+    } catch (const std::exception& e) {
+      spdlog::warn("fentry syscall hooks did not load ({}); using raw syscall tracepoints", e.what());
+      SensorOptions fallback = opts;
+      fallback.hooks = SyscallHooks::kTracepoints;
+      return try_start(fallback, targets);
+    }
+  }
+  return try_start(opts, targets);
+}
+
+std::unique_ptr<Sensor> Sensor::try_start(const SensorOptions& opts, const KernelTargets& targets) {
   std::unique_ptr<Sensor> s(new Sensor());
   s->open_and_configure(opts);
   s->load();
@@ -51,6 +75,13 @@ std::unique_ptr<Sensor> Sensor::start(const SensorOptions& opts, const KernelTar
 void Sensor::open_and_configure(const SensorOptions& opts) {
   skel_ = clawfence_bpf__open();
   if (!skel_) throw errno_error("opening the eBPF object", errno);
+  // One set of syscall hooks or the other: switched off before load, never loaded twice.
+  hooks_ = opts.hooks;
+  bpf_program* p;
+  bpf_object__for_each_program(p, skel_->obj) {
+    if (is_fentry_prog(p)) bpf_program__set_autoload(p, hooks_ == SyscallHooks::kFentry);
+    if (is_syscall_tracepoint(p)) bpf_program__set_autoload(p, hooks_ == SyscallHooks::kTracepoints);
+  }
   skel_->rodata->cf_agent_tgid = opts.agent_tgid;
   skel_->rodata->cf_match_argv = opts.match_argv;
   skel_->rodata->cf_wakeup_bytes = opts.wakeup_bytes;
@@ -73,12 +104,16 @@ void Sensor::load() {
 }
 
 void Sensor::attach(const SensorOptions& opts) {
-  bpf_program* raw_tps[] = {
-      skel_->progs.cf_fork,          skel_->progs.cf_exec,     skel_->progs.cf_exit,
-      skel_->progs.cf_rename,        skel_->progs.cf_sys_enter, skel_->progs.cf_sys_exit,
+  std::vector<bpf_program*> tracing = {
+      skel_->progs.cf_fork, skel_->progs.cf_exec, skel_->progs.cf_exit, skel_->progs.cf_rename,
       skel_->progs.cf_cgroup_mkdir,
   };
-  for (bpf_program* p : raw_tps) {
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, skel_->obj) {
+    if ((is_fentry_prog(prog) || is_syscall_tracepoint(prog)) && bpf_program__autoload(prog))
+      tracing.push_back(prog);
+  }
+  for (bpf_program* p : tracing) {
     bpf_link* l = bpf_program__attach(p);
     if (!l) throw errno_error(std::string("attaching ") + bpf_program__section_name(p), errno);
     links_.push_back(l);

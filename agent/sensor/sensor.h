@@ -31,6 +31,12 @@ struct KernelTargets {
   std::vector<uint64_t> cgroup_ids;       // existing target cgroups
 };
 
+// How file and network syscalls are observed.
+enum class SyscallHooks {
+  kTracepoints,  // raw_tp sys_enter/sys_exit: any kernel; every task's syscalls take the slow path
+  kFentry,       // fentry/fexit on the handled syscalls' wrappers: other syscalls pay nothing
+};
+
 struct SensorOptions {
   uint32_t ringbuf_bytes = 16u << 20;  // power of two
   uint32_t max_tracked = 65536;
@@ -39,6 +45,8 @@ struct SensorOptions {
   bool match_argv = true;              // in-kernel argv needle matching at exec
   uint32_t wakeup_bytes = 64u << 10;   // wake the reader once this much is waiting (0: every record)
   uint32_t poll_ms = 5;                // otherwise the reader looks this often
+  SyscallHooks hooks = SyscallHooks::kTracepoints;
+  bool fallback_to_tracepoints = true; // if the fentry programs do not load
 };
 
 using Counters = std::array<uint64_t, CF_CNT_MAX>;
@@ -71,9 +79,11 @@ class Sensor {
 
   // What is attached, one line each, for the start-up log.
   const std::vector<std::string>& attachments() const { return attachments_; }
+  SyscallHooks hooks() const { return hooks_; }
 
  private:
   Sensor() = default;
+  static std::unique_ptr<Sensor> try_start(const SensorOptions& opts, const KernelTargets& targets);
   void open_and_configure(const SensorOptions& opts);
   void load();
   void attach(const SensorOptions& opts);
@@ -88,6 +98,7 @@ class Sensor {
   std::thread reader_;
   std::atomic<bool> stop_{false};
   int poll_ms_ = 100;
+  SyscallHooks hooks_ = SyscallHooks::kTracepoints;
 };
 
 // Routes libbpf's own log into spdlog, by level.

@@ -127,8 +127,11 @@ static __always_inline __u32 cf_walk_path(const struct path *p, struct cf_pathbu
 	return w.off;
 }
 
-/* Appends the path walked from `p` as string `slot`. */
-static __always_inline void cf_append_path(struct cf_strw *w, int slot, const struct path *p)
+/*
+ * Appends the path walked from `p` as string `slot`. A subprogram of its own, not inlined:
+ * inlined into every caller it pushed some specialised programs past the 512-byte stack.
+ */
+static __noinline void cf_append_path(struct cf_strw *w, int slot, const struct path *p)
 {
 	struct cf_pathbuf *pb = cf_get_pathbuf();
 	bool truncated;

@@ -14,6 +14,7 @@
 #include "clawfence/abi.h"
 #include "harness.h"
 #include "sensor/decoder.h"
+#include "sensor/kernel.h"
 #include "sensor/sensor.h"
 
 namespace clawfence::testing {
@@ -184,6 +185,81 @@ TEST_F(SensorTest, ChildrenInheritTrackingAtFork) {
     if (r.proc.op == CF_OP_FILE && r.event.file().path() == "/etc/hostname") opened = true;
   EXPECT_TRUE(opened);
   EXPECT_GE(sensor_->counters()[CF_CNT_TRACKED_FORK], 1u);
+}
+
+}  // namespace
+}  // namespace clawfence::testing
+
+namespace clawfence::testing {
+namespace {
+
+// Opens a file from a tracked child and returns whether the sensor reported it.
+bool reports_open(sensor::Sensor& s, TestCgroup& cg) {
+  std::vector<std::string> got;
+  std::mutex mu;
+  s.start_reader([&](const void* d, size_t n) {
+    std::lock_guard<std::mutex> l(mu);
+    got.emplace_back(static_cast<const char*>(d), n);
+  });
+  int go[2];
+  if (pipe(go) != 0) return false;
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(go[1]);
+    char c;
+    if (read(go[0], &c, 1) != 1) _exit(2);
+    int fd = open("/etc/hostname", O_RDONLY);
+    if (fd >= 0) close(fd);
+    _exit(0);
+  }
+  close(go[0]);
+  cg.add(pid);
+  s.track(pid, pid, CF_TRACK_USER);
+  if (write(go[1], "g", 1) != 1) return false;
+  close(go[1]);
+  waitpid(pid, nullptr, 0);
+  s.stop_reader();
+  sensor::BootClock clock(0);
+  for (const auto& r : got) {
+    sensor::DecodedRecord d;
+    if (sensor::decode_record(r.data(), r.size(), clock, d) != sensor::DecodeStatus::kOk) continue;
+    if (d.proc.tgid == static_cast<uint32_t>(pid) && d.proc.op == CF_OP_FILE &&
+        d.event.file().path() == "/etc/hostname")
+      return true;
+  }
+  return false;
+}
+
+sensor::SensorOptions options_for(const TestCgroup& cg, sensor::SyscallHooks hooks, bool fallback) {
+  sensor::SensorOptions o;
+  o.ringbuf_bytes = 1u << 20;
+  o.attach_cgroup = cg.path();
+  o.agent_tgid = getpid();
+  o.hooks = hooks;
+  o.fallback_to_tracepoints = fallback;
+  return o;
+}
+
+TEST(SyscallHooks, FentryWhereTheKernelHasIt) {
+  CF_REQUIRE_ROOT();
+  if (!sensor::probe_kernel().tracing)
+    GTEST_SKIP() << "this kernel has no BPF tracing programs (fentry/fexit): the fentry path cannot run here";
+  TestCgroup cg("fentry");
+  auto s = sensor::Sensor::start(options_for(cg, sensor::SyscallHooks::kFentry, false), {});
+  EXPECT_EQ(s->hooks(), sensor::SyscallHooks::kFentry);
+  EXPECT_TRUE(reports_open(*s, cg));
+}
+
+TEST(SyscallHooks, FentryFallsBackToTracepointsWhenItCannotLoad) {
+  CF_REQUIRE_ROOT();
+  if (sensor::probe_kernel().tracing)
+    GTEST_SKIP() << "this kernel has fentry: the fallback is not exercised here";
+  TestCgroup cg("fallback");
+  auto s = sensor::Sensor::start(options_for(cg, sensor::SyscallHooks::kFentry, true), {});
+  EXPECT_EQ(s->hooks(), sensor::SyscallHooks::kTracepoints);
+  EXPECT_TRUE(reports_open(*s, cg));
+  // Without the fallback the failure is an error, not a silent switch.
+  EXPECT_THROW(sensor::Sensor::start(options_for(cg, sensor::SyscallHooks::kFentry, false), {}), std::runtime_error);
 }
 
 }  // namespace

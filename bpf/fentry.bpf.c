@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The same file and network handling as syscalls.bpf.c, attached with fentry/fexit to the
+ * syscall wrappers of only the syscalls clawfence handles. Raw sys_enter/sys_exit programs put
+ * every syscall of every task on the slow path; these cost nothing to other syscalls and one
+ * trampoline plus one map lookup to these syscalls of untracked processes.
+ *
+ * User space loads either these or the raw tracepoint dispatchers (never both), these only
+ * where the kernel has the `tracing` program type, and falls back to the dispatchers if they
+ * do not load (a wrapper renamed or missing).
+ */
+#include "lib/common.bpf.h"
+#include "lib/syscalls.bpf.h"
+#include "file/file.bpf.h"
+#include "net/net.bpf.h"
+
+#if defined(__TARGET_ARCH_x86)
+#define CF_WRAPPER(name) "__x64_sys_" #name
+#elif defined(__TARGET_ARCH_arm64)
+#define CF_WRAPPER(name) "__arm64_sys_" #name
+#endif
+
+static __always_inline int cf_fexit_file(struct pt_regs *regs, long nr, long ret)
+{
+	struct cf_inflight in = {};
+
+	if (!cf_lookup_tracked(cf_current_tgid()))
+		return 0;
+	/* regs is a BTF pointer here: the verifier allows direct loads, no copy to the stack */
+	in.nr = nr;
+	in.args[0] = PT_REGS_PARM1_SYSCALL(regs);
+	in.args[1] = PT_REGS_PARM2_SYSCALL(regs);
+	in.args[2] = PT_REGS_PARM3_SYSCALL(regs);
+	in.args[3] = PT_REGS_PARM4_SYSCALL(regs);
+	in.args[4] = PT_REGS_PARM5_SYSCALL(regs);
+	cf_file_exit(&in, ret);
+	return 0;
+}
+
+static __always_inline int cf_fentry_net(long nr)
+{
+	struct cf_inflight in = { .nr = nr };
+	__u64 id = bpf_get_current_pid_tgid();
+
+	if (!cf_lookup_tracked(id >> 32))
+		return 0;
+	if (bpf_map_update_elem(&inflight, &id, &in, BPF_ANY))
+		cf_count(CF_CNT_INFLIGHT_FULL);
+	return 0;
+}
+
+static __always_inline int cf_fexit_net(long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct cf_inflight *in = bpf_map_lookup_elem(&inflight, &id);
+
+	if (!in)
+		return 0;
+	cf_net_exit(in, ret);
+	bpf_map_delete_elem(&inflight, &id);
+	return 0;
+}
+
+#define CF_FILE_PROG(name)                                                           \
+	SEC("fexit/" CF_WRAPPER(name))                                               \
+	int BPF_PROG(cf_fexit_##name, struct pt_regs *regs, long ret)               \
+	{                                                                            \
+		return cf_fexit_file(regs, CF_NR_##name, ret);                       \
+	}
+
+#define CF_NET_PROGS(name)                                                           \
+	SEC("fentry/" CF_WRAPPER(name))                                              \
+	int BPF_PROG(cf_fentry_##name, struct pt_regs *regs)                         \
+	{                                                                            \
+		return cf_fentry_net(CF_NR_##name);                                  \
+	}                                                                            \
+	SEC("fexit/" CF_WRAPPER(name))                                               \
+	int BPF_PROG(cf_fexit_##name, struct pt_regs *regs, long ret)               \
+	{                                                                            \
+		return cf_fexit_net(ret);                                            \
+	}
+
+CF_FILE_PROG(openat)
+CF_FILE_PROG(openat2)
+CF_FILE_PROG(unlinkat)
+CF_FILE_PROG(renameat)
+CF_FILE_PROG(renameat2)
+#if defined(__TARGET_ARCH_x86)
+/* the legacy calls exist on x86 only */
+CF_FILE_PROG(open)
+CF_FILE_PROG(creat)
+CF_FILE_PROG(unlink)
+CF_FILE_PROG(rename)
+#endif
+
+CF_NET_PROGS(connect)
+CF_NET_PROGS(sendto)
+CF_NET_PROGS(sendmsg)
+CF_NET_PROGS(sendmmsg)
