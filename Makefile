@@ -110,11 +110,11 @@ deps:
 
 RULES ?= rules/openclaw.yaml
 run: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -j$(shell nproc) all
 	$(BUILD)/clawfence agent --rules $(RULES) $(ARGS)
 
 test: deps
-	@$(MAKE) --no-print-directory check
+	@$(MAKE) --no-print-directory -j$(shell nproc) check
 
 check: $(BUILD)/clawfence $(TEST_BINS) $(WORKLOADS)
 	scripts/run-tests.sh
