@@ -6,18 +6,23 @@
 #include <linux/magic.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <poll.h>
+#include <sys/inotify.h>
+#include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <stdexcept>
 #include <thread>
 
 #include "app/pipeline.h"
+#include "policy/engine.h"
 #include "policy/rules.h"
 #include "process/targets.h"
 #include "process/tracker.h"
@@ -37,6 +42,23 @@ void require_root() {
   if (geteuid() != 0)
     throw StartError(4, "clawfence must run as root: it loads eBPF programs and attaches cgroup hooks "
                         "(CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN, CAP_SYS_ADMIN)");
+}
+
+std::string rules_summary(const policy::RuleSet& r) {
+  size_t globs = 0;
+  for (const auto& f : r.file_deny) globs += f.paths.size();
+  for (const auto& f : r.file_scope) globs += f.allow.size();
+  size_t hosts = 0, cidrs = 0;
+  for (const auto* list : {&r.egress.allow, &r.egress.deny})
+    for (const auto& e : *list) hosts += e.hosts.size(), cidrs += e.cidrs.size();
+  return std::to_string(r.files.size()) + " file(s), mode " + policy::to_string(r.mode) + ", " +
+         std::to_string(r.targets.size()) + " target(s), " + std::to_string(r.roles.size()) + " role(s), " +
+         std::to_string(r.rule_count()) + " rules: egress " + std::to_string(r.egress.allow.size()) + " allow / " +
+         std::to_string(r.egress.deny.size()) + " deny (" + std::to_string(hosts) + " hosts, " + std::to_string(cidrs) +
+         " CIDRs, default " + (r.egress.default_deny ? "deny" : "allow") + "), files " +
+         std::to_string(r.file_deny.size()) + " deny / " + std::to_string(r.file_scope.size()) + " scope (" +
+         std::to_string(globs) + " globs), exec " + std::to_string(r.exec.size()) + ", volume " +
+         std::to_string(r.volume.size()) + ", " + std::to_string(r.secret_names.size()) + " secret name patterns";
 }
 
 policy::RuleSet load_rules_or_throw(const std::string& path) {
@@ -114,6 +136,8 @@ void log_summary(const sensor::Sensor& s, const Pipeline& p) {
                st.records, st.written, c[CF_CNT_RINGBUF_FULL], st.queue_dropped, st.decode_errors,
                c[CF_CNT_PATH_TOO_DEEP] + c[CF_CNT_PATH_TOO_LONG] + c[CF_CNT_STR_TRUNCATED],
                c[CF_CNT_ARGV_TRUNCATED]);
+  if (st.alerts || st.reloads || st.reload_failures)
+    spdlog::info("alerts: {}; rule reloads: {} applied, {} refused", st.alerts, st.reloads, st.reload_failures);
   if (c[CF_CNT_TRACKED_FULL]) spdlog::warn("{} processes could not be tracked: tracked map full", c[CF_CNT_TRACKED_FULL]);
 }
 
@@ -169,11 +193,75 @@ class RunCgroup {
   uint64_t id_ = 0;
 };
 
+// Watches a rule file or directory with inotify (the directory, so that editors that replace
+// the file by renaming are seen too).
+class RulesWatcher {
+ public:
+  explicit RulesWatcher(const std::string& path) {
+    struct stat st {};
+    bool dir = stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+    std::string watch = dir ? path : std::filesystem::path(path).parent_path().string();
+    if (watch.empty()) watch = ".";
+    name_ = dir ? "" : std::filesystem::path(path).filename().string();
+    fd_ = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (fd_ >= 0 && inotify_add_watch(fd_, watch.c_str(), IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE) < 0) {
+      spdlog::warn("cannot watch {} for changes ({}); reload with SIGHUP", watch, std::strerror(errno));
+      ::close(fd_);
+      fd_ = -1;
+    }
+  }
+  ~RulesWatcher() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int fd() const { return fd_; }
+  // Drains pending notifications; true if one concerns the rules.
+  bool changed() {
+    alignas(inotify_event) char buf[4096];
+    bool hit = false;
+    for (;;) {
+      ssize_t n = read(fd_, buf, sizeof(buf));
+      if (n <= 0) break;
+      for (char* p = buf; p < buf + n;) {
+        auto* ev = reinterpret_cast<inotify_event*>(p);
+        std::string file = ev->len ? ev->name : "";
+        bool yaml = file.size() > 5 && (file.rfind(".yaml") == file.size() - 5 || file.rfind(".yml") == file.size() - 4);
+        if (name_.empty() ? yaml : file == name_) hit = true;
+        p += sizeof(inotify_event) + ev->len;
+      }
+    }
+    return hit;
+  }
+
+ private:
+  int fd_ = -1;
+  std::string name_;
+};
+
+// Waits for one of `sigs` (returns it) or a rule change (returns 0, after letting a burst of
+// writes settle).
+int wait_signal_or_change(const sigset_t& sigs, RulesWatcher& watcher) {
+  static int sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
+  for (;;) {
+    pollfd fds[2] = {{sfd, POLLIN, 0}, {watcher.fd(), POLLIN, 0}};
+    int n = poll(fds, watcher.fd() >= 0 ? 2 : 1, -1);
+    if (n < 0 && errno == EINTR) continue;
+    if (fds[0].revents & POLLIN) {
+      signalfd_siginfo si{};
+      if (read(sfd, &si, sizeof(si)) == sizeof(si)) return static_cast<int>(si.ssi_signo);
+    }
+    if (watcher.fd() >= 0 && (fds[1].revents & POLLIN) && watcher.changed()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      watcher.changed();
+      return 0;
+    }
+  }
+}
+
 int run_agent_impl(const AgentOptions& opts) {
   // 1. inputs
   policy::RuleSet rules = load_rules_or_throw(opts.rules);
-  spdlog::info("rules: {} ({} targets, mode {})", opts.rules, rules.targets.size(),
-               rules.mode == policy::Mode::kEnforce ? "enforce" : "monitor");
+  auto engine = std::make_unique<policy::Engine>(rules);
+  spdlog::info("rules: {}: {}", opts.rules, rules_summary(rules));
   require_root();
   // 2. kernel
   sensor::KernelFeatures kf = probe_or_throw();
@@ -196,20 +284,52 @@ int run_agent_impl(const AgentOptions& opts) {
   process::ProcessTable table(opts.common.process_table_size, &procfs);
   process::Tracker tracker(table, procfs, clock, kf.cgroup2_path);
   tracker.set_targets(rules.targets);
-  Pipeline pipeline(*sensor, tracker, sink, clock, opts.common.queue_capacity);
+  // A reload runs on the pipeline's worker, between two records: the new rules are loaded and
+  // compiled completely before anything of the old ones is replaced.
+  Reloader reloader = [&, path = opts.rules, root = kf.cgroup2_path](process::Tracker& t,
+                                                                      std::unique_ptr<policy::Engine>& e) {
+    auto res = policy::load_rules(path);
+    if (!res.ok()) {
+      std::string msg;
+      for (const auto& err : res.errors) msg += "\n  " + err.to_string();
+      return msg;
+    }
+    std::unique_ptr<policy::Engine> fresh;
+    try {
+      fresh = std::make_unique<policy::Engine>(res.rules);
+    } catch (const std::exception& ex) {
+      return std::string(ex.what());
+    }
+    std::vector<std::string> warns;
+    sensor::KernelTargets next = process::compile_kernel_targets(res.rules.targets, root, &warns);
+    if (auto err = sensor->set_targets(next); !err.empty()) return err;
+    for (const auto& w : warns) spdlog::warn("{}", w);
+    t.set_targets(res.rules.targets);
+    e = std::move(fresh);
+    spdlog::info("rules reloaded: {}", rules_summary(res.rules));
+    return std::string();
+  };
+  Pipeline pipeline(*sensor, tracker, sink, clock, opts.common.queue_capacity, std::move(engine), reloader);
   pipeline.start();
   auto seeded = tracker.seed(*sensor);
   spdlog::info("watching: {} running processes matched a target, {} tracked with their descendants{}",
                seeded.roots, seeded.tracked,
                seeded.failed ? " (" + std::to_string(seeded.failed) + " could not be tracked)" : "");
-  // 5. run until told to stop
+  // 5. run until told to stop; reload on SIGHUP and when the rule files change
+  RulesWatcher watcher(opts.rules);
   for (;;) {
-    int sig = sigwaitinfo(&sigs, nullptr);
+    int sig = wait_signal_or_change(sigs, watcher);
     if (sig == SIGINT || sig == SIGTERM) {
       spdlog::info("{} received, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
       break;
     }
-    if (sig == SIGHUP) spdlog::info("SIGHUP: rule reload is not implemented yet; rules unchanged");
+    if (sig == SIGHUP) {
+      spdlog::info("SIGHUP: reloading rules from {}", opts.rules);
+      pipeline.request_reload();
+    } else if (sig == 0) {
+      spdlog::info("{} changed: reloading rules", opts.rules);
+      pipeline.request_reload();
+    }
   }
   // 6. shutdown, in reverse
   pipeline.stop();
@@ -282,7 +402,8 @@ int run_command_impl(const RunOptions& opts) {
     throw StartError(1, "cannot track the command: tracked map full");
   }
   tracker.adopt(static_cast<uint32_t>(child), "run");
-  Pipeline pipeline(*sensor, tracker, sink, clock, opts.common.queue_capacity);
+  Pipeline pipeline(*sensor, tracker, sink, clock, opts.common.queue_capacity,
+                    opts.rules.empty() ? nullptr : std::make_unique<policy::Engine>(rules));
   pipeline.start();
   if (write(go[1], "g", 1) != 1) spdlog::warn("could not release the command: {}", std::strerror(errno));
   close(go[1]);
@@ -350,11 +471,13 @@ int check_rules(const std::string& path) {
   auto res = policy::load_rules(path);
   for (const auto& e : res.errors) fprintf(stderr, "%s\n", e.to_string().c_str());
   if (!res.ok()) return 1;
-  size_t conditions = 0;
-  for (const auto& t : res.rules.targets) conditions += t.comms.size() + t.argv_contains.size() + t.cgroups.size();
-  printf("%s: ok: %zu file(s), %zu target(s) with %zu match condition(s), mode %s\n", path.c_str(),
-         res.rules.files.size(), res.rules.targets.size(), conditions,
-         res.rules.mode == policy::Mode::kEnforce ? "enforce" : "monitor");
+  try {
+    policy::Engine compiled(res.rules);  // everything a running agent would compile
+  } catch (const std::exception& e) {
+    fprintf(stderr, "%s: %s\n", path.c_str(), e.what());
+    return 1;
+  }
+  printf("%s: ok: %s\n", path.c_str(), rules_summary(res.rules).c_str());
   return 0;
 }
 

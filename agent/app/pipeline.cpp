@@ -3,13 +3,21 @@
 #include <spdlog/spdlog.h>
 #include <time.h>
 
+#include <climits>
 #include <vector>
 
 namespace clawfence::app {
 
 Pipeline::Pipeline(sensor::Sensor& sensor, process::Tracker& tracker, output::JsonLinesSink& sink,
-                   const sensor::BootClock& clock, size_t queue_capacity)
-    : sensor_(sensor), tracker_(tracker), sink_(sink), clock_(clock), queue_(queue_capacity) {}
+                   const sensor::BootClock& clock, size_t queue_capacity, std::unique_ptr<policy::Engine> engine,
+                   Reloader reloader)
+    : sensor_(sensor),
+      tracker_(tracker),
+      sink_(sink),
+      clock_(clock),
+      queue_(queue_capacity),
+      engine_(std::move(engine)),
+      reloader_(std::move(reloader)) {}
 
 Pipeline::~Pipeline() { stop(); }
 
@@ -37,6 +45,9 @@ PipelineStats Pipeline::stats() const {
   s.decode_errors = decode_errors_.load();
   s.written = written_.load();
   s.kernel_lost = sensor_.counters()[CF_CNT_RINGBUF_FULL];
+  s.alerts = alerts_written_.load();
+  s.reloads = reloads_.load();
+  s.reload_failures = reload_failures_.load();
   return s;
 }
 
@@ -68,6 +79,38 @@ void Pipeline::report_gaps() {
   }
 }
 
+void Pipeline::write_alerts() {
+  for (const auto& a : alerts_) {
+    sink_.write(a);
+    const auto& al = a.alert();
+    const auto& e = al.evidence();
+    std::string what = !e.path().empty()      ? e.path()
+                       : !e.address().empty() ? (e.hostname().empty() ? e.address() : e.hostname() + " " + e.address()) +
+                                                    ":" + std::to_string(e.port())
+                       : !e.exe().empty()     ? e.exe()
+                                              : std::string();
+    spdlog::log(al.severity() == "critical" || al.severity() == "error" ? spdlog::level::warn : spdlog::level::info,
+                "alert {} ({}, {}): {} by pid {} {} [{}]{}", al.rule_id(), al.severity(),
+                al.role().empty() ? "no role" : al.role(), what, a.process().pid(), a.process().comm(),
+                al.description().empty() ? al.action() : al.description(),
+                al.count() > 1 ? " x" + std::to_string(al.count()) : "");
+  }
+  alerts_written_.fetch_add(alerts_.size(), std::memory_order_relaxed);
+  alerts_.clear();
+}
+
+void Pipeline::reload() {
+  reload_requested_.store(false);
+  if (!reloader_) return;
+  std::string err = reloader_(tracker_, engine_);
+  if (err.empty()) {
+    reloads_.fetch_add(1);
+    return;
+  }
+  reload_failures_.fetch_add(1);
+  spdlog::error("rules not reloaded, the previous rules stay in force: {}", err);
+}
+
 void Pipeline::worker() {
   std::vector<std::string> batch;
   batch.reserve(1024);
@@ -89,12 +132,25 @@ void Pipeline::worker() {
       tracker_.apply(rec);
       sink_.write(rec.event, rec.process_generation);
       written_.fetch_add(1, std::memory_order_relaxed);
+      if (engine_) {
+        engine_->evaluate(rec.event, alerts_);
+        if (!alerts_.empty()) write_alerts();
+      }
     }
     auto now = std::chrono::steady_clock::now();
     if (now >= next_gap_check_ || !open) {
       report_gaps();
+      if (engine_) {
+        timespec ts{};
+        clock_gettime(CLOCK_REALTIME, &ts);
+        // at shutdown every fold window ends now
+        int64_t now_ns = open ? ts.tv_sec * 1000000000ll + ts.tv_nsec : INT64_MAX / 2;
+        engine_->tick(now_ns, alerts_);
+        write_alerts();
+      }
       next_gap_check_ = now + std::chrono::milliseconds(500);
     }
+    if (reload_requested_.load()) reload();
     sink_.flush();
     if (!open) break;
   }

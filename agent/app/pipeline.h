@@ -7,10 +7,13 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <thread>
 
 #include "output/json_lines.h"
+#include "policy/engine.h"
 #include "process/tracker.h"
 #include "sensor/bounded_queue.h"
 #include "sensor/decoder.h"
@@ -24,15 +27,25 @@ struct PipelineStats {
   uint64_t decode_errors = 0;  // malformed or unknown records
   uint64_t written = 0;        // events written
   uint64_t kernel_lost = 0;    // ring buffer full in the kernel
+  uint64_t alerts = 0;         // alerts written
+  uint64_t reloads = 0;        // rule reloads that took effect
+  uint64_t reload_failures = 0;
 };
+
+// Replaces the rules in force, on the worker thread, between two records. Returns "" or why
+// the new rules were refused (the old ones then stay).
+using Reloader = std::function<std::string(process::Tracker&, std::unique_ptr<policy::Engine>&)>;
 
 class Pipeline {
  public:
   Pipeline(sensor::Sensor& sensor, process::Tracker& tracker, output::JsonLinesSink& sink,
-           const sensor::BootClock& clock, size_t queue_capacity);
+           const sensor::BootClock& clock, size_t queue_capacity, std::unique_ptr<policy::Engine> engine = nullptr,
+           Reloader reloader = nullptr);
   ~Pipeline();
 
   void start();
+  // Asks the worker to reload the rules (SIGHUP, a changed rule file).
+  void request_reload() { reload_requested_.store(true); }
   // Drains the ring buffer and the queue, then stops both threads.
   void stop();
   PipelineStats stats() const;
@@ -41,6 +54,8 @@ class Pipeline {
   void worker();
   void report_gaps();
   void write_gap(const char* where, uint64_t lost, uint64_t total);
+  void write_alerts();
+  void reload();
 
   sensor::Sensor& sensor_;
   process::Tracker& tracker_;
@@ -51,6 +66,13 @@ class Pipeline {
   std::atomic<uint64_t> records_{0};
   std::atomic<uint64_t> decode_errors_{0};
   std::atomic<uint64_t> written_{0};
+  std::unique_ptr<policy::Engine> engine_;
+  Reloader reloader_;
+  std::atomic<bool> reload_requested_{false};
+  std::vector<v1::Event> alerts_;
+  std::atomic<uint64_t> alerts_written_{0};
+  std::atomic<uint64_t> reloads_{0};
+  std::atomic<uint64_t> reload_failures_{0};
   uint64_t reported_kernel_lost_ = 0;
   uint64_t reported_queue_lost_ = 0;
   std::chrono::steady_clock::time_point next_gap_check_{};

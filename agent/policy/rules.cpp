@@ -3,12 +3,17 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <set>
+#include <tuple>
 #include <sstream>
 
 #include "clawfence/abi.h"
+#include "policy/matchers.h"
 
 namespace clawfence::policy {
 namespace fs = std::filesystem;
@@ -21,36 +26,147 @@ std::string RuleError::to_string() const {
   return out.str();
 }
 
+const char* to_string(Mode m) { return m == Mode::kEnforce ? "enforce" : "monitor"; }
+
+const char* to_string(Severity s) {
+  switch (s) {
+    case Severity::kInfo: return "info";
+    case Severity::kWarning: return "warning";
+    case Severity::kError: return "error";
+    case Severity::kCritical: return "critical";
+  }
+  return "?";
+}
+
+const char* to_string(Action a) {
+  switch (a) {
+    case Action::kAlert: return "alert";
+    case Action::kBlock: return "block";
+    case Action::kKill: return "kill";
+  }
+  return "?";
+}
+
+size_t RuleSet::rule_count() const {
+  return egress.allow.size() + egress.deny.size() + (egress.default_deny ? 1 : 0) + file_deny.size() +
+         file_scope.size() + exec.size() + volume.size();
+}
+
+bool parse_duration(const std::string& text, uint64_t* ns) {
+  size_t i = 0;
+  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
+  if (i == 0 || i > 12) return false;
+  uint64_t n = std::stoull(text.substr(0, i));
+  const std::string unit = text.substr(i);
+  uint64_t mult;
+  if (unit == "ms")
+    mult = 1'000'000ull;
+  else if (unit == "s")
+    mult = 1'000'000'000ull;
+  else if (unit == "m")
+    mult = 60'000'000'000ull;
+  else if (unit == "h")
+    mult = 3'600'000'000'000ull;
+  else
+    return false;
+  *ns = n * mult;
+  return n > 0;
+}
+
+bool parse_size(const std::string& text, uint64_t* bytes) {
+  size_t i = 0;
+  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
+  if (i == 0 || i > 15) return false;
+  uint64_t n = std::stoull(text.substr(0, i));
+  static const std::pair<const char*, uint64_t> kUnits[] = {
+      {"", 1},           {"B", 1},           {"KiB", 1ull << 10}, {"MiB", 1ull << 20}, {"GiB", 1ull << 30},
+      {"KB", 1000ull},   {"MB", 1000000ull}, {"GB", 1000000000ull},
+  };
+  const std::string unit = text.substr(i);
+  for (const auto& [name, mult] : kUnits) {
+    if (unit == name) {
+      *bytes = n * mult;
+      return n > 0;
+    }
+  }
+  return false;
+}
+
 namespace {
 
-// Sections of the format that later stages compile; accepted here so a full rule file loads.
-const std::set<std::string> kLaterSections = {"roles", "egress", "files", "env", "exec", "volume",
-                                              "alerts"};
+// Top-level sections and what each rule kind may say; anything else is an error.
+const std::set<std::string> kRuleKeys = {"id", "severity", "action", "description"};
 
 class Reader {
  public:
   Reader(std::string name, LoadResult& out) : name_(std::move(name)), out_(out) {}
 
-  void error(const YAML::Node& at, const std::string& msg) {
-    const YAML::Mark m = at.Mark();
-    out_.errors.push_back({name_, m.line + 1, m.column + 1, msg});
+  void read(const YAML::Node& root) {
+    if (!root.IsMap()) return error(root, "a rule file is a map (version, mode, targets, ...)");
+    for (const auto& kv : root) {
+      const std::string key = scalar(kv.first);
+      const YAML::Node& v = kv.second;
+      if (key == "version") {
+        if (!v.IsScalar() || v.Scalar() != "1") error(v, "version: only version 1 is known");
+      } else if (key == "mode") {
+        std::string m = v.IsScalar() ? v.Scalar() : "";
+        if (m == "monitor" || m == "enforce") {
+          out_.rules.mode = m == "enforce" ? Mode::kEnforce : Mode::kMonitor;
+          out_.rules.mode_set = true;
+        } else {
+          error(v, "mode: expected monitor or enforce");
+        }
+      } else if (key == "targets") {
+        for_each_item(v, "targets", [&](const YAML::Node& t) { read_target(t); });
+      } else if (key == "roles") {
+        read_roles(v);
+      } else if (key == "egress") {
+        read_egress(v);
+      } else if (key == "files") {
+        read_files(v);
+      } else if (key == "exec") {
+        for_each_item(v, "exec", [&](const YAML::Node& r) { read_exec(r); });
+      } else if (key == "env") {
+        read_env(v);
+      } else if (key == "volume") {
+        for_each_item(v, "volume", [&](const YAML::Node& r) { read_volume(r); });
+      } else if (key == "alerts") {
+        read_alerts(v);
+      } else {
+        error(kv.first, "unknown top-level key '" + key +
+                            "' (expected version, mode, targets, roles, egress, files, exec, env, volume, alerts)");
+      }
+    }
   }
+
+  void error(const YAML::Node& at, const std::string& msg) { error(at.Mark(), msg); }
   void error(const YAML::Mark& m, const std::string& msg) {
     out_.errors.push_back({name_, m.line + 1, m.column + 1, msg});
   }
 
-  // A string, or a list of strings.
+ private:
+  static std::string scalar(const YAML::Node& n) { return n.IsScalar() ? n.Scalar() : std::string(); }
+
+  void for_each_item(const YAML::Node& n, const std::string& what, const std::function<void(const YAML::Node&)>& f) {
+    if (!n.IsSequence()) return error(n, what + ": expected a list");
+    for (const auto& item : n) f(item);
+  }
+
+  // A string, or a list of strings. Where each came from is kept in marks_, for messages.
   std::vector<std::string> strings(const YAML::Node& n, const std::string& what) {
     std::vector<std::string> out;
+    marks_.clear();
     if (n.IsScalar()) {
-      out.push_back(n.as<std::string>());
+      out.push_back(n.Scalar());
+      marks_[out.back()] = n.Mark();
     } else if (n.IsSequence()) {
       for (const auto& item : n) {
         if (!item.IsScalar()) {
           error(item, what + ": expected a string");
           continue;
         }
-        out.push_back(item.as<std::string>());
+        out.push_back(item.Scalar());
+        marks_.emplace(out.back(), item.Mark());
       }
     } else {
       error(n, what + ": expected a string or a list of strings");
@@ -60,21 +176,93 @@ class Reader {
     return out;
   }
 
-  void read_target(const YAML::Node& n, std::set<std::string>& names) {
-    if (!n.IsMap()) return error(n, "targets: each target is a map with `name` and `match`");
-    process::Target t;
+  // Checks the keys of a map node; returns false (after an error) if it is not a map.
+  bool check_keys(const YAML::Node& n, const std::string& what, const std::set<std::string>& allowed) {
+    if (!n.IsMap()) {
+      error(n, what + ": expected a map");
+      return false;
+    }
     for (const auto& kv : n) {
-      const std::string key = kv.first.as<std::string>();
-      if (key == "name") {
-        t.name = kv.second.as<std::string>("");
-      } else if (key == "match") {
-        read_match(kv.second, t);
-      } else {
-        error(kv.first, "targets: unknown key '" + key + "' (expected name, match)");
+      const std::string k = scalar(kv.first);
+      if (!allowed.count(k)) {
+        std::string list;
+        for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+        error(kv.first, what + ": unknown key '" + k + "' (expected " + list + ")");
       }
     }
+    return true;
+  }
+
+  static std::set<std::string> with_rule_keys(std::set<std::string> keys) {
+    keys.insert(kRuleKeys.begin(), kRuleKeys.end());
+    return keys;
+  }
+
+  RuleMeta read_meta(const YAML::Node& n, const std::string& what, Severity default_severity) {
+    RuleMeta m;
+    m.file = name_;
+    m.line = n.Mark().line + 1;
+    m.severity = default_severity;
+    if (const auto id = n["id"]) {
+      m.id = scalar(id);
+      bool ok = !m.id.empty() && std::all_of(m.id.begin(), m.id.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+      });
+      if (!ok) error(id, what + ": id must be letters, digits, '-', '_' or '.'");
+      else if (!ids_.insert(m.id).second) error(id, what + ": duplicate rule id '" + m.id + "'");
+    } else {
+      error(n, what + ": a rule needs an id");
+    }
+    if (const auto s = n["severity"]) {
+      const std::string v = scalar(s);
+      if (v == "info") m.severity = Severity::kInfo;
+      else if (v == "warning") m.severity = Severity::kWarning;
+      else if (v == "error") m.severity = Severity::kError;
+      else if (v == "critical") m.severity = Severity::kCritical;
+      else error(s, what + ": severity must be info, warning, error or critical");
+    }
+    if (const auto a = n["action"]) {
+      const std::string v = scalar(a);
+      if (v == "alert") m.action = Action::kAlert;
+      else if (v == "block") m.action = Action::kBlock;
+      else if (v == "kill") m.action = Action::kKill;
+      else error(a, what + ": action must be alert, block or kill");
+    }
+    if (const auto d = n["description"]) m.description = scalar(d);
+    return m;
+  }
+
+  std::vector<std::string> role_list(const YAML::Node& n, const std::string& what) {
+    std::vector<std::string> roles = strings(n, what + ": roles");
+    for (const auto& r : roles) pending_roles_.push_back({r, mark_of(n, r), what});
+    return roles;
+  }
+
+  // Where the item `value` of the list last read by strings() is, else the list itself.
+  YAML::Mark mark_of(const YAML::Node& list, const std::string& value) const {
+    auto it = marks_.find(value);
+    return it != marks_.end() ? it->second : list.Mark();
+  }
+
+  void check_globs(const YAML::Node& n, const std::vector<std::string>& globs, const std::string& what) {
+    for (const auto& g : globs) {
+      // `~` is the watched process's home; check the rest as a path glob
+      std::string p = g.rfind("~/", 0) == 0 ? "/home/user" + g.substr(1) : g == "~" ? "/home/user" : g;
+      PathGlobSet probe;
+      std::string err = probe.add(p, 0);
+      if (!err.empty()) error(mark_of(n, g), what + ": bad glob '" + g + "': " + err);
+    }
+  }
+
+  // ---- targets ------------------------------------------------------------------------------
+
+  void read_target(const YAML::Node& n) {
+    if (!check_keys(n, "targets", {"name", "match"})) return;
+    process::Target t;
+    t.name = scalar(n["name"]);
+    if (const auto m = n["match"]) read_match(m, t);
     if (t.name.empty()) return error(n, "targets: a target needs a name");
-    if (!names.insert(t.name).second) error(n, "targets: duplicate target name '" + t.name + "'");
+    if (!target_names_.insert(t.name).second) error(n, "targets: duplicate target name '" + t.name + "'");
     if (t.comms.empty() && t.argv_contains.empty() && t.cgroups.empty())
       return error(n, "target '" + t.name + "' matches nothing: give at least one comm, argv_contains or cgroup");
     out_.rules.targets.push_back(std::move(t));
@@ -88,7 +276,7 @@ class Reader {
         continue;
       }
       const auto kv = *cond.begin();
-      const std::string key = kv.first.as<std::string>();
+      const std::string key = scalar(kv.first);
       if (key == "comm") {
         for (auto& c : strings(kv.second, "comm")) {
           if (c.size() > CF_COMM_LEN - 1)
@@ -110,47 +298,219 @@ class Reader {
     }
   }
 
-  void read(const YAML::Node& root) {
-    if (!root.IsMap()) return error(root, "a rule file is a map (version, mode, targets, ...)");
-    std::set<std::string> target_names;
-    for (const auto& kv : root) {
-      const std::string key = kv.first.as<std::string>();
+  // ---- roles --------------------------------------------------------------------------------
+
+  void read_roles(const YAML::Node& n) {
+    if (!n.IsMap()) return error(n, "roles: expected a map of role name to conditions");
+    for (const auto& kv : n) {
+      Role r;
+      r.name = scalar(kv.first);
       const YAML::Node& v = kv.second;
-      if (key == "version") {
-        if (!v.IsScalar() || v.as<std::string>() != "1") error(v, "version: only version 1 is known");
-      } else if (key == "mode") {
-        std::string m = v.IsScalar() ? v.as<std::string>() : "";
-        if (m == "monitor" || m == "enforce") {
-          out_.rules.mode = m == "enforce" ? Mode::kEnforce : Mode::kMonitor;
-          out_.rules.mode_set = true;
-        } else {
-          error(v, "mode: expected monitor or enforce");
-        }
-      } else if (key == "targets") {
-        if (!v.IsSequence()) {
-          error(v, "targets: expected a list");
-          continue;
-        }
-        for (const auto& t : v) read_target(t, target_names);
-      } else if (kLaterSections.count(key)) {
-        continue;
-      } else {
-        error(kv.first, "unknown top-level key '" + key +
-                            "' (expected version, mode, targets, roles, egress, files, env, exec, volume)");
+      if (!check_keys(v, "role '" + r.name + "'", {"comm", "exe", "argv_contains", "descendant_of"})) continue;
+      if (const auto c = v["comm"]) r.comms = strings(c, "comm");
+      if (const auto e = v["exe"]) {
+        r.exes = strings(e, "exe");
+        check_globs(e, r.exes, "role '" + r.name + "': exe");
       }
+      if (const auto a = v["argv_contains"]) r.argv_contains = strings(a, "argv_contains");
+      if (const auto d = v["descendant_of"]) {
+        r.descendant_of = scalar(d);
+        pending_roles_.push_back({r.descendant_of, d.Mark(), "role '" + r.name + "': descendant_of"});
+      }
+      if (r.comms.empty() && r.exes.empty() && r.argv_contains.empty() && r.descendant_of.empty())
+        error(kv.first, "role '" + r.name + "' matches nothing");
+      if (!role_names_.insert(r.name).second) error(kv.first, "roles: duplicate role '" + r.name + "'");
+      out_.rules.roles.push_back(std::move(r));
     }
   }
 
+  // ---- egress -------------------------------------------------------------------------------
+
+  EgressRule read_egress_rule(const YAML::Node& n, const std::string& what, Severity default_severity) {
+    EgressRule r;
+    if (!check_keys(n, what, with_rule_keys({"host", "cidr", "ports", "roles"}))) return r;
+    r.meta = read_meta(n, what, default_severity);
+    if (const auto h = n["host"]) {
+      r.hosts = strings(h, "host");
+      for (const auto& host : r.hosts) {
+        HostSet probe;
+        std::string err = probe.add(host, 0);
+        if (!err.empty()) error(mark_of(h, host), what + ": bad host '" + host + "': " + err);
+      }
+    }
+    if (const auto c = n["cidr"]) {
+      r.cidrs = strings(c, "cidr");
+      for (const auto& cidr : r.cidrs) {
+        CidrSet probe;
+        std::string err = probe.add(cidr, 0);
+        if (!err.empty()) error(mark_of(c, cidr), what + ": bad CIDR '" + cidr + "': " + err);
+      }
+    }
+    if (const auto p = n["ports"]) {
+      r.ports = strings(p, "ports");
+      for (const auto& port : r.ports) {
+        PortSet probe;
+        std::string err = probe.add(port);
+        if (!err.empty()) error(mark_of(p, port), what + ": bad port '" + port + "': " + err);
+      }
+    }
+    if (const auto ro = n["roles"]) r.roles = role_list(ro, what);
+    if (r.hosts.empty() && r.cidrs.empty()) error(n, what + ": give host or cidr");
+    return r;
+  }
+
+  void read_egress(const YAML::Node& n) {
+    if (!check_keys(n, "egress", {"default", "unapproved", "allow", "deny"})) return;
+    EgressPolicy& e = out_.rules.egress;
+    if (const auto d = n["default"]) {
+      const std::string v = scalar(d);
+      if (v == "deny") e.default_deny = true;
+      else if (v == "allow") e.default_deny = false;
+      else error(d, "egress: default must be allow or deny");
+    }
+    e.unapproved.id = "egress-unapproved";
+    e.unapproved.severity = Severity::kError;
+    e.unapproved.file = name_;
+    if (const auto u = n["unapproved"]) {
+      if (check_keys(u, "egress.unapproved", kRuleKeys)) e.unapproved = read_meta(u, "egress.unapproved", Severity::kError);
+    } else if (e.default_deny && !ids_.insert(e.unapproved.id).second) {
+      error(n, "egress: duplicate rule id '" + e.unapproved.id + "'");
+    }
+    if (const auto a = n["allow"])
+      for_each_item(a, "egress.allow", [&](const YAML::Node& r) {
+        e.allow.push_back(read_egress_rule(r, "egress.allow", Severity::kInfo));
+      });
+    if (const auto d = n["deny"])
+      for_each_item(d, "egress.deny", [&](const YAML::Node& r) {
+        e.deny.push_back(read_egress_rule(r, "egress.deny", Severity::kError));
+      });
+  }
+
+  // ---- files --------------------------------------------------------------------------------
+
+  void read_files(const YAML::Node& n) {
+    if (!check_keys(n, "files", {"deny", "scope"})) return;
+    if (const auto d = n["deny"])
+      for_each_item(d, "files.deny", [&](const YAML::Node& r) {
+        FileRule f;
+        if (!check_keys(r, "files.deny", with_rule_keys({"path", "roles", "secret"}))) return;
+        f.meta = read_meta(r, "files.deny", Severity::kError);
+        if (const auto p = r["path"]) {
+          f.paths = strings(p, "path");
+          check_globs(p, f.paths, "files.deny");
+        } else {
+          error(r, "files.deny: a rule needs a path");
+        }
+        if (const auto ro = r["roles"]) f.roles = role_list(ro, "files.deny");
+        if (const auto s = r["secret"]) f.secret = scalar(s) == "true";
+        out_.rules.file_deny.push_back(std::move(f));
+      });
+    if (const auto s = n["scope"])
+      for_each_item(s, "files.scope", [&](const YAML::Node& r) {
+        ScopeRule sc;
+        if (!check_keys(r, "files.scope", with_rule_keys({"roles", "allow"}))) return;
+        sc.meta = read_meta(r, "files.scope", Severity::kWarning);
+        if (const auto ro = r["roles"]) sc.roles = role_list(ro, "files.scope");
+        else error(r, "files.scope: a scope names the roles it applies to");
+        if (const auto a = r["allow"]) {
+          sc.allow = strings(a, "allow");
+          check_globs(a, sc.allow, "files.scope");
+        } else {
+          error(r, "files.scope: a scope needs allow globs");
+        }
+        out_.rules.file_scope.push_back(std::move(sc));
+      });
+  }
+
+  // ---- exec, env, volume, alerts ------------------------------------------------------------
+
+  void read_exec(const YAML::Node& n) {
+    ExecRule r;
+    if (!check_keys(n, "exec", with_rule_keys({"binary", "argv_contains", "roles"}))) return;
+    r.meta = read_meta(n, "exec", Severity::kWarning);
+    if (const auto b = n["binary"]) r.binaries = strings(b, "binary");
+    if (const auto a = n["argv_contains"]) r.argv_contains = strings(a, "argv_contains");
+    if (const auto ro = n["roles"]) r.roles = role_list(ro, "exec");
+    if (r.binaries.empty() && r.argv_contains.empty()) error(n, "exec: give binary or argv_contains");
+    for (const auto& b : r.binaries)
+      if (b.find('/') != std::string::npos) check_globs(n["binary"], {b}, "exec");
+    out_.rules.exec.push_back(std::move(r));
+  }
+
+  void read_env(const YAML::Node& n) {
+    if (!check_keys(n, "env", {"secret_names"})) return;
+    if (const auto s = n["secret_names"])
+      for (auto& name : strings(s, "secret_names")) out_.rules.secret_names.push_back(std::move(name));
+  }
+
+  void read_volume(const YAML::Node& n) {
+    VolumeRule r;
+    if (!check_keys(n, "volume", with_rule_keys({"roles", "window", "max_bytes", "except_hosts"}))) return;
+    r.meta = read_meta(n, "volume", Severity::kCritical);
+    if (const auto ro = n["roles"]) r.roles = role_list(ro, "volume");
+    if (const auto w = n["window"]) {
+      if (!parse_duration(scalar(w), &r.window_ns)) error(w, "volume: window must be like 60s, 5m, 1h");
+    }
+    if (const auto m = n["max_bytes"]) {
+      if (!parse_size(scalar(m), &r.max_bytes)) error(m, "volume: max_bytes must be like 10MiB, 500KB, 1048576");
+    } else {
+      error(n, "volume: a rule needs max_bytes");
+    }
+    if (const auto e = n["except_hosts"]) {
+      r.except_hosts = strings(e, "except_hosts");
+      for (const auto& host : r.except_hosts) {
+        HostSet probe;
+        std::string err = probe.add(host, 0);
+        if (!err.empty()) error(mark_of(e, host), "volume: bad host '" + host + "': " + err);
+      }
+    }
+    out_.rules.volume.push_back(std::move(r));
+  }
+
+  void read_alerts(const YAML::Node& n) {
+    if (!check_keys(n, "alerts", {"fold_window", "correlation_window"})) return;
+    if (const auto f = n["fold_window"])
+      if (!parse_duration(scalar(f), &out_.rules.alerts.fold_window_ns))
+        error(f, "alerts: fold_window must be like 60s, 5m");
+    if (const auto c = n["correlation_window"])
+      if (!parse_duration(scalar(c), &out_.rules.alerts.correlation_window_ns))
+        error(c, "alerts: correlation_window must be like 120s, 5m");
+  }
+
+ public:
+  // Roles named by rules must exist (in this file or an earlier one).
+  void check_role_references(const std::set<std::string>& known) {
+    for (const auto& p : pending_roles_)
+      if (!known.count(p.name) && !role_names_.count(p.name))
+        error(p.mark, p.what + ": unknown role '" + p.name + "'");
+  }
+  std::set<std::string>& ids() { return ids_; }
+  std::set<std::string>& target_names() { return target_names_; }
+  const std::set<std::string>& role_names() const { return role_names_; }
+
  private:
+  struct PendingRole {
+    std::string name;
+    YAML::Mark mark;
+    std::string what;
+  };
   std::string name_;
   LoadResult& out_;
+  std::set<std::string> ids_, target_names_, role_names_;
+  std::vector<PendingRole> pending_roles_;
+  std::map<std::string, YAML::Mark> marks_;
 };
 
-}  // namespace
+// Shared state across the files of a directory: ids, target and role names stay unique.
+struct MergeState {
+  std::set<std::string> ids, target_names, role_names;
+};
 
-LoadResult parse_rules(const std::string& text, const std::string& name) {
+LoadResult parse_with(const std::string& text, const std::string& name, MergeState& st) {
   LoadResult res;
   Reader reader(name, res);
+  reader.ids() = st.ids;
+  reader.target_names() = st.target_names;
   try {
     YAML::Node root = YAML::Load(text);
     if (root.IsNull()) {
@@ -161,8 +521,27 @@ LoadResult parse_rules(const std::string& text, const std::string& name) {
   } catch (const YAML::Exception& e) {
     reader.error(e.mark, e.msg);
   }
+  reader.check_role_references(st.role_names);
+  std::stable_sort(res.errors.begin(), res.errors.end(), [](const RuleError& a, const RuleError& b) {
+    return std::tie(a.line, a.column) < std::tie(b.line, b.column);
+  });
+  st.ids = reader.ids();
+  st.target_names = reader.target_names();
+  st.role_names.insert(reader.role_names().begin(), reader.role_names().end());
   res.rules.files.push_back(name);
   return res;
+}
+
+template <typename T>
+void append(std::vector<T>& to, std::vector<T>& from) {
+  for (auto& x : from) to.push_back(std::move(x));
+}
+
+}  // namespace
+
+LoadResult parse_rules(const std::string& text, const std::string& name) {
+  MergeState st;
+  return parse_with(text, name, st);
 }
 
 LoadResult load_rules(const std::string& path) {
@@ -184,7 +563,7 @@ LoadResult load_rules(const std::string& path) {
   }
 
   LoadResult merged;
-  std::set<std::string> target_names;
+  MergeState st;
   for (const auto& f : files) {
     std::ifstream in(f);
     if (!in) {
@@ -193,19 +572,31 @@ LoadResult load_rules(const std::string& path) {
     }
     std::stringstream ss;
     ss << in.rdbuf();
-    LoadResult one = parse_rules(ss.str(), f);
+    LoadResult one = parse_with(ss.str(), f, st);
     merged.errors.insert(merged.errors.end(), one.errors.begin(), one.errors.end());
-    // Later files add targets (names stay unique across files); the last `mode:` said wins.
-    for (auto& t : one.rules.targets) {
-      if (!target_names.insert(t.name).second)
-        merged.errors.push_back({f, 0, 0, "target '" + t.name + "' is already defined in an earlier file"});
-      merged.rules.targets.push_back(std::move(t));
+    RuleSet& to = merged.rules;
+    RuleSet& from = one.rules;
+    append(to.targets, from.targets);
+    append(to.roles, from.roles);
+    append(to.egress.allow, from.egress.allow);
+    append(to.egress.deny, from.egress.deny);
+    append(to.file_deny, from.file_deny);
+    append(to.file_scope, from.file_scope);
+    append(to.exec, from.exec);
+    append(to.secret_names, from.secret_names);
+    append(to.volume, from.volume);
+    if (from.mode_set) {
+      to.mode = from.mode;
+      to.mode_set = true;
     }
-    if (one.rules.mode_set) {
-      merged.rules.mode = one.rules.mode;
-      merged.rules.mode_set = true;
+    if (from.egress.default_deny) {
+      to.egress.default_deny = true;
+      to.egress.unapproved = from.egress.unapproved;
     }
-    merged.rules.files.push_back(f);
+    if (from.alerts.fold_window_ns != AlertSettings{}.fold_window_ns ||
+        from.alerts.correlation_window_ns != AlertSettings{}.correlation_window_ns)
+      to.alerts = from.alerts;
+    to.files.push_back(f);
   }
   return merged;
 }

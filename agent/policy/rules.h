@@ -1,8 +1,10 @@
-// Rule files: read YAML, check it, and keep what the agent enforces. Errors carry the file,
-// line and column of the offending node. This stage knows `version`, `mode` and `targets`;
-// the other sections of the format are recognised and checked for shape by later stages.
+// Rule files: read YAML, check every node, keep the rules in a plain model. Errors carry the
+// file, line and column of the offending node. Compiling the model into matchers is
+// policy/compiled.h; evaluating events against it is policy/engine.h.
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -19,13 +21,98 @@ struct RuleError {
 };
 
 enum class Mode { kMonitor, kEnforce };
+// PagerDuty's severities, lowest first.
+enum class Severity { kInfo, kWarning, kError, kCritical };
+enum class Action { kAlert, kBlock, kKill };
+
+const char* to_string(Mode m);
+const char* to_string(Severity s);
+const char* to_string(Action a);
+
+// What every rule has. `id` is unique across all files.
+struct RuleMeta {
+  std::string id;
+  Severity severity = Severity::kWarning;
+  Action action = Action::kAlert;
+  std::string description;
+  std::string file;  // where it was defined, for messages
+  int line = 0;
+};
+
+// Who a process is inside the watched tree. The first role (in file order) that matches wins.
+struct Role {
+  std::string name;
+  std::vector<std::string> comms;          // exact comm
+  std::vector<std::string> exes;           // globs over the resolved executable path
+  std::vector<std::string> argv_contains;  // substring of the space-joined argv
+  std::string descendant_of;               // another role, matched on an ancestor
+};
+
+struct EgressRule {
+  RuleMeta meta;
+  std::vector<std::string> hosts;  // api.openai.com, *.slack.com
+  std::vector<std::string> cidrs;  // 127.0.0.0/8, ::1, 169.254.169.254
+  std::vector<std::string> ports;  // 443, "8000-8080"; empty = any
+  std::vector<std::string> roles;  // empty = every role
+};
+
+struct EgressPolicy {
+  bool default_deny = false;       // `default: deny`: what no allow rule covers is unapproved
+  RuleMeta unapproved;             // the rule an unapproved destination raises
+  std::vector<EgressRule> allow;
+  std::vector<EgressRule> deny;    // always raised, allowed or not (e.g. cloud metadata)
+};
+
+struct FileRule {
+  RuleMeta meta;
+  std::vector<std::string> paths;  // globs; `~` is the process's home
+  std::vector<std::string> roles;  // empty = every role
+  bool secret = true;              // a hit counts as reading a secret (for correlation)
+};
+
+// Opens by these roles outside `allow` raise the rule.
+struct ScopeRule {
+  RuleMeta meta;
+  std::vector<std::string> roles;
+  std::vector<std::string> allow;  // globs
+};
+
+struct ExecRule {
+  RuleMeta meta;
+  std::vector<std::string> binaries;       // basename of the executed file, or a glob over its path
+  std::vector<std::string> argv_contains;  // substring of the space-joined argv: "| sh", "base64 -d"
+  std::vector<std::string> roles;
+};
+
+struct VolumeRule {
+  RuleMeta meta;
+  std::vector<std::string> roles;
+  uint64_t window_ns = 60'000'000'000ull;
+  uint64_t max_bytes = 0;
+  std::vector<std::string> except_hosts;
+};
+
+struct AlertSettings {
+  uint64_t fold_window_ns = 60'000'000'000ull;         // repeats of a rule by a process fold into one alert
+  uint64_t correlation_window_ns = 120'000'000'000ull; // secret read then unapproved egress
+};
 
 struct RuleSet {
   int version = 1;
   Mode mode = Mode::kMonitor;
   bool mode_set = false;  // the file said `mode:` (a later file without one keeps it)
   std::vector<process::Target> targets;
+  std::vector<Role> roles;
+  EgressPolicy egress;
+  std::vector<FileRule> file_deny;
+  std::vector<ScopeRule> file_scope;
+  std::vector<ExecRule> exec;
+  std::vector<std::string> secret_names;  // env variable name globs
+  std::vector<VolumeRule> volume;
+  AlertSettings alerts;
   std::vector<std::string> files;  // files it was read from
+
+  size_t rule_count() const;
 };
 
 struct LoadResult {
@@ -34,9 +121,16 @@ struct LoadResult {
   bool ok() const { return errors.empty(); }
 };
 
-// Loads one file, or every *.yaml / *.yml file of a directory in name order.
+// Loads one file, or every *.yaml / *.yml file of a directory in name order. Later files add
+// targets, roles and rules (ids stay unique); `mode`, `egress.default` and `alerts` are taken
+// from the last file that says them.
 LoadResult load_rules(const std::string& path);
 // Parses rule text (tests, fuzzing); `name` is used in error messages.
 LoadResult parse_rules(const std::string& text, const std::string& name);
+
+// "60s", "5m", "1h", "250ms" -> ns; false on bad input.
+bool parse_duration(const std::string& text, uint64_t* ns);
+// "10MiB", "1GB", "4096" -> bytes; false on bad input.
+bool parse_size(const std::string& text, uint64_t* bytes);
 
 }  // namespace clawfence::policy

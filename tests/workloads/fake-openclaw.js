@@ -63,7 +63,9 @@ function broker(workdir) {
   process.title = 'openclaw-broker';
   const res = childProcess.spawnSync(
     '/bin/sh',
-    ['-c', 'cat "$1/workspace/notes.txt" > /dev/null; echo tool-ran > "$1/workspace/out.txt"', 'sh', workdir],
+    // FAKE_OPENCLAW_TOOL replaces the tool's command (a "malicious skill" in the tests).
+    ['-c', process.env.FAKE_OPENCLAW_TOOL ||
+         'cat "$1/workspace/notes.txt" > /dev/null; echo tool-ran > "$1/workspace/out.txt"', 'sh', workdir],
     { stdio: 'inherit' },
   );
   if (res.error) {

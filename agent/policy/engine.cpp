@@ -1,0 +1,363 @@
+#include "policy/engine.h"
+
+#include <pwd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <map>
+#include <stdexcept>
+
+#include "policy/matchers.h"
+
+namespace clawfence::policy {
+namespace {
+
+std::string basename_of(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+std::string join_argv(const google::protobuf::RepeatedPtrField<std::string>& argv) {
+  std::string out;
+  for (const auto& a : argv) {
+    if (!out.empty()) out.push_back(' ');
+    out += a;
+  }
+  return out;
+}
+
+std::string home_of(uint32_t uid) {
+  struct passwd pw {};
+  struct passwd* res = nullptr;
+  char buf[4096];
+  if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) == 0 && res && res->pw_dir) return res->pw_dir;
+  return uid == 0 ? "/root" : "/home/" + std::to_string(uid);
+}
+
+std::string expand_home(const std::string& glob, const std::string& home) {
+  if (glob == "~") return home;
+  if (glob.rfind("~/", 0) == 0) return home + glob.substr(1);
+  return glob;
+}
+
+int64_t to_ns(const google::protobuf::Timestamp& t) { return t.seconds() * 1000000000ll + t.nanos(); }
+
+void set_ts(int64_t ns, google::protobuf::Timestamp* t) {
+  t->set_seconds(ns / 1000000000ll);
+  t->set_nanos(static_cast<int32_t>(ns % 1000000000ll));
+}
+
+bool role_allowed(const std::vector<std::string>& roles, const std::string& role) {
+  return roles.empty() || std::find(roles.begin(), roles.end(), role) != roles.end();
+}
+
+}  // namespace
+
+// The rules, compiled. Path globs with `~` depend on the process's home, so the file matchers
+// are compiled per home on first use (a handful of users on a host).
+class CompiledRules {
+ public:
+  explicit CompiledRules(const RuleSet& r) : rules(r) {
+    for (uint32_t i = 0; i < r.egress.allow.size(); ++i) compile_egress(r.egress.allow[i], i, allow_cidrs, allow_hosts);
+    for (uint32_t i = 0; i < r.egress.deny.size(); ++i) compile_egress(r.egress.deny[i], i, deny_cidrs, deny_hosts);
+    for (const auto* list : {&r.egress.allow, &r.egress.deny}) {
+      auto& ports = list == &r.egress.allow ? allow_ports : deny_ports;
+      for (const auto& rule : *list) {
+        PortSet p;
+        for (const auto& text : rule.ports) check(p.add(text), rule.meta);
+        ports.push_back(std::move(p));
+      }
+    }
+    for (uint32_t i = 0; i < r.exec.size(); ++i) {
+      for (const auto& b : r.exec[i].binaries) {
+        if (b.find('/') != std::string::npos)
+          check(exec_globs.add(b, i), r.exec[i].meta);
+        else
+          exec_names.emplace(b, i);
+      }
+    }
+  }
+
+  struct FileMatchers {
+    PathGlobSet deny;                 // value: index in file_deny
+    std::vector<PathGlobSet> scopes;  // one per scope rule: its allow globs
+  };
+
+  const FileMatchers& files_for(uint32_t uid) {
+    auto it = by_uid.find(uid);
+    if (it != by_uid.end()) return it->second;
+    if (by_uid.size() > 256) by_uid.clear();
+    FileMatchers m;
+    const std::string home = home_of(uid);
+    for (uint32_t i = 0; i < rules.file_deny.size(); ++i)
+      for (const auto& g : rules.file_deny[i].paths) check(m.deny.add(expand_home(g, home), i), rules.file_deny[i].meta);
+    for (const auto& sc : rules.file_scope) {
+      PathGlobSet allow;
+      for (const auto& g : sc.allow) check(allow.add(expand_home(g, home), 0), sc.meta);
+      m.scopes.push_back(std::move(allow));
+    }
+    return by_uid.emplace(uid, std::move(m)).first->second;
+  }
+
+  RuleSet rules;
+  CidrSet allow_cidrs, deny_cidrs;
+  HostSet allow_hosts, deny_hosts;
+  std::vector<PortSet> allow_ports, deny_ports;
+  std::multimap<std::string, uint32_t> exec_names;
+  PathGlobSet exec_globs;
+  std::unordered_map<uint32_t, FileMatchers> by_uid;
+
+ private:
+  static void check(const std::string& err, const RuleMeta& m) {
+    if (!err.empty()) throw std::invalid_argument("rule " + m.id + ": " + err);
+  }
+  static void compile_egress(const EgressRule& r, uint32_t i, CidrSet& cidrs, HostSet& hosts) {
+    for (const auto& c : r.cidrs) check(cidrs.add(c, i), r.meta);
+    for (const auto& h : r.hosts) check(hosts.add(h, i), r.meta);
+  }
+};
+
+Engine::Engine(const RuleSet& rules) : rules_(std::make_unique<CompiledRules>(rules)) {}
+Engine::~Engine() = default;
+
+Mode Engine::mode() const { return rules_->rules.mode; }
+
+std::string Engine::role_of(const v1::Process& p) const {
+  const auto& roles = rules_->rules.roles;
+  // A role's own conditions: comm, exe glob, argv substring (ancestors: comm and exe only).
+  auto self_matches = [](const Role& r, const std::string& comm, const std::string& exe, const std::string* argv) {
+    for (const auto& c : r.comms)
+      if (comm == c.substr(0, 15)) return true;
+    for (const auto& g : r.exes)
+      if (glob_matches(g, exe)) return true;
+    if (argv)
+      for (const auto& a : r.argv_contains)
+        if (argv->find(a) != std::string::npos) return true;
+    return false;
+  };
+  auto self_role = [&](const std::string& comm, const std::string& exe, const std::string* argv) -> const Role* {
+    for (const auto& r : roles)
+      if (self_matches(r, comm, exe, argv)) return &r;
+    return nullptr;
+  };
+  const std::string argv = join_argv(p.argv());
+  for (const auto& r : roles) {
+    if (self_matches(r, p.comm(), p.exe(), &argv)) return r.name;
+    if (!r.descendant_of.empty()) {
+      for (const auto& a : p.lineage()) {
+        const Role* ar = self_role(a.comm(), a.exe(), nullptr);
+        if (ar && ar->name == r.descendant_of) return r.name;
+      }
+    }
+  }
+  return "";
+}
+
+uint32_t Engine::tool_pid(const v1::Process& p) const {
+  // The tool run is the ancestor (or the process itself) whose parent has the gateway's role:
+  // a skill's `sh -c`, with everything it started.
+  const auto& lineage = p.lineage();
+  uint32_t candidate = p.pid();
+  for (const auto& a : lineage) {
+    v1::Process anc;
+    anc.set_comm(a.comm());
+    anc.set_exe(a.exe());
+    std::string r = role_of(anc);
+    if (!r.empty() && r != "tool") return candidate;
+    candidate = a.pid();
+  }
+  return p.pid();
+}
+
+void Engine::emit(const v1::Event& ev, const std::string& role, const Hit& hit, uint32_t count, bool folded,
+                  int64_t first_ns, int64_t last_ns, std::vector<v1::Event>& out) {
+  v1::Event a;
+  *a.mutable_time() = ev.time();
+  if (folded) set_ts(last_ns, a.mutable_time());
+  a.set_kind(v1::Event::ALERT);
+  *a.mutable_process() = ev.process();
+  auto* al = a.mutable_alert();
+  al->set_rule_id(hit.meta->id);
+  al->set_severity(to_string(hit.meta->severity));
+  al->set_action(to_string(hit.meta->action));
+  al->set_outcome("alerted");
+  al->set_description(hit.meta->description);
+  al->set_role(role);
+  al->set_count(count);
+  set_ts(first_ns, al->mutable_first_seen());
+  set_ts(last_ns, al->mutable_last_seen());
+  *al->mutable_evidence() = hit.evidence;
+  al->set_mode(to_string(mode()));
+  al->set_tool_pid(role == "tool" ? tool_pid(ev.process()) : 0);
+  al->set_folded(folded);
+  out.push_back(std::move(a));
+  ++stats_.alerts;
+}
+
+void Engine::raise(const v1::Event& ev, const std::string& role, Hit hit, std::vector<v1::Event>& out) {
+  const int64_t now = to_ns(ev.time());
+  const std::string key = hit.meta->id + "/" + std::to_string(ev.process().pid());
+  auto it = folds_.find(key);
+  if (it != folds_.end() && now - it->second.window_start_ns < static_cast<int64_t>(rules_->rules.alerts.fold_window_ns)) {
+    it->second.repeats++;
+    it->second.last_ns = now;
+    it->second.last_event = ev;
+    it->second.hit = hit;
+    ++stats_.folded;
+    return;
+  }
+  if (it != folds_.end() && it->second.repeats > 0) {
+    const FoldState& f = it->second;
+    emit(f.last_event, f.role, f.hit, f.repeats, true, f.window_start_ns, f.last_ns, out);
+  }
+  if (folds_.size() > 65536) folds_.clear();  // bounded; at worst a repeat alerts again
+  FoldState& f = folds_[key];
+  f = FoldState{now, now, 0, v1::Event(), role, hit};
+  emit(ev, role, hit, 1, false, now, now, out);
+}
+
+void Engine::tick(int64_t now_ns, std::vector<v1::Event>& out) {
+  const int64_t window = static_cast<int64_t>(rules_->rules.alerts.fold_window_ns);
+  for (auto it = folds_.begin(); it != folds_.end();) {
+    if (now_ns - it->second.window_start_ns < window) {
+      ++it;
+      continue;
+    }
+    const FoldState& f = it->second;
+    if (f.repeats > 0) emit(f.last_event, f.role, f.hit, f.repeats, true, f.window_start_ns, f.last_ns, out);
+    it = folds_.erase(it);
+  }
+  const int64_t corr = static_cast<int64_t>(rules_->rules.alerts.correlation_window_ns);
+  for (auto it = secrets_.begin(); it != secrets_.end();)
+    it = now_ns - it->second.ns > corr ? secrets_.erase(it) : std::next(it);
+}
+
+void Engine::correlate(const v1::Event& ev, const std::string& role, const Hit& egress_hit, std::vector<v1::Event>& out) {
+  auto it = secrets_.find(tool_pid(ev.process()));
+  if (it == secrets_.end()) return;
+  const int64_t now = to_ns(ev.time());
+  if (now - it->second.ns > static_cast<int64_t>(rules_->rules.alerts.correlation_window_ns)) return;
+  static const RuleMeta kExfil = [] {
+    RuleMeta m;
+    m.id = "secret-exfiltration";
+    m.severity = Severity::kCritical;
+    m.action = Action::kAlert;
+    m.description = "a secret was read, then sent towards an unapproved endpoint";
+    return m;
+  }();
+  Hit hit{&kExfil, egress_hit.evidence, false};
+  std::vector<v1::Event> one;
+  raise(ev, role, hit, one);
+  for (auto& a : one) {
+    a.mutable_alert()->add_related_rule_ids(it->second.rule_id);
+    a.mutable_alert()->add_related_rule_ids(egress_hit.meta->id);
+    *a.mutable_alert()->mutable_related_evidence() = it->second.evidence;
+    out.push_back(std::move(a));
+  }
+}
+
+void Engine::evaluate(const v1::Event& ev, std::vector<v1::Event>& out) {
+  ++stats_.evaluated;
+  const v1::Process& p = ev.process();
+  switch (ev.kind()) {
+    case v1::Event::FILE: {
+      const v1::FileOp& f = ev.file();
+      const std::string role = role_of(p);
+      const auto& m = rules_->files_for(p.uid());
+      for (const std::string* path : {&f.path(), &f.new_path()}) {
+        if (path->empty()) continue;
+        for (uint32_t i : m.deny.match(*path)) {
+          const FileRule& r = rules_->rules.file_deny[i];
+          if (!role_allowed(r.roles, role)) continue;
+          Hit hit{&r.meta, {}, r.secret};
+          hit.evidence.set_path(*path);
+          if (f.has_result()) hit.evidence.set_result(f.result());
+          hit.evidence.set_access(f.access());
+          if (r.secret && (!f.has_result() || f.result() >= 0))
+            secrets_[tool_pid(p)] = SecretRead{to_ns(ev.time()), r.meta.id, hit.evidence};
+          raise(ev, role, std::move(hit), out);
+        }
+        // Scope: only opens that succeeded (failed probes of library paths are noise).
+        if (f.op() != v1::FileOp::OPEN || (f.has_result() && f.result() < 0)) continue;
+        for (size_t s = 0; s < rules_->rules.file_scope.size(); ++s) {
+          const ScopeRule& sc = rules_->rules.file_scope[s];
+          if (!role_allowed(sc.roles, role) || !m.scopes[s].match(*path).empty()) continue;
+          Hit hit{&sc.meta, {}, false};
+          hit.evidence.set_path(*path);
+          hit.evidence.set_access(f.access());
+          raise(ev, role, std::move(hit), out);
+        }
+      }
+      break;
+    }
+    case v1::Event::EXEC: {
+      const v1::Exec& x = ev.exec();
+      const std::string role = role_of(p);
+      const std::string argv = join_argv(x.argv());
+      std::vector<uint32_t> hits = rules_->exec_globs.match(x.filename());
+      auto range = rules_->exec_names.equal_range(basename_of(x.filename()));
+      for (auto it = range.first; it != range.second; ++it) hits.push_back(it->second);
+      for (uint32_t i = 0; i < rules_->rules.exec.size(); ++i)
+        for (const auto& pat : rules_->rules.exec[i].argv_contains)
+          if (argv.find(pat) != std::string::npos) hits.push_back(i);
+      std::sort(hits.begin(), hits.end());
+      hits.erase(std::unique(hits.begin(), hits.end()), hits.end());
+      for (uint32_t i : hits) {
+        const ExecRule& r = rules_->rules.exec[i];
+        if (!role_allowed(r.roles, role)) continue;
+        Hit hit{&r.meta, {}, false};
+        hit.evidence.set_exe(x.filename());
+        for (const auto& a : x.argv()) hit.evidence.add_argv(a);
+        raise(ev, role, std::move(hit), out);
+      }
+      break;
+    }
+    case v1::Event::NET: {
+      const v1::NetOp& n = ev.net();
+      const std::string role = role_of(p);
+      v1::Evidence evidence;
+      evidence.set_address(n.address());
+      evidence.set_port(n.port());
+      evidence.set_protocol(n.protocol());
+      if (!n.hostname().empty()) evidence.set_hostname(n.hostname());
+      const uint16_t port = static_cast<uint16_t>(n.port());
+      auto applies = [&](const EgressRule& r, const PortSet& ports) {
+        return role_allowed(r.roles, role) && (r.ports.empty() || ports.contains(port));
+      };
+      // Deny rules fire whether or not something else allows the destination.
+      std::vector<uint32_t> deny = rules_->deny_cidrs.match(n.address());
+      if (!n.hostname().empty()) {
+        auto h = rules_->deny_hosts.match(n.hostname());
+        deny.insert(deny.end(), h.begin(), h.end());
+      }
+      std::sort(deny.begin(), deny.end());
+      deny.erase(std::unique(deny.begin(), deny.end()), deny.end());
+      bool denied = false;
+      for (uint32_t i : deny) {
+        const EgressRule& r = rules_->rules.egress.deny[i];
+        if (!applies(r, rules_->deny_ports[i])) continue;
+        denied = true;
+        Hit hit{&r.meta, evidence, false};
+        raise(ev, role, hit, out);
+        correlate(ev, role, hit, out);
+      }
+      if (denied || !rules_->rules.egress.default_deny) break;
+      bool allowed = false;
+      for (uint32_t i : rules_->allow_cidrs.match(n.address()))
+        allowed |= applies(rules_->rules.egress.allow[i], rules_->allow_ports[i]);
+      if (!allowed && !n.hostname().empty())
+        for (uint32_t i : rules_->allow_hosts.match(n.hostname()))
+          allowed |= applies(rules_->rules.egress.allow[i], rules_->allow_ports[i]);
+      if (!allowed) {
+        Hit hit{&rules_->rules.egress.unapproved, evidence, false};
+        raise(ev, role, hit, out);
+        correlate(ev, role, hit, out);
+      }
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+}  // namespace clawfence::policy

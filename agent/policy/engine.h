@@ -1,0 +1,77 @@
+// Evaluates events against a rule set and produces alerts. Rules are compiled once into
+// matchers whose cost does not grow with the number of rules (policy/matchers.h); per-process
+// state (repeats being folded, secrets read for correlation) is bounded.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "policy/rules.h"
+#include "proto/clawfence.pb.h"
+
+namespace clawfence::policy {
+
+class CompiledRules;
+
+struct EngineStats {
+  uint64_t evaluated = 0;
+  uint64_t alerts = 0;  // alerts emitted (first of a window, summaries, correlations)
+  uint64_t folded = 0;  // repeats folded into an earlier alert
+};
+
+class Engine {
+ public:
+  // Compiles the rules; throws std::invalid_argument if they do not compile (load_rules has
+  // already checked them, so this is a bug or a race with a file change).
+  explicit Engine(const RuleSet& rules);
+  ~Engine();
+
+  // Appends the alerts `ev` raises to `out` (as ALERT events naming the same process).
+  void evaluate(const v1::Event& ev, std::vector<v1::Event>& out);
+  // Ends fold windows that are over at `now_ns` (unix time), appending their summaries.
+  void tick(int64_t now_ns, std::vector<v1::Event>& out);
+
+  // The role of a process given its comm, exe, argv and lineage ("" if none matches).
+  std::string role_of(const v1::Process& p) const;
+  const EngineStats& stats() const { return stats_; }
+  Mode mode() const;
+
+ private:
+  struct Hit {
+    const RuleMeta* meta;
+    v1::Evidence evidence;
+    bool secret = false;
+  };
+  void raise(const v1::Event& ev, const std::string& role, Hit hit, std::vector<v1::Event>& out);
+  void emit(const v1::Event& ev, const std::string& role, const Hit& hit, uint32_t count, bool folded,
+            int64_t first_ns, int64_t last_ns, std::vector<v1::Event>& out);
+  void correlate(const v1::Event& ev, const std::string& role, const Hit& egress_hit, std::vector<v1::Event>& out);
+  uint32_t tool_pid(const v1::Process& p) const;
+
+  std::unique_ptr<CompiledRules> rules_;
+  EngineStats stats_;
+
+  // Folding: one alert per (rule, process) per window; repeats counted into a summary.
+  struct FoldState {
+    int64_t window_start_ns = 0;
+    int64_t last_ns = 0;
+    uint32_t repeats = 0;
+    v1::Event last_event;
+    std::string role;
+    Hit hit;
+  };
+  std::unordered_map<std::string, FoldState> folds_;
+
+  // Correlation: the last secret a tool run read.
+  struct SecretRead {
+    int64_t ns = 0;
+    std::string rule_id;
+    v1::Evidence evidence;
+  };
+  std::unordered_map<uint32_t, SecretRead> secrets_;
+};
+
+}  // namespace clawfence::policy
