@@ -34,7 +34,7 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -MMD -MP 
               -I$(BUILD)/bpf -Iinclude
 
 # ---- eBPF ------------------------------------------------------------------------------------
-BPF_SRCS := bpf/process/process.bpf.c bpf/syscalls.bpf.c bpf/fentry.bpf.c bpf/net/net.bpf.c
+BPF_SRCS := bpf/process/process.bpf.c bpf/syscalls.bpf.c bpf/fentry.bpf.c bpf/net/net.bpf.c bpf/net/dns.bpf.c
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.o,$(BPF_SRCS))
 BPF_OBJ  := $(BUILD)/bpf/clawfence.bpf.o
 BPF_SKEL := $(BUILD)/bpf/clawfence.skel.h
@@ -99,6 +99,51 @@ $(eval $(call test_binary,bpf_tests,bpf,tests/lib/harness.cpp))
 $(eval $(call test_binary,e2e_tests,e2e,tests/lib/harness.cpp))
 TEST_BINS := $(BUILD)/tests/unit_tests $(BUILD)/tests/bpf_tests $(BUILD)/tests/e2e_tests
 
+# ---- fuzzing ---------------------------------------------------------------------------------
+# libFuzzer target for the rule parser (tests/fuzz/rules_fuzz.cpp), built with clang++ and
+# ASan/UBSan. The agent sources it reaches are compiled again here with the same compiler and
+# sanitizers rather than taken from the g++-built $(AGENT_LIB): mixing the two is fragile. Only
+# the code under test is coverage-instrumented; the generated protobuf code is not.
+#   make fuzz-smoke   20 s from the seeds (a tier of `make test`, through scripts/run-tests.sh)
+#   make fuzz         FUZZ_SECONDS (600) more, keeping what it finds in $(BUILD)/fuzz/corpus
+# Crashing inputs are written to $(BUILD)/fuzz/artifacts/, never into the repository.
+FUZZ_CXX      ?= clang++
+FUZZ_SECONDS  ?= 600
+FUZZ_SAN      := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CXXFLAGS := -O1 -g -fno-omit-frame-pointer -std=c++17 -Wall -Wextra -Werror -MMD -MP -pthread \
+                 $(FUZZ_SAN)
+# The record decoder (and what it calls) comes with the targets; the sensor's loader does not.
+FUZZ_SRCS     := $(wildcard agent/policy/*.cpp) agent/process/targets.cpp agent/process/proc_fs.cpp \
+                 $(filter-out agent/sensor/sensor.cpp agent/sensor/kernel.cpp,$(wildcard agent/sensor/*.cpp)) \
+                 tests/fuzz/rules_fuzz.cpp
+FUZZ_OBJS     := $(patsubst %.cpp,$(BUILD)/fuzz/obj/%.o,$(FUZZ_SRCS)) $(BUILD)/fuzz/obj/gen/clawfence.pb.o
+FUZZ_SEEDS    := tests/fuzz/corpus/rules
+FUZZ_RUN       = $(BUILD)/fuzz/rules_fuzz -rss_limit_mb=2048 -timeout=10 \
+                 -artifact_prefix=$(BUILD)/fuzz/artifacts/
+
+$(BUILD)/fuzz/obj/%.o: %.cpp | $(PROTO_H)
+	@mkdir -p $(@D)
+	$(FUZZ_CXX) $(CPPFLAGS) $(PKG_CFLAGS) $(FUZZ_CXXFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(BUILD)/fuzz/obj/gen/clawfence.pb.o: $(PROTO_CC) $(PROTO_H)
+	@mkdir -p $(@D)
+	$(FUZZ_CXX) $(CPPFLAGS) $(PKG_CFLAGS) $(filter-out -Werror,$(FUZZ_CXXFLAGS)) -c $< -o $@
+
+$(BUILD)/fuzz/rules_fuzz: $(FUZZ_OBJS)
+	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+# libFuzzer writes new inputs to its first corpus directory: a throwaway copy of the seeds here,
+# so the bounded run is the same every time and leaves nothing behind.
+.PHONY: fuzz fuzz-smoke
+fuzz-smoke: $(BUILD)/fuzz/rules_fuzz
+	@mkdir -p $(BUILD)/fuzz/artifacts
+	@dir=$$(mktemp -d) && trap 'rm -rf "$$dir"' EXIT && cp $(FUZZ_SEEDS)/* "$$dir"/ && \
+	  $(FUZZ_RUN) -max_total_time=20 "$$dir" $(FUZZ_SEEDS)
+
+fuzz: $(BUILD)/fuzz/rules_fuzz
+	@mkdir -p $(BUILD)/fuzz/artifacts $(BUILD)/fuzz/corpus
+	$(FUZZ_RUN) -max_total_time=$(FUZZ_SECONDS) $(BUILD)/fuzz/corpus $(FUZZ_SEEDS)
+
 # ---- entry points ----------------------------------------------------------------------------
 .PHONY: all deps run test check bench clean
 .DEFAULT_GOAL := all
@@ -116,7 +161,7 @@ run: deps
 test: deps
 	@$(MAKE) --no-print-directory -j$(shell nproc) check
 
-check: $(BUILD)/clawfence $(TEST_BINS) $(WORKLOADS)
+check: $(BUILD)/clawfence $(TEST_BINS) $(WORKLOADS) $(BUILD)/fuzz/rules_fuzz
 	scripts/run-tests.sh
 
 bench: deps
@@ -130,9 +175,10 @@ clean:
 
 # ---- benchmarks ------------------------------------------------------------------------------
 # Built by scripts/bench.sh (`make bench`) through `make bench-bins`: the syscall loop, the
-# floor (an empty raw_tp sys_enter/sys_exit pair with one map lookup each) and the user-space
-# pipeline throughput benchmark.
-BENCH_BINS := $(BUILD)/bench/loop $(BUILD)/bench/floor $(BUILD)/bench/pipeline_bench
+# floor (an empty raw_tp sys_enter/sys_exit pair with one map lookup each), the user-space
+# pipeline throughput benchmark and the per-lookup cost of the policy matchers.
+BENCH_BINS := $(BUILD)/bench/loop $(BUILD)/bench/floor $(BUILD)/bench/pipeline_bench \
+              $(BUILD)/bench/matchers_bench
 
 $(BUILD)/bench/loop: bench/loop.c
 	@mkdir -p $(@D)
@@ -150,6 +196,10 @@ $(BUILD)/bench/floor: bench/floor.c $(BUILD)/bench/floor.skel.h
 	    -o $@ $< $(shell pkg-config --libs libbpf)
 
 $(BUILD)/bench/pipeline_bench: $(BUILD)/obj/bench/pipeline_bench.o $(AGENT_LIB)
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+$(BUILD)/bench/matchers_bench: $(BUILD)/obj/bench/matchers_bench.o $(AGENT_LIB)
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 

@@ -2,7 +2,7 @@
 // patterns each) and a large one (10,000 CIDRs, 1,000 hostnames, 1,000 path globs), on the same
 // mix of hits and misses. The point is the ratio: a lookup should cost about the same at both
 // sizes. One linear scan with the reference glob_matches shows what the trie saves. Each figure is
-// the best of 3 timed batches of at least 150 ms.
+// the best of 3 timed batches of at least 100 ms.
 //
 //   matchers_bench
 #include <arpa/inet.h>
@@ -31,7 +31,7 @@ constexpr size_t kLargeHosts = 1000;
 constexpr size_t kLargeGlobs = 1000;
 constexpr size_t kLookups = 4096;
 
-size_t g_sink = 0;  // results feed this so the lookups cannot be optimised away
+volatile size_t g_sink = 0;  // results feed this so the lookups cannot be optimised away
 
 template <typename Fn>
 double ns_per_lookup(size_t inputs, Fn&& lookup_all) {
@@ -46,7 +46,7 @@ double ns_per_lookup(size_t inputs, Fn&& lookup_all) {
       lookup_all();
       lookups += inputs;
       elapsed = Clock::now() - start;
-    } while (elapsed < std::chrono::milliseconds(150));
+    } while (elapsed < std::chrono::milliseconds(100));
     best = std::min(best, elapsed.count() / static_cast<double>(lookups));
   }
   return best;
@@ -60,8 +60,8 @@ void fail(const std::string& what, const std::string& error) {
 // ---- inputs ------------------------------------------------------------------------------------
 
 const std::vector<std::string> kCoreGlobs = {
-    "/home/*/.ssh/**", "**/.env",          "/etc/shadow",      "**/*.pem",       "/home/*/.aws/credentials",
-    "**/id_rsa*",      "/proc/*/environ",  "/etc/sudoers.d/**", "**/.git/config", "/root/**",
+    "/home/*/.ssh/**", "**/.env",         "/etc/shadow",       "**/*.pem",       "/home/*/.aws/credentials",
+    "**/id_rsa*",      "/proc/*/environ", "/etc/sudoers.d/**", "**/.git/config", "/root/**",
 };
 
 std::vector<std::string> globs(size_t n) {
@@ -69,12 +69,24 @@ std::vector<std::string> globs(size_t n) {
   for (size_t i = 0; out.size() < n; ++i) {
     const std::string k = std::to_string(i);
     switch (i % 6) {
-      case 0: out.push_back("/srv/app" + k + "/config/*.yaml"); break;
-      case 1: out.push_back("/home/*/.config/tool" + k + "/**"); break;
-      case 2: out.push_back("**/*.secret" + k); break;
-      case 3: out.push_back("/var/lib/svc" + k + "/[a-f]*.db"); break;
-      case 4: out.push_back("**/.cache" + k + "/**"); break;
-      default: out.push_back("/opt/vendor" + k + "/bin/*"); break;
+      case 0:
+        out.push_back("/srv/app" + k + "/config/*.yaml");
+        break;
+      case 1:
+        out.push_back("/home/*/.config/tool" + k + "/**");
+        break;
+      case 2:
+        out.push_back("**/*.secret" + k);
+        break;
+      case 3:
+        out.push_back("/var/lib/svc" + k + "/[a-f]*.db");
+        break;
+      case 4:
+        out.push_back("**/.cache" + k + "/**");
+        break;
+      default:
+        out.push_back("/opt/vendor" + k + "/bin/*");
+        break;
     }
   }
   out.resize(n);
@@ -82,15 +94,26 @@ std::vector<std::string> globs(size_t n) {
 }
 
 std::vector<std::string> paths(std::mt19937& rng) {
-  const std::vector<std::string> hits = {
-      "/home/alice/.ssh/id_rsa", "/home/bob/project/.env", "/etc/shadow", "/tmp/x/server.pem",
-      "/proc/1234/environ", "/srv/app42/config/db.yaml", "/home/carol/.config/tool7/settings.json",
-      "/var/lib/svc9/abc.db", "/home/dave/src/repo/.git/config", "/root/.bash_history"};
-  const std::vector<std::string> misses = {
-      "/usr/lib/x86_64-linux-gnu/libc.so.6", "/usr/bin/python3", "/home/alice/project/src/main.cpp",
-      "/tmp/build/out.o", "/var/log/syslog", "/proc/self/status", "/srv/app42/data/blob.bin",
-      "/home/alice/.cache/pip/wheels/ab/cd/x.whl", "/usr/share/zoneinfo/Europe/Paris",
-      "/home/erin/node_modules/left-pad/index.js"};
+  const std::vector<std::string> hits = {"/home/alice/.ssh/id_rsa",
+                                         "/home/bob/project/.env",
+                                         "/etc/shadow",
+                                         "/tmp/x/server.pem",
+                                         "/proc/1234/environ",
+                                         "/srv/app42/config/db.yaml",
+                                         "/home/carol/.config/tool7/settings.json",
+                                         "/var/lib/svc9/abc.db",
+                                         "/home/dave/src/repo/.git/config",
+                                         "/root/.bash_history"};
+  const std::vector<std::string> misses = {"/usr/lib/x86_64-linux-gnu/libc.so.6",
+                                           "/usr/bin/python3",
+                                           "/home/alice/project/src/main.cpp",
+                                           "/tmp/build/out.o",
+                                           "/var/log/syslog",
+                                           "/proc/self/status",
+                                           "/srv/app42/data/blob.bin",
+                                           "/home/alice/.cache/pip/wheels/ab/cd/x.whl",
+                                           "/usr/share/zoneinfo/Europe/Paris",
+                                           "/home/erin/node_modules/left-pad/index.js"};
   std::vector<std::string> out;
   for (size_t i = 0; i < kLookups; ++i) {
     const auto& from = i % 2 ? hits : misses;
@@ -99,19 +122,25 @@ std::vector<std::string> paths(std::mt19937& rng) {
   return out;
 }
 
-const std::vector<std::string> kCoreHosts = {
-    "api.openai.com",   "*.openai.com",        "api.anthropic.com",      "*.slack.com",
-    "github.com",       "*.githubusercontent.com", "registry.npmjs.org", "pypi.org",
-    "files.pythonhosted.org", "*.amazonaws.com"};
+const std::vector<std::string> kCoreHosts = {"api.openai.com",     "*.openai.com", "api.anthropic.com",
+                                             "*.slack.com",        "github.com",   "*.githubusercontent.com",
+                                             "registry.npmjs.org", "pypi.org",     "files.pythonhosted.org",
+                                             "*.amazonaws.com"};
 
 std::vector<std::string> hosts(size_t n) {
   std::vector<std::string> out(kCoreHosts.begin(), kCoreHosts.end());
   for (size_t i = 0; out.size() < n; ++i) {
     const std::string k = std::to_string(i);
     switch (i % 3) {
-      case 0: out.push_back("svc" + k + ".example" + std::to_string(i % 50) + ".com"); break;
-      case 1: out.push_back("*.tenant" + k + ".internal"); break;
-      default: out.push_back("api" + k + ".vendor" + std::to_string(i % 20) + ".io"); break;
+      case 0:
+        out.push_back("svc" + k + ".example" + std::to_string(i % 50) + ".com");
+        break;
+      case 1:
+        out.push_back("*.tenant" + k + ".internal");
+        break;
+      default:
+        out.push_back("api" + k + ".vendor" + std::to_string(i % 20) + ".io");
+        break;
     }
   }
   out.resize(n);
@@ -119,13 +148,21 @@ std::vector<std::string> hosts(size_t n) {
 }
 
 std::vector<std::string> lookup_hosts(std::mt19937& rng) {
-  const std::vector<std::string> hits = {
-      "api.openai.com", "chat.openai.com", "hooks.slack.com", "raw.githubusercontent.com",
-      "s3.us-east-1.amazonaws.com", "github.com", "svc3.example3.com", "x.tenant4.internal",
-      "pypi.org", "api.anthropic.com"};
-  const std::vector<std::string> misses = {
-      "evil.example.net", "www.google.com", "pastebin.com", "svc3.example4.com", "localhost",
-      "tenant4.internal", "cdn.jsdelivr.net", "api.vendor3.io.evil.org", "a.b.c.d.e.f", "x.io"};
+  const std::vector<std::string> hits = {"api.openai.com",
+                                         "chat.openai.com",
+                                         "hooks.slack.com",
+                                         "raw.githubusercontent.com",
+                                         "s3.us-east-1.amazonaws.com",
+                                         "github.com",
+                                         "svc3.example3.com",
+                                         "x.tenant4.internal",
+                                         "pypi.org",
+                                         "api.anthropic.com"};
+  const std::vector<std::string> misses = {"evil.example.net", "www.google.com",
+                                           "pastebin.com",     "svc3.example4.com",
+                                           "localhost",        "tenant4.internal",
+                                           "cdn.jsdelivr.net", "api.vendor3.io.evil.org",
+                                           "a.b.c.d.e.f",      "x.io"};
   std::vector<std::string> out;
   for (size_t i = 0; i < kLookups; ++i) {
     const auto& from = i % 2 ? hits : misses;
@@ -147,61 +184,71 @@ Address make_address(int family, const std::array<uint8_t, 16>& bytes) {
 }
 
 const std::vector<std::string> kCoreCidrs = {
-    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "169.254.169.254/32",
-    "100.64.0.0/10", "::1", "fd00::/8", "fe80::/10", "0.0.0.0/8"};
+    "10.0.0.0/8",    "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "169.254.169.254/32",
+    "100.64.0.0/10", "::1",           "fd00::/8",       "fe80::/10",   "0.0.0.0/8"};
 
-// The core prefixes, then random IPv4 /16-/32 (80%) and IPv6 /32-/64 (20%) with host bits clear;
-// the generated prefixes go into `generated` so lookups can aim inside them.
-std::vector<std::string> cidrs(size_t n, std::mt19937& rng, std::vector<Address>* generated) {
-  std::vector<std::string> out(kCoreCidrs.begin(), kCoreCidrs.end());
-  while (out.size() < n) {
-    const bool v4 = rng() % 5 != 0;
+// The core prefixes, then random IPv4 /16-/32 (80%) and IPv6 /48-/64 in
+// 2001:db8::/32 (20%) with host bits clear.
+// Every prefix is also returned in `prefixes` so lookups can aim inside them.
+struct Prefix {
+  Address address;
+  int length;
+};
+
+std::vector<std::string> cidrs(size_t n, std::mt19937& rng, std::vector<Prefix>* prefixes) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < n; ++i) {
     std::array<uint8_t, 16> b{};
-    const int max = v4 ? 32 : 128;
-    const int length = v4 ? 16 + static_cast<int>(rng() % 17) : 32 + static_cast<int>(rng() % 33);
-    if (v4) {
-      for (int i = 0; i < 4; ++i) b[i] = static_cast<uint8_t>(rng());
+    int family, length;
+    if (i < kCoreCidrs.size()) {
+      const std::string& c = kCoreCidrs[i];
+      const size_t slash = c.find('/');
+      family = c.find(':') == std::string::npos ? AF_INET : AF_INET6;
+      inet_pton(family, c.substr(0, slash).c_str(), b.data());
+      length = slash == std::string::npos ? (family == AF_INET ? 32 : 128) : std::stoi(c.substr(slash + 1));
+    } else if (rng() % 5 != 0) {
+      family = AF_INET;
+      length = 16 + static_cast<int>(rng() % 17);
+      for (int k = 0; k < 4; ++k) b[k] = static_cast<uint8_t>(rng());
     } else {
-      b[0] = 0x20, b[1] = 0x01, b[2] = 0x0d, b[3] = 0xb8;
-      for (int i = 4; i < 16; ++i) b[i] = static_cast<uint8_t>(rng());
+      family = AF_INET6;
+      length = 48 + static_cast<int>(rng() % 17);
+      b[0] = 0x20;  // 2001:db8::/32
+      b[1] = 0x01;
+      b[2] = 0x0d;
+      b[3] = 0xb8;
+      for (int k = 4; k < 16; ++k) b[k] = static_cast<uint8_t>(rng());
     }
+    const int max = family == AF_INET ? 32 : 128;
     for (int bit = length; bit < max; ++bit) b[bit / 8] &= static_cast<uint8_t>(~(0x80 >> (bit % 8)));
-    Address a = make_address(v4 ? AF_INET : AF_INET6, b);
+    Address a = make_address(family, b);
     out.push_back(a.text + "/" + std::to_string(length));
-    generated->push_back(a);
+    prefixes->push_back({a, length});
   }
-  out.resize(n);
   return out;
 }
 
-std::vector<Address> lookup_addresses(std::mt19937& rng, const std::vector<Address>& inside) {
+// Half the addresses fall inside a random prefix of the set (hits), half are random public IPv4
+// and IPv6 addresses (misses, barring the odd large prefix).
+std::vector<Address> lookup_addresses(std::mt19937& rng, const std::vector<Prefix>& prefixes) {
   std::vector<Address> out;
   for (size_t i = 0; i < kLookups; ++i) {
     std::array<uint8_t, 16> b{};
-    int family = AF_INET;
-    switch (i % 4) {
-      case 0: {  // inside a generated prefix (a hit in the large set)
-        const Address& a = inside[rng() % inside.size()];
-        family = a.family;
-        b = a.bytes;
-        b[family == AF_INET ? 3 : 15] |= static_cast<uint8_t>(rng() & 1);
-        break;
-      }
-      case 1:  // private ranges (hits in both sets)
-        b[0] = i % 8 == 1 ? 10 : 192;
-        b[1] = i % 8 == 1 ? static_cast<uint8_t>(rng()) : 168;
-        b[2] = static_cast<uint8_t>(rng());
-        b[3] = static_cast<uint8_t>(rng());
-        break;
-      case 2:  // random public IPv4 (mostly misses)
-        for (int k = 0; k < 4; ++k) b[k] = static_cast<uint8_t>(rng());
-        b[0] = static_cast<uint8_t>(1 + b[0] % 9 + 20);
-        break;
-      default:  // random IPv6 (mostly misses)
-        family = AF_INET6;
-        b[0] = 0x26, b[1] = 0x06;
-        for (int k = 2; k < 16; ++k) b[k] = static_cast<uint8_t>(rng());
-        break;
+    int family = i % 4 == 3 ? AF_INET6 : AF_INET;
+    if (i % 2 == 0) {
+      const Prefix& p = prefixes[rng() % prefixes.size()];
+      family = p.address.family;
+      b = p.address.bytes;
+      const int max = family == AF_INET ? 32 : 128;
+      for (int bit = p.length; bit < max; ++bit)
+        if (rng() & 1) b[bit / 8] |= static_cast<uint8_t>(0x80 >> (bit % 8));
+    } else if (family == AF_INET) {
+      for (int k = 0; k < 4; ++k) b[k] = static_cast<uint8_t>(rng());
+      b[0] = static_cast<uint8_t>(20 + b[0] % 40);
+    } else {
+      b[0] = 0x26;
+      b[1] = 0x06;
+      for (int k = 2; k < 16; ++k) b[k] = static_cast<uint8_t>(rng());
     }
     out.push_back(make_address(family, b));
   }
@@ -232,7 +279,9 @@ Row bench_globs(size_t n, const std::vector<std::string>& inputs) {
   return {"PathGlobSet::match", n, ns, double(hits) / inputs.size()};
 }
 
-Row bench_glob_scan(size_t n, const std::vector<std::string>& inputs) {
+Row bench_glob_scan(size_t n, const std::vector<std::string>& all_inputs) {
+  // A few hundred inputs are plenty at this cost and keep the run short.
+  const std::vector<std::string> inputs(all_inputs.begin(), all_inputs.begin() + 256);
   const auto patterns = globs(n);
   size_t hits = 0;
   auto scan = [&](const std::string& path) {
@@ -265,33 +314,37 @@ Row bench_hosts(size_t n, const std::vector<std::string>& inputs) {
 
 std::vector<Row> bench_cidrs(size_t n, std::mt19937& rng) {
   CidrSet set;
-  std::vector<Address> generated;
-  const auto patterns = cidrs(n, rng, &generated);
+  std::vector<Prefix> prefixes;
+  const auto patterns = cidrs(n, rng, &prefixes);
   for (size_t i = 0; i < patterns.size(); ++i) {
     std::string error = set.add(patterns[i], static_cast<uint32_t>(i));
     if (!error.empty()) fail(patterns[i], error);
   }
-  // The small set has no generated prefixes; aim its "inside" probes at the large set's kind of
-  // addresses anyway so both sizes see the same mix.
-  if (generated.empty()) {
-    std::mt19937 other(99);
-    std::vector<Address> unused;
-    cidrs(kLargeCidrs, other, &generated);
-  }
-  const auto inputs = lookup_addresses(rng, generated);
+  const auto inputs = lookup_addresses(rng, prefixes);
   size_t hits = 0;
   for (const auto& a : inputs) hits += set.matches(a.family, a.bytes.data());
   const double rate = double(hits) / inputs.size();
   std::vector<Row> rows;
-  rows.push_back({"CidrSet::match (bytes)", n, ns_per_lookup(inputs.size(), [&] {
-                    for (const auto& a : inputs) g_sink += set.match(a.family, a.bytes.data()).size();
-                  }), rate});
-  rows.push_back({"CidrSet::longest (bytes)", n, ns_per_lookup(inputs.size(), [&] {
-                    for (const auto& a : inputs) g_sink += set.longest(a.family, a.bytes.data()).value_or(0);
-                  }), rate});
-  rows.push_back({"CidrSet::match (text)", n, ns_per_lookup(inputs.size(), [&] {
-                    for (const auto& a : inputs) g_sink += set.match(a.text).size();
-                  }), rate});
+  rows.push_back({"CidrSet::match (bytes)", n,
+                  ns_per_lookup(inputs.size(),
+                                [&] {
+                                  for (const auto& a : inputs)
+                                    g_sink += set.match(a.family, a.bytes.data()).size();
+                                }),
+                  rate});
+  rows.push_back({"CidrSet::longest (bytes)", n,
+                  ns_per_lookup(inputs.size(),
+                                [&] {
+                                  for (const auto& a : inputs)
+                                    g_sink += set.longest(a.family, a.bytes.data()).value_or(0);
+                                }),
+                  rate});
+  rows.push_back({"CidrSet::match (text)", n,
+                  ns_per_lookup(inputs.size(),
+                                [&] {
+                                  for (const auto& a : inputs) g_sink += set.match(a.text).size();
+                                }),
+                  rate});
   return rows;
 }
 
@@ -315,8 +368,9 @@ int main() {
 
   std::printf("| matcher | patterns | ns/lookup |\n|---|---:|---:|\n");
   for (const auto& r : rows) std::printf("| %s | %zu | %.0f |\n", r.matcher.c_str(), r.patterns, r.ns);
-  std::printf("\n%zu lookups per input set; hit rates:", kLookups);
-  for (const auto& r : rows) std::printf(" %s/%zu %.0f%%;", r.matcher.c_str(), r.patterns, 100 * r.hit_rate);
+  std::printf("\nInputs: %zu lookups per set (256 for the scan), about half of them hits; hit rate per row:",
+              kLookups);
+  for (const auto& r : rows) std::printf(" %.0f%%", 100 * r.hit_rate);
   std::printf("\n");
-  return g_sink == 42 ? 1 : 0;  // never 42 in practice; keeps g_sink observable
+  return 0;
 }

@@ -9,8 +9,10 @@ packages=(
   # build: user space
   make g++ pkg-config protobuf-compiler libprotobuf-dev libspdlog-dev libfmt-dev
   libcli11-dev libyaml-cpp-dev libgtest-dev
+  # fuzzing: libFuzzer and the sanitizer runtimes for clang
+  libclang-rt-14-dev
   # tests and workloads
-  nodejs python3 iproute2 procps util-linux
+  nodejs python3 iproute2 procps util-linux dnsmasq-base
 )
 
 missing=()

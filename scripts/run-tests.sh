@@ -18,6 +18,24 @@ for tier in unit_tests bpf_tests e2e_tests; do
   "$BUILD/tests/$tier" --gtest_output="json:$results/$tier.json" || rc=1
 done
 
+# The rule parser's fuzzer, for a bounded time (`make fuzz-smoke`); it counts as one test, written
+# out in gtest's JSON shape so the summary below counts it with the rest.
+echo "== fuzz"
+fuzz_log=$BUILD/fuzz/smoke.log
+mkdir -p "$BUILD/fuzz"
+if MAKEFLAGS= make --no-print-directory BUILD="$BUILD" fuzz-smoke >"$fuzz_log" 2>&1; then
+  runs=$(sed -n 's/^Done \([0-9]*\) runs in \([0-9]*\) second.*/\1 runs in \2 s/p' "$fuzz_log")
+  echo "rules_fuzz: ${runs:-? runs}, no findings"
+  fuzz_failures='[]'
+else
+  rc=1
+  tail -n 40 "$fuzz_log"
+  echo "rules_fuzz: FAILED (full log: $fuzz_log; a finding's input is under $BUILD/fuzz/artifacts/)"
+  fuzz_failures='[{"failure": "rules_fuzz: a crash, leak, timeout or broken invariant, or it did not build"}]'
+fi
+printf '{"testsuites": [{"name": "fuzz", "testsuite": [{"name": "rules_fuzz", "failures": %s}]}]}\n' \
+  "$fuzz_failures" >"$results/fuzz.json"
+
 python3 - "$results" <<'PY'
 import json, os, sys
 passed = failed = skipped = 0

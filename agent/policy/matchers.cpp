@@ -74,16 +74,14 @@ bool class_matches(std::string_view glob, size_t open, size_t close, char c) {
 std::string check_component(std::string_view comp) {
   if (comp.empty()) return "empty path component";
   if (comp == "." || comp == "..") return "'.' and '..' components never match a normalised path";
-  if (comp != "**" && comp.find("**") != std::string_view::npos)
-    return "'**' must be a whole path component";
+  if (comp != "**" && comp.find("**") != std::string_view::npos) return "'**' must be a whole path component";
   for (size_t i = 0; i < comp.size(); ++i) {
     if (comp[i] != '[') continue;
     size_t close = class_close(comp, i);
     if (close == std::string_view::npos) return "unclosed '['";
     for (size_t j = i + 1 + (comp[i + 1] == '!'); j < close;) {
       if (j + 2 < close && comp[j + 1] == '-') {
-        if (comp[j] > comp[j + 2])
-          return "bad character range '" + std::string(comp.substr(j, 3)) + "'";
+        if (comp[j] > comp[j + 2]) return "bad character range '" + std::string(comp.substr(j, 3)) + "'";
         j += 3;
       } else {
         ++j;
@@ -121,9 +119,7 @@ std::string split_glob(std::string_view pattern, std::vector<std::string_view>* 
   }
 }
 
-bool has_wildcard(std::string_view text) {
-  return text.find_first_of("*?[") != std::string_view::npos;
-}
+bool has_wildcard(std::string_view text) { return text.find_first_of("*?[") != std::string_view::npos; }
 
 // One component against one component glob ('*', '?', classes; no '/' on either side). The
 // usual greedy match with a single backtrack point: O(len(glob) * len(text)) at worst.
@@ -353,9 +349,7 @@ namespace {
 
 constexpr uint8_t kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
-unsigned nibble(const uint8_t* bytes, int i) {
-  return (i & 1) ? bytes[i / 2] & 0xf : bytes[i / 2] >> 4;
-}
+unsigned nibble(const uint8_t* bytes, int i) { return (i & 1) ? bytes[i / 2] & 0xf : bytes[i / 2] >> 4; }
 
 // Text to family and bytes; false for anything inet_pton does not take.
 bool parse_address(std::string_view text, int* family, uint8_t bytes[16]) {
@@ -376,8 +370,7 @@ std::string CidrSet::add(std::string_view cidr, uint32_t value) {
   std::string_view addr_text = cidr.substr(0, slash);
   int family;
   uint8_t bytes[16];
-  if (!parse_address(addr_text, &family, bytes))
-    return "bad address '" + std::string(addr_text) + "'";
+  if (!parse_address(addr_text, &family, bytes)) return "bad address '" + std::string(addr_text) + "'";
   int max = family == AF_INET ? 32 : 128;
   int length = max;
   if (slash != std::string_view::npos) {
@@ -455,15 +448,16 @@ void CidrSet::walk(Address a, Fn&& on_entry) const {
 }
 
 std::vector<uint32_t> CidrSet::match(int family, const uint8_t* address16) const {
-  std::vector<uint32_t> out;
-  if (auto a = normalise(family, address16)) {
+  // Gathered in per-thread scratch so the result costs one allocation of the right size.
+  thread_local std::vector<uint32_t> found;
+  found.clear();
+  if (auto a = normalise(family, address16))
     walk(*a, [&](const Entry& e) {
-      out.push_back(e.value);
+      found.push_back(e.value);
       return true;
     });
-    sort_unique(&out);
-  }
-  return out;
+  if (found.size() > 1) sort_unique(&found);
+  return std::vector<uint32_t>(found.begin(), found.end());
 }
 
 std::optional<uint32_t> CidrSet::first(int family, const uint8_t* address16) const {
@@ -532,9 +526,7 @@ constexpr size_t kMaxLabel = 63;
 
 char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
-bool label_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
-}
+bool label_char(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_'; }
 
 }  // namespace
 

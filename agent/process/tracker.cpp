@@ -67,13 +67,30 @@ void Tracker::apply(sensor::DecodedRecord& rec) {
         }
       }
       break;
+    case CF_OP_DNS:
+      dns_names_.learn(r.tgid, ev.dns(), clock_.to_unix_ns(r.ts_ns));
+      break;
+    case CF_OP_NET: {
+      auto names = dns_names_.names_for(r.tgid, ev.net().address(), clock_.to_unix_ns(r.ts_ns));
+      if (!names.name.empty()) {
+        ev.mutable_net()->set_hostname(std::move(names.name));
+        for (auto& c : names.cnames) ev.mutable_net()->add_cnames(std::move(c));
+      }
+      break;
+    }
     default:
       break;
   }
   std::string comm = r.op == CF_OP_COMM ? ev.comm().new_comm() : r.comm;
+  if (r.op == CF_OP_DNS) {  // received in softirq context: the socket's owner, not the thread
+    if (const ProcInfo* owner = table_.get_or_load(r.tgid)) comm = owner->comm;
+  }
   fill_process(r.tgid, r.tid, comm, r.cgroup_id, rec);
   rec.process_generation = table_.generation();
-  if (r.op == CF_OP_EXIT) table_.on_exit(r.tgid, r.ts_ns);
+  if (r.op == CF_OP_EXIT) {
+    table_.on_exit(r.tgid, r.ts_ns);
+    dns_names_.forget(r.tgid);
+  }
 }
 
 void Tracker::fill_process(uint32_t pid, uint32_t tid, const std::string& comm, uint64_t cgroup_id,
@@ -88,6 +105,10 @@ void Tracker::fill_process(uint32_t pid, uint32_t tid, const std::string& comm, 
   out->set_cgroup_id(cgroup_id);
   const ProcInfo* p = table_.get_or_load(pid);
   if (!p) return;
+  if (cgroup_id == 0) {  // records made outside the process's context (DNS answers)
+    cgroup_id = p->cgroup_id;
+    out->set_cgroup_id(cgroup_id);
+  }
   out->set_exe(p->exe);
   for (const auto& a : p->argv) out->add_argv(a);
   out->set_ppid(p->ppid);

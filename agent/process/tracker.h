@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "process/cgroup_paths.h"
+#include "process/dns_names.h"
 #include "process/process_table.h"
 #include "process/targets.h"
 #include "sensor/decoder.h"
@@ -46,6 +47,7 @@ class Tracker {
   const sensor::BootClock& clock_;
   std::vector<Target> targets_;
   CgroupPaths cgroup_paths_;
+  DnsNames dns_names_;
 };
 
 }  // namespace clawfence::process

@@ -10,6 +10,7 @@
 #include <ctime>
 
 #include "clawfence/abi.h"
+#include "sensor/dns.h"
 
 namespace clawfence::sensor {
 namespace {
@@ -371,6 +372,22 @@ DecodeStatus decode_record(const void* data, size_t size, const BootClock& clock
         n->set_result(static_cast<int32_t>(r.result));
         if (r.result < 0) n->set_error(errno_name(-r.result));
       }
+      return DecodeStatus::kOk;
+    }
+    case CF_OP_DNS: {
+      if (size != sizeof(cf_dns)) return DecodeStatus::kBadSize;
+      const auto* r = static_cast<const cf_dns*>(data);
+      if (r->len > CF_DNS_MAX) return DecodeStatus::kTruncated;
+      ev.set_kind(v1::Event::DNS);
+      auto* d = ev.mutable_dns();
+      bool mapped = false;
+      uint8_t server[16];
+      std::memcpy(server, r->server, sizeof(server));
+      d->set_server(format_address(r->family, server, &mapped));
+      d->set_server_port(r->port);
+      d->set_truncated(r->flags & CF_STR_TRUNCATED);
+      // a malformed answer is still reported (as far as it parsed): the process received it
+      parse_dns_response(reinterpret_cast<const uint8_t*>(r->data), r->len, d);
       return DecodeStatus::kOk;
     }
     default:

@@ -17,10 +17,11 @@ namespace clawfence::sensor {
 namespace {
 
 int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list args) {
-  char buf[4096];
-  int n = vsnprintf(buf, sizeof(buf), fmt, args);
+  // verifier logs arrive as one message and can be long: keep their end, where the error is
+  thread_local std::vector<char> buf(1 << 20);
+  int n = vsnprintf(buf.data(), buf.size(), fmt, args);
   if (n <= 0) return 0;
-  std::string msg(buf, std::min<size_t>(static_cast<size_t>(n), sizeof(buf) - 1));
+  std::string msg(buf.data(), std::min<size_t>(static_cast<size_t>(n), buf.size() - 1));
   while (!msg.empty() && msg.back() == '\n') msg.pop_back();
   switch (level) {
     case LIBBPF_WARN: spdlog::warn("libbpf: {}", msg); break;
@@ -122,8 +123,8 @@ void Sensor::attach(const SensorOptions& opts) {
 
   cgroup_fd_ = ::open(opts.attach_cgroup.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (cgroup_fd_ < 0) throw errno_error("opening cgroup " + opts.attach_cgroup, errno);
-  bpf_program* hooks[] = {skel_->progs.cf_connect4, skel_->progs.cf_connect6,
-                          skel_->progs.cf_sendmsg4, skel_->progs.cf_sendmsg6};
+  bpf_program* hooks[] = {skel_->progs.cf_connect4, skel_->progs.cf_connect6, skel_->progs.cf_sendmsg4,
+                          skel_->progs.cf_sendmsg6, skel_->progs.cf_dns_ingress};
   for (bpf_program* p : hooks) {
     bpf_link* l = bpf_program__attach_cgroup(p, cgroup_fd_);
     if (!l)

@@ -17,6 +17,7 @@ _Static_assert(sizeof(struct cf_exit) == 64, "cf_exit layout");
 _Static_assert(sizeof(struct cf_comm) == 72, "cf_comm layout");
 _Static_assert(sizeof(struct cf_file) == 88, "cf_file layout");
 _Static_assert(sizeof(struct cf_net) == 88, "cf_net layout");
+_Static_assert(sizeof(struct cf_dns) == 72 + CF_DNS_MAX, "cf_dns layout");
 _Static_assert(sizeof(struct cf_cgpat) == 12 + 2 * CF_CGPAT_LEN, "cf_cgpat layout");
 /* The verifier only accepts the masked offsets below if these are powers of two. */
 _Static_assert((CF_PATH_MAX & (CF_PATH_MAX - 1)) == 0, "CF_PATH_MAX must be a power of two");

@@ -14,9 +14,14 @@ static __always_inline int cf_sock_addr(struct bpf_sock_addr *ctx, __u32 op, __u
 {
 	__u8 addr[16] = {};
 	__u32 ip[4] = {};
+	__u32 tgid = cf_current_tgid();
+	struct cf_sock_owner *owner;
 
-	if (!cf_lookup_tracked(cf_current_tgid()))
+	if (!cf_lookup_tracked(tgid))
 		return 1;
+	owner = bpf_sk_storage_get(&sock_owner, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (owner)
+		owner->tgid = tgid;
 	/*
 	 * Context fields must be loaded at constant offsets from the unmodified ctx pointer; the
 	 * barriers keep clang from folding them into one pointer plus an index.

@@ -9,6 +9,17 @@
 #include "../lib/common.bpf.h"
 #include "../lib/syscalls.bpf.h"
 
+/*
+ * The tracked process that connected or sent on a socket, kept with the socket itself, for
+ * programs that run outside the process's context (cgroup_skb on packet receive).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct cf_sock_owner);
+} sock_owner SEC(".maps") CF_SHARED;
+
 static __always_inline bool cf_net_wants(long nr)
 {
 	return nr == CF_NR_connect || nr == CF_NR_sendto || nr == CF_NR_sendmsg || nr == CF_NR_sendmmsg;

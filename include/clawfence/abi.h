@@ -46,6 +46,7 @@ enum cf_op {
 	CF_OP_COMM = 4,
 	CF_OP_FILE = 5,
 	CF_OP_NET = 6,
+	CF_OP_DNS = 7,
 	CF_OP_MAX,
 };
 
@@ -66,6 +67,7 @@ enum cf_counter {
 	CF_CNT_RECORDS = 11,        /* records written to the ring buffer */
 	CF_CNT_HOOK_ORPHAN = 12,    /* a cgroup hook ran with no syscall entry (io_uring, kernel) */
 	CF_CNT_TARGET_CGROUP = 13,  /* cgroups added to the target set at mkdir */
+	CF_CNT_DNS_TRUNCATED = 14,  /* a DNS answer longer than CF_DNS_MAX: the rest not copied */
 	CF_CNT_MAX,
 };
 
@@ -198,7 +200,30 @@ struct cf_net {
 	__u8 addr[16];  /* network byte order; IPv4 in the first 4 bytes */
 };
 
+/* Bytes of a DNS answer copied (the UDP payload). 1232 is the EDNS size resolvers use today. */
+#define CF_DNS_MAX 1280
+
+/*
+ * A DNS answer received on a socket of a tracked process (UDP from port 53), copied before the
+ * process can read it. hdr.tgid is the socket's owner; hdr.tid and hdr.comm are not known here.
+ */
+struct cf_dns {
+	struct cf_hdr hdr;
+	__u16 len;      /* payload bytes copied */
+	__u16 family;   /* of the server */
+	__u16 port;     /* server port */
+	__u16 flags;    /* CF_STR_TRUNCATED when the answer was longer than CF_DNS_MAX */
+	__u8 server[16];
+	char data[CF_DNS_MAX];
+};
+
 /* ---- maps -------------------------------------------------------------------------------- */
+
+/* Socket-local storage: the tracked process that connected or sent on a socket. */
+struct cf_sock_owner {
+	__u32 tgid;
+	__u32 _pad;
+};
 
 /* tracked: tgid -> this. Never LRU: an evicted entry would silently stop watching a process. */
 struct cf_tracked {

@@ -1,6 +1,7 @@
 // End to end: the clawfence binary, real programs in the running kernel, real workloads.
 // Every test owns its cgroup, directories and processes, and removes them when done.
 #include <gtest/gtest.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -495,6 +496,82 @@ TEST_F(E2E, RulesReloadOnChangeAndABadFileKeepsTheOldRules) {
   EXPECT_EQ(alerts_for("deny-a"), 2u);
   ASSERT_EQ(agent.stop(), 0);
   EXPECT_NE(agent.log().find("rule reloads: 1 applied, 1 refused"), std::string::npos) << agent.log();
+}
+
+// Hostname rules match the names the process itself resolved, learned from the DNS answers it
+// received (here from a dnsmasq the test runs on 127.0.0.77). The connect right after the
+// lookup of an approved name is never reported; an unapproved name and a hard-coded address
+// are; an alias (CNAME) of an approved name is approved.
+TEST_F(E2E, HostnameRulesUseTheAnswersTheProcessReceived) {
+  if (access("/usr/sbin/dnsmasq", X_OK) != 0) GTEST_SKIP() << "dnsmasq is not installed (scripts/install-deps.sh installs it): skipped";
+  TestCgroup cg("dns");
+  uint16_t port = 0;
+  // listeners on the two loopback addresses the names resolve to, same port
+  int approved_fd = -1, evil_fd = -1;
+  {
+    int l = listener(AF_INET, SOCK_STREAM, &port);
+    ASSERT_GE(l, 0);
+    close(l);
+    for (auto [addr, fd] : {std::pair<const char*, int*>{"127.0.0.10", &approved_fd}, {"127.0.0.11", &evil_fd}}) {
+      *fd = socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_port = htons(port);
+      inet_pton(AF_INET, addr, &a.sin_addr);
+      int one = 1;
+      setsockopt(*fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+      ASSERT_EQ(bind(*fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0) << addr;
+      listen(*fd, 256);
+    }
+  }
+  Child dns({"/usr/sbin/dnsmasq", "--keep-in-foreground", "--no-daemon", "--conf-file=/dev/null",
+             "--listen-address=127.0.0.77", "--bind-interfaces", "--port=53", "--no-resolv", "--no-hosts",
+             "--pid-file=", "--host-record=approved.test,127.0.0.10", "--host-record=evil.test,127.0.0.11",
+             "--cname=alias.test,approved.test", "--local-ttl=300"},
+            dir_ + "/dnsmasq.out", dir_ + "/dnsmasq.err");
+  const std::string rules = dir_ + "/rules.yaml";
+  write_file(rules, "version: 1\ntargets:\n  - name: t\n    match:\n      - comm: [cf-e2e-dns]\n"
+                    "egress:\n  default: deny\n  allow:\n"
+                    "    - { id: approved, host: [approved.test], ports: [" + std::to_string(port) + "] }\n"
+                    "    - { id: dns, cidr: [127.0.0.77], ports: [53] }\n");
+  Agent agent(bin_, rules, cg.path(), out_, dir_ + "/agent.log");
+  ASSERT_TRUE(agent.ready()) << agent.log();
+  // the workload runs under a name the rules target
+  const std::string py = dir_ + "/cf-e2e-dns";
+  ASSERT_EQ(symlink("/usr/bin/python3", py.c_str()), 0);
+  const std::string client = repo_root() + "/tests/workloads/dnsconnect.py";
+  ASSERT_TRUE(eventually([&] { return run({"python3", client, "127.0.0.77", "approved.test", std::to_string(port)}) == 0; },
+                         seconds(5)))
+      << read_file(dir_ + "/dnsmasq.err");
+  const std::string out = dir_ + "/client.out";
+  for (const auto& name : {"approved.test", "alias.test", "evil.test"}) {
+    Child c({py, client, "127.0.0.77", name, std::to_string(port), name == std::string("approved.test") ? "50" : "1"},
+            out, "", cg.path());
+    ASSERT_EQ(c.wait(seconds(20)), 0) << name;
+    ASSERT_NE(read_file(out).find("failures 0"), std::string::npos) << name << ": " << read_file(out);
+  }
+  // a hard-coded address: the process never resolved a name for it
+  Child raw({py, "-c", "import socket; s=socket.socket(); s.connect(('127.0.0.10', " + std::to_string(port) + "))"},
+            "", "", cg.path());
+  ASSERT_EQ(raw.wait(seconds(10)), 0);
+  ASSERT_EQ(agent.stop(), 0) << agent.log();
+  close(approved_fd);
+  close(evil_fd);
+
+  auto evs = read_events(out_);
+  size_t approved_connects = 0;
+  for (const auto& e : of_kind(evs, v1::Event::NET))
+    if (e.net().hostname() == "approved.test" && e.net().op() == v1::NetOp::CONNECT) ++approved_connects;
+  EXPECT_EQ(approved_connects, 50u);
+  auto dns_events = of_kind(evs, v1::Event::DNS);
+  ASSERT_GE(dns_events.size(), 3u);
+  std::vector<std::string> unapproved;
+  for (const auto& a : of_kind(evs, v1::Event::ALERT)) {
+    ASSERT_EQ(a.alert().rule_id(), "egress-unapproved") << a.DebugString();
+    unapproved.push_back(a.alert().evidence().hostname() + "@" + a.alert().evidence().address());
+  }
+  std::sort(unapproved.begin(), unapproved.end());
+  EXPECT_EQ(unapproved, (std::vector<std::string>{"@127.0.0.10", "evil.test@127.0.0.11"}));
 }
 
 }  // namespace

@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""dnsconnect.py SERVER NAME PORT [COUNT]
+
+Resolves NAME (type A) by asking the DNS server SERVER:53 over UDP directly, follows the CNAME
+chain in the answer, then opens COUNT (default 1) TCP connections to the address on PORT and
+prints the address and each connect result. Refuses any address outside 127.0.0.0/8: the tests
+only ever talk to loopback."""
+import ipaddress
+import socket
+import struct
+import sys
+
+
+def read_name(msg, off):
+    labels, jumped, end = [], False, off
+    for _ in range(64):
+        n = msg[off]
+        if n == 0:
+            return ".".join(labels), (end if jumped else off + 1)
+        if n & 0xC0 == 0xC0:
+            if not jumped:
+                end = off + 2
+            jumped, off = True, ((n & 0x3F) << 8) | msg[off + 1]
+            continue
+        labels.append(msg[off + 1:off + 1 + n].decode().lower())
+        off += 1 + n
+    raise ValueError("name too long")
+
+
+def resolve(server, name):
+    query = struct.pack(">HHHHHH", 0x4242, 0x0100, 1, 0, 0, 0)
+    query += b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0" + struct.pack(">HH", 1, 1)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(3)
+    s.connect((server, 53))
+    s.send(query)
+    msg = s.recv(4096)
+    s.close()
+    qd, an = struct.unpack(">HH", msg[4:8])
+    off = 12
+    for _ in range(qd):
+        _, off = read_name(msg, off)
+        off += 4
+    records = []
+    for _ in range(an):
+        owner, off = read_name(msg, off)
+        rtype, _, _, rdlen = struct.unpack(">HHIH", msg[off:off + 10])
+        off += 10
+        if rtype == 1 and rdlen == 4:
+            records.append((owner, "A", socket.inet_ntoa(msg[off:off + 4])))
+        elif rtype == 5:
+            records.append((owner, "CNAME", read_name(msg, off)[0]))
+        off += rdlen
+    want = name.lower()
+    for _ in range(16):
+        nxt = None
+        for owner, rtype, value in records:
+            if owner == want and rtype == "A":
+                return value
+            if owner == want and rtype == "CNAME":
+                nxt = value
+        if nxt is None:
+            return None
+        want = nxt
+    return None
+
+
+def main():
+    server, name, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    count = int(sys.argv[4]) if len(sys.argv) > 4 else 1
+    addr = resolve(server, name)
+    if addr is None or ipaddress.ip_address(addr) not in ipaddress.ip_network("127.0.0.0/8"):
+        print("no loopback address for", name, file=sys.stderr)
+        return 2
+    failures = 0
+    for _ in range(count):
+        c = socket.socket()
+        c.settimeout(2)
+        rc = c.connect_ex((addr, port))
+        failures += rc != 0
+        c.close()
+    print(addr, "failures", failures)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
