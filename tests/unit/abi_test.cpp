@@ -14,6 +14,8 @@ static_assert(sizeof(cf_exit) == 64, "cf_exit layout");
 static_assert(sizeof(cf_comm) == 72, "cf_comm layout");
 static_assert(sizeof(cf_file) == 88, "cf_file layout");
 static_assert(sizeof(cf_net) == 88, "cf_net layout");
+static_assert(sizeof(cf_dns) == 72 + CF_DNS_MAX, "cf_dns layout");
+static_assert(offsetof(cf_dns, data) == 72, "cf_dns layout");
 
 static_assert(offsetof(cf_hdr, op) == 0, "cf_hdr::op");
 static_assert(offsetof(cf_hdr, size) == 2, "cf_hdr::size");
@@ -70,14 +72,16 @@ TEST(Abi, OpCodesAreStable) {
   EXPECT_EQ(CF_OP_COMM, 4);
   EXPECT_EQ(CF_OP_FILE, 5);
   EXPECT_EQ(CF_OP_NET, 6);
-  EXPECT_EQ(CF_OP_MAX, 7);
+  EXPECT_EQ(CF_OP_DNS, 7);
+  EXPECT_EQ(CF_OP_MAX, 8);
 }
 
 TEST(Abi, CountersAndReasonsAreStable) {
   EXPECT_EQ(CF_CNT_RINGBUF_FULL, 0);
   EXPECT_EQ(CF_CNT_RECORDS, 11);
   EXPECT_EQ(CF_CNT_TARGET_CGROUP, 13);
-  EXPECT_EQ(CF_CNT_MAX, 14);
+  EXPECT_EQ(CF_CNT_DNS_TRUNCATED, 14);
+  EXPECT_EQ(CF_CNT_MAX, 15);
   EXPECT_EQ(CF_TRACK_INHERITED, 1);
   EXPECT_EQ(CF_TRACK_USER, 6);
 }
