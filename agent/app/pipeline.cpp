@@ -99,6 +99,23 @@ void Pipeline::write_alerts() {
   alerts_.clear();
 }
 
+void Pipeline::account_egress() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  const int64_t now = ts.tv_sec * 1000000000ll + ts.tv_nsec;
+  for (const auto& s : sensor_.egress_deltas()) {
+    bool mapped = false;
+    const std::string address = sensor::format_address(s.family, s.addr, &mapped);
+    v1::Process p;
+    tracker_.describe(s.tgid, &p);
+    auto names = tracker_.names_for(s.tgid, address, now);
+    std::vector<std::string> hostnames;
+    if (!names.name.empty()) hostnames.push_back(names.name);
+    hostnames.insert(hostnames.end(), names.cnames.begin(), names.cnames.end());
+    engine_->account(p, address, s.port, hostnames, s.bytes, now, alerts_);
+  }
+}
+
 void Pipeline::reload() {
   reload_requested_.store(false);
   if (!reloader_) return;
@@ -141,6 +158,7 @@ void Pipeline::worker() {
     if (now >= next_gap_check_ || !open) {
       report_gaps();
       if (engine_) {
+        account_egress();
         timespec ts{};
         clock_gettime(CLOCK_REALTIME, &ts);
         // at shutdown every fold window ends now

@@ -55,6 +55,7 @@ class Pipeline {
   void report_gaps();
   void write_gap(const char* where, uint64_t lost, uint64_t total);
   void write_alerts();
+  void account_egress();
   void reload();
 
   sensor::Sensor& sensor_;

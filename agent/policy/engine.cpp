@@ -256,6 +256,43 @@ void Engine::correlate(const v1::Event& ev, const std::string& role, const Hit& 
   }
 }
 
+void Engine::account(const v1::Process& p, const std::string& address, uint32_t port,
+                     const std::vector<std::string>& hostnames, uint64_t bytes, int64_t now_ns,
+                     std::vector<v1::Event>& out) {
+  const auto& rules = rules_->rules.volume;
+  if (rules.empty()) return;
+  const std::string role = role_of(p);
+  for (size_t i = 0; i < rules.size(); ++i) {
+    const VolumeRule& r = rules[i];
+    if (!role_allowed(r.roles, role)) continue;
+    bool excepted = false;
+    for (const auto& host : hostnames)
+      for (const auto& pattern : r.except_hosts) {
+        HostSet one;  // small lists: compiled per rule would be the next step if they grow
+        if (one.add(pattern, 0).empty() && one.matches(host)) excepted = true;
+      }
+    if (excepted) continue;
+    // a tool run is one budget: `tar | curl` is one exfiltration, not two small ones
+    const uint32_t who = role == "tool" ? tool_pid(p) : p.pid();
+    Budget& b = budgets_[r.meta.id + "/" + std::to_string(who)];
+    if (now_ns - b.window_start_ns >= static_cast<int64_t>(r.window_ns)) b = Budget{now_ns, 0, false};
+    b.bytes += bytes;
+    if (b.bytes <= r.max_bytes || b.alerted) continue;
+    b.alerted = true;
+    v1::Event ev;
+    set_ts(now_ns, ev.mutable_time());
+    ev.set_kind(v1::Event::NET);
+    *ev.mutable_process() = p;
+    Hit hit{&r.meta, {}, false};
+    hit.evidence.set_address(address);
+    hit.evidence.set_port(port);
+    if (!hostnames.empty()) hit.evidence.set_hostname(hostnames.front());
+    hit.evidence.set_bytes(b.bytes);
+    raise(ev, role, std::move(hit), out);
+  }
+  if (budgets_.size() > 65536) budgets_.clear();
+}
+
 void Engine::evaluate(const v1::Event& ev, std::vector<v1::Event>& out) {
   ++stats_.evaluated;
   const v1::Process& p = ev.process();

@@ -31,6 +31,10 @@ class Engine {
 
   // Appends the alerts `ev` raises to `out` (as ALERT events naming the same process).
   void evaluate(const v1::Event& ev, std::vector<v1::Event>& out);
+  // Bytes `p` sent to `address`:`port` (named `hostnames` by the process's DNS answers, if any)
+  // since the last call: applies the volume budgets.
+  void account(const v1::Process& p, const std::string& address, uint32_t port, const std::vector<std::string>& hostnames,
+               uint64_t bytes, int64_t now_ns, std::vector<v1::Event>& out);
   // Ends fold windows that are over at `now_ns` (unix time), appending their summaries.
   void tick(int64_t now_ns, std::vector<v1::Event>& out);
 
@@ -72,6 +76,14 @@ class Engine {
     v1::Evidence evidence;
   };
   std::unordered_map<uint32_t, SecretRead> secrets_;
+
+  // Volume budgets: bytes per (rule, tool run or process) in the current window.
+  struct Budget {
+    int64_t window_start_ns = 0;
+    uint64_t bytes = 0;
+    bool alerted = false;
+  };
+  std::unordered_map<std::string, Budget> budgets_;
 };
 
 }  // namespace clawfence::policy

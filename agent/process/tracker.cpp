@@ -99,6 +99,16 @@ void Tracker::fill_process(uint32_t pid, uint32_t tid, const std::string& comm, 
   v1::Process* out = rec.spare_process ? rec.spare_process.release() : new v1::Process();
   out->Clear();
   rec.event.set_allocated_process(out);
+  fill_fields(pid, tid, comm, cgroup_id, out);
+}
+
+void Tracker::describe(uint32_t pid, v1::Process* out) {
+  const ProcInfo* p = table_.get_or_load(pid);
+  fill_fields(pid, pid, p ? p->comm : std::string(), p ? p->cgroup_id : 0, out);
+}
+
+void Tracker::fill_fields(uint32_t pid, uint32_t tid, const std::string& comm, uint64_t cgroup_id,
+                          v1::Process* out) {
   out->set_pid(pid);
   out->set_tid(tid);
   out->set_comm(comm);

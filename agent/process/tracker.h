@@ -38,8 +38,16 @@ class Tracker {
   // Tracks one process started by clawfence itself (`clawfence run`).
   void adopt(uint32_t pid, const std::string& target);
 
+  // The process as events name it (for facts that do not come with a record: byte counts).
+  void describe(uint32_t pid, v1::Process* out);
+  // The names `pid` resolved to `address` (text form).
+  DnsNames::Names names_for(uint32_t pid, const std::string& address, int64_t now_ns) const {
+    return dns_names_.names_for(pid, address, now_ns);
+  }
+
  private:
   void fill_process(uint32_t pid, uint32_t tid, const std::string& comm, uint64_t cgroup_id, sensor::DecodedRecord& rec);
+  void fill_fields(uint32_t pid, uint32_t tid, const std::string& comm, uint64_t cgroup_id, v1::Process* out);
   std::string target_for(const ProcInfo& p) const;
 
   ProcessTable& table_;

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdarg>
 #include <cstring>
+#include <map>
 #include <stdexcept>
 
 #include "clawfence.skel.h"
@@ -124,7 +125,7 @@ void Sensor::attach(const SensorOptions& opts) {
   cgroup_fd_ = ::open(opts.attach_cgroup.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (cgroup_fd_ < 0) throw errno_error("opening cgroup " + opts.attach_cgroup, errno);
   bpf_program* hooks[] = {skel_->progs.cf_connect4, skel_->progs.cf_connect6, skel_->progs.cf_sendmsg4,
-                          skel_->progs.cf_sendmsg6, skel_->progs.cf_dns_ingress};
+                          skel_->progs.cf_sendmsg6, skel_->progs.cf_dns_ingress, skel_->progs.cf_egress};
   for (bpf_program* p : hooks) {
     bpf_link* l = bpf_program__attach_cgroup(p, cgroup_fd_);
     if (!l)
@@ -272,5 +273,36 @@ void Sensor::stop_reader() {
 }
 
 int Sensor::drain() { return ring_buffer__consume(rb_); }
+
+std::vector<EgressSample> Sensor::egress_deltas() {
+  std::vector<EgressSample> out;
+  int fd = bpf_map__fd(skel_->maps.egress_bytes);
+  int ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0) return out;
+  std::vector<cf_egress_val> vals(static_cast<size_t>(ncpu));
+  std::map<std::vector<uint8_t>, uint64_t> seen;
+  cf_egress_key key{}, next{};
+  for (cf_egress_key* prev = nullptr; bpf_map_get_next_key(fd, prev, &next) == 0; prev = &key) {
+    key = next;
+    if (bpf_map_lookup_elem(fd, &key, vals.data()) != 0) continue;
+    uint64_t total = 0;
+    for (const auto& v : vals) total += v.bytes;
+    std::vector<uint8_t> k(reinterpret_cast<uint8_t*>(&key), reinterpret_cast<uint8_t*>(&key) + sizeof(key));
+    seen[k] = total;
+    auto it = egress_seen_.find(k);
+    uint64_t before = it == egress_seen_.end() ? 0 : it->second;
+    if (total > before) {
+      EgressSample s;
+      s.tgid = key.tgid;
+      s.family = key.family;
+      s.port = key.port;
+      std::memcpy(s.addr, key.addr, sizeof(s.addr));
+      s.bytes = total - before;
+      out.push_back(s);
+    }
+  }
+  egress_seen_ = std::move(seen);  // entries gone from the map (LRU, exited) are forgotten too
+  return out;
+}
 
 }  // namespace clawfence::sensor

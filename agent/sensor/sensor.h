@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -51,6 +52,15 @@ struct SensorOptions {
 
 using Counters = std::array<uint64_t, CF_CNT_MAX>;
 
+// Bytes a tracked process sent to one destination since the previous read.
+struct EgressSample {
+  uint32_t tgid = 0;
+  uint16_t family = 0;
+  uint16_t port = 0;
+  uint8_t addr[16] = {};
+  uint64_t bytes = 0;
+};
+
 // Called on the reader thread for each record; must only copy and queue.
 using RecordCallback = std::function<void(const void* data, size_t size)>;
 
@@ -76,6 +86,8 @@ class Sensor {
   void stop_reader();
   // Reads what is in the ring buffer now, on the caller's thread (tests, drains).
   int drain();
+  // Bytes sent by tracked processes since the previous call, per destination.
+  std::vector<EgressSample> egress_deltas();
 
   // What is attached, one line each, for the start-up log.
   const std::vector<std::string>& attachments() const { return attachments_; }
@@ -99,6 +111,7 @@ class Sensor {
   std::atomic<bool> stop_{false};
   int poll_ms_ = 100;
   SyscallHooks hooks_ = SyscallHooks::kTracepoints;
+  std::map<std::vector<uint8_t>, uint64_t> egress_seen_;
 };
 
 // Routes libbpf's own log into spdlog, by level.

@@ -219,6 +219,19 @@ struct cf_dns {
 
 /* ---- maps -------------------------------------------------------------------------------- */
 
+/* Bytes a tracked process sent to one destination (cgroup_skb egress), for byte budgets. */
+struct cf_egress_key {
+	__u32 tgid;
+	__u16 family;
+	__u16 port;     /* host byte order */
+	__u8 addr[16];  /* network byte order; IPv4 in the first 4 bytes */
+};
+
+struct cf_egress_val {
+	__u64 bytes;
+	__u64 packets;
+};
+
 /* Socket-local storage: the tracked process that connected or sent on a socket. */
 struct cf_sock_owner {
 	__u32 tgid;

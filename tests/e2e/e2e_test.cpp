@@ -574,5 +574,47 @@ TEST_F(E2E, HostnameRulesUseTheAnswersTheProcessReceived) {
   EXPECT_EQ(unapproved, (std::vector<std::string>{"@127.0.0.10", "evil.test@127.0.0.11"}));
 }
 
+// Bytes a watched process sends are counted per destination as packets leave its sockets; past
+// a volume budget in its window, one alert says so with the byte count.
+TEST_F(E2E, VolumeBudgetRaisesOneAlertWithTheBytes) {
+  TestCgroup cg("volume");
+  const std::string sink_py =
+      "import socket,sys; l=socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); "
+      "l.bind(('127.0.0.1', 0)); l.listen(); print(l.getsockname()[1], flush=True); c,_=l.accept(); n=0\n"
+      "while True:\n  b=c.recv(65536)\n  if not b: break\n  n+=len(b)\nprint(n, flush=True)";
+  const std::string sink_out = dir_ + "/sink.out";
+  Child sink({"python3", "-c", sink_py}, sink_out);
+  ASSERT_TRUE(eventually([&] { return !read_file(sink_out).empty(); }, seconds(5)));
+  const std::string port = read_file(sink_out).substr(0, read_file(sink_out).find('\n'));
+  const std::string rules = dir_ + "/rules.yaml";
+  write_file(rules, "version: 1\ntargets:\n  - name: t\n    match:\n      - comm: [cf-e2e-volume]\n"
+                    "volume:\n  - { id: test-volume, window: 60s, max_bytes: 64KiB, severity: critical }\n");
+  Agent agent(bin_, rules, cg.path(), out_, dir_ + "/agent.log");
+  ASSERT_TRUE(agent.ready()) << agent.log();
+  const std::string py = dir_ + "/cf-e2e-volume";
+  ASSERT_EQ(symlink("/usr/bin/python3", py.c_str()), 0);
+  Child sender({py, "-c", "import socket; s=socket.create_connection(('127.0.0.1', " + port +
+                              ")); s.sendall(b'x' * (1 << 20)); s.close()"},
+               "", "", cg.path());
+  ASSERT_EQ(sender.wait(seconds(20)), 0);
+  ASSERT_EQ(sink.wait(seconds(10)), 0);
+  // counters are read every half second
+  ASSERT_TRUE(eventually([&] {
+    for (const auto& e : of_kind(read_events(out_), v1::Event::ALERT))
+      if (e.alert().rule_id() == "test-volume") return true;
+    return false;
+  }, seconds(5))) << agent.log();
+  ASSERT_EQ(agent.stop(), 0);
+  std::vector<v1::Event> hits;
+  for (const auto& e : of_kind(read_events(out_), v1::Event::ALERT))
+    if (e.alert().rule_id() == "test-volume") hits.push_back(e);
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_GT(hits[0].alert().evidence().bytes(), 64u << 10);
+  EXPECT_LE(hits[0].alert().evidence().bytes(), (1u << 20) + (256u << 10));  // payload plus headers
+  EXPECT_EQ(hits[0].alert().evidence().address(), "127.0.0.1");
+  EXPECT_EQ(hits[0].process().pid(), static_cast<uint32_t>(sender.pid()));
+  EXPECT_NE(read_file(sink_out).find("1048576"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace clawfence::testing
