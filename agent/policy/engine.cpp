@@ -187,6 +187,8 @@ void Engine::emit(const v1::Event& ev, const std::string& role, const Hit& hit, 
   set_ts(first_ns, al->mutable_first_seen());
   set_ts(last_ns, al->mutable_last_seen());
   *al->mutable_evidence() = hit.evidence;
+  for (const auto& id : hit.related_ids) al->add_related_rule_ids(id);
+  if (!hit.related_ids.empty()) *al->mutable_related_evidence() = hit.related_evidence;
   al->set_mode(to_string(mode()));
   al->set_tool_pid(role == "tool" ? tool_pid(ev.process()) : 0);
   al->set_folded(folded);
@@ -246,14 +248,10 @@ void Engine::correlate(const v1::Event& ev, const std::string& role, const Hit& 
     return m;
   }();
   Hit hit{&kExfil, egress_hit.evidence, false};
-  std::vector<v1::Event> one;
-  raise(ev, role, hit, one);
-  for (auto& a : one) {
-    a.mutable_alert()->add_related_rule_ids(it->second.rule_id);
-    a.mutable_alert()->add_related_rule_ids(egress_hit.meta->id);
-    *a.mutable_alert()->mutable_related_evidence() = it->second.evidence;
-    out.push_back(std::move(a));
-  }
+  hit.related_ids = it->second.rule_ids;
+  hit.related_ids.push_back(egress_hit.meta->id);
+  hit.related_evidence = it->second.evidence;
+  raise(ev, role, std::move(hit), out);
 }
 
 void Engine::account(const v1::Process& p, const std::string& address, uint32_t port,
@@ -301,8 +299,12 @@ void Engine::evaluate(const v1::Event& ev, std::vector<v1::Event>& out) {
       const v1::FileOp& f = ev.file();
       const std::string role = role_of(p);
       const auto& m = rules_->files_for(p.uid());
+      // Reading a secret (an open for reading that succeeded) arms the correlation.
+      const bool read_ok = f.op() == v1::FileOp::OPEN && (f.access() == "read" || f.access() == "read_write") &&
+                           (!f.has_result() || f.result() >= 0);
       for (const std::string* path : {&f.path(), &f.new_path()}) {
         if (path->empty()) continue;
+        SecretRead secret;
         for (uint32_t i : m.deny.match(*path)) {
           const FileRule& r = rules_->rules.file_deny[i];
           if (!role_allowed(r.roles, role)) continue;
@@ -310,9 +312,15 @@ void Engine::evaluate(const v1::Event& ev, std::vector<v1::Event>& out) {
           hit.evidence.set_path(*path);
           if (f.has_result()) hit.evidence.set_result(f.result());
           hit.evidence.set_access(f.access());
-          if (r.secret && (!f.has_result() || f.result() >= 0))
-            secrets_[tool_pid(p)] = SecretRead{to_ns(ev.time()), r.meta.id, hit.evidence};
+          if (r.secret && read_ok) {
+            secret.rule_ids.push_back(r.meta.id);
+            secret.evidence = hit.evidence;
+          }
           raise(ev, role, std::move(hit), out);
+        }
+        if (!secret.rule_ids.empty()) {
+          secret.ns = to_ns(ev.time());
+          secrets_[tool_pid(p)] = std::move(secret);
         }
         // Scope: only opens that succeeded (failed probes of library paths are noise).
         if (f.op() != v1::FileOp::OPEN || (f.has_result() && f.result() < 0)) continue;

@@ -45,9 +45,14 @@ class Engine {
 
  private:
   struct Hit {
+    Hit(const RuleMeta* m = nullptr, v1::Evidence e = {}, bool s = false)
+        : meta(m), evidence(std::move(e)), secret(s) {}
     const RuleMeta* meta;
     v1::Evidence evidence;
     bool secret = false;
+    // correlation alerts: the rules and the evidence they tie together
+    std::vector<std::string> related_ids;
+    v1::Evidence related_evidence;
   };
   void raise(const v1::Event& ev, const std::string& role, Hit hit, std::vector<v1::Event>& out);
   void emit(const v1::Event& ev, const std::string& role, const Hit& hit, uint32_t count, bool folded,
@@ -72,7 +77,7 @@ class Engine {
   // Correlation: the last secret a tool run read.
   struct SecretRead {
     int64_t ns = 0;
-    std::string rule_id;
+    std::vector<std::string> rule_ids;  // every secret rule the read matched
     v1::Evidence evidence;
   };
   std::unordered_map<uint32_t, SecretRead> secrets_;

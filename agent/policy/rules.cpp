@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -69,6 +70,7 @@ bool parse_duration(const std::string& text, uint64_t* ns) {
     mult = 3'600'000'000'000ull;
   else
     return false;
+  if (n > UINT64_MAX / mult) return false;
   *ns = n * mult;
   return n > 0;
 }
@@ -85,6 +87,7 @@ bool parse_size(const std::string& text, uint64_t* bytes) {
   const std::string unit = text.substr(i);
   for (const auto& [name, mult] : kUnits) {
     if (unit == name) {
+      if (n > UINT64_MAX / mult) return false;
       *bytes = n * mult;
       return n > 0;
     }
@@ -209,7 +212,8 @@ class Reader {
         return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
       });
       if (!ok) error(id, what + ": id must be letters, digits, '-', '_' or '.'");
-      else if (!ids_.insert(m.id).second) error(id, what + ": duplicate rule id '" + m.id + "'");
+      else if (!ids_.insert(m.id).second || implicit_ids_.count(m.id))
+        error(id, what + ": duplicate rule id '" + m.id + "'");
     } else {
       error(n, what + ": a rule needs an id");
     }
@@ -259,7 +263,7 @@ class Reader {
   void read_target(const YAML::Node& n) {
     if (!check_keys(n, "targets", {"name", "match"})) return;
     process::Target t;
-    t.name = scalar(n["name"]);
+    if (const auto nm = n["name"]) t.name = scalar(nm);
     if (const auto m = n["match"]) read_match(m, t);
     if (t.name.empty()) return error(n, "targets: a target needs a name");
     if (!target_names_.insert(t.name).second) error(n, "targets: duplicate target name '" + t.name + "'");
@@ -364,17 +368,23 @@ class Reader {
     EgressPolicy& e = out_.rules.egress;
     if (const auto d = n["default"]) {
       const std::string v = scalar(d);
-      if (v == "deny") e.default_deny = true;
-      else if (v == "allow") e.default_deny = false;
-      else error(d, "egress: default must be allow or deny");
+      if (v == "deny" || v == "allow") {
+        e.default_deny = v == "deny";
+        e.default_set = true;
+      } else {
+        error(d, "egress: default must be allow or deny");
+      }
     }
     e.unapproved.id = "egress-unapproved";
     e.unapproved.severity = Severity::kError;
     e.unapproved.file = name_;
+    // The implicit egress-unapproved rule is not an id shared across files (each file that says
+    // `default: deny` implies it), but a rule of this file may not take its id.
     if (const auto u = n["unapproved"]) {
       if (check_keys(u, "egress.unapproved", kRuleKeys)) e.unapproved = read_meta(u, "egress.unapproved", Severity::kError);
-    } else if (e.default_deny && !ids_.insert(e.unapproved.id).second) {
-      error(n, "egress: duplicate rule id '" + e.unapproved.id + "'");
+    } else if (e.default_deny) {
+      implicit_ids_.insert(e.unapproved.id);
+      if (ids_.count(e.unapproved.id)) error(n, "egress: duplicate rule id '" + e.unapproved.id + "'");
     }
     if (const auto a = n["allow"])
       for_each_item(a, "egress.allow", [&](const YAML::Node& r) {
@@ -428,12 +438,14 @@ class Reader {
     ExecRule r;
     if (!check_keys(n, "exec", with_rule_keys({"binary", "argv_contains", "roles"}))) return;
     r.meta = read_meta(n, "exec", Severity::kWarning);
-    if (const auto b = n["binary"]) r.binaries = strings(b, "binary");
+    if (const auto b = n["binary"]) {
+      r.binaries = strings(b, "binary");
+      for (const auto& bin : r.binaries)  // before another list replaces the items' positions
+        if (bin.find('/') != std::string::npos) check_globs(b, {bin}, "exec");
+    }
     if (const auto a = n["argv_contains"]) r.argv_contains = strings(a, "argv_contains");
     if (const auto ro = n["roles"]) r.roles = role_list(ro, "exec");
     if (r.binaries.empty() && r.argv_contains.empty()) error(n, "exec: give binary or argv_contains");
-    for (const auto& b : r.binaries)
-      if (b.find('/') != std::string::npos) check_globs(n["binary"], {b}, "exec");
     out_.rules.exec.push_back(std::move(r));
   }
 
@@ -469,12 +481,15 @@ class Reader {
 
   void read_alerts(const YAML::Node& n) {
     if (!check_keys(n, "alerts", {"fold_window", "correlation_window"})) return;
-    if (const auto f = n["fold_window"])
-      if (!parse_duration(scalar(f), &out_.rules.alerts.fold_window_ns))
-        error(f, "alerts: fold_window must be like 60s, 5m");
-    if (const auto c = n["correlation_window"])
-      if (!parse_duration(scalar(c), &out_.rules.alerts.correlation_window_ns))
-        error(c, "alerts: correlation_window must be like 120s, 5m");
+    AlertSettings& a = out_.rules.alerts;
+    if (const auto f = n["fold_window"]) {
+      if (parse_duration(scalar(f), &a.fold_window_ns)) a.fold_set = true;
+      else error(f, "alerts: fold_window must be like 60s, 5m");
+    }
+    if (const auto c = n["correlation_window"]) {
+      if (parse_duration(scalar(c), &a.correlation_window_ns)) a.correlation_set = true;
+      else error(c, "alerts: correlation_window must be like 120s, 5m");
+    }
   }
 
  public:
@@ -496,7 +511,7 @@ class Reader {
   };
   std::string name_;
   LoadResult& out_;
-  std::set<std::string> ids_, target_names_, role_names_;
+  std::set<std::string> ids_, target_names_, role_names_, implicit_ids_;
   std::vector<PendingRole> pending_roles_;
   std::map<std::string, YAML::Mark> marks_;
 };
@@ -589,13 +604,19 @@ LoadResult load_rules(const std::string& path) {
       to.mode = from.mode;
       to.mode_set = true;
     }
-    if (from.egress.default_deny) {
-      to.egress.default_deny = true;
+    if (from.egress.default_set) {
+      to.egress.default_deny = from.egress.default_deny;
+      to.egress.default_set = true;
       to.egress.unapproved = from.egress.unapproved;
     }
-    if (from.alerts.fold_window_ns != AlertSettings{}.fold_window_ns ||
-        from.alerts.correlation_window_ns != AlertSettings{}.correlation_window_ns)
-      to.alerts = from.alerts;
+    if (from.alerts.fold_set) {
+      to.alerts.fold_window_ns = from.alerts.fold_window_ns;
+      to.alerts.fold_set = true;
+    }
+    if (from.alerts.correlation_set) {
+      to.alerts.correlation_window_ns = from.alerts.correlation_window_ns;
+      to.alerts.correlation_set = true;
+    }
     to.files.push_back(f);
   }
   return merged;

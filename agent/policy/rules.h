@@ -58,6 +58,7 @@ struct EgressRule {
 
 struct EgressPolicy {
   bool default_deny = false;       // `default: deny`: what no allow rule covers is unapproved
+  bool default_set = false;        // the file said `default:` (directories: the last file that says it wins)
   RuleMeta unapproved;             // the rule an unapproved destination raises
   std::vector<EgressRule> allow;
   std::vector<EgressRule> deny;    // always raised, allowed or not (e.g. cloud metadata)
@@ -95,6 +96,7 @@ struct VolumeRule {
 struct AlertSettings {
   uint64_t fold_window_ns = 60'000'000'000ull;         // repeats of a rule by a process fold into one alert
   uint64_t correlation_window_ns = 120'000'000'000ull; // secret read then unapproved egress
+  bool fold_set = false, correlation_set = false;     // said by the file (directories merge per field)
 };
 
 struct RuleSet {

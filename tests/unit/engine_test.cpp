@@ -172,8 +172,13 @@ class EngineTest : public ::testing::Test {
     return out;
   }
 
+  // A tool process (the shell's child) with a pid not used before, so that what it raises is
+  // never folded into an earlier alert.
+  v1::Process fresh(const std::string& comm = "cat") { return tool_child(next_pid_++, comm); }
+
   static RuleSet* shipped_;
   std::unique_ptr<Engine> engine_;
+  uint32_t next_pid_ = 1000;
 };
 
 RuleSet* EngineTest::shipped_ = nullptr;
@@ -212,9 +217,9 @@ TEST_F(EngineTest, ToolReadingAnSshKeyRaisesSshKeys) {
 // The shipped rules overlap: id_rsa is also a private key anywhere, and ~/.ssh is outside a
 // tool's scope. Each matching rule raises its own alert.
 TEST_F(EngineTest, SshKeyAlsoRaisesPrivateKeysAndScope) {
-  EXPECT_EQ(ids(eval(open_file(tool_child(), "/root/.ssh/id_rsa"))),
+  EXPECT_EQ(ids(eval(open_file(fresh(), "/root/.ssh/id_rsa"))),
             (Strings{"private-keys", "ssh-keys", "tool-out-of-scope"}));
-  EXPECT_EQ(ids(eval(open_file(tool_child(), "/root/.ssh/config"))), (Strings{"ssh-keys", "tool-out-of-scope"}));
+  EXPECT_EQ(ids(eval(open_file(fresh(), "/root/.ssh/config"))), (Strings{"ssh-keys", "tool-out-of-scope"}));
   // The gateway has no scope, but the key rules are for every role.
   Events gw = eval(open_file(gateway(), "/root/.ssh/config"));
   EXPECT_EQ(ids(gw), Strings{"ssh-keys"});
@@ -239,7 +244,7 @@ TEST_F(EngineTest, DotenvIsForToolsNotTheGateway) {
   EXPECT_EQ(a.alert().role(), "tool");
   EXPECT_EQ(a.alert().evidence().path(), "/root/.openclaw/.env");
   // Any .env, in the workspace too (which is in scope).
-  EXPECT_EQ(ids(eval(open_file(tool_child(), "/root/.openclaw/workspace/app/.env.local"))), Strings{"dotenv"});
+  EXPECT_EQ(ids(eval(open_file(fresh(), "/root/.openclaw/workspace/app/.env.local"))), Strings{"dotenv"});
 }
 
 TEST_F(EngineTest, ToolScope) {
@@ -252,15 +257,15 @@ TEST_F(EngineTest, ToolScope) {
   EXPECT_EQ(out[0].alert().evidence().access(), "read");
 
   for (const char* in_scope : {"/tmp/x", "/tmp/a/b/c", "/root/.openclaw/workspace/notes.md", "/usr/lib/libc.so.6",
-                               "/etc/resolv.conf", "/etc/ssl/certs/ca.pem", "/root/.cache/x", "/dev/null"})
-    EXPECT_TRUE(eval(open_file(tool_child(), in_scope)).empty()) << in_scope;
+                               "/etc/resolv.conf", "/etc/ssl/certs/ca-certificates.crt", "/root/.cache/x", "/dev/null"})
+    EXPECT_TRUE(eval(open_file(fresh(), in_scope)).empty()) << in_scope;
   // A failed open is a probe, not a read.
-  EXPECT_TRUE(eval(open_file(tool_child(), "/etc/hostname", kT0, -2)).empty());
-  EXPECT_TRUE(eval(open_file(tool_child(), "/opt/x", kT0, -13)).empty());
+  EXPECT_TRUE(eval(open_file(fresh(), "/etc/hostname", kT0, -2)).empty());
+  EXPECT_TRUE(eval(open_file(fresh(), "/opt/x", kT0, -13)).empty());
   // Scope is for tools only.
   EXPECT_TRUE(eval(open_file(gateway(), "/etc/hostname")).empty());
   // And for opens only.
-  v1::Event unlink = open_file(tool_child(), "/etc/hostname");
+  v1::Event unlink = open_file(fresh(), "/etc/hostname");
   unlink.mutable_file()->set_op(v1::FileOp::UNLINK);
   unlink.mutable_file()->set_result(0);
   EXPECT_TRUE(eval(unlink).empty());
@@ -286,8 +291,8 @@ TEST_F(EngineTest, RenameIsCheckedOnBothPaths) {
 }
 
 TEST_F(EngineTest, ProcEnviron) {
-  EXPECT_EQ(ids(eval(open_file(tool_child(), "/proc/1/environ"))), (Strings{"proc-environ", "tool-out-of-scope"}));
-  EXPECT_TRUE(eval(open_file(tool_child(), "/proc/self/status")).empty());
+  EXPECT_EQ(ids(eval(open_file(fresh(), "/proc/1/environ"))), (Strings{"proc-environ", "tool-out-of-scope"}));
+  EXPECT_TRUE(eval(open_file(fresh(), "/proc/self/status")).empty());
 }
 
 // ---- exec --------------------------------------------------------------------------------------
@@ -339,7 +344,8 @@ TEST_F(EngineTest, CloudMetadataIsDeniedForEveryone) {
   EXPECT_EQ(al.evidence().port(), 80u);
   EXPECT_EQ(al.evidence().protocol(), "tcp");
   EXPECT_EQ(ids(eval(connect(gateway(), "169.254.169.254", 80))), Strings{"cloud-metadata"});
-  EXPECT_EQ(ids(eval(connect(tool_child(), "fd00:ec2::254", 80))), Strings{"cloud-metadata"});
+  EXPECT_EQ(ids(eval(connect(fresh(), "fd00:ec2::254", 80))), Strings{"cloud-metadata"});
+  EXPECT_EQ(ids(eval(connect(fresh(), "::ffff:169.254.169.254", 80))), Strings{"cloud-metadata"});
 }
 
 TEST_F(EngineTest, UnapprovedAddress) {
@@ -357,36 +363,37 @@ TEST_F(EngineTest, UnapprovedAddress) {
 }
 
 TEST_F(EngineTest, Loopback) {
-  EXPECT_TRUE(eval(connect(tool_child(), "127.0.0.1", 18789)).empty());
-  EXPECT_TRUE(eval(connect(tool_child(), "127.1.2.3", 1)).empty());
-  EXPECT_TRUE(eval(connect(tool_child(), "::1", 8080)).empty());
+  EXPECT_TRUE(eval(connect(fresh(), "127.0.0.1", 18789)).empty());
+  EXPECT_TRUE(eval(connect(fresh(), "127.1.2.3", 1)).empty());
+  EXPECT_TRUE(eval(connect(fresh(), "::1", 8080)).empty());
 }
 
 TEST_F(EngineTest, Dns) {
-  v1::Event ev = connect(tool_child(), "8.8.8.8", 53);
+  v1::Event ev = connect(fresh(), "8.8.8.8", 53);
   ev.mutable_net()->set_protocol("udp");
   EXPECT_TRUE(eval(ev).empty());
+  EXPECT_TRUE(eval(connect(fresh(), "2001:4860:4860::8888", 53)).empty());
   // Port 53 is the only thing 0.0.0.0/0 allows.
-  EXPECT_EQ(ids(eval(connect(tool_child(), "8.8.8.8", 54))), Strings{"egress-unapproved"});
+  EXPECT_EQ(ids(eval(connect(fresh(), "8.8.8.8", 54))), Strings{"egress-unapproved"});
 }
 
 TEST_F(EngineTest, AllowedHostOnItsPortOnly) {
-  EXPECT_TRUE(eval(connect(tool_child(), "162.159.140.245", 443, "api.openai.com")).empty());
+  EXPECT_TRUE(eval(connect(fresh(), "162.159.140.245", 443, "api.openai.com")).empty());
   EXPECT_TRUE(eval(connect(gateway(), "162.159.140.245", 443, "api.openai.com")).empty());
-  EXPECT_TRUE(eval(connect(tool_child(), "162.159.140.245", 443, "API.OpenAI.com")).empty());
-  Events out = eval(connect(tool_child(), "162.159.140.245", 80, "api.openai.com"));
+  EXPECT_TRUE(eval(connect(fresh(), "162.159.140.245", 443, "API.OpenAI.com")).empty());
+  Events out = eval(connect(fresh(), "162.159.140.245", 80, "api.openai.com"));
   ASSERT_EQ(ids(out), Strings{"egress-unapproved"});
   EXPECT_EQ(out[0].alert().evidence().hostname(), "api.openai.com");
   EXPECT_EQ(out[0].alert().evidence().port(), 80u);
   // A name that only looks like it.
-  EXPECT_EQ(ids(eval(connect(tool_child(), "203.0.113.9", 443, "api.openai.com.evil.example"))),
+  EXPECT_EQ(ids(eval(connect(fresh(), "203.0.113.9", 443, "api.openai.com.evil.example"))),
             Strings{"egress-unapproved"});
 }
 
 TEST_F(EngineTest, ChatPlatformsAreForTheGatewayOnly) {
   EXPECT_TRUE(eval(connect(gateway(), "34.1.2.3", 443, "x.slack.com")).empty());
   EXPECT_TRUE(eval(connect(gateway(), "34.1.2.3", 443, "slack.com")).empty());
-  Events out = eval(connect(tool_child(), "34.1.2.3", 443, "x.slack.com"));
+  Events out = eval(connect(fresh(), "34.1.2.3", 443, "x.slack.com"));
   ASSERT_EQ(ids(out), Strings{"egress-unapproved"});
   EXPECT_EQ(out[0].alert().role(), "tool");
 }
@@ -454,7 +461,9 @@ TEST_F(EngineTest, FoldingIsPerProcessAndPerRule) {
   EXPECT_EQ(with_rule(eval(open_file(tool_child(301), "/root/.ssh/config", kT0 + kSecond)), "ssh-keys").size(), 1u);
   EXPECT_EQ(with_rule(eval(open_file(tool_child(300), "/etc/shadow", kT0 + 2 * kSecond)), "shadow").size(), 1u);
   EXPECT_TRUE(eval(open_file(tool_child(301), "/root/.ssh/config", kT0 + 3 * kSecond)).empty());
-  EXPECT_EQ(engine_->stats().folded, 2u);  // ssh-keys and tool-out-of-scope of pid 301
+  // Folded: pid 300's second tool-out-of-scope (the shadow read) and pid 301's ssh-keys and
+  // tool-out-of-scope repeats.
+  EXPECT_EQ(engine_->stats().folded, 3u);
 }
 
 // ---- correlation -------------------------------------------------------------------------------
@@ -482,19 +491,21 @@ TEST_F(EngineTest, SecretReadThenUnapprovedEgressIsSecretExfiltration) {
 
 // The brief's case: the key read is /root/.ssh/id_rsa.
 // Disabled: agent bug (or at least a surprising choice). /root/.ssh/id_rsa matches two secret
-// rules of the shipped rules, ssh-keys (~/.ssh/**) and private-keys (**/id_rsa). engine.cpp:277
+// rules of the shipped rules, ssh-keys (~/.ssh/**) and private-keys (**/id_rsa). Engine::evaluate
+// (FILE case, `secrets_[tool_pid(p)] = SecretRead{...}`)
 // stores one SecretRead per tool run and overwrites it for every matching rule, so the rule kept
 // is the last one in rule order: the secret-exfiltration alert's related_rule_ids is
 // ["private-keys", "egress-unapproved"]. Expected it to name ssh-keys, the first (and more
 // specific) rule, or all secret rules the read matched.
-TEST_F(EngineTest, DISABLED_IdRsaReadThenEgressNamesSshKeys) {
+TEST_F(EngineTest, IdRsaReadThenEgressNamesSshKeys) {
   eval(open_file(tool_child(300, "cat"), "/root/.ssh/id_rsa", kT0));
   Events out = eval(connect(tool_child(301, "curl"), "203.0.113.7", 443, "", kT0 + 10 * kSecond));
   const v1::Event a = the_alert(out, "secret-exfiltration");
-  const auto& related = a.alert().related_rule_ids();
-  EXPECT_NE(std::find(related.begin(), related.end(), "ssh-keys"), related.end())
-      << ::testing::PrintToString(Strings(related.begin(), related.end()));
-  EXPECT_NE(std::find(related.begin(), related.end(), "egress-unapproved"), related.end());
+  const Strings related(a.alert().related_rule_ids().begin(), a.alert().related_rule_ids().end());
+  const bool names_ssh_keys = std::find(related.begin(), related.end(), "ssh-keys") != related.end();
+  const bool names_egress = std::find(related.begin(), related.end(), "egress-unapproved") != related.end();
+  EXPECT_TRUE(names_ssh_keys) << ::testing::PrintToString(related);
+  EXPECT_TRUE(names_egress) << ::testing::PrintToString(related);
   EXPECT_EQ(a.alert().related_evidence().path(), "/root/.ssh/id_rsa");
 }
 
@@ -504,16 +515,18 @@ TEST_F(EngineTest, IdRsaReadThenEgressCorrelates) {
   Events out = eval(connect(tool_child(301, "curl"), "203.0.113.7", 443, "", kT0 + 10 * kSecond));
   const v1::Event a = the_alert(out, "secret-exfiltration");
   EXPECT_EQ(a.alert().severity(), "critical");
-  ASSERT_EQ(a.alert().related_rule_ids_size(), 2);
-  EXPECT_EQ(a.alert().related_rule_ids(1), "egress-unapproved");
+  // every secret rule the read matched, then the egress rule
+  ASSERT_EQ(a.alert().related_rule_ids_size(), 3);
+  EXPECT_EQ(a.alert().related_rule_ids(2), "egress-unapproved");
   EXPECT_EQ(a.alert().related_evidence().path(), "/root/.ssh/id_rsa");
 }
 
 TEST_F(EngineTest, SameProcessAndDeeperDescendantsCorrelate) {
   // The shell itself reads, a grandchild of the shell connects.
   eval(open_file(tool_shell(), "/root/.aws/credentials", kT0));
+  const v1::Ancestor node = ancestor(301, "node", "/usr/bin/node");
   const v1::Process deep = process(400, "python3", "/usr/bin/python3", {"python3", "x.py"},
-                                   {ancestor(301, "node", "/usr/bin/node"), kShellAncestor, kGatewayAncestor, kSystemd});
+                                   {node, kShellAncestor, kGatewayAncestor, kSystemd});
   Events out = eval(connect(deep, "203.0.113.7", 443, "", kT0 + 5 * kSecond));
   const v1::Event a = the_alert(out, "secret-exfiltration");
   EXPECT_EQ(Strings(a.alert().related_rule_ids().begin(), a.alert().related_rule_ids().end()),
@@ -528,6 +541,39 @@ TEST_F(EngineTest, SecretReadThenDeniedEgressCorrelates) {
   const v1::Event a = the_alert(out, "secret-exfiltration");
   EXPECT_EQ(Strings(a.alert().related_rule_ids().begin(), a.alert().related_rule_ids().end()),
             (Strings{"ssh-keys", "cloud-metadata"}));
+}
+
+// Disabled: agent bug. Repeated secret-exfiltration alerts of a process fold like any other, but
+// Engine::correlate adds related_rule_ids and related_evidence only to the alerts raise()
+// returns there; the summary Engine::tick emits (`emit(f.last_event, ...)`) is built from the
+// FoldState's hit and carries neither. Here: a key read, two unapproved connects by the same process within
+// the fold window, then tick() after the window: the secret-exfiltration summary (count 1,
+// folded) has related_rule_ids [] and an empty related_evidence; expected
+// ["ssh-keys", "egress-unapproved"] and the key's path, as on the first alert.
+TEST_F(EngineTest, SecretExfiltrationSummaryNamesTheCorrelatedRules) {
+  eval(open_file(tool_child(300, "cat"), "/root/.ssh/config", kT0));
+  const v1::Process curl = tool_child(301, "curl");
+  eval(connect(curl, "203.0.113.7", 443, "", kT0 + kSecond));
+  EXPECT_TRUE(with_rule(eval(connect(curl, "203.0.113.7", 443, "", kT0 + 2 * kSecond)), "secret-exfiltration").empty());
+  Events summary = with_rule(tick(kT0 + 61 * kSecond), "secret-exfiltration");
+  ASSERT_EQ(summary.size(), 1u);
+  const v1::Alert& s = summary[0].alert();
+  EXPECT_TRUE(s.folded());
+  EXPECT_EQ(s.count(), 1u);
+  EXPECT_EQ(Strings(s.related_rule_ids().begin(), s.related_rule_ids().end()),
+            (Strings{"ssh-keys", "egress-unapproved"}));
+  EXPECT_EQ(s.related_evidence().path(), "/root/.ssh/config");
+}
+
+TEST_F(EngineTest, RepeatedExfiltrationByOneProcessFolds) {
+  eval(open_file(tool_child(300, "cat"), "/root/.ssh/config", kT0));
+  const v1::Process curl = tool_child(301, "curl");
+  EXPECT_EQ(ids(eval(connect(curl, "203.0.113.7", 443, "", kT0 + kSecond))),
+            (Strings{"egress-unapproved", "secret-exfiltration"}));
+  EXPECT_TRUE(eval(connect(curl, "203.0.113.7", 443, "", kT0 + 2 * kSecond)).empty());
+  // Another process of the same run is not folded into curl's alert.
+  EXPECT_EQ(ids(eval(connect(tool_child(302, "nc"), "203.0.113.7", 4444, "", kT0 + 3 * kSecond))),
+            (Strings{"egress-unapproved", "secret-exfiltration"}));
 }
 
 TEST_F(EngineTest, NoCorrelationAfterTheWindow) {
@@ -561,12 +607,13 @@ TEST_F(EngineTest, NoCorrelationAfterAFailedRead) {
   EXPECT_EQ(ids(out), Strings{"egress-unapproved"});
 }
 
-// Disabled: agent bug. engine.cpp:276 arms correlation on every successful hit of a secret file
+// Disabled: agent bug. Engine::evaluate (FILE case, `if (r.secret && (!f.has_result() ||
+// f.result() >= 0)) secrets_[...] = ...`) arms correlation on every successful hit of a secret file
 // rule, whatever the operation: deleting ~/.ssh/id_rsa (UNLINK) or opening
 // ~/.ssh/authorized_keys write-only, then connecting to an unapproved address, raises
 // secret-exfiltration ("a secret was read, then sent ...") although nothing was read.
 // Expected: only reads (OPEN with access read or read_write) arm it.
-TEST_F(EngineTest, DISABLED_OnlyReadsArmCorrelation) {
+TEST_F(EngineTest, OnlyReadsArmCorrelation) {
   v1::Event unlink = event(v1::Event::FILE, kT0, tool_child());
   unlink.mutable_file()->set_op(v1::FileOp::UNLINK);
   unlink.mutable_file()->set_path("/root/.ssh/id_rsa");
@@ -575,11 +622,12 @@ TEST_F(EngineTest, DISABLED_OnlyReadsArmCorrelation) {
   EXPECT_EQ(ids(eval(connect(tool_child(301, "curl"), "203.0.113.7", 443, "", kT0 + kSecond))),
             Strings{"egress-unapproved"});
 
-  eval(open_file(tool_child(310), "/root/.ssh/authorized_keys", kT0, 3, "write"));
-  v1::Process other_run = process(611, "curl", "/usr/bin/curl", {"curl"},
-                                  {ancestor(610, "sh", "/usr/bin/dash"), kGatewayAncestor, kSystemd});
-  (void)other_run;
-  EXPECT_EQ(ids(eval(connect(tool_child(311, "curl"), "203.0.113.8", 443, "", kT0 + kSecond))),
+  // Another tool run (its shell is 610) writes a key file, then connects.
+  const v1::Ancestor other_shell = ancestor(610, "sh", "/usr/bin/dash");
+  eval(open_file(process(611, "tee", "/usr/bin/tee", {"tee"}, {other_shell, kGatewayAncestor, kSystemd}),
+                 "/root/.ssh/authorized_keys", kT0, 3, "write"));
+  EXPECT_EQ(ids(eval(connect(process(612, "curl", "/usr/bin/curl", {"curl"}, {other_shell, kGatewayAncestor, kSystemd}),
+                             "203.0.113.8", 443, "", kT0 + kSecond))),
             Strings{"egress-unapproved"});
 }
 
@@ -679,7 +727,7 @@ alerts:
   EXPECT_EQ(out[0].alert().severity(), "warning");
   out.clear();
   e.evaluate(open_file(tool, "/root/.ssh/k", kT0 + 40 * kSecond), out);
-  e.evaluate(connect(tool, "203.0.113.8", 443, "", kT0 + 70 * kSecond), out);
+  e.evaluate(connect(tool, "203.0.113.8", 443, "", kT0 + 60 * kSecond), out);
   EXPECT_EQ(ids(out), (Strings{"keys", "out", "secret-exfiltration"}));
 }
 

@@ -107,7 +107,7 @@ TEST(ParseRules, UnknownVersion) {
 // exception ends the whole file's parsing and is reported without a position:
 // "test.yaml: invalid node; first invalid key: \"name\"" (line 0) instead of
 // "test.yaml:2:5: targets: a target needs a name".
-TEST(ParseRules, DISABLED_TargetWithoutName) {
+TEST(ParseRules, TargetWithoutName) {
   expect_at(the_error("targets:\n  - match:\n      - comm: a\n"), 2, 5, "needs a name");
 }
 
@@ -556,13 +556,16 @@ TEST(RuleErrors, UnknownKeyInsideARule) {
                "    - id: a\n"
                "      path: /x\n"
                "      colour: red\n",
-               5, 7, "files.deny: unknown key 'colour' (expected action, description, id, path, roles, secret, severity)");
+               5, 7,
+               "files.deny: unknown key 'colour' (expected action, description, id, path, roles, secret, severity)");
   expect_errors("egress:\n"
                 "  allow:\n"
                 "    - id: a\n"
                 "      hosts: api.example.com\n",
                 {{3, 7, "egress.allow: give host or cidr"},
-                 {4, 7, "egress.allow: unknown key 'hosts' (expected action, cidr, description, host, id, ports, roles, severity)"}});
+                 {4, 7,
+                  "egress.allow: unknown key 'hosts' (expected action, cidr, description, host, id, ports, roles, "
+                  "severity)"}});
   expect_error("egress:\n"
                "  default: deny\n"
                "  unapproved:\n"
@@ -582,7 +585,8 @@ TEST(RuleErrors, UnknownKeyInsideARule) {
                "  - id: e\n"
                "    binary: curl\n"
                "    args: x\n",
-               4, 5, "exec: unknown key 'args' (expected action, argv_contains, binary, description, id, roles, severity)");
+               4, 5,
+               "exec: unknown key 'args' (expected action, argv_contains, binary, description, id, roles, severity)");
   expect_error("volume:\n"
                "  - id: v\n"
                "    max_bytes: 1MiB\n"
@@ -769,7 +773,7 @@ TEST(RuleErrors, BadGlob) {
 // `argv_contains`) were read; both go through strings(), which clears the item positions kept in
 // marks_, so mark_of() falls back to the position of the whole `binary` list. Expected
 // test.yaml:3:20 (the item 'bin/nc'), actual test.yaml:3:13 (the '[').
-TEST(RuleErrors, DISABLED_BadExecGlobIsReportedAtTheItemWhenTheRuleAlsoHasRoles) {
+TEST(RuleErrors, BadExecGlobIsReportedAtTheItemWhenTheRuleAlsoHasRoles) {
   expect_error("exec:\n"
                "  - id: a\n"
                "    binary: [curl, bin/nc]\n"
@@ -923,7 +927,7 @@ TEST(ParseDuration, BadInput) {
 // 3.6e19 ns, above UINT64_MAX (1.8e19), and parse_duration returns true with the product wrapped
 // modulo 2^64 (17553255926290448384 ns, about 556 years, but any amount can come out).
 // Expected: false (bad input).
-TEST(ParseDuration, DISABLED_OverflowIsBadInput) {
+TEST(ParseDuration, OverflowIsBadInput) {
   uint64_t ns = 0;
   EXPECT_FALSE(parse_duration("10000000h", &ns)) << ns;
   EXPECT_FALSE(parse_duration("999999999999h", &ns)) << ns;
@@ -955,7 +959,7 @@ TEST(ParseSize, BadInput) {
 // Disabled: agent bug. rules.cpp:88 multiplies without an overflow check: "100000000000GiB"
 // (12 digits, within the 15-digit limit) is 1.07e20 bytes and parse_size returns true with the
 // product wrapped modulo 2^64. Expected: false (bad input).
-TEST(ParseSize, DISABLED_OverflowIsBadInput) {
+TEST(ParseSize, OverflowIsBadInput) {
   uint64_t bytes = 0;
   EXPECT_FALSE(parse_size("100000000000GiB", &bytes)) << bytes;
   EXPECT_FALSE(parse_size("999999999999999GB", &bytes)) << bytes;
@@ -969,7 +973,7 @@ TEST(ParseSize, DISABLED_OverflowIsBadInput) {
 // says `default: deny` again, without its own `unapproved`, fails with
 // "b.yaml:2:3: egress: duplicate rule id 'egress-unapproved'" (rules.cpp:376), because the implicit
 // unapproved id is registered once per file against ids shared across the directory.
-TEST(LoadRules, DISABLED_LaterFileSetsEgressDefault) {
+TEST(LoadRules, LaterFileSetsEgressDefault) {
   {
     TempDir dir;
     dir.write("a.yaml", "egress:\n  default: deny\n");
@@ -994,7 +998,7 @@ TEST(LoadRules, DISABLED_LaterFileSetsEgressDefault) {
 // - a.yaml {fold_window: 10s, correlation_window: 30s}, b.yaml {fold_window: 20s}: expected
 //   fold 20s / correlation 30s, actual 20s / 120s (b's unsaid correlation_window resets it);
 // - a.yaml {fold_window: 10s}, b.yaml {fold_window: 60s}: expected 60s, actual 10s.
-TEST(LoadRules, DISABLED_LaterFileSetsOnlyTheAlertSettingsItSays) {
+TEST(LoadRules, LaterFileSetsOnlyTheAlertSettingsItSays) {
   {
     TempDir dir;
     dir.write("a.yaml", "alerts:\n  fold_window: 10s\n  correlation_window: 30s\n");
