@@ -3,8 +3,10 @@
  * DNS answers received by tracked processes, for learning which names their connections go
  * to. A cgroup_skb ingress program sees a datagram when it is queued to the socket, before the
  * process can read it, so the answer is in the ring buffer ahead of any connect that uses it.
- * Only UDP from port 53 to a socket a tracked process connected or sent on is copied; answers
- * relayed by a local resolver (127.0.0.53) come the same way.
+ * Only answers from port 53 to a socket a tracked process connected or sent on are copied;
+ * answers relayed by a local resolver (127.0.0.53) come the same way. Over TCP, the segment's
+ * payload after the 2-byte length prefix is copied: an answer that fits one segment (the usual
+ * case; a longer one is reported truncated).
  */
 #include <bpf/bpf_endian.h>
 #include "net.bpf.h"
@@ -13,6 +15,7 @@
 #define ETH_P_IPV6 0x86DD
 #define AF_INET 2
 #define AF_INET6 10
+#define IPPROTO_TCP 6
 #define IPPROTO_UDP 17
 
 SEC("cgroup_skb/ingress")
@@ -23,14 +26,16 @@ int cf_dns_ingress(struct __sk_buff *skb)
 	struct cf_dns *rec;
 	struct udphdr udp;
 	__u32 off, len;
-	__u16 family;
+	__u16 family, flags = 0;
 	__u8 server[16] = {};
+	__u8 proto;
 
 	if (!sk)
 		return 1;
 	sk = bpf_sk_fullsock(sk);
-	if (!sk || sk->protocol != IPPROTO_UDP)
+	if (!sk || (sk->protocol != IPPROTO_UDP && sk->protocol != IPPROTO_TCP))
 		return 1;
+	proto = sk->protocol;
 	owner = bpf_sk_storage_get(&sock_owner, sk, 0, 0);
 	if (!owner || !cf_lookup_tracked(owner->tgid))
 		return 1;
@@ -38,7 +43,7 @@ int cf_dns_ingress(struct __sk_buff *skb)
 	if (skb->protocol == bpf_htons(ETH_P_IP)) {
 		struct iphdr ip;
 
-		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)) || ip.protocol != IPPROTO_UDP)
+		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)) || ip.protocol != proto)
 			return 1;
 		off = ip.ihl * 4;
 		family = AF_INET;
@@ -47,7 +52,7 @@ int cf_dns_ingress(struct __sk_buff *skb)
 		struct ipv6hdr ip6;
 
 		/* extension headers before UDP are not followed: DNS answers do not carry them */
-		if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof(ip6)) || ip6.nexthdr != IPPROTO_UDP)
+		if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof(ip6)) || ip6.nexthdr != proto)
 			return 1;
 		off = sizeof(ip6);
 		family = AF_INET6;
@@ -55,9 +60,25 @@ int cf_dns_ingress(struct __sk_buff *skb)
 	} else {
 		return 1;
 	}
+	/* source port: the first two bytes of both the UDP and the TCP header */
 	if (off > 60 || bpf_skb_load_bytes(skb, off, &udp, sizeof(udp)) || udp.source != bpf_htons(53))
 		return 1;
-	off += sizeof(udp);
+	if (proto == IPPROTO_UDP) {
+		off += sizeof(udp);
+	} else {
+		struct tcphdr tcp;
+		__u16 msg_len;
+
+		if (bpf_skb_load_bytes(skb, off, &tcp, sizeof(tcp)))
+			return 1;
+		off += tcp.doff * 4;
+		/* a segment with no payload (ACK, FIN) carries no answer */
+		if (off > 120 || skb->len < off + 2 + 12 || bpf_skb_load_bytes(skb, off, &msg_len, 2))
+			return 1;
+		off += 2;
+		if (bpf_ntohs(msg_len) > skb->len - off)
+			flags = CF_STR_TRUNCATED; /* continues in later segments: not followed */
+	}
 	if (skb->len <= off)
 		return 1;
 	len = skb->len - off;
@@ -77,7 +98,7 @@ int cf_dns_ingress(struct __sk_buff *skb)
 	__builtin_memset(rec->hdr.comm, 0, sizeof(rec->hdr.comm));
 	rec->family = family;
 	rec->port = 53;
-	rec->flags = 0;
+	rec->flags = flags;
 	__builtin_memcpy(rec->server, server, sizeof(server));
 	if (len > CF_DNS_MAX) {
 		len = CF_DNS_MAX;

@@ -550,6 +550,12 @@ TEST_F(E2E, HostnameRulesUseTheAnswersTheProcessReceived) {
     ASSERT_EQ(c.wait(seconds(20)), 0) << name;
     ASSERT_NE(read_file(out).find("failures 0"), std::string::npos) << name << ": " << read_file(out);
   }
+  // over TCP too: a fresh process that only resolves over TCP is still approved
+  {
+    Child c({py, client, "--tcp", "127.0.0.77", "approved.test", std::to_string(port)}, out, "", cg.path());
+    ASSERT_EQ(c.wait(seconds(20)), 0);
+    ASSERT_NE(read_file(out).find("failures 0"), std::string::npos) << read_file(out);
+  }
   // a hard-coded address: the process never resolved a name for it
   Child raw({py, "-c", "import socket; s=socket.socket(); s.connect(('127.0.0.10', " + std::to_string(port) + "))"},
             "", "", cg.path());
@@ -562,7 +568,7 @@ TEST_F(E2E, HostnameRulesUseTheAnswersTheProcessReceived) {
   size_t approved_connects = 0;
   for (const auto& e : of_kind(evs, v1::Event::NET))
     if (e.net().hostname() == "approved.test" && e.net().op() == v1::NetOp::CONNECT) ++approved_connects;
-  EXPECT_EQ(approved_connects, 50u);
+  EXPECT_EQ(approved_connects, 51u);  // 50 after a UDP lookup, 1 after a TCP one
   auto dns_events = of_kind(evs, v1::Event::DNS);
   ASSERT_GE(dns_events.size(), 3u);
   std::vector<std::string> unapproved;

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""dnsconnect.py SERVER NAME PORT [COUNT]
+"""dnsconnect.py [--tcp] SERVER NAME PORT [COUNT]
 
-Resolves NAME (type A) by asking the DNS server SERVER:53 over UDP directly, follows the CNAME
+Resolves NAME (type A) by asking the DNS server SERVER:53 directly (over UDP, or TCP), follows the CNAME
 chain in the answer, then opens COUNT (default 1) TCP connections to the address on PORT and
 prints the address and each connect result. Refuses any address outside 127.0.0.0/8: the tests
 only ever talk to loopback."""
@@ -27,14 +27,25 @@ def read_name(msg, off):
     raise ValueError("name too long")
 
 
-def resolve(server, name):
+def resolve(server, name, tcp):
     query = struct.pack(">HHHHHH", 0x4242, 0x0100, 1, 0, 0, 0)
     query += b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0" + struct.pack(">HH", 1, 1)
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.settimeout(3)
-    s.connect((server, 53))
-    s.send(query)
-    msg = s.recv(4096)
+    if tcp:
+        s = socket.create_connection((server, 53), timeout=3)
+        s.sendall(struct.pack(">H", len(query)) + query)
+        data = b""
+        while len(data) < 2 or len(data) < 2 + struct.unpack(">H", data[:2])[0]:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        msg = data[2:]
+    else:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(3)
+        s.connect((server, 53))
+        s.send(query)
+        msg = s.recv(4096)
     s.close()
     qd, an = struct.unpack(">HH", msg[4:8])
     off = 12
@@ -66,9 +77,13 @@ def resolve(server, name):
 
 
 def main():
-    server, name, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    count = int(sys.argv[4]) if len(sys.argv) > 4 else 1
-    addr = resolve(server, name)
+    args = sys.argv[1:]
+    tcp = args[:1] == ["--tcp"]
+    if tcp:
+        args = args[1:]
+    server, name, port = args[0], args[1], int(args[2])
+    count = int(args[3]) if len(args) > 3 else 1
+    addr = resolve(server, name, tcp)
     if addr is None or ipaddress.ip_address(addr) not in ipaddress.ip_network("127.0.0.0/8"):
         print("no loopback address for", name, file=sys.stderr)
         return 2
