@@ -83,20 +83,27 @@ class CompiledRules {
     std::vector<PathGlobSet> scopes;  // one per scope rule: its allow globs
   };
 
-  const FileMatchers& files_for(uint32_t uid) {
-    auto it = by_uid.find(uid);
-    if (it != by_uid.end()) return it->second;
-    if (by_uid.size() > 256) by_uid.clear();
+  // `~` is the uid's home from the password database and, when the tree's root process has a
+  // different HOME, that one too: a changed HOME can add a home but never hide the real one.
+  const FileMatchers& files_for(uint32_t uid, const std::string& process_home) {
+    const std::string key = std::to_string(uid) + ":" + process_home;
+    auto it = by_home.find(key);
+    if (it != by_home.end()) return it->second;
+    if (by_home.size() > 256) by_home.clear();
+    std::vector<std::string> homes{home_of(uid)};
+    if (!process_home.empty() && process_home[0] == '/' && process_home != homes[0]) homes.push_back(process_home);
     FileMatchers m;
-    const std::string home = home_of(uid);
-    for (uint32_t i = 0; i < rules.file_deny.size(); ++i)
-      for (const auto& g : rules.file_deny[i].paths) check(m.deny.add(expand_home(g, home), i), rules.file_deny[i].meta);
+    for (const auto& home : homes) {
+      for (uint32_t i = 0; i < rules.file_deny.size(); ++i)
+        for (const auto& g : rules.file_deny[i].paths) add_glob(m.deny, expand_home(g, home), i);
+    }
     for (const auto& sc : rules.file_scope) {
       PathGlobSet allow;
-      for (const auto& g : sc.allow) check(allow.add(expand_home(g, home), 0), sc.meta);
+      for (const auto& home : homes)
+        for (const auto& g : sc.allow) add_glob(allow, expand_home(g, home), 0);
       m.scopes.push_back(std::move(allow));
     }
-    return by_uid.emplace(uid, std::move(m)).first->second;
+    return by_home.emplace(key, std::move(m)).first->second;
   }
 
   RuleSet rules;
@@ -105,9 +112,11 @@ class CompiledRules {
   std::vector<PortSet> allow_ports, deny_ports;
   std::multimap<std::string, uint32_t> exec_names;
   PathGlobSet exec_globs;
-  std::unordered_map<uint32_t, FileMatchers> by_uid;
+  std::unordered_map<std::string, FileMatchers> by_home;
 
  private:
+  // A home from HOME may make a glob invalid ("//", ".."): such a glob is skipped, not fatal.
+  static void add_glob(PathGlobSet& set, const std::string& glob, uint32_t value) { (void)set.add(glob, value); }
   static void check(const std::string& err, const RuleMeta& m) {
     if (!err.empty()) throw std::invalid_argument("rule " + m.id + ": " + err);
   }
@@ -298,7 +307,7 @@ void Engine::evaluate(const v1::Event& ev, std::vector<v1::Event>& out) {
     case v1::Event::FILE: {
       const v1::FileOp& f = ev.file();
       const std::string role = role_of(p);
-      const auto& m = rules_->files_for(p.uid());
+      const auto& m = rules_->files_for(p.uid(), p.home());
       // Reading a secret (an open for reading that succeeded) arms the correlation.
       const bool read_ok = f.op() == v1::FileOp::OPEN && (f.access() == "read" || f.access() == "read_write") &&
                            (!f.has_result() || f.result() >= 0);

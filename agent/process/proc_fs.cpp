@@ -50,6 +50,19 @@ std::string ProcFs::cgroup_path(uint32_t pid) const {
   return "";
 }
 
+std::string ProcFs::home(uint32_t pid) const {
+  std::string env;
+  if (!read_all(root_ + "/" + std::to_string(pid) + "/environ", env)) return "";
+  size_t start = 0;
+  while (start < env.size()) {
+    size_t end = env.find('\0', start);
+    if (end == std::string::npos) end = env.size();
+    if (env.compare(start, 5, "HOME=") == 0) return sensor::sanitize_utf8(env.substr(start + 5, end - start - 5));
+    start = end + 1;
+  }
+  return "";
+}
+
 std::optional<ProcInfo> ProcFs::read(uint32_t pid) const {
   const std::string dir = root_ + "/" + std::to_string(pid);
   std::string stat;

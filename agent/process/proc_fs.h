@@ -23,6 +23,7 @@ struct ProcInfo {
   std::string tracked_by;
   uint32_t root_pid = 0;
   std::string target;
+  std::string home;  // HOME of the tracking root (`~` in rules, besides the uid's home)
   bool exited = false;
   uint64_t exited_ns = 0;
 };
@@ -34,6 +35,8 @@ class ProcFs {
   std::vector<uint32_t> pids() const;
   // The cgroup v2 path of a process ("0::" line of /proc/PID/cgroup), or "".
   std::string cgroup_path(uint32_t pid) const;
+  // The value of HOME in the process's environment, or "". Reads nothing else of it.
+  std::string home(uint32_t pid) const;
 
  private:
   std::string root_;

@@ -62,6 +62,7 @@ ProcInfo& ProcessTable::on_exec(uint32_t pid, uint32_t ppid, uint64_t start_ns) 
       fresh.tracked_by = it->second.tracked_by;
       fresh.root_pid = it->second.root_pid;
       fresh.target = it->second.target;
+      fresh.home = it->second.home;
     }
     return upsert(std::move(fresh));
   }

@@ -23,6 +23,7 @@ void Tracker::adopt(uint32_t pid, const std::string& target) {
   info.tracked_by = sensor::track_reason_name(CF_TRACK_USER);
   info.root_pid = pid;
   info.target = target;
+  info.home = procfs_.home(pid);
   table_.upsert(std::move(info));
 }
 
@@ -42,12 +43,16 @@ void Tracker::apply(sensor::DecodedRecord& rec) {
       p.root_pid = r.root_tgid;
       if (r.track_reason == CF_TRACK_INHERITED || r.track_reason == CF_TRACK_USER) {
         if (p.tracked_by.empty()) p.tracked_by = sensor::track_reason_name(r.track_reason);
-        if (p.target.empty()) {
-          if (const ProcInfo* root = table_.find(r.root_tgid)) p.target = root->target;
+        if (p.target.empty() || p.home.empty()) {
+          if (const ProcInfo* root = table_.find(r.root_tgid)) {
+            if (p.target.empty()) p.target = root->target;
+            if (p.home.empty()) p.home = root->home;
+          }
         }
       } else {
         p.tracked_by = sensor::track_reason_name(r.track_reason);
         p.target = target_for(p);
+        p.home = procfs_.home(r.tgid);  // the root of a new tree
       }
       break;
     }
@@ -63,6 +68,7 @@ void Tracker::apply(sensor::DecodedRecord& rec) {
           p.tracked_by = sensor::track_reason_name(CF_TRACK_RENAME);
           p.root_pid = r.tgid;
           p.target = target_for(p);
+          p.home = procfs_.home(r.tgid);
           table_.upsert(std::move(p));
         }
       }
@@ -133,6 +139,7 @@ void Tracker::fill_fields(uint32_t pid, uint32_t tid, const std::string& comm, u
   out->set_tracked_by(p->tracked_by);
   out->set_root_pid(p->root_pid);
   out->set_target(p->target);
+  out->set_home(p->home);
   for (auto& a : table_.lineage(pid)) {
     auto* anc = out->add_lineage();
     anc->set_pid(a.pid);
@@ -165,6 +172,7 @@ Tracker::SeedResult Tracker::seed(sensor::Sensor& sensor) {
       auto target = match_target(targets_, all[pid]);
       if (!target) continue;
       ++res.roots;
+      std::string root_home;
       std::vector<uint32_t> stack{pid};
       while (!stack.empty()) {
         uint32_t cur = stack.back();
@@ -182,6 +190,8 @@ Tracker::SeedResult Tracker::seed(sensor::Sensor& sensor) {
         p.tracked_by = "seed";
         p.root_pid = pid;
         p.target = *target;
+        if (cur == pid) root_home = procfs_.home(pid);
+        p.home = root_home;
         table_.upsert(std::move(p));
         for (uint32_t c : children[cur]) stack.push_back(c);
       }

@@ -282,7 +282,7 @@ TEST(ShippedRules, OpenClawModel) {
   EXPECT_TRUE(m.mode_set);
   EXPECT_EQ(all_rule_ids(m), (std::vector<std::string>{
                                  "egress-unapproved", "llm-providers", "chat-platforms", "openclaw-updates",
-                                 "loopback", "dns", "cloud-metadata", "ssh-keys", "cloud-credentials",
+                                 "gateway-port", "dns", "cloud-metadata", "ssh-keys", "cloud-credentials",
                                  "token-files", "private-keys", "dotenv", "openclaw-credentials", "shadow",
                                  "proc-environ", "tool-out-of-scope", "exfil-tools", "dropper-patterns",
                                  "exfil-volume"}));
