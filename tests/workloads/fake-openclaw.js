@@ -56,7 +56,30 @@ function gateway(workdir) {
   } catch (err) {
     process.stderr.write(`fake-openclaw: ${cfgPath} is not valid JSON (ignored): ${err.message}\n`);
   }
-  runSelf('--broker', workdir);
+  // FAKE_OPENCLAW_PROVIDER="DNS_SERVER NAME PORT": before starting the tool, the gateway resolves
+  // its LLM provider through that server and connects to it, as a real gateway does.
+  const provider = process.env.FAKE_OPENCLAW_PROVIDER;
+  if (!provider) {
+    runSelf('--broker', workdir);
+    return;
+  }
+  const [server, name, port] = provider.split(' ');
+  const resolver = new (require('dns').Resolver)();
+  resolver.setServers([server]);
+  resolver.resolve4(name, (err, addrs) => {
+    if (err || !addrs.length || !addrs[0].startsWith('127.')) {
+      process.stderr.write(`fake-openclaw: cannot resolve ${name} to a loopback address\n`);
+      process.exit(1);
+    }
+    const sock = require('net').connect({ host: addrs[0], port: Number(port) }, () => {
+      sock.end();
+      runSelf('--broker', workdir);
+    });
+    sock.on('error', (e) => {
+      process.stderr.write(`fake-openclaw: provider connect failed: ${e.message}\n`);
+      process.exit(1);
+    });
+  });
 }
 
 function broker(workdir) {
