@@ -177,7 +177,7 @@ clean:
 # Built by scripts/bench.sh (`make bench`) through `make bench-bins`: the syscall loop, the
 # floor (an empty raw_tp sys_enter/sys_exit pair with one map lookup each), the user-space
 # pipeline throughput benchmark and the per-lookup cost of the policy matchers.
-BENCH_BINS := $(BUILD)/bench/loop $(BUILD)/bench/floor $(BUILD)/bench/pipeline_bench \
+BENCH_BINS := $(BUILD)/bench/loop $(BUILD)/bench/floor $(BUILD)/bench/pipeline_bench $(BUILD)/bench/policy_bench \
               $(BUILD)/bench/matchers_bench
 
 $(BUILD)/bench/loop: bench/loop.c
@@ -194,6 +194,10 @@ $(BUILD)/bench/floor.skel.h: $(BUILD)/bench/floor.bpf.o
 $(BUILD)/bench/floor: bench/floor.c $(BUILD)/bench/floor.skel.h
 	$(CC) -O2 -g -Wall -Wextra -Werror -MMD -MP -I$(BUILD)/bench $(shell pkg-config --cflags libbpf) \
 	    -o $@ $< $(shell pkg-config --libs libbpf)
+
+$(BUILD)/bench/policy_bench: $(BUILD)/obj/bench/policy_bench.o $(AGENT_LIB)
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
 $(BUILD)/bench/pipeline_bench: $(BUILD)/obj/bench/pipeline_bench.o $(AGENT_LIB)
 	@mkdir -p $(@D)

@@ -14,7 +14,9 @@
 #   tracked    `clawfence run -- loop ...`: tracked from its first instruction, events to
 #              /dev/null (the loop's own figure counts, not clawfence's start-up)
 #
-# then runs bench/pipeline_bench. Medians go to stdout and $BUILD/bench/results.md.
+# then runs bench/pipeline_bench, bench/policy_bench (ns per event with 10 and with 10,000
+# CIDRs / 1,000 hostnames / 1,000 globs) and bench/matchers_bench. Medians go to stdout and
+# $BUILD/bench/results.md.
 # Goals: untracked within 5% of the floor; tracked <= 1.35x of none; pipeline >= 500k records/s
 # with zero loss.
 #
@@ -253,6 +255,8 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 check() { awk -v v="$1" -v lim="$2" 'BEGIN { print (v <= lim) ? "met" : "NOT met" }'; }
 
 pipeline_out=$("$PIPELINE" "$N_PIPELINE") && pipeline_rc=0 || pipeline_rc=$?
+policy_out=$("$BUILD/bench/policy_bench")
+matchers_out=$("$BUILD/bench/matchers_bench")
 
 mkdir -p "$(dirname "$OUT")"
 {
@@ -302,6 +306,12 @@ mkdir -p "$(dirname "$OUT")"
   echo "### pipeline (user space only)"
   echo
   echo "$pipeline_out"
+  echo
+  echo "### policy: cost per event does not grow with the rules"
+  echo
+  echo "$policy_out"
+  echo
+  echo "$matchers_out"
 } | tee "$OUT"
 echo >&2
 echo "bench: written to $OUT ($((SECONDS - t_start)) s)" >&2
