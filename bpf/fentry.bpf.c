@@ -37,30 +37,6 @@ static __always_inline int cf_fexit_file(struct pt_regs *regs, long nr, long ret
 	return 0;
 }
 
-static __always_inline int cf_fentry_net(long nr)
-{
-	struct cf_inflight in = { .nr = nr };
-	__u64 id = bpf_get_current_pid_tgid();
-
-	if (!cf_lookup_tracked(id >> 32))
-		return 0;
-	if (bpf_map_update_elem(&inflight, &id, &in, BPF_ANY))
-		cf_count(CF_CNT_INFLIGHT_FULL);
-	return 0;
-}
-
-static __always_inline int cf_fexit_net(long ret)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	struct cf_inflight *in = bpf_map_lookup_elem(&inflight, &id);
-
-	if (!in)
-		return 0;
-	cf_net_exit(in, ret);
-	bpf_map_delete_elem(&inflight, &id);
-	return 0;
-}
-
 #define CF_FILE_PROG(name)                                                           \
 	SEC("fexit/" CF_WRAPPER(name))                                               \
 	int BPF_PROG(cf_fexit_##name, struct pt_regs *regs, long ret)               \
@@ -72,12 +48,14 @@ static __always_inline int cf_fexit_net(long ret)
 	SEC("fentry/" CF_WRAPPER(name))                                              \
 	int BPF_PROG(cf_fentry_##name, struct pt_regs *regs)                         \
 	{                                                                            \
-		return cf_fentry_net(CF_NR_##name);                                  \
+		cf_net_enter(CF_NR_##name);                                          \
+		return 0;                                                            \
 	}                                                                            \
 	SEC("fexit/" CF_WRAPPER(name))                                               \
 	int BPF_PROG(cf_fexit_##name, struct pt_regs *regs, long ret)               \
 	{                                                                            \
-		return cf_fexit_net(ret);                                            \
+		cf_net_leave(ret);                                                   \
+		return 0;                                                            \
 	}
 
 CF_FILE_PROG(openat)

@@ -14,18 +14,9 @@
 SEC("raw_tp/sys_enter")
 int BPF_PROG(cf_sys_enter, struct pt_regs *regs, long nr)
 {
-	struct cf_inflight in = {};
-	__u64 id;
-
 	/* only network syscalls: their destination arrives in a cgroup hook before the exit */
-	if (!cf_net_wants(nr))
-		return 0;
-	id = bpf_get_current_pid_tgid();
-	if (!cf_lookup_tracked(id >> 32))
-		return 0;
-	in.nr = nr;
-	if (bpf_map_update_elem(&inflight, &id, &in, BPF_ANY))
-		cf_count(CF_CNT_INFLIGHT_FULL);
+	if (cf_net_wants(nr))
+		cf_net_enter(nr);
 	return 0;
 }
 
@@ -33,7 +24,6 @@ SEC("raw_tp/sys_exit")
 int BPF_PROG(cf_sys_exit, struct pt_regs *regs, long ret)
 {
 	long nr = CF_SYSCALL_NR(regs);
-	__u64 id;
 
 	if (cf_file_wants(nr)) {
 		struct cf_inflight in = {};
@@ -44,14 +34,7 @@ int BPF_PROG(cf_sys_exit, struct pt_regs *regs, long ret)
 			cf_file_exit(&in, ret);
 		return 0;
 	}
-	if (!cf_net_wants(nr))
-		return 0;
-	id = bpf_get_current_pid_tgid();
-	struct cf_inflight *in = bpf_map_lookup_elem(&inflight, &id);
-
-	if (!in)
-		return 0;
-	cf_net_exit(in, ret);
-	bpf_map_delete_elem(&inflight, &id);
+	if (cf_net_wants(nr))
+		cf_net_leave(ret);
 	return 0;
 }

@@ -68,6 +68,11 @@ class CompiledRules {
         ports.push_back(std::move(p));
       }
     }
+    for (const auto& v : r.volume) {
+      HostSet except;
+      for (const auto& h : v.except_hosts) check(except.add(h, 0), v.meta);
+      volume_except.push_back(std::move(except));
+    }
     for (uint32_t i = 0; i < r.exec.size(); ++i) {
       for (const auto& b : r.exec[i].binaries) {
         if (b.find('/') != std::string::npos)
@@ -111,6 +116,7 @@ class CompiledRules {
   HostSet allow_hosts, deny_hosts;
   std::vector<PortSet> allow_ports, deny_ports;
   std::multimap<std::string, uint32_t> exec_names;
+  std::vector<HostSet> volume_except;  // one per volume rule
   PathGlobSet exec_globs;
   std::unordered_map<std::string, FileMatchers> by_home;
 
@@ -273,11 +279,7 @@ void Engine::account(const v1::Process& p, const std::string& address, uint32_t 
     const VolumeRule& r = rules[i];
     if (!role_allowed(r.roles, role)) continue;
     bool excepted = false;
-    for (const auto& host : hostnames)
-      for (const auto& pattern : r.except_hosts) {
-        HostSet one;  // small lists: compiled per rule would be the next step if they grow
-        if (one.add(pattern, 0).empty() && one.matches(host)) excepted = true;
-      }
+    for (const auto& host : hostnames) excepted |= rules_->volume_except[i].matches(host);
     if (excepted) continue;
     // a tool run is one budget: `tar | curl` is one exfiltration, not two small ones
     const uint32_t who = role == "tool" ? tool_pid(p) : p.pid();

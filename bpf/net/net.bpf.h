@@ -44,6 +44,32 @@ static __always_inline void cf_net_emit(__u32 op, long nr, long ret, __u16 flags
 	cf_output(&rec, sizeof(rec));
 }
 
+/* Entry of a network syscall by a tracked process: state for the cgroup hooks to fill. */
+static __always_inline void cf_net_enter(long nr)
+{
+	struct cf_inflight in = { .nr = nr };
+	__u64 id = bpf_get_current_pid_tgid();
+
+	if (!cf_lookup_tracked(id >> 32))
+		return;
+	if (bpf_map_update_elem(&inflight, &id, &in, BPF_ANY))
+		cf_count(CF_CNT_INFLIGHT_FULL);
+}
+
+static __always_inline void cf_net_exit(const struct cf_inflight *in, long ret);
+
+/* Exit of a network syscall: report it if its entry left state, and drop that state. */
+static __always_inline void cf_net_leave(long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct cf_inflight *in = bpf_map_lookup_elem(&inflight, &id);
+
+	if (!in)
+		return;
+	cf_net_exit(in, ret);
+	bpf_map_delete_elem(&inflight, &id);
+}
+
 /* sys_exit of connect/sendto/sendmsg: report only if a sock_addr hook saw a destination. */
 static __always_inline void cf_net_exit(const struct cf_inflight *in, long ret)
 {

@@ -772,3 +772,52 @@ egress:
 
 }  // namespace
 }  // namespace clawfence::policy
+
+namespace clawfence::policy {
+namespace {
+
+// Volume budgets: bytes add up per (rule, tool run) within the window; one alert when the
+// budget is passed; destinations the process resolved from an excepted host do not count.
+TEST(EngineVolume, BudgetExceptedHostsAndWindows) {
+  auto res = parse_rules(
+      "version: 1\n"
+      "roles:\n  gateway: { comm: [openclaw-gatewa] }\n  tool: { descendant_of: gateway }\n"
+      "volume:\n  - { id: budget, roles: [tool], window: 60s, max_bytes: 1000, except_hosts: [\"*.llm.test\"] }\n",
+      "v.yaml");
+  ASSERT_TRUE(res.ok()) << res.errors[0].to_string();
+  Engine engine(res.rules);
+  v1::Process tool;
+  tool.set_pid(20);
+  tool.set_comm("curl");
+  auto* gw = tool.add_lineage();
+  gw->set_pid(10);
+  gw->set_comm("openclaw-gatewa");
+  const int64_t t0 = 1'700'000'000'000'000'000ll, s = 1'000'000'000ll;
+  std::vector<v1::Event> out;
+
+  engine.account(tool, "127.0.0.9", 443, {"api.llm.test"}, 5000, t0, out);
+  EXPECT_TRUE(out.empty()) << "excepted host counted";
+  engine.account(tool, "127.0.0.8", 443, {}, 600, t0 + s, out);
+  EXPECT_TRUE(out.empty());
+  engine.account(tool, "127.0.0.8", 443, {}, 600, t0 + 2 * s, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].alert().rule_id(), "budget");
+  EXPECT_EQ(out[0].alert().evidence().bytes(), 1200u);
+  EXPECT_EQ(out[0].alert().evidence().address(), "127.0.0.8");
+  EXPECT_EQ(out[0].alert().role(), "tool");
+  out.clear();
+  engine.account(tool, "127.0.0.8", 443, {}, 5000, t0 + 3 * s, out);
+  EXPECT_TRUE(out.empty()) << "one alert per window";
+  // a new window starts from zero
+  engine.account(tool, "127.0.0.8", 443, {}, 500, t0 + 70 * s, out);
+  EXPECT_TRUE(out.empty());
+  // the gateway has no budget here
+  v1::Process gateway;
+  gateway.set_pid(10);
+  gateway.set_comm("openclaw-gatewa");
+  engine.account(gateway, "127.0.0.8", 443, {}, 1 << 20, t0 + 71 * s, out);
+  EXPECT_TRUE(out.empty());
+}
+
+}  // namespace
+}  // namespace clawfence::policy
