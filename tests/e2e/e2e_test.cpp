@@ -745,5 +745,41 @@ TEST_F(E2E, ShippedRulesCatchTheMaliciousSkill) {
   for (const auto& a : alerts) EXPECT_NE(a.alert().role(), "gateway") << a.DebugString();
 }
 
+// Nothing is lost silently: when the ring buffer is full or the queue behind it overflows,
+// GAP events say where and how many, and the totals match the agent's own counters.
+TEST_F(E2E, LossIsReportedAsGapEvents) {
+  const std::string loop = "i=0; while [ $i -lt 20000 ]; do : < /etc/hostname; i=$((i+1)); done";
+  // a 1 MiB ring that is read only once a second: the kernel runs out of room
+  ASSERT_EQ(run({bin_, "--log-level", "warn", "run", "--ringbuf-mib", "1", "--wakeup-kib", "4096", "--poll-ms", "1000",
+                 "-o", out_, "--", "/bin/sh", "-c", loop},
+                seconds(60)),
+            0);
+  uint64_t kernel_lost = 0;
+  auto evs = read_events(out_);
+  for (const auto& e : of_kind(evs, v1::Event::GAP)) {
+    EXPECT_EQ(e.gap().where(), "kernel_ringbuf");
+    kernel_lost += e.gap().lost();
+  }
+  EXPECT_GT(kernel_lost, 0u);
+  size_t opens = 0;
+  for (const auto& e : of_kind(evs, v1::Event::FILE)) opens += e.file().path() == "/etc/hostname";
+  // every open of the loop is either an event or counted as lost (the loss also took others)
+  EXPECT_GE(opens + kernel_lost, 20000u);
+
+  // a 4-record queue between the reader and the writer: user space runs out of room
+  const std::string out2 = dir_ + "/queue.jsonl";
+  ASSERT_EQ(run({bin_, "--log-level", "warn", "run", "--queue", "4", "-o", out2, "--", "/bin/sh", "-c", loop},
+                seconds(60)),
+            0);
+  uint64_t queue_lost = 0;
+  auto evs2 = read_events(out2);
+  for (const auto& e : of_kind(evs2, v1::Event::GAP)) {
+    EXPECT_EQ(e.gap().where(), "user_queue");
+    queue_lost += e.gap().lost();
+    EXPECT_EQ(e.gap().lost_total(), queue_lost);  // running total
+  }
+  EXPECT_GT(queue_lost, 0u);
+}
+
 }  // namespace
 }  // namespace clawfence::testing
