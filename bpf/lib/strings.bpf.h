@@ -43,6 +43,7 @@ struct cf_walk {
 	struct vfsmount *vfsmnt;
 	struct mount *mnt;
 	struct mount *mnt_parent;
+	struct dentry *mnt_root; /* of vfsmnt: read once per mount, not once per step */
 	__u32 off; /* the path so far starts here and ends at CF_PATH_MAX - 1 */
 	bool done;
 	bool truncated;
@@ -56,13 +57,31 @@ static long cf_walk_step(__u32 i, void *data)
 {
 	struct cf_walk *w = data;
 	/* locals, not w->...: CO-RE relocations must name the kernel type, not struct cf_walk */
-	struct vfsmount *vfsmnt = w->vfsmnt;
 	struct dentry *dentry = w->dentry;
 	struct mount *mnt = w->mnt;
-	struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
-	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+	struct dentry *parent;
+	struct qstr d_name;
+	/*
+	 * d_parent and d_name sit next to each other in struct dentry (since long before BTF): one
+	 * read for both when the running kernel's layout says so, two otherwise.
+	 */
+	__u32 off_parent = bpf_core_field_offset(struct dentry, d_parent);
+	__u32 off_name = bpf_core_field_offset(struct dentry, d_name);
+	struct {
+		struct dentry *parent;
+		struct qstr name;
+	} both;
 
-	if (dentry == mnt_root || dentry == parent) {
+	if (off_name == off_parent + sizeof(void *) &&
+	    bpf_probe_read_kernel(&both, sizeof(both), (void *)dentry + off_parent) == 0) {
+		parent = both.parent;
+		d_name = both.name;
+	} else {
+		parent = BPF_CORE_READ(dentry, d_parent);
+		d_name = BPF_CORE_READ(dentry, d_name);
+	}
+
+	if (dentry == w->mnt_root || dentry == parent) {
 		if (mnt != w->mnt_parent) {
 			/* Top of a mount: continue from where it is mounted. */
 			w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
@@ -70,13 +89,13 @@ static long cf_walk_step(__u32 i, void *data)
 			w->mnt = mnt;
 			w->mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
 			w->vfsmnt = &mnt->mnt;
+			w->mnt_root = BPF_CORE_READ(mnt, mnt.mnt_root);
 			return 0;
 		}
 		w->done = true;
 		return 1;
 	}
 
-	struct qstr d_name = BPF_CORE_READ(dentry, d_name);
 	__u32 len = d_name.len & CF_NAME_MAX;
 	__u32 off = w->off;
 
@@ -110,6 +129,7 @@ static __always_inline __u32 cf_walk_path(const struct path *p, struct cf_pathbu
 		.vfsmnt = vfsmnt,
 		.mnt = mnt,
 		.mnt_parent = BPF_CORE_READ(mnt, mnt_parent),
+		.mnt_root = BPF_CORE_READ(vfsmnt, mnt_root),
 		.off = CF_PATH_MAX - 1,
 	};
 
