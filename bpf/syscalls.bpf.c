@@ -2,9 +2,10 @@
 /*
  * The two syscall dispatchers. On kernels without fentry/LSM these raw tracepoints are the only
  * way to see file operations, and any program on them puts every task's syscalls on the slow
- * path, so what runs for an uninteresting syscall must be as close to nothing as possible: both
- * filter on the syscall number before touching a map. File operations are handled at exit
- * only, from the registers saved at entry; network syscalls keep entry state for the hooks.
+ * path, so what runs for an uninteresting syscall must be as close to nothing as possible: entry
+ * filters on the syscall number before touching a map, exit does one lookup of the tracked map.
+ * File operations are handled at exit only, from the registers saved at entry; network
+ * syscalls keep entry state for the hooks.
  */
 #include "lib/common.bpf.h"
 #include "lib/syscalls.bpf.h"
@@ -23,18 +24,23 @@ int BPF_PROG(cf_sys_enter, struct pt_regs *regs, long nr)
 SEC("raw_tp/sys_exit")
 int BPF_PROG(cf_sys_exit, struct pt_regs *regs, long ret)
 {
-	long nr = CF_SYSCALL_NR(regs);
+	long nr;
 
+	/*
+	 * The tracked lookup first: it is what every exit of every process pays. Reading the
+	 * syscall number is a probe read and costs more than the lookup, so only watched
+	 * processes pay it.
+	 */
+	if (!cf_lookup_tracked(cf_current_tgid()))
+		return 0;
+	nr = CF_SYSCALL_NR(regs);
 	if (cf_file_wants(nr)) {
 		struct cf_inflight in = {};
 
-		if (!cf_lookup_tracked(cf_current_tgid()))
-			return 0;
 		if (cf_read_args(regs, nr, &in))
 			cf_file_exit(&in, ret);
-		return 0;
-	}
-	if (cf_net_wants(nr))
+	} else if (cf_net_wants(nr)) {
 		cf_net_leave(ret);
+	}
 	return 0;
 }
