@@ -42,7 +42,7 @@ void JsonLinesSink::write(const v1::Event& ev, uint64_t process_generation) {
   if (process_generation != 0 && ev.has_process()) {
     // Most events repeat their process object unchanged: render it once per process state.
     const v1::Process& p = ev.process();
-    if (rendered_.size() > 4096) rendered_.clear();
+    if (rendered_.size() > 1024) rendered_.clear();  // bounded: a miss only renders again
     RenderedProcess& r = rendered_[p.pid()];
     if (r.generation != process_generation || r.tid != p.tid() || r.cgroup_id != p.cgroup_id() ||
         r.comm != p.comm() || r.cgroup != p.cgroup() || r.json.empty()) {

@@ -35,7 +35,7 @@ void ProcessTable::evict_if_full() {
     uint32_t victim = 0;
     // Exited entries go first (a pid in `exited_` may have been reused since: skip it).
     while (!exited_.empty()) {
-      uint32_t pid = exited_.front();
+      uint32_t pid = exited_.front().pid;
       exited_.pop_front();
       auto it = by_pid_.find(pid);
       if (it != by_pid_.end() && it->second.exited) {
@@ -98,7 +98,20 @@ void ProcessTable::on_exit(uint32_t pid, uint64_t ts_ns) {
   it->second.exited = true;
   it->second.exited_ns = ts_ns;
   ++generation_;
-  exited_.push_back(pid);
+  exited_.push_back({pid, ts_ns});
+}
+
+void ProcessTable::sweep(uint64_t now_ns, uint64_t retention_ns) {
+  while (!exited_.empty() && exited_.front().ns + retention_ns < now_ns) {
+    const uint32_t pid = exited_.front().pid;
+    exited_.pop_front();
+    auto it = by_pid_.find(pid);
+    // the pid may have been reused by a live process since: keep that one
+    if (it != by_pid_.end() && it->second.exited) {
+      by_pid_.erase(it);
+      ++generation_;
+    }
+  }
 }
 
 std::vector<Ancestor> ProcessTable::lineage(uint32_t pid, size_t max_depth) {

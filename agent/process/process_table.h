@@ -33,6 +33,9 @@ class ProcessTable {
   void on_fork(uint32_t parent, uint32_t child, uint64_t child_start_ns);
   void on_comm(uint32_t pid, const std::string& comm);
   void on_exit(uint32_t pid, uint64_t ts_ns);
+  // Forgets processes that exited more than `retention_ns` before `now_ns` (CLOCK_BOOTTIME):
+  // records of a process arrive within milliseconds of its exit, its lineage is copied into them.
+  void sweep(uint64_t now_ns, uint64_t retention_ns = 10'000'000'000ull);
 
   // Parent first, at most max_depth entries: up to the tracking root for a descendant, up to
   // pid 1 for the root itself.
@@ -50,7 +53,11 @@ class ProcessTable {
   size_t max_entries_;
   const ProcFs* procfs_;
   std::unordered_map<uint32_t, ProcInfo> by_pid_;
-  std::deque<uint32_t> exited_;  // exit order, for eviction
+  struct Exited {
+    uint32_t pid;
+    uint64_t ns;
+  };
+  std::deque<Exited> exited_;  // exit order, for eviction
   uint64_t evicted_ = 0;
   uint64_t generation_ = 1;
 };

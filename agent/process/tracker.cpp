@@ -95,6 +95,7 @@ void Tracker::apply(sensor::DecodedRecord& rec) {
   rec.process_generation = table_.generation();
   if (r.op == CF_OP_EXIT) {
     table_.on_exit(r.tgid, r.ts_ns);
+    table_.sweep(r.ts_ns);
     dns_names_.forget(r.tgid);
   }
 }

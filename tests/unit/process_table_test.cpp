@@ -317,3 +317,31 @@ TEST(ProcessTableTest, LineageStaysValidWhenLoadingEvicts) {
 
 }  // namespace
 }  // namespace clawfence::process
+
+namespace clawfence::process {
+namespace {
+
+// Exited processes are kept a while for late records, then forgotten; a reused pid is kept.
+TEST(ProcessTableSweep, ForgetsExitedAfterRetention) {
+  ProcessTable table(64, nullptr);
+  ProcInfo a;
+  a.pid = 1001;
+  table.upsert(a);
+  ProcInfo b;
+  b.pid = 1002;
+  table.upsert(b);
+  table.on_exit(1001, 100);
+  table.on_exit(1002, 5'000'000'000ull);
+  table.sweep(10'000'000'000ull, 8'000'000'000ull);
+  EXPECT_EQ(table.find(1001), nullptr);
+  ASSERT_NE(table.find(1002), nullptr);
+  ProcInfo reused;  // 1002 comes back as a new live process before its sweep
+  reused.pid = 1002;
+  table.upsert(reused);
+  table.sweep(30'000'000'000ull, 8'000'000'000ull);
+  ASSERT_NE(table.find(1002), nullptr);
+  EXPECT_FALSE(table.find(1002)->exited);
+}
+
+}  // namespace
+}  // namespace clawfence::process
