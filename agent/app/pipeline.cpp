@@ -1,7 +1,8 @@
 #include "app/pipeline.h"
 
 #include <spdlog/spdlog.h>
-#include <time.h>
+
+#include "proto/timestamp.h"
 
 #include <climits>
 #include <vector>
@@ -53,10 +54,7 @@ PipelineStats Pipeline::stats() const {
 
 void Pipeline::write_gap(const char* where, uint64_t lost, uint64_t total) {
   v1::Event ev;
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  ev.mutable_time()->set_seconds(ts.tv_sec);
-  ev.mutable_time()->set_nanos(static_cast<int32_t>(ts.tv_nsec));
+  v1::set_timestamp(v1::unix_now_ns(), ev.mutable_time());
   ev.set_kind(v1::Event::GAP);
   auto* g = ev.mutable_gap();
   g->set_where(where);
@@ -100,9 +98,7 @@ void Pipeline::write_alerts() {
 }
 
 void Pipeline::account_egress() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  const int64_t now = ts.tv_sec * 1000000000ll + ts.tv_nsec;
+  const int64_t now = v1::unix_now_ns();
   for (const auto& s : sensor_.egress_deltas()) {
     bool mapped = false;
     const std::string address = sensor::format_address(s.family, s.addr, &mapped);
@@ -159,10 +155,8 @@ void Pipeline::worker() {
       report_gaps();
       if (engine_) {
         account_egress();
-        timespec ts{};
-        clock_gettime(CLOCK_REALTIME, &ts);
         // at shutdown every fold window ends now
-        int64_t now_ns = open ? ts.tv_sec * 1000000000ll + ts.tv_nsec : INT64_MAX / 2;
+        int64_t now_ns = open ? v1::unix_now_ns() : INT64_MAX / 2;
         engine_->tick(now_ns, alerts_);
         write_alerts();
       }

@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "policy/matchers.h"
+#include "proto/timestamp.h"
 
 namespace clawfence::policy {
 namespace {
@@ -38,13 +39,6 @@ std::string expand_home(const std::string& glob, const std::string& home) {
   if (glob == "~") return home;
   if (glob.rfind("~/", 0) == 0) return home + glob.substr(1);
   return glob;
-}
-
-int64_t to_ns(const google::protobuf::Timestamp& t) { return t.seconds() * 1000000000ll + t.nanos(); }
-
-void set_ts(int64_t ns, google::protobuf::Timestamp* t) {
-  t->set_seconds(ns / 1000000000ll);
-  t->set_nanos(static_cast<int32_t>(ns % 1000000000ll));
 }
 
 bool role_allowed(const std::vector<std::string>& roles, const std::string& role) {
@@ -137,30 +131,35 @@ Engine::~Engine() = default;
 
 Mode Engine::mode() const { return rules_->rules.mode; }
 
+namespace {
+
+// A role's own conditions: comm, exe glob, argv substring (ancestors have no argv: nullptr).
+bool self_matches(const Role& r, const std::string& comm, const std::string& exe, const std::string* argv) {
+  for (const auto& c : r.comms)
+    if (comm == c.substr(0, 15)) return true;
+  for (const auto& g : r.exes)
+    if (glob_matches(g, exe)) return true;
+  if (argv)
+    for (const auto& a : r.argv_contains)
+      if (argv->find(a) != std::string::npos) return true;
+  return false;
+}
+
+}  // namespace
+
+const Role* Engine::self_role(const std::string& comm, const std::string& exe) const {
+  for (const auto& r : rules_->rules.roles)
+    if (self_matches(r, comm, exe, nullptr)) return &r;
+  return nullptr;
+}
+
 std::string Engine::role_of(const v1::Process& p) const {
-  const auto& roles = rules_->rules.roles;
-  // A role's own conditions: comm, exe glob, argv substring (ancestors: comm and exe only).
-  auto self_matches = [](const Role& r, const std::string& comm, const std::string& exe, const std::string* argv) {
-    for (const auto& c : r.comms)
-      if (comm == c.substr(0, 15)) return true;
-    for (const auto& g : r.exes)
-      if (glob_matches(g, exe)) return true;
-    if (argv)
-      for (const auto& a : r.argv_contains)
-        if (argv->find(a) != std::string::npos) return true;
-    return false;
-  };
-  auto self_role = [&](const std::string& comm, const std::string& exe, const std::string* argv) -> const Role* {
-    for (const auto& r : roles)
-      if (self_matches(r, comm, exe, argv)) return &r;
-    return nullptr;
-  };
   const std::string argv = join_argv(p.argv());
-  for (const auto& r : roles) {
+  for (const auto& r : rules_->rules.roles) {
     if (self_matches(r, p.comm(), p.exe(), &argv)) return r.name;
     if (!r.descendant_of.empty()) {
       for (const auto& a : p.lineage()) {
-        const Role* ar = self_role(a.comm(), a.exe(), nullptr);
+        const Role* ar = self_role(a.comm(), a.exe());
         if (ar && ar->name == r.descendant_of) return r.name;
       }
     }
@@ -174,11 +173,8 @@ uint32_t Engine::tool_pid(const v1::Process& p) const {
   const auto& lineage = p.lineage();
   uint32_t candidate = p.pid();
   for (const auto& a : lineage) {
-    v1::Process anc;
-    anc.set_comm(a.comm());
-    anc.set_exe(a.exe());
-    std::string r = role_of(anc);
-    if (!r.empty() && r != "tool") return candidate;
+    const Role* r = self_role(a.comm(), a.exe());
+    if (r && r->name != "tool") return candidate;
     candidate = a.pid();
   }
   return p.pid();
@@ -188,7 +184,7 @@ void Engine::emit(const v1::Event& ev, const std::string& role, const Hit& hit, 
                   int64_t first_ns, int64_t last_ns, std::vector<v1::Event>& out) {
   v1::Event a;
   *a.mutable_time() = ev.time();
-  if (folded) set_ts(last_ns, a.mutable_time());
+  if (folded) v1::set_timestamp(last_ns, a.mutable_time());
   a.set_kind(v1::Event::ALERT);
   *a.mutable_process() = ev.process();
   auto* al = a.mutable_alert();
@@ -199,8 +195,8 @@ void Engine::emit(const v1::Event& ev, const std::string& role, const Hit& hit, 
   al->set_description(hit.meta->description);
   al->set_role(role);
   al->set_count(count);
-  set_ts(first_ns, al->mutable_first_seen());
-  set_ts(last_ns, al->mutable_last_seen());
+  v1::set_timestamp(first_ns, al->mutable_first_seen());
+  v1::set_timestamp(last_ns, al->mutable_last_seen());
   *al->mutable_evidence() = hit.evidence;
   for (const auto& id : hit.related_ids) al->add_related_rule_ids(id);
   if (!hit.related_ids.empty()) *al->mutable_related_evidence() = hit.related_evidence;
@@ -212,7 +208,7 @@ void Engine::emit(const v1::Event& ev, const std::string& role, const Hit& hit, 
 }
 
 void Engine::raise(const v1::Event& ev, const std::string& role, Hit hit, std::vector<v1::Event>& out) {
-  const int64_t now = to_ns(ev.time());
+  const int64_t now = v1::timestamp_ns(ev.time());
   const std::string key = hit.meta->id + "/" + std::to_string(ev.process().pid());
   auto it = folds_.find(key);
   if (it != folds_.end() && now - it->second.window_start_ns < static_cast<int64_t>(rules_->rules.alerts.fold_window_ns)) {
@@ -252,7 +248,7 @@ void Engine::tick(int64_t now_ns, std::vector<v1::Event>& out) {
 void Engine::correlate(const v1::Event& ev, const std::string& role, const Hit& egress_hit, std::vector<v1::Event>& out) {
   auto it = secrets_.find(tool_pid(ev.process()));
   if (it == secrets_.end()) return;
-  const int64_t now = to_ns(ev.time());
+  const int64_t now = v1::timestamp_ns(ev.time());
   if (now - it->second.ns > static_cast<int64_t>(rules_->rules.alerts.correlation_window_ns)) return;
   static const RuleMeta kExfil = [] {
     RuleMeta m;
@@ -289,7 +285,7 @@ void Engine::account(const v1::Process& p, const std::string& address, uint32_t 
     if (b.bytes <= r.max_bytes || b.alerted) continue;
     b.alerted = true;
     v1::Event ev;
-    set_ts(now_ns, ev.mutable_time());
+    v1::set_timestamp(now_ns, ev.mutable_time());
     ev.set_kind(v1::Event::NET);
     *ev.mutable_process() = p;
     Hit hit{&r.meta, {}, false};
@@ -330,7 +326,7 @@ void Engine::evaluate(const v1::Event& ev, std::vector<v1::Event>& out) {
           raise(ev, role, std::move(hit), out);
         }
         if (!secret.rule_ids.empty()) {
-          secret.ns = to_ns(ev.time());
+          secret.ns = v1::timestamp_ns(ev.time());
           secrets_[tool_pid(p)] = std::move(secret);
         }
         // Scope: only opens that succeeded (failed probes of library paths are noise).

@@ -59,6 +59,8 @@ class Engine {
             int64_t first_ns, int64_t last_ns, std::vector<v1::Event>& out);
   void correlate(const v1::Event& ev, const std::string& role, const Hit& egress_hit, std::vector<v1::Event>& out);
   uint32_t tool_pid(const v1::Process& p) const;
+  // The first role whose own conditions (comm, exe) match: how ancestors are judged.
+  const Role* self_role(const std::string& comm, const std::string& exe) const;
 
   std::unique_ptr<CompiledRules> rules_;
   EngineStats stats_;

@@ -4,6 +4,7 @@
 #include <unordered_set>
 
 #include "clawfence/abi.h"
+#include "proto/timestamp.h"
 
 namespace clawfence::process {
 
@@ -88,9 +89,6 @@ void Tracker::apply(sensor::DecodedRecord& rec) {
       break;
   }
   std::string comm = r.op == CF_OP_COMM ? ev.comm().new_comm() : r.comm;
-  if (r.op == CF_OP_DNS) {  // received in softirq context: the socket's owner, not the thread
-    if (const ProcInfo* owner = table_.get_or_load(r.tgid)) comm = owner->comm;
-  }
   fill_process(r.tgid, r.tid, comm, r.cgroup_id, rec);
   rec.process_generation = table_.generation();
   if (r.op == CF_OP_EXIT) {
@@ -109,10 +107,7 @@ void Tracker::fill_process(uint32_t pid, uint32_t tid, const std::string& comm, 
   fill_fields(pid, tid, comm, cgroup_id, out);
 }
 
-void Tracker::describe(uint32_t pid, v1::Process* out) {
-  const ProcInfo* p = table_.get_or_load(pid);
-  fill_fields(pid, pid, p ? p->comm : std::string(), p ? p->cgroup_id : 0, out);
-}
+void Tracker::describe(uint32_t pid, v1::Process* out) { fill_fields(pid, pid, "", 0, out); }
 
 void Tracker::fill_fields(uint32_t pid, uint32_t tid, const std::string& comm, uint64_t cgroup_id,
                           v1::Process* out) {
@@ -122,7 +117,10 @@ void Tracker::fill_fields(uint32_t pid, uint32_t tid, const std::string& comm, u
   out->set_cgroup_id(cgroup_id);
   const ProcInfo* p = table_.get_or_load(pid);
   if (!p) return;
-  if (cgroup_id == 0) {  // records made outside the process's context (DNS answers)
+  // A record made outside the process's context (a DNS answer, received in softirq) has no
+  // thread comm or cgroup: the process's own stand in.
+  if (comm.empty()) out->set_comm(p->comm);
+  if (cgroup_id == 0) {
     cgroup_id = p->cgroup_id;
     out->set_cgroup_id(cgroup_id);
   }
@@ -132,11 +130,7 @@ void Tracker::fill_fields(uint32_t pid, uint32_t tid, const std::string& comm, u
   out->set_uid(p->uid);
   out->set_gid(p->gid);
   out->set_cgroup(p->cgroup_id == cgroup_id && !p->cgroup.empty() ? p->cgroup : cgroup_paths_.path(cgroup_id, pid));
-  if (p->start_ns) {
-    int64_t ns = clock_.to_unix_ns(p->start_ns);
-    out->mutable_start_time()->set_seconds(ns / 1000000000);
-    out->mutable_start_time()->set_nanos(static_cast<int32_t>(ns % 1000000000));
-  }
+  if (p->start_ns) v1::set_timestamp(clock_.to_unix_ns(p->start_ns), out->mutable_start_time());
   out->set_tracked_by(p->tracked_by);
   out->set_root_pid(p->root_pid);
   out->set_target(p->target);

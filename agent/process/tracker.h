@@ -23,7 +23,6 @@ class Tracker {
           const std::string& cgroup2_root = "");
 
   void set_targets(std::vector<Target> targets) { targets_ = std::move(targets); }
-  const std::vector<Target>& targets() const { return targets_; }
 
   // Updates the table from the record and fills rec.event.process.
   void apply(sensor::DecodedRecord& rec);

@@ -10,6 +10,7 @@
 #include <ctime>
 
 #include "clawfence/abi.h"
+#include "proto/timestamp.h"
 #include "sensor/dns.h"
 
 namespace clawfence::sensor {
@@ -36,12 +37,6 @@ constexpr SyscallName kSyscalls[] = {
 #else
 #error "syscall names for this architecture are missing"
 #endif
-
-void set_time(const BootClock& clock, uint64_t boot_ns, google::protobuf::Timestamp* ts) {
-  int64_t ns = clock.to_unix_ns(boot_ns);
-  ts->set_seconds(ns / 1000000000);
-  ts->set_nanos(static_cast<int32_t>(ns % 1000000000));
-}
 
 std::string fixed_str(const char* s, size_t max) { return sanitize_utf8(std::string(s, strnlen(s, max))); }
 
@@ -246,7 +241,7 @@ DecodeStatus decode_record(const void* data, size_t size, const BootClock& clock
   p.cgroup_id = hdr.cgroup_id;
   p.comm = fixed_str(hdr.comm, sizeof(hdr.comm));
   v1::Event& ev = out.event;
-  set_time(clock, hdr.ts_ns, ev.mutable_time());
+  v1::set_timestamp(clock.to_unix_ns(hdr.ts_ns), ev.mutable_time());
 
   switch (hdr.op) {
     case CF_OP_EXEC: {
