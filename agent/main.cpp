@@ -46,6 +46,13 @@ int main(int argc, char** argv) {
   agent_cmd->add_option("-r,--rules", agent.rules, "rule file or directory")->capture_default_str();
   agent_cmd->add_option("--cgroup", agent.cgroup,
                         "attach the network hooks to this cgroup v2 directory instead of the root");
+  agent_cmd->add_flag("--dry-run", agent.dry_run,
+                      "enforce-mode rules report what they would block or kill, and block nothing");
+  agent_cmd->add_option("--pin", agent.pin,
+                        "pin programs and maps so enforcement outlives the agent: auto (in enforce mode), always, never")
+      ->check(CLI::IsMember({"auto", "always", "never"}))
+      ->capture_default_str();
+  agent_cmd->add_option("--pin-dir", agent.pin_dir, "where pins live (bpffs)")->capture_default_str();
   add_common(agent_cmd, agent.common);
 
   clawfence::app::RunOptions run;
@@ -61,6 +68,12 @@ int main(int argc, char** argv) {
   rules_cmd->require_subcommand(1);
   auto* check_cmd = rules_cmd->add_subcommand("check", "validate a rule file or directory");
   check_cmd->add_option("path", rules_path, "rule file or directory")->required();
+
+  std::string pin_dir = "/sys/fs/bpf/clawfence";
+  auto* status_cmd = app.add_subcommand("status", "show what is attached and pinned, in which mode, since when");
+  status_cmd->add_option("--pin-dir", pin_dir, "where pins live")->capture_default_str();
+  auto* unload_cmd = app.add_subcommand("unload", "detach and remove everything clawfence pinned");
+  unload_cmd->add_option("--pin-dir", pin_dir, "where pins live")->capture_default_str();
 
   app.add_subcommand("version", "print the version");
 
@@ -78,5 +91,7 @@ int main(int argc, char** argv) {
   if (app.got_subcommand(agent_cmd)) return clawfence::app::run_agent(agent);
   if (app.got_subcommand(run_cmd)) return clawfence::app::run_command(run);
   if (check_cmd->parsed()) return clawfence::app::check_rules(rules_path);
+  if (app.got_subcommand(status_cmd)) return clawfence::app::show_status(pin_dir);
+  if (app.got_subcommand(unload_cmd)) return clawfence::app::unload(pin_dir);
   return 0;
 }

@@ -11,6 +11,41 @@
 #include "lib/syscalls.bpf.h"
 #include "file/file.bpf.h"
 #include "net/net.bpf.h"
+#include "guard/guard.bpf.h"
+
+/*
+ * io_uring_setup by a tracked process. Operations submitted through a ring run in the kernel
+ * without passing the syscall tracepoints (an open through io_uring is invisible to them; a
+ * connect still meets the cgroup hooks), so setting up a ring is itself an event, and a kill in
+ * enforce mode when a rule says so.
+ */
+static __always_inline void cf_io_uring_exit(const struct cf_tracked *t, long ret)
+{
+	const struct cf_guard_config *cfg = cf_guard_cfg();
+	const struct cf_evasion_rule *er;
+	struct cf_guard_rec rec = {};
+
+	cf_fill_hdr(&rec.hdr, CF_OP_GUARD);
+	rec.hdr.size = sizeof(rec);
+	rec.what = CF_GUARD_IO_URING;
+	rec.result = ret;
+	rec.verdict.rule = CF_RULE_NONE;
+	rec.verdict.role = t->role;
+	if (cfg && (cfg->flags & CF_GUARD_ACTIVE)) {
+		er = &cfg->evasion[CF_EVASION_IO_URING];
+		rec.verdict.generation = cfg->generation;
+		if (er->rule != CF_RULE_NONE && cf_role_applies(er->role_mask, t->role)) {
+			rec.verdict.rule = er->rule;
+			/* the ring already exists: the only refusal left is the kill */
+			rec.verdict.verdict = cf_verdict_for(cfg, er->action == CF_ACTION_KILL ? CF_ACTION_KILL
+											   : CF_ACTION_ALERT);
+			if (rec.verdict.verdict == CF_VERDICT_KILLED)
+				bpf_send_signal(9);
+			cf_verdict_count(rec.verdict.verdict);
+		}
+	}
+	cf_output(&rec, sizeof(rec));
+}
 
 SEC("raw_tp/sys_enter")
 int BPF_PROG(cf_sys_enter, struct pt_regs *regs, long nr)
@@ -31,7 +66,9 @@ int BPF_PROG(cf_sys_exit, struct pt_regs *regs, long ret)
 	 * syscall number is a probe read and costs more than the lookup, so only watched
 	 * processes pay it.
 	 */
-	if (!cf_lookup_tracked(cf_current_tgid()))
+	const struct cf_tracked *t = cf_lookup_tracked(cf_current_tgid());
+
+	if (!t)
 		return 0;
 	nr = CF_SYSCALL_NR(regs);
 	if (cf_file_wants(nr)) {
@@ -41,6 +78,8 @@ int BPF_PROG(cf_sys_exit, struct pt_regs *regs, long ret)
 			cf_file_exit(&in, ret);
 	} else if (cf_net_wants(nr)) {
 		cf_net_leave(ret);
+	} else if (nr == CF_NR_io_uring_setup) {
+		cf_io_uring_exit(t, ret);
 	}
 	return 0;
 }

@@ -8,7 +8,7 @@ packages=(
   clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
   # build: user space
   make g++ pkg-config protobuf-compiler libprotobuf-dev libspdlog-dev libfmt-dev
-  libcli11-dev libyaml-cpp-dev libgtest-dev
+  libcli11-dev libyaml-cpp-dev libgtest-dev libssl-dev
   # fuzzing: libFuzzer and the sanitizer runtimes for clang
   libclang-rt-14-dev
   # tests and workloads

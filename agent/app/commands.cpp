@@ -12,6 +12,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -22,12 +25,17 @@
 #include <thread>
 
 #include "app/pipeline.h"
+#include "enforce/guard.h"
 #include "policy/engine.h"
 #include "policy/rules.h"
 #include "process/targets.h"
 #include "process/tracker.h"
 #include "sensor/kernel.h"
 #include "sensor/sensor.h"
+
+#ifndef CLAWFENCE_VERSION_STR
+#define CLAWFENCE_VERSION_STR "0.1.0"
+#endif
 
 namespace clawfence::app {
 namespace {
@@ -126,6 +134,29 @@ void check_attach_cgroup(const std::string& path) {
     throw StartError(1, "--cgroup " + path + ": " + std::strerror(errno));
   if (static_cast<unsigned long>(st.f_type) != CGROUP2_SUPER_MAGIC)
     throw StartError(1, "--cgroup " + path + ": not a cgroup v2 directory");
+}
+
+// Which programs pins came from: a restarted agent of the same build adopts them as they are.
+std::string build_id() { return "clawfence " + std::string(CLAWFENCE_VERSION_STR) + " bpf " + sensor::object_digest(); }
+
+// Compiles the rules into the guards' maps and says what is enforced how.
+std::vector<std::string> apply_guard(enforce::Guard& guard, const policy::RuleSet& rules, const std::string& rules_path,
+                                     const std::string& attach) {
+  enforce::GuardIdentity id{rules_path, enforce::rules_digest(rules_path), build_id(), attach};
+  auto notes = guard.apply(rules, id);
+  for (const auto& n : notes) spdlog::warn("enforcement: {}", n);
+  const auto& c = guard.current().config;
+  const char* mode = c.mode == CF_MODE_ENFORCE ? "enforce" : c.mode == CF_MODE_DRY_RUN ? "dry run (enforce, nothing refused)"
+                                                                                        : "monitor (nothing refused)";
+  spdlog::info("guards: mode {}, policy generation {}: {} egress rules and exceptions, {} CIDR entries, {} host "
+               "patterns, {} budgets, {} path patterns for kill; fail-closed {}",
+               mode, c.generation, guard.current().rules.size(), guard.current().cidrs.size(),
+               guard.current().hosts.size(), guard.current().budgets.size(), guard.current().paths.size(),
+               (c.flags & CF_GUARD_FAIL_CLOSED) ? "on" : "off");
+  spdlog::info("guards: connect/sendmsg refused with EPERM in the cgroup hooks; raw, packet and ICMP sockets refused "
+               "at sock_create; budgets drop packets in cgroup_skb egress; file and exec kill rules send SIGKILL "
+               "with bpf_send_signal at the syscall exit (no BPF LSM here: opens cannot be refused, only killed)");
+  return notes;
 }
 
 void log_summary(const sensor::Sensor& s, const Pipeline& p) {
@@ -261,13 +292,19 @@ int run_agent_impl(const AgentOptions& opts) {
   // 1. inputs
   policy::RuleSet rules = load_rules_or_throw(opts.rules);
   auto engine = std::make_unique<policy::Engine>(rules);
+  engine->set_dry_run(opts.dry_run);
   spdlog::info("rules: {}: {}", opts.rules, rules_summary(rules));
+  if (opts.dry_run && rules.mode != policy::Mode::kEnforce)
+    spdlog::warn("--dry-run: the rules are in monitor mode, which never blocks anyway");
   require_root();
   // 2. kernel
   sensor::KernelFeatures kf = probe_or_throw();
   std::string attach = opts.cgroup.empty() ? kf.cgroup2_path : opts.cgroup;
   check_attach_cgroup(attach);
   sensor::SensorOptions sensor_opts = sensor_options(opts.common, attach, kf);
+  const bool pin = opts.pin == "always" || (opts.pin == "auto" && rules.mode == policy::Mode::kEnforce);
+  if (opts.pin != "never" && (pin || sensor::has_pins(opts.pin_dir))) sensor_opts.pin_dir = opts.pin_dir;
+  sensor_opts.build_id = build_id();
   std::vector<std::string> warnings;
   sensor::KernelTargets kt = process::compile_kernel_targets(rules.targets, kf.cgroup2_path, &warnings);
   for (const auto& w : warnings) spdlog::warn("{}", w);
@@ -277,7 +314,19 @@ int run_agent_impl(const AgentOptions& opts) {
   auto sensor = sensor::Sensor::start(sensor_opts, kt);
   for (const auto& a : sensor->attachments()) spdlog::debug("attached {}", a);
   log_mechanism(*sensor);
-  spdlog::info("attached {} programs; network hooks on {}", sensor->attachments().size(), attach);
+  if (sensor->adopted())
+    spdlog::info("adopted the programs pinned under {} (they never stopped; nothing attached twice)", opts.pin_dir);
+  else
+    spdlog::info("attached {} programs; network hooks on {}{}", sensor->attachments().size(), attach,
+                 sensor->pinned() ? "; pinned under " + opts.pin_dir : "");
+  enforce::GuardOptions gopts;
+  gopts.dry_run = opts.dry_run;
+  enforce::Guard guard(*sensor, gopts);
+  try {
+    apply_guard(guard, rules, opts.rules, attach);
+  } catch (const std::invalid_argument& e) {
+    throw StartError(2, "rules do not fit the kernel's guard maps: " + std::string(e.what()));
+  }
   // 4. process state
   sensor::BootClock clock;
   process::ProcFs procfs;
@@ -302,16 +351,31 @@ int run_agent_impl(const AgentOptions& opts) {
     }
     std::vector<std::string> warns;
     sensor::KernelTargets next = process::compile_kernel_targets(res.rules.targets, root, &warns);
+    try {
+      // the guards first: a policy that does not fit leaves everything as it was
+      apply_guard(guard, res.rules, path, attach);
+    } catch (const std::exception& ex) {
+      return std::string(ex.what());
+    }
     if (auto err = sensor->set_targets(next); !err.empty()) return err;
     for (const auto& w : warns) spdlog::warn("{}", w);
     t.set_targets(res.rules.targets);
+    fresh->set_dry_run(opts.dry_run);
     e = std::move(fresh);
+    sensor->keep_pins_on_exit(res.rules.mode == policy::Mode::kEnforce);
     spdlog::info("rules reloaded: {}", rules_summary(res.rules));
     return std::string();
   };
+  sensor->keep_pins_on_exit(rules.mode == policy::Mode::kEnforce);
   Pipeline pipeline(*sensor, tracker, sink, clock, opts.common.queue_capacity, std::move(engine), reloader);
+  pipeline.set_guard(&guard);
   pipeline.start();
   auto seeded = tracker.seed(*sensor);
+  {
+    // processes found in /proc get their roles from the engine (the kernel saw no fork or exec)
+    policy::Engine judge(rules);
+    guard.judge_roles(tracker, judge, seeded.pids);
+  }
   spdlog::info("watching: {} running processes matched a target, {} tracked with their descendants{}",
                seeded.roots, seeded.tracked,
                seeded.failed ? " (" + std::to_string(seeded.failed) + " could not be tracked)" : "");
@@ -334,6 +398,11 @@ int run_agent_impl(const AgentOptions& opts) {
   // 6. shutdown, in reverse
   pipeline.stop();
   log_summary(*sensor, pipeline);
+  if (sensor->pinned())
+    spdlog::info("{}", guard.current().config.mode == CF_MODE_MONITOR
+                           ? "monitor mode: the pinned programs are removed"
+                           : "enforcement stays in force (pinned under " + opts.pin_dir +
+                                 "); `clawfence unload` removes it");
   return 0;
 }
 
@@ -351,6 +420,15 @@ int run_command_impl(const RunOptions& opts) {
   kt.cgroup_ids.push_back(cg.id());  // anything that execs in the run cgroup is watched
   auto sensor = sensor::Sensor::start(sensor_options(opts.common, cg.path(), kf), kt);
   log_mechanism(*sensor);
+  std::unique_ptr<enforce::Guard> guard;
+  if (!opts.rules.empty()) {
+    guard = std::make_unique<enforce::Guard>(*sensor, enforce::GuardOptions{});
+    try {
+      apply_guard(*guard, rules, opts.rules, cg.path());
+    } catch (const std::invalid_argument& e) {
+      throw StartError(2, "rules do not fit the kernel's guard maps: " + std::string(e.what()));
+    }
+  }
 
   // The child waits until it is in the cgroup and tracked before it execs CMD.
   int go[2], failed[2];
@@ -404,6 +482,7 @@ int run_command_impl(const RunOptions& opts) {
   tracker.adopt(static_cast<uint32_t>(child), "run");
   Pipeline pipeline(*sensor, tracker, sink, clock, opts.common.queue_capacity,
                     opts.rules.empty() ? nullptr : std::make_unique<policy::Engine>(rules));
+  pipeline.set_guard(guard.get());
   pipeline.start();
   if (write(go[1], "g", 1) != 1) spdlog::warn("could not release the command: {}", std::strerror(errno));
   close(go[1]);
@@ -471,13 +550,128 @@ int check_rules(const std::string& path) {
   auto res = policy::load_rules(path);
   for (const auto& e : res.errors) fprintf(stderr, "%s\n", e.to_string().c_str());
   if (!res.ok()) return 1;
+  enforce::CompiledGuard guard;
   try {
     policy::Engine compiled(res.rules);  // everything a running agent would compile
+    guard = enforce::compile_guard(res.rules, enforce::GuardOptions{});
   } catch (const std::exception& e) {
     fprintf(stderr, "%s: %s\n", path.c_str(), e.what());
     return 1;
   }
   printf("%s: ok: %s\n", path.c_str(), rules_summary(res.rules).c_str());
+  for (const auto& n : guard.notes) printf("  enforcement: %s\n", n.c_str());
+  return 0;
+}
+
+namespace {
+
+std::string format_unix(uint64_t ns) {
+  if (ns == 0) return "-";
+  time_t t = static_cast<time_t>(ns / 1000000000ull);
+  char buf[64];
+  struct tm tm {};
+  gmtime_r(&t, &tm);
+  strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+template <typename T>
+bool read_pinned(const std::string& path, T* out) {
+  int fd = bpf_obj_get(path.c_str());
+  if (fd < 0) return false;
+  uint32_t zero = 0;
+  bool ok = bpf_map_lookup_elem(fd, &zero, out) == 0;
+  close(fd);
+  return ok;
+}
+
+}  // namespace
+
+int show_status(const std::string& pin_dir) {
+  if (geteuid() != 0) {
+    fprintf(stderr, "clawfence status: must run as root (reads pinned eBPF objects)\n");
+    return 4;
+  }
+  if (!sensor::has_pins(pin_dir)) {
+    printf("clawfence: nothing pinned under %s (no agent in enforce mode has run, or `unload` removed it)\n",
+           pin_dir.c_str());
+    return 3;
+  }
+  cf_guard_info info{};
+  cf_guard_config cfg{};
+  bool have_info = read_pinned(pin_dir + "/maps/guard_info", &info);
+  read_pinned(pin_dir + "/maps/guard_config", &cfg);
+  const bool agent_alive = have_info && info.agent_pid && kill(static_cast<pid_t>(info.agent_pid), 0) == 0;
+  const char* mode = cfg.mode == CF_MODE_ENFORCE ? "enforce" : cfg.mode == CF_MODE_DRY_RUN ? "dry-run" : "monitor";
+  printf("clawfence: attached since %s, pinned under %s\n", format_unix(info.attached_unix_ns).c_str(), pin_dir.c_str());
+  printf("  agent      pid %u (%s)\n", info.agent_pid, agent_alive ? "running" : "not running: the last policy stays in force");
+  printf("  build      %s\n", info.build);
+  printf("  mode       %s, fail-closed %s\n", mode, (cfg.flags & CF_GUARD_FAIL_CLOSED) ? "on" : "off");
+  printf("  policy     generation %u, written %s\n", cfg.generation, format_unix(info.policy_unix_ns).c_str());
+  printf("  rules      %s (sha256 %s)\n", info.rules_path, info.rules_sha256);
+  printf("  cgroup     %s\n", info.attach_cgroup);
+  int tracked_fd = bpf_obj_get((pin_dir + "/maps/tracked").c_str());
+  if (tracked_fd >= 0) {
+    uint32_t key = 0, next = 0;
+    size_t n = 0;
+    for (uint32_t* prev = nullptr; bpf_map_get_next_key(tracked_fd, prev, &next) == 0; prev = &key) {
+      key = next;
+      ++n;
+    }
+    close(tracked_fd);
+    printf("  tracked    %zu processes\n", n);
+  }
+  int counters_fd = bpf_obj_get((pin_dir + "/maps/counters").c_str());
+  if (counters_fd >= 0) {
+    int ncpu = libbpf_num_possible_cpus();
+    std::vector<uint64_t> vals(static_cast<size_t>(ncpu > 0 ? ncpu : 1));
+    auto total = [&](uint32_t c) {
+      uint64_t t = 0;
+      if (bpf_map_lookup_elem(counters_fd, &c, vals.data()) == 0)
+        for (uint64_t v : vals) t += v;
+      return t;
+    };
+    printf("  verdicts   %lu blocked, %lu killed, %lu would-block (dry run), %lu budget drops, %lu fail-closed\n",
+           (unsigned long)total(CF_CNT_BLOCKED), (unsigned long)total(CF_CNT_KILLED),
+           (unsigned long)total(CF_CNT_WOULD_BLOCK), (unsigned long)total(CF_CNT_BUDGET_DROPS),
+           (unsigned long)total(CF_CNT_FAIL_CLOSED));
+    printf("  records    %lu written, %lu lost (ring buffer full)\n", (unsigned long)total(CF_CNT_RECORDS),
+           (unsigned long)total(CF_CNT_RINGBUF_FULL));
+    close(counters_fd);
+  }
+  printf("  programs\n");
+  for (const auto& l : sensor::list_pinned_links(pin_dir))
+    printf("    %-18s %s (prog id %u)\n", l.name.c_str(), l.kind.c_str(), l.prog_id);
+  return 0;
+}
+
+int unload(const std::string& pin_dir) {
+  if (geteuid() != 0) {
+    fprintf(stderr, "clawfence unload: must run as root\n");
+    return 4;
+  }
+  if (!sensor::has_pins(pin_dir)) {
+    printf("clawfence: nothing pinned under %s\n", pin_dir.c_str());
+    return 0;
+  }
+  cf_guard_info info{};
+  if (read_pinned(pin_dir + "/maps/guard_info", &info) && info.agent_pid &&
+      kill(static_cast<pid_t>(info.agent_pid), 0) == 0) {
+    char exe[256] = {};
+    ssize_t n = readlink(("/proc/" + std::to_string(info.agent_pid) + "/exe").c_str(), exe, sizeof(exe) - 1);
+    if (n > 0 && std::string(exe).find("clawfence") != std::string::npos) {
+      fprintf(stderr, "clawfence agent pid %u is running with these programs: stop it first (it keeps enforcing "
+                      "otherwise, and would re-pin on its next start)\n", info.agent_pid);
+      return 1;
+    }
+  }
+  try {
+    for (const auto& line : sensor::unload_pins(pin_dir)) printf("%s\n", line.c_str());
+  } catch (const std::exception& e) {
+    fprintf(stderr, "clawfence unload: %s\n", e.what());
+    return 1;
+  }
+  printf("clawfence: unloaded; nothing of clawfence is attached any more\n");
   return 0;
 }
 

@@ -23,6 +23,9 @@ struct AgentOptions {
   CommonOptions common;
   std::string rules;                  // file or directory
   std::string cgroup;                 // attach the network hooks here instead of the v2 root
+  bool dry_run = false;               // enforce mode: report what would be blocked, block nothing
+  std::string pin = "auto";           // auto (pin in enforce mode), always, never
+  std::string pin_dir = "/sys/fs/bpf/clawfence";
 };
 
 struct RunOptions {
@@ -36,5 +39,9 @@ struct RunOptions {
 int run_agent(const AgentOptions& opts);
 int run_command(const RunOptions& opts);
 int check_rules(const std::string& path);
+// What is pinned under pin_dir: programs, where, mode, since when, rule-set hash.
+int show_status(const std::string& pin_dir);
+// Detaches and removes everything pinned under pin_dir.
+int unload(const std::string& pin_dir);
 
 }  // namespace clawfence::app

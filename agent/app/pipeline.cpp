@@ -2,7 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include "enforce/guard.h"
 #include "proto/timestamp.h"
+
+#include <signal.h>
 
 #include <climits>
 #include <vector>
@@ -78,7 +81,16 @@ void Pipeline::report_gaps() {
 }
 
 void Pipeline::write_alerts() {
-  for (const auto& a : alerts_) {
+  for (auto& a : alerts_) {
+    // A kill rule the kernel could not match (its pattern has no kernel form) is carried out
+    // here, after the fact: the process is already past the open, but it does not go on.
+    auto* m = a.mutable_alert();
+    if (m->mode() == "enforce" && m->action() == "kill" && m->outcome() == "alerted" && !m->folded() &&
+        (!m->evidence().path().empty() || !m->evidence().exe().empty()) && sensor_.is_tracked(a.process().pid()) &&
+        kill(static_cast<pid_t>(a.process().pid()), SIGKILL) == 0) {
+      m->set_outcome("killed");
+      m->set_mechanism("SIGKILL from user space after the event (no kernel form for the pattern)");
+    }
     sink_.write(a);
     const auto& al = a.alert();
     const auto& e = al.evidence();
@@ -88,28 +100,13 @@ void Pipeline::write_alerts() {
                        : !e.exe().empty()     ? e.exe()
                                               : std::string();
     spdlog::log(al.severity() == "critical" || al.severity() == "error" ? spdlog::level::warn : spdlog::level::info,
-                "alert {} ({}, {}): {} by pid {} {} [{}]{}", al.rule_id(), al.severity(),
+                "alert {} ({}, {}, {}): {} by pid {} {} [{}]{}", al.rule_id(), al.severity(), al.outcome(),
                 al.role().empty() ? "no role" : al.role(), what, a.process().pid(), a.process().comm(),
                 al.description().empty() ? al.action() : al.description(),
                 al.count() > 1 ? " x" + std::to_string(al.count()) : "");
   }
   alerts_written_.fetch_add(alerts_.size(), std::memory_order_relaxed);
   alerts_.clear();
-}
-
-void Pipeline::account_egress() {
-  const int64_t now = v1::unix_now_ns();
-  for (const auto& s : sensor_.egress_deltas()) {
-    bool mapped = false;
-    const std::string address = sensor::format_address(s.family, s.addr, &mapped);
-    v1::Process p;
-    tracker_.describe(s.tgid, &p);
-    auto names = tracker_.names_for(s.tgid, address, now);
-    std::vector<std::string> hostnames;
-    if (!names.name.empty()) hostnames.push_back(names.name);
-    hostnames.insert(hostnames.end(), names.cnames.begin(), names.cnames.end());
-    engine_->account(p, address, s.port, hostnames, s.bytes, now, alerts_);
-  }
 }
 
 void Pipeline::reload() {
@@ -142,6 +139,7 @@ void Pipeline::worker() {
                        raw.size(), n);
         continue;
       }
+      if (guard_) guard_->name_rule(rec);
       tracker_.apply(rec);
       sink_.write(rec.event, rec.process_generation);
       written_.fetch_add(1, std::memory_order_relaxed);
@@ -154,7 +152,6 @@ void Pipeline::worker() {
     if (now >= next_gap_check_ || !open) {
       report_gaps();
       if (engine_) {
-        account_egress();
         // at shutdown every fold window ends now
         int64_t now_ns = open ? v1::unix_now_ns() : INT64_MAX / 2;
         engine_->tick(now_ns, alerts_);

@@ -12,6 +12,7 @@
 #include <string>
 #include <thread>
 
+#include "enforce/guard.h"
 #include "output/json_lines.h"
 #include "policy/engine.h"
 #include "process/tracker.h"
@@ -43,6 +44,8 @@ class Pipeline {
            Reloader reloader = nullptr);
   ~Pipeline();
 
+  // Names the rules behind kernel verdicts (before start; nullptr: none).
+  void set_guard(const enforce::Guard* guard) { guard_ = guard; }
   void start();
   // Asks the worker to reload the rules (SIGHUP, a changed rule file).
   void request_reload() { reload_requested_.store(true); }
@@ -55,7 +58,6 @@ class Pipeline {
   void report_gaps();
   void write_gap(const char* where, uint64_t lost, uint64_t total);
   void write_alerts();
-  void account_egress();
   void reload();
 
   sensor::Sensor& sensor_;
@@ -68,6 +70,7 @@ class Pipeline {
   std::atomic<uint64_t> decode_errors_{0};
   std::atomic<uint64_t> written_{0};
   std::unique_ptr<policy::Engine> engine_;
+  const enforce::Guard* guard_ = nullptr;
   Reloader reloader_;
   std::atomic<bool> reload_requested_{false};
   std::vector<v1::Event> alerts_;

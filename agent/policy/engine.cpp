@@ -67,6 +67,16 @@ class CompiledRules {
       for (const auto& h : v.except_hosts) check(except.add(h, 0), v.meta);
       volume_except.push_back(std::move(except));
     }
+    auto index = [&](const RuleMeta& m) { by_id.emplace(m.id, &m); };
+    // `rules` (the member copy) owns the metas the index points into
+    for (const auto& e : rules.egress.allow) index(e.meta);
+    for (const auto& e : rules.egress.deny) index(e.meta);
+    if (rules.egress.default_deny) index(rules.egress.unapproved);
+    for (const auto& f : rules.file_deny) index(f.meta);
+    for (const auto& f : rules.file_scope) index(f.meta);
+    for (const auto& x : rules.exec) index(x.meta);
+    for (const auto& v : rules.volume) index(v.meta);
+    for (const auto& e : rules.evasion) index(e.meta);
     for (uint32_t i = 0; i < r.exec.size(); ++i) {
       for (const auto& b : r.exec[i].binaries) {
         if (b.find('/') != std::string::npos)
@@ -111,6 +121,7 @@ class CompiledRules {
   std::vector<PortSet> allow_ports, deny_ports;
   std::multimap<std::string, uint32_t> exec_names;
   std::vector<HostSet> volume_except;  // one per volume rule
+  std::unordered_map<std::string, const RuleMeta*> by_id;
   PathGlobSet exec_globs;
   std::unordered_map<std::string, FileMatchers> by_home;
 
@@ -130,6 +141,11 @@ Engine::Engine(const RuleSet& rules) : rules_(std::make_unique<CompiledRules>(ru
 Engine::~Engine() = default;
 
 Mode Engine::mode() const { return rules_->rules.mode; }
+
+const RuleMeta* Engine::rule(const std::string& id) const {
+  auto it = rules_->by_id.find(id);
+  return it == rules_->by_id.end() ? nullptr : it->second;
+}
 
 namespace {
 
@@ -191,7 +207,8 @@ void Engine::emit(const v1::Event& ev, const std::string& role, const Hit& hit, 
   al->set_rule_id(hit.meta->id);
   al->set_severity(to_string(hit.meta->severity));
   al->set_action(to_string(hit.meta->action));
-  al->set_outcome("alerted");
+  al->set_outcome(hit.outcome);
+  if (!hit.mechanism.empty()) al->set_mechanism(hit.mechanism);
   al->set_description(hit.meta->description);
   al->set_role(role);
   al->set_count(count);
@@ -200,11 +217,59 @@ void Engine::emit(const v1::Event& ev, const std::string& role, const Hit& hit, 
   *al->mutable_evidence() = hit.evidence;
   for (const auto& id : hit.related_ids) al->add_related_rule_ids(id);
   if (!hit.related_ids.empty()) *al->mutable_related_evidence() = hit.related_evidence;
-  al->set_mode(to_string(mode()));
+  al->set_mode(mode() == Mode::kEnforce && dry_run_ ? "dry-run" : to_string(mode()));
   al->set_tool_pid(role == "tool" ? tool_pid(ev.process()) : 0);
   al->set_folded(folded);
   out.push_back(std::move(a));
   ++stats_.alerts;
+}
+
+void Engine::enforce_outcome(const v1::Event& ev, Hit& hit, bool* consumed) const {
+  if (!ev.has_enforcement() || ev.enforcement().rule_id() != hit.meta->id) return;
+  const std::string& v = ev.enforcement().verdict();
+  hit.outcome = v == "matched" ? "alerted" : v;
+  hit.mechanism = ev.enforcement().mechanism();
+  *consumed = true;
+}
+
+void Engine::apply_enforcement(const v1::Event& ev, const std::string& role, bool consumed,
+                               std::vector<v1::Event>& out) {
+  if (!ev.has_enforcement() || consumed) return;
+  const v1::Enforcement& e = ev.enforcement();
+  // a guard event is its rule's alert; on other events only a verdict that did something is news
+  if (ev.kind() != v1::Event::GUARD && e.verdict() == "matched") return;
+  static const RuleMeta kFailClosed = [] {
+    RuleMeta m;
+    m.id = "fail-closed";
+    m.severity = Severity::kError;
+    m.action = Action::kBlock;
+    m.description = "egress refused while records were being lost (fail-closed)";
+    return m;
+  }();
+  const RuleMeta* meta = e.rule_id() == kFailClosed.id ? &kFailClosed : rule(e.rule_id());
+  if (!meta) return;  // a rule of a policy generation that is gone: the event itself says what happened
+  Hit hit{meta, {}, false};
+  if (ev.kind() == v1::Event::NET) {
+    hit.evidence.set_address(ev.net().address());
+    hit.evidence.set_port(ev.net().port());
+    hit.evidence.set_protocol(ev.net().protocol());
+    if (!ev.net().hostname().empty()) hit.evidence.set_hostname(ev.net().hostname());
+  } else if (ev.kind() == v1::Event::FILE) {
+    hit.evidence.set_path(ev.file().path());
+    hit.evidence.set_access(ev.file().access());
+  } else if (ev.kind() == v1::Event::EXEC) {
+    hit.evidence.set_exe(ev.exec().filename());
+  } else if (ev.kind() == v1::Event::GUARD) {
+    const v1::Guard& g = ev.guard();
+    if (g.what() == "egress_budget") {
+      hit.evidence.set_address(g.address());
+      hit.evidence.set_port(g.port());
+      hit.evidence.set_bytes(g.bytes());
+    }
+  }
+  hit.outcome = e.verdict() == "matched" ? "alerted" : e.verdict();
+  hit.mechanism = e.mechanism();
+  raise(ev, role, std::move(hit), out);
 }
 
 void Engine::raise(const v1::Event& ev, const std::string& role, Hit hit, std::vector<v1::Event>& out) {
@@ -265,42 +330,10 @@ void Engine::correlate(const v1::Event& ev, const std::string& role, const Hit& 
   raise(ev, role, std::move(hit), out);
 }
 
-void Engine::account(const v1::Process& p, const std::string& address, uint32_t port,
-                     const std::vector<std::string>& hostnames, uint64_t bytes, int64_t now_ns,
-                     std::vector<v1::Event>& out) {
-  const auto& rules = rules_->rules.volume;
-  if (rules.empty()) return;
-  const std::string role = role_of(p);
-  for (size_t i = 0; i < rules.size(); ++i) {
-    const VolumeRule& r = rules[i];
-    if (!role_allowed(r.roles, role)) continue;
-    bool excepted = false;
-    for (const auto& host : hostnames) excepted |= rules_->volume_except[i].matches(host);
-    if (excepted) continue;
-    // a tool run is one budget: `tar | curl` is one exfiltration, not two small ones
-    const uint32_t who = role == "tool" ? tool_pid(p) : p.pid();
-    Budget& b = budgets_[r.meta.id + "/" + std::to_string(who)];
-    if (now_ns - b.window_start_ns >= static_cast<int64_t>(r.window_ns)) b = Budget{now_ns, 0, false};
-    b.bytes += bytes;
-    if (b.bytes <= r.max_bytes || b.alerted) continue;
-    b.alerted = true;
-    v1::Event ev;
-    v1::set_timestamp(now_ns, ev.mutable_time());
-    ev.set_kind(v1::Event::NET);
-    *ev.mutable_process() = p;
-    Hit hit{&r.meta, {}, false};
-    hit.evidence.set_address(address);
-    hit.evidence.set_port(port);
-    if (!hostnames.empty()) hit.evidence.set_hostname(hostnames.front());
-    hit.evidence.set_bytes(b.bytes);
-    raise(ev, role, std::move(hit), out);
-  }
-  if (budgets_.size() > 65536) budgets_.clear();
-}
-
 void Engine::evaluate(const v1::Event& ev, std::vector<v1::Event>& out) {
   ++stats_.evaluated;
   const v1::Process& p = ev.process();
+  bool consumed = false;
   switch (ev.kind()) {
     case v1::Event::FILE: {
       const v1::FileOp& f = ev.file();
@@ -319,6 +352,7 @@ void Engine::evaluate(const v1::Event& ev, std::vector<v1::Event>& out) {
           hit.evidence.set_path(*path);
           if (f.has_result()) hit.evidence.set_result(f.result());
           hit.evidence.set_access(f.access());
+          enforce_outcome(ev, hit, &consumed);
           if (r.secret && read_ok) {
             secret.rule_ids.push_back(r.meta.id);
             secret.evidence = hit.evidence;
@@ -360,6 +394,7 @@ void Engine::evaluate(const v1::Event& ev, std::vector<v1::Event>& out) {
         Hit hit{&r.meta, {}, false};
         hit.evidence.set_exe(x.filename());
         for (const auto& a : x.argv()) hit.evidence.add_argv(a);
+        enforce_outcome(ev, hit, &consumed);
         raise(ev, role, std::move(hit), out);
       }
       break;
@@ -390,6 +425,7 @@ void Engine::evaluate(const v1::Event& ev, std::vector<v1::Event>& out) {
         if (!applies(r, rules_->deny_ports[i])) continue;
         denied = true;
         Hit hit{&r.meta, evidence, false};
+        enforce_outcome(ev, hit, &consumed);
         raise(ev, role, hit, out);
         correlate(ev, role, hit, out);
       }
@@ -407,6 +443,7 @@ void Engine::evaluate(const v1::Event& ev, std::vector<v1::Event>& out) {
       }
       if (!allowed) {
         Hit hit{&rules_->rules.egress.unapproved, evidence, false};
+        enforce_outcome(ev, hit, &consumed);
         raise(ev, role, hit, out);
         correlate(ev, role, hit, out);
       }
@@ -415,6 +452,7 @@ void Engine::evaluate(const v1::Event& ev, std::vector<v1::Event>& out) {
     default:
       break;
   }
+  if (ev.has_enforcement()) apply_enforcement(ev, role_of(p), consumed, out);
 }
 
 }  // namespace clawfence::policy

@@ -31,10 +31,6 @@ class Engine {
 
   // Appends the alerts `ev` raises to `out` (as ALERT events naming the same process).
   void evaluate(const v1::Event& ev, std::vector<v1::Event>& out);
-  // Bytes `p` sent to `address`:`port` (named `hostnames` by the process's DNS answers, if any)
-  // since the last call: applies the volume budgets.
-  void account(const v1::Process& p, const std::string& address, uint32_t port, const std::vector<std::string>& hostnames,
-               uint64_t bytes, int64_t now_ns, std::vector<v1::Event>& out);
   // Ends fold windows that are over at `now_ns` (unix time), appending their summaries.
   void tick(int64_t now_ns, std::vector<v1::Event>& out);
 
@@ -42,6 +38,10 @@ class Engine {
   std::string role_of(const v1::Process& p) const;
   const EngineStats& stats() const { return stats_; }
   Mode mode() const;
+  // Enforce mode reports "would" outcomes only (the kernel was told the same).
+  void set_dry_run(bool dry_run) { dry_run_ = dry_run; }
+  // The rule with this id (any kind), or nullptr.
+  const RuleMeta* rule(const std::string& id) const;
 
  private:
   struct Hit {
@@ -50,6 +50,9 @@ class Engine {
     const RuleMeta* meta;
     v1::Evidence evidence;
     bool secret = false;
+    // what was done: "alerted", or a kernel guard's verdict (blocked, killed, would-block, ...)
+    std::string outcome = "alerted";
+    std::string mechanism;
     // correlation alerts: the rules and the evidence they tie together
     std::vector<std::string> related_ids;
     v1::Evidence related_evidence;
@@ -58,6 +61,11 @@ class Engine {
   void emit(const v1::Event& ev, const std::string& role, const Hit& hit, uint32_t count, bool folded,
             int64_t first_ns, int64_t last_ns, std::vector<v1::Event>& out);
   void correlate(const v1::Event& ev, const std::string& role, const Hit& egress_hit, std::vector<v1::Event>& out);
+  // The kernel guard's verdict on `ev` decides the outcome of the alert for its rule; a verdict
+  // no user-space rule matched (or a guard event) raises that rule's alert itself.
+  void apply_enforcement(const v1::Event& ev, const std::string& role, bool consumed, std::vector<v1::Event>& out);
+  void enforce_outcome(const v1::Event& ev, Hit& hit, bool* consumed) const;
+  bool dry_run_ = false;
   uint32_t tool_pid(const v1::Process& p) const;
   // The first role whose own conditions (comm, exe) match: how ancestors are judged.
   const Role* self_role(const std::string& comm, const std::string& exe) const;
@@ -84,13 +92,6 @@ class Engine {
   };
   std::unordered_map<uint32_t, SecretRead> secrets_;
 
-  // Volume budgets: bytes per (rule, tool run or process) in the current window.
-  struct Budget {
-    int64_t window_start_ns = 0;
-    uint64_t bytes = 0;
-    bool alerted = false;
-  };
-  std::unordered_map<std::string, Budget> budgets_;
 };
 
 }  // namespace clawfence::policy

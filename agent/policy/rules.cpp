@@ -50,7 +50,7 @@ const char* to_string(Action a) {
 
 size_t RuleSet::rule_count() const {
   return egress.allow.size() + egress.deny.size() + (egress.default_deny ? 1 : 0) + file_deny.size() +
-         file_scope.size() + exec.size() + volume.size();
+         file_scope.size() + exec.size() + volume.size() + evasion.size();
 }
 
 bool parse_duration(const std::string& text, uint64_t* ns) {
@@ -133,11 +133,22 @@ class Reader {
         read_env(v);
       } else if (key == "volume") {
         for_each_item(v, "volume", [&](const YAML::Node& r) { read_volume(r); });
+      } else if (key == "evasion") {
+        for_each_item(v, "evasion", [&](const YAML::Node& r) { read_evasion(r); });
+      } else if (key == "fail_closed") {
+        const std::string b = scalar(v);
+        if (b == "true" || b == "false") {
+          out_.rules.fail_closed = b == "true";
+          out_.rules.fail_closed_set = true;
+        } else {
+          error(v, "fail_closed: expected true or false");
+        }
       } else if (key == "alerts") {
         read_alerts(v);
       } else {
         error(kv.first, "unknown top-level key '" + key +
-                            "' (expected version, mode, targets, roles, egress, files, exec, env, volume, alerts)");
+                            "' (expected version, mode, fail_closed, targets, roles, egress, files, exec, env, "
+                            "volume, evasion, alerts)");
       }
     }
   }
@@ -364,8 +375,12 @@ class Reader {
   }
 
   void read_egress(const YAML::Node& n) {
-    if (!check_keys(n, "egress", {"default", "unapproved", "allow", "deny"})) return;
+    if (!check_keys(n, "egress", {"default", "unapproved", "allow", "deny", "dns_min_ttl"})) return;
     EgressPolicy& e = out_.rules.egress;
+    if (const auto t = n["dns_min_ttl"]) {
+      if (parse_duration(scalar(t), &e.dns_min_ttl_ns)) e.dns_min_ttl_set = true;
+      else error(t, "egress: dns_min_ttl must be like 60s, 5m");
+    }
     if (const auto d = n["default"]) {
       const std::string v = scalar(d);
       if (v == "deny" || v == "allow") {
@@ -477,6 +492,22 @@ class Reader {
       }
     }
     out_.rules.volume.push_back(std::move(r));
+  }
+
+  void read_evasion(const YAML::Node& n) {
+    EvasionRule r;
+    if (!check_keys(n, "evasion", with_rule_keys({"what", "roles"}))) return;
+    r.meta = read_meta(n, "evasion", Severity::kError);
+    if (const auto w = n["what"]) {
+      r.what = scalar(w);
+      if (r.what != "io_uring" && r.what != "raw_socket") error(w, "evasion: what must be io_uring or raw_socket");
+      if (r.what == "raw_socket" && r.meta.action == Action::kKill)
+        error(n["action"], "evasion: a raw socket is refused (block), not killed");
+    } else {
+      error(n, "evasion: a rule needs what (io_uring or raw_socket)");
+    }
+    if (const auto ro = n["roles"]) r.roles = role_list(ro, "evasion");
+    out_.rules.evasion.push_back(std::move(r));
   }
 
   void read_alerts(const YAML::Node& n) {
@@ -600,6 +631,15 @@ LoadResult load_rules(const std::string& path) {
     append(to.exec, from.exec);
     append(to.secret_names, from.secret_names);
     append(to.volume, from.volume);
+    append(to.evasion, from.evasion);
+    if (from.fail_closed_set) {
+      to.fail_closed = from.fail_closed;
+      to.fail_closed_set = true;
+    }
+    if (from.egress.dns_min_ttl_set) {
+      to.egress.dns_min_ttl_ns = from.egress.dns_min_ttl_ns;
+      to.egress.dns_min_ttl_set = true;
+    }
     if (from.mode_set) {
       to.mode = from.mode;
       to.mode_set = true;

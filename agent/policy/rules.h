@@ -62,6 +62,10 @@ struct EgressPolicy {
   RuleMeta unapproved;             // the rule an unapproved destination raises
   std::vector<EgressRule> allow;
   std::vector<EgressRule> deny;    // always raised, allowed or not (e.g. cloud metadata)
+  // An address learned from a DNS answer for an approved name stays approved at least this long
+  // (answers with a TTL of 0 or 1 s would otherwise expire before the connect that follows).
+  uint64_t dns_min_ttl_ns = 60'000'000'000ull;
+  bool dns_min_ttl_set = false;
 };
 
 struct FileRule {
@@ -93,6 +97,15 @@ struct VolumeRule {
   std::vector<std::string> except_hosts;
 };
 
+// Ways around the other rules, each judged in the kernel: `io_uring` (io_uring_setup: operations
+// submitted through a ring bypass the syscall tracepoints), `raw_socket` (raw, packet and ICMP
+// sockets: their packets never meet the connect and sendmsg hooks).
+struct EvasionRule {
+  RuleMeta meta;
+  std::string what;                // io_uring, raw_socket
+  std::vector<std::string> roles;
+};
+
 struct AlertSettings {
   uint64_t fold_window_ns = 60'000'000'000ull;         // repeats of a rule by a process fold into one alert
   uint64_t correlation_window_ns = 120'000'000'000ull; // secret read then unapproved egress
@@ -111,6 +124,10 @@ struct RuleSet {
   std::vector<ExecRule> exec;
   std::vector<std::string> secret_names;  // env variable name globs
   std::vector<VolumeRule> volume;
+  std::vector<EvasionRule> evasion;
+  // Refuse new egress of watched processes while records are being lost (enforce mode).
+  bool fail_closed = false;
+  bool fail_closed_set = false;
   AlertSettings alerts;
   std::vector<std::string> files;  // files it was read from
 

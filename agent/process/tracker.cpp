@@ -181,6 +181,7 @@ Tracker::SeedResult Tracker::seed(sensor::Sensor& sensor) {
           continue;
         }
         tracked.insert(cur);
+        res.pids.push_back(cur);
         ProcInfo p = it->second;
         p.tracked_by = "seed";
         p.root_pid = pid;

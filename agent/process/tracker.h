@@ -31,6 +31,7 @@ class Tracker {
     size_t roots = 0;    // processes that matched a target
     size_t tracked = 0;  // roots and their descendants now tracked
     size_t failed = 0;   // could not be tracked (map full)
+    std::vector<uint32_t> pids;  // the processes tracked
   };
   // Scans /proc for processes matching the targets and tracks them and all their descendants.
   SeedResult seed(sensor::Sensor& sensor);

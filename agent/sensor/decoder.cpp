@@ -223,6 +223,42 @@ std::string format_address(uint16_t family, const uint8_t addr[16], bool* mapped
   return buf;
 }
 
+const char* verdict_name(uint8_t verdict) {
+  switch (verdict) {
+    case CF_VERDICT_BLOCKED: return "blocked";
+    case CF_VERDICT_KILLED: return "killed";
+    case CF_VERDICT_WOULD_BLOCK: return "would-block";
+    case CF_VERDICT_WOULD_KILL: return "would-kill";
+    case CF_VERDICT_ALERT: return "matched";
+    default: return "";
+  }
+}
+
+namespace {
+
+// Fills event.enforcement from a record's verdict; the rule is named later (see DecodedRecord).
+void set_verdict(const cf_verdict& v, const char* mechanism, DecodedRecord& out) {
+  out.verdict = v;
+  if (v.verdict == CF_VERDICT_NONE) return;
+  auto* e = out.event.mutable_enforcement();
+  e->set_verdict(verdict_name(v.verdict));
+  e->set_mechanism(mechanism);
+  e->set_generation(v.generation);
+  if (v.rule == CF_RULE_FAIL_CLOSED) e->set_rule_id("fail-closed");
+}
+
+std::string socket_name(uint16_t family, uint16_t type, uint16_t protocol) {
+  std::string s = family == AF_INET ? "inet" : family == AF_INET6 ? "inet6" : family == 17 ? "packet"
+                                                                                         : "family " + std::to_string(family);
+  s += type == SOCK_RAW ? " raw" : type == SOCK_DGRAM ? " dgram" : type == SOCK_STREAM ? " stream" : " type " + std::to_string(type);
+  if (protocol == IPPROTO_ICMP) s += " icmp";
+  else if (protocol == IPPROTO_ICMPV6) s += " icmpv6";
+  else if (protocol) s += " protocol " + std::to_string(protocol);
+  return s;
+}
+
+}  // namespace
+
 DecodeStatus decode_record(const void* data, size_t size, const BootClock& clock, DecodedRecord& out) {
   if (size < sizeof(cf_hdr)) return DecodeStatus::kTruncated;
   cf_hdr hdr;
@@ -231,6 +267,7 @@ DecodeStatus decode_record(const void* data, size_t size, const BootClock& clock
   const char* bytes = static_cast<const char*>(data);
 
   out.proc = RecordProcess{};
+  out.verdict = cf_verdict{};
   if (out.event.has_process()) out.spare_process.reset(out.event.release_process());
   out.event.Clear();
   RecordProcess& p = out.proc;
@@ -261,6 +298,7 @@ DecodeStatus decode_record(const void* data, size_t size, const BootClock& clock
       e->set_filename(s[1]);
       for (auto& a : split_argv(s[0].data(), s[0].size())) e->add_argv(std::move(a));
       e->set_argv_truncated(r.flags & CF_EXEC_ARGV_TRUNCATED);
+      set_verdict(r.verdict, "SIGKILL at exec (sched_process_exec)", out);
       return DecodeStatus::kOk;
     }
     case CF_OP_FORK: {
@@ -342,6 +380,7 @@ DecodeStatus decode_record(const void* data, size_t size, const BootClock& clock
         default:
           return DecodeStatus::kUnknownOp;
       }
+      set_verdict(r.verdict, "SIGKILL at open exit (sys_exit)", out);
       return DecodeStatus::kOk;
     }
     case CF_OP_NET: {
@@ -367,6 +406,7 @@ DecodeStatus decode_record(const void* data, size_t size, const BootClock& clock
         n->set_result(static_cast<int32_t>(r.result));
         if (r.result < 0) n->set_error(errno_name(-r.result));
       }
+      set_verdict(r.verdict, r.net_op == CF_NET_CONNECT ? "cgroup connect hook" : "cgroup sendmsg hook", out);
       return DecodeStatus::kOk;
     }
     case CF_OP_DNS: {
@@ -383,6 +423,43 @@ DecodeStatus decode_record(const void* data, size_t size, const BootClock& clock
       d->set_truncated(r->flags & CF_STR_TRUNCATED);
       // a malformed answer is still reported (as far as it parsed): the process received it
       parse_dns_response(reinterpret_cast<const uint8_t*>(r->data), r->len, d);
+      return DecodeStatus::kOk;
+    }
+    case CF_OP_GUARD: {
+      if (size != sizeof(cf_guard_rec)) return DecodeStatus::kBadSize;
+      cf_guard_rec r;
+      std::memcpy(&r, data, sizeof(r));
+      ev.set_kind(v1::Event::GUARD);
+      auto* g = ev.mutable_guard();
+      const char* mechanism = "";
+      switch (r.what) {
+        case CF_GUARD_IO_URING:
+          g->set_what("io_uring_setup");
+          g->set_result(r.result);
+          mechanism = "SIGKILL at io_uring_setup exit (sys_exit)";
+          break;
+        case CF_GUARD_RAW_SOCKET:
+          g->set_what("raw_socket");
+          g->set_socket(socket_name(r.family, r.type, r.protocol));
+          mechanism = "cgroup sock_create hook";
+          break;
+        case CF_GUARD_BUDGET: {
+          g->set_what("egress_budget");
+          g->set_bytes(r.bytes);
+          g->set_window_ms(r.window_ns / 1000000);
+          g->set_group(r.group);
+          uint8_t addr[16];
+          std::memcpy(addr, r.addr, sizeof(addr));
+          bool mapped = false;
+          g->set_address(format_address(r.family, addr, &mapped));
+          g->set_port(r.port);
+          mechanism = "cgroup_skb egress hook (packets dropped)";
+          break;
+        }
+        default:
+          return DecodeStatus::kUnknownOp;
+      }
+      set_verdict(r.verdict, mechanism, out);
       return DecodeStatus::kOk;
     }
     default:

@@ -4,6 +4,8 @@
 
 #include <cstddef>
 #include <cstdint>
+
+#include "clawfence/abi.h"
 #include <memory>
 #include <string>
 #include <vector>
@@ -32,6 +34,9 @@ struct RecordProcess {
 
 struct DecodedRecord {
   RecordProcess proc;
+  // What a kernel guard decided (verdict CF_VERDICT_NONE: nothing). event.enforcement carries
+  // the verdict and mechanism; naming verdict.rule needs the policy generation's rule table.
+  cf_verdict verdict{};
   v1::Event event;  // time, kind and detail; `process` is filled by the process layer
   // Identifies the state `event.process` was filled from (0: unknown); sinks may reuse what
   // they rendered for the same process while it stays the same.
@@ -62,6 +67,8 @@ std::string track_reason_name(uint32_t reason);
 std::string errno_name(int64_t err);  // "ENOENT", or "E<n>" when unknown
 std::string syscall_name(int64_t nr);  // "openat", or "" when not one clawfence handles
 std::vector<std::string> split_argv(const char* data, size_t len);
+// "blocked", "killed", "would-block", "would-kill", "matched"; "" for CF_VERDICT_NONE.
+const char* verdict_name(uint8_t verdict);
 // Valid UTF-8 for the schema's string fields: bytes that are not part of a valid UTF-8
 // sequence (file names and argv are bytes) become the four characters \xNN, so nothing is
 // dropped or hidden (protobuf would silently drop them).

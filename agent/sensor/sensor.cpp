@@ -2,13 +2,18 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdarg>
 #include <cstring>
+#include <functional>
+#include <algorithm>
 #include <map>
 #include <stdexcept>
 
@@ -67,11 +72,222 @@ std::unique_ptr<Sensor> Sensor::start(const SensorOptions& opts, const KernelTar
 std::unique_ptr<Sensor> Sensor::try_start(const SensorOptions& opts, const KernelTargets& targets) {
   std::unique_ptr<Sensor> s(new Sensor());
   s->open_and_configure(opts);
+  const bool adopt = !opts.pin_dir.empty() && has_pins(opts.pin_dir);
+  // Adopting: the new programs share the pinned maps (tracked set, policy, ring buffer), so
+  // nothing the running guards know is lost, and the pinned links keep running meanwhile.
+  if (adopt) s->reuse_pinned_maps(opts.pin_dir);
   s->load();
   // Targets go in before anything is attached, so the first exec seen is already matched.
   if (auto err = s->set_targets(targets); !err.empty()) throw std::runtime_error(err);
-  s->attach(opts);
+  if (adopt) {
+    s->adopt_links(opts);
+  } else {
+    s->attach(opts);
+    if (!opts.pin_dir.empty()) {
+      s->pin_dir_ = opts.pin_dir;
+      s->pin_all();
+    }
+  }
+  s->rb_ = ring_buffer__new(bpf_map__fd(s->skel_->maps.events), &Sensor::on_record, s.get(), nullptr);
+  if (!s->rb_) throw errno_error("opening the ring buffer", errno);
   return s;
+}
+
+namespace {
+
+std::string map_pin(const std::string& dir, const bpf_map* m) { return dir + "/maps/" + bpf_map__name(m); }
+std::string link_pin(const std::string& dir, const bpf_program* p) { return dir + "/links/" + bpf_program__name(p); }
+
+bool pinnable(const bpf_map* m) { return !bpf_map__is_internal(m); }
+
+// The programs attached where: tracing programs system-wide, cgroup programs on the attach cgroup.
+bool is_cgroup_prog(const bpf_program* p) {
+  switch (bpf_program__type(p)) {
+    case BPF_PROG_TYPE_CGROUP_SOCK_ADDR:
+    case BPF_PROG_TYPE_CGROUP_SKB:
+    case BPF_PROG_TYPE_CGROUP_SOCK:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+std::string object_digest() {
+  size_t size = 0;
+  const void* data = clawfence_bpf__elf_bytes(&size);
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data, size, md, &len, EVP_sha256(), nullptr);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < 8 && i < len; ++i) {
+    out += hex[md[i] >> 4];
+    out += hex[md[i] & 15];
+  }
+  return out;
+}
+
+bool has_pins(const std::string& pin_dir) { return access((pin_dir + "/links").c_str(), F_OK) == 0; }
+
+void Sensor::reuse_pinned_maps(const std::string& pin_dir) {
+  bpf_map* m;
+  bpf_object__for_each_map(m, skel_->obj) {
+    if (!pinnable(m)) continue;
+    int fd = bpf_obj_get(map_pin(pin_dir, m).c_str());
+    if (fd < 0) continue;  // a map this build added: created fresh, pinned below
+    int err = bpf_map__reuse_fd(m, fd);
+    ::close(fd);
+    if (err)
+      throw errno_error(std::string("reusing pinned map ") + bpf_map__name(m) +
+                            " (pins of an incompatible build? `clawfence unload` removes them)",
+                        err);
+  }
+}
+
+void Sensor::adopt_links(const SensorOptions& opts) {
+  pin_dir_ = opts.pin_dir;
+  adopted_ = true;
+  cgroup_fd_ = ::open(opts.attach_cgroup.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  bpf_program* p;
+  bpf_object__for_each_program(p, skel_->obj) {
+    if (!bpf_program__autoload(p)) continue;
+    const std::string pin = link_pin(pin_dir_, p);
+    int fd = bpf_obj_get(pin.c_str());
+    if (fd >= 0) {
+      // The same programs keep running: nothing is attached a second time. A different build's
+      // cgroup programs are swapped in place (the link never detaches); its tracing programs
+      // are attached anew before the old link goes, so there is no moment without one.
+      bool same_build = true;
+      cf_guard_info info{};
+      uint32_t zero = 0;
+      if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.guard_info), &zero, &info) == 0)
+        same_build = opts.build_id == std::string(info.build, strnlen(info.build, sizeof(info.build)));
+      if (same_build) {
+        adopted_link_fds_.push_back(fd);
+        attachments_.push_back(std::string(bpf_program__section_name(p)) + " (adopted)");
+        continue;
+      }
+      if (is_cgroup_prog(p)) {
+        if (bpf_link_update(fd, bpf_program__fd(p), nullptr))
+          throw errno_error(std::string("replacing the program of pinned link ") + pin, errno);
+        adopted_link_fds_.push_back(fd);
+        attachments_.push_back(std::string(bpf_program__section_name(p)) + " (adopted, program replaced)");
+        continue;
+      }
+      bpf_link* l = bpf_program__attach(p);
+      if (!l) throw errno_error(std::string("attaching ") + bpf_program__section_name(p), errno);
+      ::unlink(pin.c_str());
+      if (int err = bpf_link__pin(l, pin.c_str())) throw errno_error("pinning " + pin, err);
+      ::close(fd);  // the old link goes with its last reference
+      links_.push_back(l);
+      attachments_.push_back(std::string(bpf_program__section_name(p)) + " (replaced)");
+      continue;
+    }
+    // A program the pins do not have (a newer build, or other syscall hooks): attach and pin it.
+    bpf_link* l = is_cgroup_prog(p) ? bpf_program__attach_cgroup(p, cgroup_fd_) : bpf_program__attach(p);
+    if (!l) throw errno_error(std::string("attaching ") + bpf_program__section_name(p), errno);
+    if (int err = bpf_link__pin(l, pin.c_str())) throw errno_error("pinning " + pin, err);
+    links_.push_back(l);
+    attachments_.push_back(bpf_program__section_name(p));
+  }
+  // maps this build added
+  bpf_map* m;
+  bpf_object__for_each_map(m, skel_->obj) {
+    if (pinnable(m) && access(map_pin(pin_dir_, m).c_str(), F_OK) != 0) bpf_map__pin(m, map_pin(pin_dir_, m).c_str());
+  }
+}
+
+void Sensor::pin_all() {
+  for (const char* sub : {"", "/maps", "/links"}) {
+    const std::string d = pin_dir_ + sub;
+    if (mkdir(d.c_str(), 0700) != 0 && errno != EEXIST) throw errno_error("creating " + d, errno);
+  }
+  bpf_map* m;
+  bpf_object__for_each_map(m, skel_->obj) {
+    if (!pinnable(m)) continue;
+    if (int err = bpf_map__pin(m, map_pin(pin_dir_, m).c_str())) throw errno_error("pinning map " + map_pin(pin_dir_, m), err);
+  }
+  for (size_t i = 0; i < links_.size(); ++i) {
+    const bpf_program* p = link_progs_[i];
+    if (int err = bpf_link__pin(links_[i], link_pin(pin_dir_, p).c_str()))
+      throw errno_error("pinning link " + link_pin(pin_dir_, p), err);
+  }
+}
+
+std::vector<PinnedLink> list_pinned_links(const std::string& pin_dir) {
+  std::vector<PinnedLink> out;
+  DIR* d = opendir((pin_dir + "/links").c_str());
+  if (!d) return out;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    PinnedLink pl;
+    pl.name = e->d_name;
+    int fd = bpf_obj_get((pin_dir + "/links/" + pl.name).c_str());
+    if (fd < 0) {
+      pl.kind = std::string("unreadable: ") + std::strerror(errno);
+      out.push_back(pl);
+      continue;
+    }
+    bpf_link_info info{};
+    char tp[128] = {};
+    info.raw_tracepoint.tp_name = reinterpret_cast<uint64_t>(tp);
+    info.raw_tracepoint.tp_name_len = sizeof(tp);
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) {
+      pl.prog_id = info.prog_id;
+      switch (info.type) {
+        case BPF_LINK_TYPE_RAW_TRACEPOINT:
+          pl.kind = std::string("raw_tracepoint ") + tp;
+          break;
+        case BPF_LINK_TYPE_CGROUP:
+          pl.kind = std::string("cgroup ") + libbpf_bpf_attach_type_str(static_cast<bpf_attach_type>(info.cgroup.attach_type)) +
+                    " on cgroup id " + std::to_string(info.cgroup.cgroup_id) +
+                    (info.cgroup.cgroup_id == 0 ? " (cgroup removed: inactive)" : "");
+          break;
+        case BPF_LINK_TYPE_TRACING:
+          pl.kind = "tracing (fentry/fexit)";
+          break;
+        default:
+          pl.kind = std::string("link type ") + libbpf_bpf_link_type_str(static_cast<bpf_link_type>(info.type));
+      }
+    }
+    ::close(fd);
+    out.push_back(pl);
+  }
+  closedir(d);
+  std::sort(out.begin(), out.end(), [](const PinnedLink& a, const PinnedLink& b) { return a.name < b.name; });
+  return out;
+}
+
+std::vector<std::string> unload_pins(const std::string& pin_dir) {
+  std::vector<std::string> done;
+  auto each = [&](const std::string& sub, const std::function<void(const std::string&)>& f) {
+    DIR* d = opendir((pin_dir + sub).c_str());
+    if (!d) return;
+    std::vector<std::string> names;
+    while (dirent* e = readdir(d))
+      if (e->d_name[0] != '.') names.push_back(e->d_name);
+    closedir(d);
+    for (const auto& n : names) f(pin_dir + sub + "/" + n);
+  };
+  each("/links", [&](const std::string& path) {
+    int fd = bpf_obj_get(path.c_str());
+    // detach now, even if some other process still holds the link open
+    if (fd >= 0) {
+      bpf_link_detach(fd);
+      ::close(fd);
+    }
+    if (::unlink(path.c_str()) != 0) throw errno_error("removing " + path, errno);
+    done.push_back("detached " + path.substr(path.rfind('/') + 1));
+  });
+  each("/maps", [&](const std::string& path) {
+    if (::unlink(path.c_str()) != 0) throw errno_error("removing " + path, errno);
+  });
+  for (const char* sub : {"/links", "/maps", ""}) ::rmdir((pin_dir + sub).c_str());
+  if (access(pin_dir.c_str(), F_OK) == 0) throw std::runtime_error(pin_dir + " is not empty: something else is pinned there");
+  return done;
 }
 
 void Sensor::open_and_configure(const SensorOptions& opts) {
@@ -105,6 +321,11 @@ void Sensor::load() {
   }
 }
 
+int Sensor::map_fd(const std::string& name) const {
+  const bpf_map* m = bpf_object__find_map_by_name(skel_->obj, name.c_str());
+  return m ? bpf_map__fd(m) : -1;
+}
+
 void Sensor::attach(const SensorOptions& opts) {
   std::vector<bpf_program*> tracing = {
       skel_->progs.cf_fork, skel_->progs.cf_exec, skel_->progs.cf_exit, skel_->progs.cf_rename,
@@ -119,13 +340,15 @@ void Sensor::attach(const SensorOptions& opts) {
     bpf_link* l = bpf_program__attach(p);
     if (!l) throw errno_error(std::string("attaching ") + bpf_program__section_name(p), errno);
     links_.push_back(l);
+    link_progs_.push_back(p);
     attachments_.push_back(bpf_program__section_name(p));
   }
 
   cgroup_fd_ = ::open(opts.attach_cgroup.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (cgroup_fd_ < 0) throw errno_error("opening cgroup " + opts.attach_cgroup, errno);
-  bpf_program* hooks[] = {skel_->progs.cf_connect4, skel_->progs.cf_connect6, skel_->progs.cf_sendmsg4,
-                          skel_->progs.cf_sendmsg6, skel_->progs.cf_dns_ingress, skel_->progs.cf_egress};
+  bpf_program* hooks[] = {skel_->progs.cf_connect4, skel_->progs.cf_connect6,   skel_->progs.cf_sendmsg4,
+                          skel_->progs.cf_sendmsg6, skel_->progs.cf_sock_create, skel_->progs.cf_dns_ingress,
+                          skel_->progs.cf_egress};
   for (bpf_program* p : hooks) {
     bpf_link* l = bpf_program__attach_cgroup(p, cgroup_fd_);
     if (!l)
@@ -133,15 +356,24 @@ void Sensor::attach(const SensorOptions& opts) {
                             opts.attach_cgroup,
                         errno);
     links_.push_back(l);
+    link_progs_.push_back(p);
     attachments_.push_back(std::string(bpf_program__section_name(p)) + " on " + opts.attach_cgroup);
   }
-
-  rb_ = ring_buffer__new(bpf_map__fd(skel_->maps.events), &Sensor::on_record, this, nullptr);
-  if (!rb_) throw errno_error("opening the ring buffer", errno);
 }
 
 Sensor::~Sensor() {
   stop_reader();
+  if (pinned() && keep_pins_) {
+    // Enforcement stays: only this process's descriptors go, the pins hold the links.
+    for (bpf_link* l : links_) bpf_link__disconnect(l);
+  } else if (pinned()) {
+    try {
+      unload_pins(pin_dir_);
+    } catch (const std::exception& e) {
+      spdlog::error("{}", e.what());
+    }
+  }
+  for (int fd : adopted_link_fds_) ::close(fd);
   for (auto it = links_.rbegin(); it != links_.rend(); ++it) bpf_link__destroy(*it);
   if (rb_) ring_buffer__free(rb_);
   if (cgroup_fd_ >= 0) ::close(cgroup_fd_);
@@ -209,9 +441,21 @@ bool Sensor::track(uint32_t tgid, uint32_t root_tgid, uint32_t reason) {
   v.since_ns = static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
   v.root_tgid = root_tgid;
   v.reason = reason;
+  v.group = tgid;
   int fd = bpf_map__fd(skel_->maps.tracked);
   if (bpf_map_update_elem(fd, &tgid, &v, BPF_NOEXIST) == 0) return true;
   return errno == EEXIST;
+}
+
+bool Sensor::set_role(uint32_t tgid, uint8_t role, uint8_t self_role, uint16_t ancestors, uint32_t group) {
+  int fd = bpf_map__fd(skel_->maps.tracked);
+  cf_tracked v{};
+  if (bpf_map_lookup_elem(fd, &tgid, &v) != 0) return false;
+  v.role = role;
+  v.self_role = self_role;
+  v.ancestors = ancestors;
+  v.group = group;
+  return bpf_map_update_elem(fd, &tgid, &v, BPF_EXIST) == 0;
 }
 
 bool Sensor::is_tracked(uint32_t tgid) const {
@@ -273,36 +517,5 @@ void Sensor::stop_reader() {
 }
 
 int Sensor::drain() { return ring_buffer__consume(rb_); }
-
-std::vector<EgressSample> Sensor::egress_deltas() {
-  std::vector<EgressSample> out;
-  int fd = bpf_map__fd(skel_->maps.egress_bytes);
-  int ncpu = libbpf_num_possible_cpus();
-  if (ncpu <= 0) return out;
-  std::vector<cf_egress_val> vals(static_cast<size_t>(ncpu));
-  std::map<std::vector<uint8_t>, uint64_t> seen;
-  cf_egress_key key{}, next{};
-  for (cf_egress_key* prev = nullptr; bpf_map_get_next_key(fd, prev, &next) == 0; prev = &key) {
-    key = next;
-    if (bpf_map_lookup_elem(fd, &key, vals.data()) != 0) continue;
-    uint64_t total = 0;
-    for (const auto& v : vals) total += v.bytes;
-    std::vector<uint8_t> k(reinterpret_cast<uint8_t*>(&key), reinterpret_cast<uint8_t*>(&key) + sizeof(key));
-    seen[k] = total;
-    auto it = egress_seen_.find(k);
-    uint64_t before = it == egress_seen_.end() ? 0 : it->second;
-    if (total > before) {
-      EgressSample s;
-      s.tgid = key.tgid;
-      s.family = key.family;
-      s.port = key.port;
-      std::memcpy(s.addr, key.addr, sizeof(s.addr));
-      s.bytes = total - before;
-      out.push_back(s);
-    }
-  }
-  egress_seen_ = std::move(seen);  // entries gone from the map (LRU, exited) are forgotten too
-  return out;
-}
 
 }  // namespace clawfence::sensor

@@ -17,6 +17,7 @@
 struct clawfence_bpf;
 struct ring_buffer;
 struct bpf_link;
+struct bpf_program;
 
 namespace clawfence::sensor {
 
@@ -48,18 +49,28 @@ struct SensorOptions {
   uint32_t poll_ms = 5;                // otherwise the reader looks this often
   SyscallHooks hooks = SyscallHooks::kTracepoints;
   bool fallback_to_tracepoints = true; // if the fentry programs do not load
+  // Pin programs' links and maps here (bpffs) so enforcement outlives the agent; if pins are
+  // already there, adopt them instead of attaching again. "" = no pins (tests, monitor mode).
+  std::string pin_dir;
+  std::string build_id;                // this build: pins of another build get their programs replaced
 };
+
+// What is pinned under a pin directory, for `clawfence status`.
+struct PinnedLink {
+  std::string name;      // the program's name (cf_connect4, ...)
+  std::string kind;      // "cgroup connect4 on cgroup 1234", "raw_tracepoint sys_exit"
+  uint32_t prog_id = 0;
+};
+std::vector<PinnedLink> list_pinned_links(const std::string& pin_dir);
+// Detaches every pinned link and removes the pins; returns what it removed, one line each.
+// Throws std::runtime_error when a pin cannot be removed.
+std::vector<std::string> unload_pins(const std::string& pin_dir);
+bool has_pins(const std::string& pin_dir);
+// SHA-256 (hex, first 16 digits) of the embedded eBPF object: which programs pins came from.
+std::string object_digest();
 
 using Counters = std::array<uint64_t, CF_CNT_MAX>;
 
-// Bytes a tracked process sent to one destination since the previous read.
-struct EgressSample {
-  uint32_t tgid = 0;
-  uint16_t family = 0;
-  uint16_t port = 0;
-  uint8_t addr[16] = {};
-  uint64_t bytes = 0;
-};
 
 // Called on the reader thread for each record; must only copy and queue.
 using RecordCallback = std::function<void(const void* data, size_t size)>;
@@ -76,6 +87,9 @@ class Sensor {
   std::string set_targets(const KernelTargets& targets);
   // Tracks tgid from user space (seeding, `clawfence run`). False if the map is full.
   bool track(uint32_t tgid, uint32_t root_tgid, uint32_t reason);
+  // Sets the kernel's idea of a tracked process's role (user space judged it: seeded processes,
+  // roles on exe/argv). False if tgid is not tracked.
+  bool set_role(uint32_t tgid, uint8_t role, uint8_t self_role, uint16_t ancestors, uint32_t group);
   bool is_tracked(uint32_t tgid) const;
   size_t tracked_count() const;
   Counters counters() const;
@@ -86,12 +100,18 @@ class Sensor {
   void stop_reader();
   // Reads what is in the ring buffer now, on the caller's thread (tests, drains).
   int drain();
-  // Bytes sent by tracked processes since the previous call, per destination.
-  std::vector<EgressSample> egress_deltas();
+
+  // The descriptor of one of the object's maps by name (guard_config, guard_names, ...), or -1.
+  int map_fd(const std::string& name) const;
 
   // What is attached, one line each, for the start-up log.
   const std::vector<std::string>& attachments() const { return attachments_; }
   SyscallHooks hooks() const { return hooks_; }
+  // The pins were there at start and were adopted (no second attach).
+  bool adopted() const { return adopted_; }
+  bool pinned() const { return !pin_dir_.empty(); }
+  // At destruction: keep the pins (enforcement stays in force) or remove them with the links.
+  void keep_pins_on_exit(bool keep) { keep_pins_ = keep; }
 
  private:
   Sensor() = default;
@@ -99,11 +119,15 @@ class Sensor {
   void open_and_configure(const SensorOptions& opts);
   void load();
   void attach(const SensorOptions& opts);
+  void reuse_pinned_maps(const std::string& pin_dir);
+  void adopt_links(const SensorOptions& opts);
+  void pin_all();
   static int on_record(void* ctx, void* data, size_t size);
 
   clawfence_bpf* skel_ = nullptr;
   ring_buffer* rb_ = nullptr;
   std::vector<bpf_link*> links_;
+  std::vector<const ::bpf_program*> link_progs_;  // the program of links_[i]
   std::vector<std::string> attachments_;
   int cgroup_fd_ = -1;
   RecordCallback cb_;
@@ -111,7 +135,10 @@ class Sensor {
   std::atomic<bool> stop_{false};
   int poll_ms_ = 100;
   SyscallHooks hooks_ = SyscallHooks::kTracepoints;
-  std::map<std::vector<uint8_t>, uint64_t> egress_seen_;
+  std::string pin_dir_;
+  bool adopted_ = false;
+  bool keep_pins_ = true;
+  std::vector<int> adopted_link_fds_;
 };
 
 // Routes libbpf's own log into spdlog, by level.

@@ -11,14 +11,18 @@
 
 _Static_assert(sizeof(struct cf_hdr) == 48, "cf_hdr layout");
 _Static_assert(sizeof(struct cf_strs) == 16, "cf_strs layout");
-_Static_assert(sizeof(struct cf_exec) == 96, "cf_exec layout");
+_Static_assert(sizeof(struct cf_exec) == 104, "cf_exec layout");
 _Static_assert(sizeof(struct cf_fork) == 64, "cf_fork layout");
 _Static_assert(sizeof(struct cf_exit) == 64, "cf_exit layout");
 _Static_assert(sizeof(struct cf_comm) == 72, "cf_comm layout");
-_Static_assert(sizeof(struct cf_file) == 88, "cf_file layout");
-_Static_assert(sizeof(struct cf_net) == 88, "cf_net layout");
+_Static_assert(sizeof(struct cf_file) == 96, "cf_file layout");
+_Static_assert(sizeof(struct cf_net) == 96, "cf_net layout");
 _Static_assert(sizeof(struct cf_dns) == 72 + CF_DNS_MAX, "cf_dns layout");
 _Static_assert(sizeof(struct cf_cgpat) == 12 + 2 * CF_CGPAT_LEN, "cf_cgpat layout");
+_Static_assert(sizeof(struct cf_tracked) == 24, "cf_tracked layout");
+_Static_assert(sizeof(struct cf_guard_rec) == 112, "cf_guard_rec layout");
+_Static_assert(sizeof(struct cf_guard_rule) == 40, "cf_guard_rule layout");
+_Static_assert(sizeof(struct cf_gpath) == 32, "cf_gpath layout");
 /* The verifier only accepts the masked offsets below if these are powers of two. */
 _Static_assert((CF_PATH_MAX & (CF_PATH_MAX - 1)) == 0, "CF_PATH_MAX must be a power of two");
 _Static_assert((CF_DATA_MAX & (CF_DATA_MAX - 1)) == 0, "CF_DATA_MAX must be a power of two");
@@ -88,6 +92,14 @@ struct {
 	__type(value, struct cf_cgpat);
 } target_cgpats SEC(".maps") CF_SHARED;
 
+/* guard_state[0]: what the kernel tells the guards (fail-closed reads when records were lost). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct cf_guard_state);
+} guard_state SEC(".maps") CF_SHARED;
+
 /*
  * One record under construction per CPU: records are far larger than the 512-byte stack. The
  * fixed part of any record fits in CF_FIXED_MAX; its data may run CF_PATH_MAX past CF_DATA_MAX
@@ -114,6 +126,17 @@ static __always_inline void cf_count(enum cf_counter c)
 
 	if (v)
 		*v += 1; /* per-CPU: no atomics needed */
+}
+
+/* A record could not be written: counted, and remembered for fail-closed egress. */
+static __always_inline void cf_lost_record(void)
+{
+	__u32 zero = 0;
+	struct cf_guard_state *st = bpf_map_lookup_elem(&guard_state, &zero);
+
+	cf_count(CF_CNT_RINGBUF_FULL);
+	if (st)
+		st->last_loss_ns = bpf_ktime_get_boot_ns();
 }
 
 static __always_inline __u32 cf_current_tgid(void)
@@ -156,24 +179,20 @@ static __always_inline void cf_output(void *rec, __u64 size)
 		flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= cf_wakeup_bytes ? BPF_RB_FORCE_WAKEUP
 											 : BPF_RB_NO_WAKEUP;
 	if (bpf_ringbuf_output(&events, rec, size, flags)) {
-		cf_count(CF_CNT_RINGBUF_FULL);
+		cf_lost_record();
 		return;
 	}
 	cf_count(CF_CNT_RECORDS);
 }
 
-/* Starts tracking `tgid`; returns false (and counts) when the map is full. */
-static __always_inline bool cf_track(__u32 tgid, __u32 root_tgid, __u32 reason)
+/* Starts tracking `tgid` as `t` (since_ns is filled in); returns false (and counts) when the
+ * map is full. */
+static __always_inline bool cf_track(__u32 tgid, struct cf_tracked *t)
 {
-	struct cf_tracked t = {
-		.since_ns = bpf_ktime_get_boot_ns(),
-		.root_tgid = root_tgid,
-		.reason = reason,
-	};
-
+	t->since_ns = bpf_ktime_get_boot_ns();
 	if (tgid == cf_agent_tgid)
 		return false;
-	if (bpf_map_update_elem(&tracked, &tgid, &t, BPF_NOEXIST) == 0)
+	if (bpf_map_update_elem(&tracked, &tgid, t, BPF_NOEXIST) == 0)
 		return true;
 	/* -EEXIST is fine: already tracked. Anything else means the map is full. */
 	if (!bpf_map_lookup_elem(&tracked, &tgid))

@@ -33,6 +33,7 @@
 #define CF_NR_renameat 264
 #define CF_NR_renameat2 316
 #define CF_NR_openat2 437
+#define CF_NR_io_uring_setup 425
 #elif defined(__TARGET_ARCH_arm64)
 /* arm64 has only the *at variants; the legacy numbers never match. */
 #define CF_NR_open -1
@@ -48,6 +49,7 @@
 #define CF_NR_renameat 38
 #define CF_NR_renameat2 276
 #define CF_NR_openat2 437
+#define CF_NR_io_uring_setup 425
 #else
 #error "clawfence: syscall numbers for this architecture are missing (bpf/lib/syscalls.bpf.h)"
 #endif
@@ -67,6 +69,7 @@ struct cf_inflight {
 	__u16 family;
 	__u16 port;
 	__u8 addr[16];
+	struct cf_verdict verdict; /* what the guard decided about that destination */
 };
 
 /*

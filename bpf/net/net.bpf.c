@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * cgroup sock_addr hooks: connect and unconnected UDP sends, IPv4 and IPv6. They observe only
- * (always return 1, "allow"); blocking is the guard programs' job. Attached at the cgroup v2
- * root by default, so the tracked-set lookup is what keeps untracked processes at one lookup.
+ * cgroup sock_addr hooks: connect and unconnected UDP sends, IPv4 and IPv6, and socket
+ * creation. For a tracked process they record the destination and judge it against the guard
+ * policy (net.bpf.h); returning 0 makes the syscall fail with EPERM before anything is sent.
+ * Attached at the cgroup v2 root by default, so the tracked-set lookup is what keeps untracked
+ * processes at one lookup, and they are always allowed.
  */
 #include <bpf/bpf_endian.h>
 #include "net.bpf.h"
@@ -12,16 +14,22 @@
 
 static __always_inline int cf_sock_addr(struct bpf_sock_addr *ctx, __u32 op, __u16 family)
 {
-	__u8 addr[16] = {};
+	__u8 addr[16] = {}, naddr[16];
 	__u32 ip[4] = {};
 	__u32 tgid = cf_current_tgid();
+	const struct cf_tracked *t = cf_lookup_tracked(tgid);
+	struct cf_verdict v = { .rule = CF_RULE_NONE };
 	struct cf_sock_owner *owner;
+	__u16 port;
 
-	if (!cf_lookup_tracked(tgid))
+	if (!t)
 		return 1;
 	owner = bpf_sk_storage_get(&sock_owner, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (owner)
+	if (owner) {
 		owner->tgid = tgid;
+		owner->group = t->group;
+		owner->role = t->role;
+	}
 	/*
 	 * Context fields must be loaded at constant offsets from the unmodified ctx pointer; the
 	 * barriers keep clang from folding them into one pointer plus an index.
@@ -38,8 +46,12 @@ static __always_inline int cf_sock_addr(struct bpf_sock_addr *ctx, __u32 op, __u
 		ip[3] = ctx->user_ip6[3];
 	}
 	__builtin_memcpy(addr, ip, sizeof(ip));
-	cf_net_hook(op, family, bpf_ntohs(ctx->user_port), ctx->protocol, ctx->type, addr);
-	return 1;
+	port = bpf_ntohs(ctx->user_port);
+	/* an IPv4-mapped IPv6 address is the IPv4 address: one form for both */
+	cf_addr_normalize(family, addr, naddr);
+	cf_guard_egress(t, naddr, port, &v);
+	cf_net_hook(op, family, port, ctx->protocol, ctx->type, addr, &v);
+	return v.verdict == CF_VERDICT_BLOCKED ? 0 : 1;
 }
 
 SEC("cgroup/connect4")
@@ -64,4 +76,52 @@ SEC("cgroup/sendmsg6")
 int cf_sendmsg6(struct bpf_sock_addr *ctx)
 {
 	return cf_sock_addr(ctx, CF_NET_SENDTO, AF_INET6);
+}
+
+#define AF_PACKET 17
+#define SOCK_RAW 3
+#define IPPROTO_ICMP 1
+#define IPPROTO_ICMPV6 58
+
+/*
+ * Sockets that get around connect and sendmsg: raw IP, packet and ICMP ("ping") sockets. The
+ * cgroup sock_addr hooks never see where their packets go, so for a tracked process they are
+ * judged here, as they are created.
+ */
+SEC("cgroup/sock_create")
+int cf_sock_create(struct bpf_sock *sk)
+{
+	__u32 tgid = cf_current_tgid();
+	const struct cf_tracked *t = cf_lookup_tracked(tgid);
+	const struct cf_guard_config *cfg;
+	const struct cf_evasion_rule *er;
+	struct cf_guard_rec rec = {};
+	bool raw;
+
+	if (!t)
+		return 1;
+	raw = sk->family == AF_PACKET || sk->type == SOCK_RAW ||
+	      ((sk->family == AF_INET || sk->family == AF_INET6) &&
+	       (sk->protocol == IPPROTO_ICMP || sk->protocol == IPPROTO_ICMPV6));
+	if (!raw)
+		return 1;
+	cfg = cf_guard_cfg();
+	if (!cfg || !(cfg->flags & CF_GUARD_ACTIVE))
+		return 1;
+	er = &cfg->evasion[CF_EVASION_RAW_SOCKET];
+	if (er->rule == CF_RULE_NONE || !cf_role_applies(er->role_mask, t->role))
+		return 1;
+	cf_fill_hdr(&rec.hdr, CF_OP_GUARD);
+	rec.hdr.size = sizeof(rec);
+	rec.what = CF_GUARD_RAW_SOCKET;
+	rec.family = sk->family;
+	rec.type = sk->type;
+	rec.protocol = sk->protocol;
+	rec.verdict.verdict = cf_verdict_for(cfg, er->action == CF_ACTION_KILL ? CF_ACTION_BLOCK : er->action);
+	rec.verdict.rule = er->rule;
+	rec.verdict.role = t->role;
+	rec.verdict.generation = cfg->generation;
+	cf_verdict_count(rec.verdict.verdict);
+	cf_output(&rec, sizeof(rec));
+	return rec.verdict.verdict == CF_VERDICT_BLOCKED ? 0 : 1;
 }

@@ -8,6 +8,7 @@
 
 #include "../lib/common.bpf.h"
 #include "../lib/syscalls.bpf.h"
+#include "../guard/guard.bpf.h"
 
 /*
  * The tracked process that connected or sent on a socket, kept with the socket itself, for
@@ -26,7 +27,8 @@ static __always_inline bool cf_net_wants(long nr)
 }
 
 static __always_inline void cf_net_emit(__u32 op, long nr, long ret, __u16 flags, __u16 family, __u16 port,
-					__u8 protocol, __u8 sock_type, const __u8 *addr)
+					__u8 protocol, __u8 sock_type, const __u8 *addr,
+					const struct cf_verdict *verdict)
 {
 	struct cf_net rec = {};
 
@@ -41,6 +43,7 @@ static __always_inline void cf_net_emit(__u32 op, long nr, long ret, __u16 flags
 	rec.protocol = protocol;
 	rec.sock_type = sock_type;
 	__builtin_memcpy(rec.addr, addr, sizeof(rec.addr));
+	rec.verdict = *verdict;
 	cf_output(&rec, sizeof(rec));
 }
 
@@ -76,7 +79,7 @@ static __always_inline void cf_net_exit(const struct cf_inflight *in, long ret)
 	if (!in->has_addr)
 		return;
 	cf_net_emit(in->nr == CF_NR_connect ? CF_NET_CONNECT : CF_NET_SENDTO, in->nr, ret, 0, in->family,
-		    in->port, in->protocol, in->sock_type, in->addr);
+		    in->port, in->protocol, in->sock_type, in->addr, &in->verdict);
 }
 
 /*
@@ -86,7 +89,7 @@ static __always_inline void cf_net_exit(const struct cf_inflight *in, long ret)
  * destination after the first is written at once too.
  */
 static __always_inline void cf_net_hook(__u32 op, __u16 family, __u16 port, __u8 protocol, __u8 sock_type,
-					const __u8 *addr)
+					const __u8 *addr, const struct cf_verdict *verdict)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct cf_inflight *in = bpf_map_lookup_elem(&inflight, &id);
@@ -98,11 +101,111 @@ static __always_inline void cf_net_hook(__u32 op, __u16 family, __u16 port, __u8
 		in->protocol = protocol;
 		in->sock_type = sock_type;
 		__builtin_memcpy(in->addr, addr, sizeof(in->addr));
+		in->verdict = *verdict;
 		return;
 	}
 	if (!in)
 		cf_count(CF_CNT_HOOK_ORPHAN);
-	cf_net_emit(op, in ? in->nr : -1, 0, CF_NET_NO_SYSCALL, family, port, protocol, sock_type, addr);
+	cf_net_emit(op, in ? in->nr : -1, 0, CF_NET_NO_SYSCALL, family, port, protocol, sock_type, addr, verdict);
+}
+
+/* ---- the egress guard --------------------------------------------------------------------- */
+
+struct cf_egress_judge {
+	__u64 rules;   /* candidate rules: CIDR trie and learned addresses */
+	__u16 port;
+	__u8 role;
+	bool allowed;
+	const struct cf_guard_rule *deny; /* first deny rule that applies */
+};
+
+static __always_inline bool cf_port_in(const struct cf_guard_rule *r, __u16 port)
+{
+	if (r->nports == 0)
+		return true;
+	for (__u32 i = 0; i < CF_PORT_RANGES; i++) {
+		if (i >= r->nports)
+			break;
+		if (port >= r->ports[i].lo && port <= r->ports[i].hi)
+			return true;
+	}
+	return false;
+}
+
+/* bpf_loop body: rule i, if it is a candidate. */
+static long cf_egress_rule(__u32 i, void *data)
+{
+	struct cf_egress_judge *j = data;
+	const struct cf_guard_rule *r;
+
+	if (!(j->rules >> i))
+		return 1; /* no candidates left */
+	if (!((j->rules >> i) & 1))
+		return 0;
+	r = bpf_map_lookup_elem(&guard_rules, &i);
+	if (!r || !cf_role_applies(r->role_mask, j->role) || !cf_port_in(r, j->port))
+		return 0;
+	if (r->kind == CF_GRULE_ALLOW) {
+		j->allowed = true;
+	} else if (r->kind == CF_GRULE_DENY && r->action != CF_ACTION_ALERT) {
+		j->deny = r;
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * Judges a destination of a tracked process: deny rules first, then the allow rules and the
+ * addresses learned from DNS answers for approved names; what none approves is unapproved
+ * under `default: deny`. `naddr` is the normalized 16-byte address. Fills `v` only when a
+ * rule whose action is not alert decides (or fail-closed does).
+ */
+static __always_inline void cf_guard_egress(const struct cf_tracked *t, const __u8 *naddr, __u16 port,
+					    struct cf_verdict *v)
+{
+	const struct cf_guard_config *cfg = cf_guard_judging();
+	struct cf_egress_judge j = { .port = port, .role = t->role };
+	struct cf_cidr_key key = { .prefixlen = 128 };
+	const struct cf_addr_val *learned;
+	const __u64 *bits;
+	__u64 now;
+
+	if (!cfg)
+		return;
+	now = bpf_ktime_get_boot_ns();
+	v->generation = cfg->generation;
+	v->role = t->role;
+	if (cfg->flags & CF_GUARD_FAIL_CLOSED) {
+		__u32 zero = 0;
+		const struct cf_guard_state *st = bpf_map_lookup_elem(&guard_state, &zero);
+
+		if (st && st->last_loss_ns && now - st->last_loss_ns < cfg->fail_closed_ns) {
+			v->rule = CF_RULE_FAIL_CLOSED;
+			v->verdict = cf_verdict_for(cfg, CF_ACTION_BLOCK);
+			cf_count(CF_CNT_FAIL_CLOSED);
+			cf_verdict_count(v->verdict);
+			return;
+		}
+	}
+	__builtin_memcpy(key.addr, naddr, 16);
+	bits = bpf_map_lookup_elem(&guard_cidrs, &key);
+	if (bits)
+		j.rules = *bits;
+	learned = bpf_map_lookup_elem(&guard_addrs, (struct cf_addr_key *)key.addr);
+	if (learned && learned->expires_ns > now)
+		j.rules |= learned->rules;
+	if (j.rules)
+		bpf_loop(CF_GUARD_RULES, cf_egress_rule, &j, 0);
+	if (j.deny) {
+		v->rule = j.deny->rule;
+		v->verdict = cf_verdict_for(cfg, j.deny->action);
+	} else if (!j.allowed && (cfg->flags & CF_GUARD_DEFAULT_DENY) && cfg->unapproved_action != CF_ACTION_ALERT) {
+		v->rule = cfg->unapproved_rule;
+		v->verdict = cf_verdict_for(cfg, cfg->unapproved_action);
+	} else {
+		return;
+	}
+	cf_verdict_count(v->verdict);
 }
 
 #endif /* CF_NET_BPF_H */

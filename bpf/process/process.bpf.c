@@ -10,6 +10,8 @@
 #include "../lib/common.bpf.h"
 #include "../lib/strings.bpf.h"
 #include "../lib/syscalls.bpf.h"
+#include "../guard/guard.bpf.h"
+#include "../guard/paths.bpf.h"
 
 /* ---- fork --------------------------------------------------------------------------------- */
 
@@ -18,7 +20,7 @@ int BPF_PROG(cf_fork, struct task_struct *parent, struct task_struct *child)
 {
 	__u32 ptgid = BPF_CORE_READ(parent, tgid);
 	__u32 ctgid = BPF_CORE_READ(child, tgid);
-	struct cf_tracked *t;
+	struct cf_tracked *t, child_t = {};
 	struct cf_fork rec = {};
 
 	if (ctgid == ptgid) /* a new thread, tracked through its tgid already */
@@ -26,7 +28,17 @@ int BPF_PROG(cf_fork, struct task_struct *parent, struct task_struct *child)
 	t = cf_lookup_tracked(ptgid);
 	if (!t)
 		return 0;
-	if (!cf_track(ctgid, t->root_tgid, CF_TRACK_INHERITED))
+	/*
+	 * The child runs the parent's program under the parent's comm until it execs: same role.
+	 * A child of a process with a role of its own (the gateway) starts a new group: a tool run.
+	 */
+	child_t.root_tgid = t->root_tgid;
+	child_t.reason = CF_TRACK_INHERITED;
+	child_t.role = t->role;
+	child_t.self_role = t->self_role;
+	child_t.ancestors = t->ancestors | (t->self_role && t->self_role < CF_ROLE_MAX ? 1u << t->self_role : 0);
+	child_t.group = t->self_role ? ctgid : t->group;
+	if (!cf_track(ctgid, &child_t))
 		return 0;
 	cf_count(CF_CNT_TRACKED_FORK);
 
@@ -125,6 +137,8 @@ int BPF_PROG(cf_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	if (t) {
 		reason = t->reason;
 		root = t->root_tgid;
+		/* a new program and comm: judge the role again */
+		cf_judge_role(t, rec->hdr.comm);
 	} else {
 		__u64 cgid = rec->hdr.cgroup_id;
 
@@ -134,9 +148,15 @@ int BPF_PROG(cf_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 			reason = CF_TRACK_CGROUP;
 		else if (cf_match_argv && cf_argv_matches(rec->data, rec->strs.len[0]))
 			reason = CF_TRACK_ARGV;
-		if (!reason || !cf_track(tgid, tgid, reason))
+		if (!reason)
+			return 0;
+		struct cf_tracked nt = { .root_tgid = tgid, .reason = reason, .group = tgid };
+
+		cf_judge_role(&nt, rec->hdr.comm);
+		if (!cf_track(tgid, &nt))
 			return 0;
 		cf_count(CF_CNT_TRACKED_MATCH);
+		t = cf_lookup_tracked(tgid);
 	}
 
 	rec->ppid = BPF_CORE_READ(p, real_parent, tgid);
@@ -152,6 +172,7 @@ int BPF_PROG(cf_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	struct path fp = BPF_CORE_READ(bprm, file, f_path);
 
 	cf_append_path(&w, 1, &fp);
+	cf_guard_path(cf_lookup_tracked(tgid), CF_GPATH_ON_EXEC, &rec->verdict);
 
 	__u32 size = sizeof(*rec) + w.off;
 
@@ -203,13 +224,20 @@ int BPF_PROG(cf_rename, struct task_struct *task, const char *comm)
 	if (bpf_core_field_exists(task->in_execve) && BPF_CORE_READ_BITFIELD_PROBED(task, in_execve))
 		return 0;
 	bpf_probe_read_kernel_str(rec.new_comm, sizeof(rec.new_comm), comm);
-	if (!cf_lookup_tracked(tgid)) {
+	struct cf_tracked *t = cf_lookup_tracked(tgid);
+
+	if (!t) {
+		struct cf_tracked nt = { .root_tgid = tgid, .reason = CF_TRACK_RENAME, .group = tgid };
+
 		if (!bpf_map_lookup_elem(&target_comms, rec.new_comm))
 			return 0;
-		if (!cf_track(tgid, tgid, CF_TRACK_RENAME))
+		cf_judge_role(&nt, rec.new_comm);
+		if (!cf_track(tgid, &nt))
 			return 0;
 		cf_count(CF_CNT_TRACKED_MATCH);
 		rec.track_reason = CF_TRACK_RENAME;
+	} else {
+		cf_judge_role(t, rec.new_comm);
 	}
 
 	cf_fill_hdr(&rec.hdr, CF_OP_COMM);

@@ -47,6 +47,7 @@ enum cf_op {
 	CF_OP_FILE = 5,
 	CF_OP_NET = 6,
 	CF_OP_DNS = 7,
+	CF_OP_GUARD = 8,
 	CF_OP_MAX,
 };
 
@@ -68,6 +69,13 @@ enum cf_counter {
 	CF_CNT_HOOK_ORPHAN = 12,    /* a cgroup hook ran with no syscall entry (io_uring, kernel) */
 	CF_CNT_TARGET_CGROUP = 13,  /* cgroups added to the target set at mkdir */
 	CF_CNT_DNS_TRUNCATED = 14,  /* a DNS answer longer than CF_DNS_MAX: the rest not copied */
+	CF_CNT_BLOCKED = 15,        /* operations refused (EPERM) by a guard */
+	CF_CNT_KILLED = 16,         /* processes sent SIGKILL by a guard */
+	CF_CNT_WOULD_BLOCK = 17,    /* dry run: operations a guard would have refused or killed */
+	CF_CNT_BUDGET_DROPS = 18,   /* packets dropped past an egress budget */
+	CF_CNT_DNS_LEARNED = 19,    /* addresses learned from DNS answers for approved names */
+	CF_CNT_DNS_LEARN_FAILED = 20, /* an approved answer's address could not be stored */
+	CF_CNT_FAIL_CLOSED = 21,    /* egress refused because records were being lost (fail-closed) */
 	CF_CNT_MAX,
 };
 
@@ -84,6 +92,27 @@ enum cf_track_reason {
 };
 
 /* ---- records ----------------------------------------------------------------------------- */
+
+/* What a guard did about an operation (enforcement). */
+enum cf_verdict_kind {
+	CF_VERDICT_NONE = 0,        /* nothing: allowed, or no guard judged it */
+	CF_VERDICT_BLOCKED = 1,     /* refused with EPERM (or, for packets, dropped) */
+	CF_VERDICT_KILLED = 2,      /* SIGKILL sent before the process returned to user space */
+	CF_VERDICT_WOULD_BLOCK = 3, /* dry run: would have been refused */
+	CF_VERDICT_WOULD_KILL = 4,  /* dry run: would have been killed */
+	CF_VERDICT_ALERT = 5,       /* a guard rule matched whose action is alert (or monitor mode) */
+};
+
+/* Rule indices with a fixed meaning in cf_verdict.rule (others index the generation's table). */
+#define CF_RULE_NONE 0xffff
+#define CF_RULE_FAIL_CLOSED 0xfffe
+
+struct cf_verdict {
+	__u8 verdict;    /* enum cf_verdict_kind */
+	__u8 role;       /* the kernel's role index of the process (0: none) */
+	__u16 rule;      /* index into the policy generation's rule table, or CF_RULE_* */
+	__u32 generation; /* policy generation the decision was made under */
+};
 
 /* Every record starts with this header. `size` is the whole record including variable data. */
 struct cf_hdr {
@@ -125,6 +154,7 @@ struct cf_exec {
 	__u64 start_ns;     /* task start, CLOCK_BOOTTIME */
 	__u32 track_reason; /* enum cf_track_reason: why this process is tracked */
 	__u32 root_tgid;    /* the process whose match started this tree's tracking */
+	struct cf_verdict verdict; /* a kill on exec */
 	struct cf_strs strs;
 	char data[];
 };
@@ -173,6 +203,7 @@ struct cf_file {
 	__s64 result;   /* fd or 0 on success, -errno on failure */
 	__u32 flags;    /* open(2) flags, unlinkat/renameat2 flags */
 	__u32 mode;
+	struct cf_verdict verdict; /* a kill on open */
 	struct cf_strs strs;
 	char data[];
 };
@@ -198,6 +229,7 @@ struct cf_net {
 	__u8 sock_type; /* SOCK_STREAM, SOCK_DGRAM */
 	__u16 flags;    /* enum cf_net_flag */
 	__u8 addr[16];  /* network byte order; IPv4 in the first 4 bytes */
+	struct cf_verdict verdict;
 };
 
 /* Bytes of a DNS answer copied (the UDP payload). 1232 is the EDNS size resolvers use today. */
@@ -217,6 +249,29 @@ struct cf_dns {
 	char data[CF_DNS_MAX];
 };
 
+enum cf_guard_what {
+	CF_GUARD_IO_URING = 1,   /* io_uring_setup: its operations bypass the syscall tracepoints */
+	CF_GUARD_RAW_SOCKET = 2, /* a raw, packet or ICMP socket: a way around connect */
+	CF_GUARD_BUDGET = 3,     /* egress past a byte budget (once per window and process group) */
+};
+
+/* Something a guard judged that has no record of its own. */
+struct cf_guard_rec {
+	struct cf_hdr hdr;
+	__u32 what;       /* enum cf_guard_what */
+	__s32 result;     /* io_uring_setup: its result (fd or -errno) */
+	struct cf_verdict verdict;
+	__u64 bytes;      /* budget: bytes counted in the window so far */
+	__u64 window_ns;  /* budget: its window */
+	__u32 group;      /* budget: the process group (tool run) charged */
+	__u16 family;     /* socket: AF_*; budget: of the destination */
+	__u16 port;       /* budget: destination port, host order */
+	__u16 type;       /* socket: SOCK_* */
+	__u16 protocol;   /* socket: protocol */
+	__u32 _pad;
+	__u8 addr[16];    /* budget: destination, network order */
+};
+
 /* ---- maps -------------------------------------------------------------------------------- */
 
 /* Bytes a tracked process sent to one destination (cgroup_skb egress), for byte budgets. */
@@ -232,17 +287,24 @@ struct cf_egress_val {
 	__u64 packets;
 };
 
-/* Socket-local storage: the tracked process that connected or sent on a socket. */
+/* Socket-local storage: the tracked process that connected or sent on a socket, as it was
+ * then (the socket may outlive it or be handed to a child). */
 struct cf_sock_owner {
 	__u32 tgid;
-	__u32 _pad;
+	__u32 group; /* cf_tracked.group: whose budget its bytes count against */
+	__u8 role;
+	__u8 _pad[7];
 };
 
 /* tracked: tgid -> this. Never LRU: an evicted entry would silently stop watching a process. */
 struct cf_tracked {
 	__u64 since_ns;
 	__u32 root_tgid;
-	__u32 reason; /* enum cf_track_reason */
+	__u32 reason;    /* enum cf_track_reason */
+	__u32 group;     /* budget group: the tool run (the gateway's child) this process is part of */
+	__u16 ancestors; /* bit r: an ancestor had (self-matched) role r */
+	__u8 role;       /* role index (0: none), as the kernel judges it: comm and descent */
+	__u8 self_role;  /* the role its own comm matched (0: none) */
 };
 
 /* argv needle for in-kernel target matching. */
@@ -259,6 +321,205 @@ struct cf_cgpat {
 	char prefix[CF_CGPAT_LEN];
 	char suffix[CF_CGPAT_LEN];
 	__u32 exact;
+};
+
+/* ---- guard policy: what user space compiles the rules into ------------------------------ */
+
+#define CF_ROLE_MAX 16       /* role indices 1..15 (0: none), in rule-file order */
+#define CF_GUARD_RULES 64    /* egress rules the kernel judges: bits of a __u64 */
+#define CF_PORT_RANGES 8
+#define CF_BUDGETS_MAX 8
+#define CF_DNS_NAME_MAX 256  /* approved names: dotted, lower case, no trailing dot, zero padded */
+#define CF_GPATH_MAX 64      /* path patterns: bits of a __u64 */
+#define CF_GPATH_KEY 256     /* bytes of a path the path tries look at */
+#define CF_BASE_PREFIX 16
+
+enum cf_mode {
+	CF_MODE_MONITOR = 0, /* guards judge and report, never refuse */
+	CF_MODE_ENFORCE = 1, /* guards refuse and kill as each rule's action says */
+	CF_MODE_DRY_RUN = 2, /* as enforce, but report "would" verdicts instead */
+};
+
+enum cf_action {
+	CF_ACTION_ALERT = 0,
+	CF_ACTION_BLOCK = 1,
+	CF_ACTION_KILL = 2,
+};
+
+enum cf_guard_flag {
+	CF_GUARD_ACTIVE = 1 << 0,       /* user space has written a policy */
+	CF_GUARD_DEFAULT_DENY = 1 << 1, /* egress no rule allows is unapproved */
+	CF_GUARD_FAIL_CLOSED = 1 << 2,  /* refuse new egress while records are being lost */
+	CF_GUARD_PATHS = 1 << 3,        /* path patterns are configured (kill on open/exec) */
+};
+
+enum cf_evasion {
+	CF_EVASION_IO_URING = 0,
+	CF_EVASION_RAW_SOCKET = 1,
+	CF_EVASION_MAX = 4,
+};
+
+struct cf_evasion_rule {
+	__u16 rule;      /* CF_RULE_NONE: not configured */
+	__u16 role_mask; /* bit r: applies to role r; 0: every role */
+	__u8 action;     /* enum cf_action */
+	__u8 _pad[3];
+};
+
+/* guard_config[0]: written by user space only (the kernel never writes it). */
+struct cf_guard_config {
+	__u32 mode;              /* enum cf_mode */
+	__u32 flags;             /* enum cf_guard_flag */
+	__u32 generation;        /* bumped by every policy write; verdicts carry it */
+	__u16 unapproved_rule;   /* rule naming an unapproved destination */
+	__u8 unapproved_action;  /* enum cf_action */
+	__u8 _pad0;
+	__u64 dns_min_ttl_ns;    /* an address learned from DNS lives at least this long */
+	__u64 dns_hold_ns;       /* and at least this long after the last packet sent to it */
+	__u64 fail_closed_ns;    /* fail-closed: refuse new egress this long after a lost record */
+	__u8 role_parent[CF_ROLE_MAX]; /* role r is the role of descendants of role_parent[r] (0: no) */
+	struct cf_evasion_rule evasion[CF_EVASION_MAX];
+};
+
+/* guard_state[0]: written by the kernel only. */
+struct cf_guard_state {
+	__u64 last_loss_ns; /* when a record was last lost (ring buffer full) */
+};
+
+struct cf_port_range {
+	__u16 lo, hi; /* inclusive, host order */
+};
+
+enum cf_grule_kind {
+	CF_GRULE_ALLOW = 1,  /* the destination is approved */
+	CF_GRULE_DENY = 2,   /* the destination is denied even if approved */
+	CF_GRULE_EXEMPT = 3, /* bytes to the destination do not count against budget `budget` */
+};
+
+/* guard_rules[i]: egress rule i, named by bit i of the CIDR and name maps. */
+struct cf_guard_rule {
+	__u8 kind;       /* enum cf_grule_kind; 0: unused */
+	__u8 action;     /* enum cf_action */
+	__u8 nports;     /* 0: any port */
+	__u8 budget;     /* CF_GRULE_EXEMPT: the budget index */
+	__u16 role_mask; /* bit r: applies to role r; 0: every role */
+	__u16 rule;      /* rule table index, for verdicts */
+	struct cf_port_range ports[CF_PORT_RANGES];
+};
+
+/* guard_cidrs (LPM trie): IPv4 is stored and looked up as ::ffff:a.b.c.d (prefixlen 96 + n). The
+ * value is the union of the rules of every prefix that contains this one. */
+struct cf_cidr_key {
+	__u32 prefixlen;
+	__u8 addr[16];
+};
+
+/* guard_names: approved (or denied) DNS names. */
+struct cf_name_key {
+	char name[CF_DNS_NAME_MAX];
+};
+
+struct cf_name_val {
+	__u64 exact; /* rules for the name itself */
+	__u64 sub;   /* rules for names under it (a rule's "*.name") */
+};
+
+/* guard_addrs (LRU): addresses learned from DNS answers for names in guard_names. */
+struct cf_addr_key {
+	__u8 addr[16]; /* IPv4 as ::ffff:a.b.c.d */
+};
+
+struct cf_addr_val {
+	__u64 rules;      /* union of the rules of the names that resolved to it */
+	__u64 expires_ns; /* CLOCK_BOOTTIME */
+};
+
+/* guard_budgets[i]: an egress byte budget. */
+struct cf_budget {
+	__u64 window_ns;
+	__u64 max_bytes;
+	__u16 role_mask; /* 0: every role */
+	__u16 rule;      /* rule table index */
+	__u8 action;     /* enum cf_action */
+	__u8 enabled;
+	__u8 _pad[2];
+	__u64 exempt;    /* guard_rules bits (kind EXEMPT) whose destinations do not count */
+};
+
+struct cf_budget_key {
+	__u32 group;  /* cf_tracked.group of the socket's owner */
+	__u32 budget; /* index into guard_budgets */
+};
+
+struct cf_budget_val {
+	__u64 window_start_ns;
+	__u64 bytes;
+	__u64 reported; /* the window's "over budget" record was written (64 bits: atomic cmpxchg) */
+};
+
+/*
+ * Path patterns (kill on open and exec; refusal where BPF LSM exists). A pattern is a set of
+ * conditions on the resolved path, all of which must hold:
+ *   PREFIX   a guard_path_prefix entry carrying the pattern's bit matches (entries ending in a
+ *            NUL byte match the whole path exactly)
+ *   SUFFIX   a guard_path_suffix entry (reversed path) carrying the bit matches
+ *   DIR      the directory part (up to and including the last '/') is a guard_path_dirs entry
+ *            carrying the bit
+ *   SLASHES  the path has exactly `slashes` '/' characters
+ *   BASE_PREFIX  the last component starts with base_prefix
+ * and the last component is at least min_leaf bytes long.
+ */
+enum cf_gpath_flag {
+	CF_GPATH_PREFIX = 1 << 0,
+	CF_GPATH_SUFFIX = 1 << 1,
+	CF_GPATH_DIR = 1 << 2,
+	CF_GPATH_SLASHES = 1 << 3,
+	CF_GPATH_BASE_PREFIX = 1 << 4,
+	CF_GPATH_ON_OPEN = 1 << 5, /* judged at open */
+	CF_GPATH_ON_EXEC = 1 << 6, /* judged at exec (the executed file) */
+};
+
+struct cf_gpath {
+	__u16 flags;       /* enum cf_gpath_flag; 0: unused */
+	__u16 role_mask;   /* 0: every role */
+	__u8 action;       /* enum cf_action */
+	__u8 base_prefix_len;
+	__u16 slashes;
+	__u16 min_leaf;
+	__u16 rule;        /* rule table index */
+	__u32 _pad;
+	char base_prefix[CF_BASE_PREFIX];
+};
+
+struct cf_gpath_key {
+	__u32 prefixlen; /* bits */
+	__u8 data[CF_GPATH_KEY];
+};
+
+struct cf_gpath_dir {
+	char dir[CF_GPATH_KEY]; /* zero padded */
+};
+
+/* ---- pinned bookkeeping, for user space only (a restarted agent, `clawfence status`) ------ */
+
+#define CF_RULE_IDS 256
+#define CF_RULE_ID_LEN 64
+
+/* guard_rule_ids[i]: the id of rule table index i of the policy in force. */
+struct cf_rule_id {
+	char id[CF_RULE_ID_LEN];
+};
+
+/* guard_info[0]: who attached the pinned programs, where, and which policy they enforce. */
+struct cf_guard_info {
+	__u64 attached_unix_ns; /* when the programs were attached */
+	__u64 policy_unix_ns;   /* when the policy in force was written */
+	__u32 agent_pid;        /* the agent that wrote it last */
+	__u32 generation;
+	char build[64];         /* the clawfence build that loaded the programs */
+	char rules_sha256[72];  /* hex */
+	char rules_path[256];
+	char attach_cgroup[256];
 };
 
 #endif /* CLAWFENCE_ABI_H */

@@ -8,12 +8,12 @@
 
 static_assert(sizeof(cf_hdr) == 48, "cf_hdr layout");
 static_assert(sizeof(cf_strs) == 16, "cf_strs layout");
-static_assert(sizeof(cf_exec) == 96, "cf_exec layout");
+static_assert(sizeof(cf_exec) == 104, "cf_exec layout");
 static_assert(sizeof(cf_fork) == 64, "cf_fork layout");
 static_assert(sizeof(cf_exit) == 64, "cf_exit layout");
 static_assert(sizeof(cf_comm) == 72, "cf_comm layout");
-static_assert(sizeof(cf_file) == 88, "cf_file layout");
-static_assert(sizeof(cf_net) == 88, "cf_net layout");
+static_assert(sizeof(cf_file) == 96, "cf_file layout");
+static_assert(sizeof(cf_net) == 96, "cf_net layout");
 static_assert(sizeof(cf_dns) == 72 + CF_DNS_MAX, "cf_dns layout");
 static_assert(offsetof(cf_dns, data) == 72, "cf_dns layout");
 
@@ -32,8 +32,9 @@ static_assert(offsetof(cf_strs, flags) == 8, "cf_strs::flags");
 static_assert(offsetof(cf_exec, ppid) == 48, "cf_exec::ppid");
 static_assert(offsetof(cf_exec, start_ns) == 64, "cf_exec::start_ns");
 static_assert(offsetof(cf_exec, root_tgid) == 76, "cf_exec::root_tgid");
-static_assert(offsetof(cf_exec, strs) == 80, "cf_exec::strs");
-static_assert(offsetof(cf_exec, data) == 96, "cf_exec::data");
+static_assert(offsetof(cf_exec, verdict) == 80, "cf_exec::verdict");
+static_assert(offsetof(cf_exec, strs) == 88, "cf_exec::strs");
+static_assert(offsetof(cf_exec, data) == 104, "cf_exec::data");
 
 static_assert(offsetof(cf_fork, child_tgid) == 48, "cf_fork::child_tgid");
 static_assert(offsetof(cf_fork, child_start_ns) == 56, "cf_fork::child_start_ns");
@@ -44,16 +45,24 @@ static_assert(offsetof(cf_comm, track_reason) == 64, "cf_comm::track_reason");
 
 static_assert(offsetof(cf_file, result) == 56, "cf_file::result");
 static_assert(offsetof(cf_file, flags) == 64, "cf_file::flags");
-static_assert(offsetof(cf_file, strs) == 72, "cf_file::strs");
-static_assert(offsetof(cf_file, data) == 88, "cf_file::data");
+static_assert(offsetof(cf_file, verdict) == 72, "cf_file::verdict");
+static_assert(offsetof(cf_file, strs) == 80, "cf_file::strs");
+static_assert(offsetof(cf_file, data) == 96, "cf_file::data");
 
 static_assert(offsetof(cf_net, result) == 56, "cf_net::result");
 static_assert(offsetof(cf_net, family) == 64, "cf_net::family");
 static_assert(offsetof(cf_net, port) == 66, "cf_net::port");
 static_assert(offsetof(cf_net, flags) == 70, "cf_net::flags");
 static_assert(offsetof(cf_net, addr) == 72, "cf_net::addr");
+static_assert(offsetof(cf_net, verdict) == 88, "cf_net::verdict");
+static_assert(sizeof(cf_verdict) == 8, "cf_verdict layout");
+static_assert(sizeof(cf_guard_rec) == 112, "cf_guard_rec layout");
+static_assert(sizeof(cf_guard_rule) == 40, "cf_guard_rule layout");
+static_assert(sizeof(cf_gpath) == 32, "cf_gpath layout");
+static_assert(sizeof(cf_cidr_key) == 20, "cf_cidr_key layout");
+static_assert(sizeof(cf_gpath_key) == 4 + CF_GPATH_KEY, "cf_gpath_key layout");
 
-static_assert(sizeof(cf_tracked) == 16, "cf_tracked layout");
+static_assert(sizeof(cf_tracked) == 24, "cf_tracked layout");
 static_assert(sizeof(cf_needle) == 4 + CF_NEEDLE_LEN, "cf_needle layout");
 static_assert(sizeof(cf_cgpat) == 12 + 2 * CF_CGPAT_LEN, "cf_cgpat layout");
 

@@ -2,6 +2,7 @@
 // alerts: rule, severity, action, role, evidence, folding of repeats and secret-exfiltration
 // correlation.
 #include "policy/engine.h"
+#include "proto/timestamp.h"
 
 #include <gtest/gtest.h>
 
@@ -776,46 +777,89 @@ egress:
 namespace clawfence::policy {
 namespace {
 
-// Volume budgets: bytes add up per (rule, tool run) within the window; one alert when the
-// budget is passed; destinations the process resolved from an excepted host do not count.
-TEST(EngineVolume, BudgetExceptedHostsAndWindows) {
-  auto res = parse_rules(
-      "version: 1\n"
-      "roles:\n  gateway: { comm: [openclaw-gatewa] }\n  tool: { descendant_of: gateway }\n"
-      "volume:\n  - { id: budget, roles: [tool], window: 60s, max_bytes: 1000, except_hosts: [\"*.llm.test\"] }\n",
-      "v.yaml");
-  ASSERT_TRUE(res.ok()) << res.errors[0].to_string();
-  Engine engine(res.rules);
-  v1::Process tool;
-  tool.set_pid(20);
-  tool.set_comm("curl");
-  auto* gw = tool.add_lineage();
+// Guards decide in the kernel; the engine turns their verdicts into alerts naming the rule, with
+// the outcome the kernel reached (a budget crossed, a connect refused, an open killed).
+v1::Event guarded(v1::Event::Kind kind, const std::string& rule, const std::string& verdict) {
+  v1::Event ev;
+  v1::set_timestamp(1'700'000'000'000'000'000ll, ev.mutable_time());
+  ev.set_kind(kind);
+  ev.mutable_process()->set_pid(20);
+  ev.mutable_process()->set_comm("curl");
+  auto* gw = ev.mutable_process()->add_lineage();
   gw->set_pid(10);
   gw->set_comm("openclaw-gatewa");
-  const int64_t t0 = 1'700'000'000'000'000'000ll, s = 1'000'000'000ll;
+  auto* e = ev.mutable_enforcement();
+  e->set_rule_id(rule);
+  e->set_verdict(verdict);
+  e->set_mechanism("test hook");
+  return ev;
+}
+
+TEST(EngineEnforcement, VerdictsBecomeOutcomes) {
+  auto res = parse_rules(
+      "version: 1\nmode: enforce\n"
+      "roles:\n  gateway: { comm: [openclaw-gatewa] }\n  tool: { descendant_of: gateway }\n"
+      "egress:\n  default: deny\n  allow:\n    - { id: ok, cidr: 10.0.0.0/8 }\n"
+      "files:\n  deny:\n    - { id: keys, path: [\"/secret/**\"], action: kill }\n"
+      "volume:\n  - { id: budget, roles: [tool], window: 60s, max_bytes: 1000, action: block }\n"
+      "evasion:\n  - { id: io-uring, what: io_uring, action: kill }\n",
+      "e.yaml");
+  ASSERT_TRUE(res.ok()) << res.errors[0].to_string();
+  Engine engine(res.rules);
   std::vector<v1::Event> out;
 
-  engine.account(tool, "127.0.0.9", 443, {"api.llm.test"}, 5000, t0, out);
-  EXPECT_TRUE(out.empty()) << "excepted host counted";
-  engine.account(tool, "127.0.0.8", 443, {}, 600, t0 + s, out);
-  EXPECT_TRUE(out.empty());
-  engine.account(tool, "127.0.0.8", 443, {}, 600, t0 + 2 * s, out);
+  // a connect the kernel refused: the unapproved alert says blocked, and how
+  v1::Event net = guarded(v1::Event::NET, "egress-unapproved", "blocked");
+  net.mutable_net()->set_address("192.0.2.1");
+  net.mutable_net()->set_port(443);
+  engine.evaluate(net, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].alert().rule_id(), "egress-unapproved");
+  EXPECT_EQ(out[0].alert().outcome(), "blocked");
+  EXPECT_EQ(out[0].alert().mechanism(), "test hook");
+  EXPECT_EQ(out[0].alert().mode(), "enforce");
+  out.clear();
+
+  // an open killed in the kernel
+  v1::Event file = guarded(v1::Event::FILE, "keys", "killed");
+  file.mutable_file()->set_op(v1::FileOp::OPEN);
+  file.mutable_file()->set_path("/secret/id_rsa");
+  engine.evaluate(file, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].alert().rule_id(), "keys");
+  EXPECT_EQ(out[0].alert().outcome(), "killed");
+  out.clear();
+
+  // a budget crossed: the guard event is the volume rule's alert
+  v1::Event budget = guarded(v1::Event::GUARD, "budget", "blocked");
+  budget.mutable_guard()->set_what("egress_budget");
+  budget.mutable_guard()->set_bytes(1500);
+  budget.mutable_guard()->set_address("127.0.0.8");
+  budget.mutable_process()->set_pid(21);
+  engine.evaluate(budget, out);
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].alert().rule_id(), "budget");
-  EXPECT_EQ(out[0].alert().evidence().bytes(), 1200u);
-  EXPECT_EQ(out[0].alert().evidence().address(), "127.0.0.8");
+  EXPECT_EQ(out[0].alert().outcome(), "blocked");
+  EXPECT_EQ(out[0].alert().evidence().bytes(), 1500u);
   EXPECT_EQ(out[0].alert().role(), "tool");
   out.clear();
-  engine.account(tool, "127.0.0.8", 443, {}, 5000, t0 + 3 * s, out);
-  EXPECT_TRUE(out.empty()) << "one alert per window";
-  // a new window starts from zero
-  engine.account(tool, "127.0.0.8", 443, {}, 500, t0 + 70 * s, out);
-  EXPECT_TRUE(out.empty());
-  // the gateway has no budget here
-  v1::Process gateway;
-  gateway.set_pid(10);
-  gateway.set_comm("openclaw-gatewa");
-  engine.account(gateway, "127.0.0.8", 443, {}, 1 << 20, t0 + 71 * s, out);
+
+  // dry run: "would" outcomes, and the alert says the mode
+  engine.set_dry_run(true);
+  v1::Event uring = guarded(v1::Event::GUARD, "io-uring", "would-kill");
+  uring.mutable_guard()->set_what("io_uring_setup");
+  uring.mutable_process()->set_pid(22);
+  engine.evaluate(uring, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].alert().outcome(), "would-kill");
+  EXPECT_EQ(out[0].alert().mode(), "dry-run");
+  out.clear();
+
+  // a "matched" verdict on a plain event adds nothing to what the rules say
+  v1::Event seen = guarded(v1::Event::NET, "ok", "matched");
+  seen.mutable_net()->set_address("10.1.2.3");
+  seen.mutable_process()->set_pid(23);
+  engine.evaluate(seen, out);
   EXPECT_TRUE(out.empty());
 }
 

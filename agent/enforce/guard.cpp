@@ -1,0 +1,256 @@
+#include "enforce/guard.h"
+
+#include <bpf/bpf.h>
+#include <openssl/evp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "enforce/names.h"
+#include "process/tracker.h"
+#include "proto/timestamp.h"
+
+namespace clawfence::enforce {
+namespace {
+
+std::runtime_error map_error(const std::string& what) {
+  return std::runtime_error("writing the guard policy: " + what + ": " + std::strerror(errno));
+}
+
+// What a kernel rule bit stands for, across generations: its kind and the rule it names.
+std::string identity(const cf_guard_rule& r, const std::string& id) {
+  return std::to_string(r.kind) + ":" + std::to_string(r.budget) + ":" + id;
+}
+
+template <typename Key>
+std::vector<Key> keys_of(int fd) {
+  std::vector<Key> out;
+  Key key{}, next{};
+  for (Key* prev = nullptr; bpf_map_get_next_key(fd, prev, &next) == 0; prev = &key) {
+    key = next;
+    out.push_back(key);
+  }
+  return out;
+}
+
+void copy_str(char* dst, size_t cap, const std::string& s) {
+  std::memset(dst, 0, cap);
+  std::memcpy(dst, s.data(), std::min(s.size(), cap - 1));
+}
+
+}  // namespace
+
+Guard::Guard(sensor::Sensor& sensor, GuardOptions opts) : sensor_(sensor), opts_(opts) { remember_pinned_ids(); }
+
+int Guard::fd(const char* name) const {
+  int f = sensor_.map_fd(name);
+  if (f < 0) throw std::runtime_error(std::string("the eBPF object has no map ") + name);
+  return f;
+}
+
+// Verdicts already in the ring buffer (or made by the pinned programs before this agent
+// started) name rules of the generation in force then: keep its table.
+void Guard::remember_pinned_ids() {
+  uint32_t zero = 0;
+  cf_guard_config cfg{};
+  if (bpf_map_lookup_elem(fd("guard_config"), &zero, &cfg) != 0 || !(cfg.flags & CF_GUARD_ACTIVE)) return;
+  std::vector<std::string> ids;
+  for (uint32_t i = 0; i < CF_RULE_IDS; ++i) {
+    cf_rule_id r{};
+    if (bpf_map_lookup_elem(fd("guard_rule_ids"), &i, &r) != 0) break;
+    ids.emplace_back(r.id, strnlen(r.id, sizeof(r.id)));
+  }
+  while (!ids.empty() && ids.back().empty()) ids.pop_back();
+  ids_by_generation_[cfg.generation] = std::move(ids);
+  current_.config.generation = cfg.generation;
+}
+
+void Guard::remap_learned(const CompiledGuard& next) {
+  // old bit -> identity, from the maps as they are now
+  std::map<std::string, uint32_t> new_bits;
+  for (uint32_t i = 0; i < next.rules.size(); ++i)
+    new_bits[identity(next.rules[i], next.rule_ids[next.rules[i].rule])] = i;
+  uint64_t old_to_new[CF_GUARD_RULES] = {};
+  bool any = false;
+  for (uint32_t i = 0; i < CF_GUARD_RULES; ++i) {
+    cf_guard_rule r{};
+    if (bpf_map_lookup_elem(fd("guard_rules"), &i, &r) != 0 || r.kind == 0) continue;
+    cf_rule_id rid{};
+    uint32_t idx = r.rule;
+    if (bpf_map_lookup_elem(fd("guard_rule_ids"), &idx, &rid) != 0) continue;
+    auto it = new_bits.find(identity(r, std::string(rid.id, strnlen(rid.id, sizeof(rid.id)))));
+    if (it != new_bits.end()) old_to_new[i] = 1ull << it->second;
+    any = true;
+  }
+  if (!any) return;
+  const int addrs = fd("guard_addrs");
+  for (const auto& key : keys_of<cf_addr_key>(addrs)) {
+    cf_addr_val v{};
+    if (bpf_map_lookup_elem(addrs, &key, &v) != 0) continue;
+    uint64_t rules = 0;
+    for (uint32_t i = 0; i < CF_GUARD_RULES; ++i)
+      if (v.rules >> i & 1) rules |= old_to_new[i];
+    if (rules == v.rules) continue;
+    v.rules = rules;
+    if (rules == 0)
+      bpf_map_delete_elem(addrs, &key);
+    else
+      bpf_map_update_elem(addrs, &key, &v, BPF_EXIST);
+  }
+}
+
+std::vector<std::string> Guard::apply(const policy::RuleSet& rules, const GuardIdentity& id) {
+  CompiledGuard next = compile_guard(rules, opts_);
+  NameTable names;
+  if (auto err = compile_names(next.hosts, &names); !err.empty()) throw std::invalid_argument(err);
+  uint32_t zero = 0;
+  cf_guard_config old{};
+  bpf_map_lookup_elem(fd("guard_config"), &zero, &old);
+  next.config.generation = std::max(old.generation, current_.config.generation) + 1;
+
+  // Addresses learned under the old rule numbering keep their approvals under the new one.
+  remap_learned(next);
+  for (uint32_t i = 0; i < CF_RULE_IDS; ++i) {
+    cf_rule_id r{};
+    if (i < next.rule_ids.size()) copy_str(r.id, sizeof(r.id), next.rule_ids[i]);
+    if (bpf_map_update_elem(fd("guard_rule_ids"), &i, &r, BPF_ANY)) throw map_error("guard_rule_ids");
+  }
+  for (uint32_t i = 0; i < CF_GUARD_RULES; ++i) {
+    cf_guard_rule r{};
+    if (i < next.rules.size()) r = next.rules[i];
+    if (bpf_map_update_elem(fd("guard_rules"), &i, &r, BPF_ANY)) throw map_error("guard_rules");
+  }
+  const int cidrs = fd("guard_cidrs");
+  for (const auto& [key, bits] : next.cidrs)
+    if (bpf_map_update_elem(cidrs, &key, &bits, BPF_ANY)) throw map_error("guard_cidrs");
+  for (const auto& key : keys_of<cf_cidr_key>(cidrs)) {
+    bool keep = std::any_of(next.cidrs.begin(), next.cidrs.end(), [&](const auto& e) {
+      return e.first.prefixlen == key.prefixlen && std::memcmp(e.first.addr, key.addr, 16) == 0;
+    });
+    if (!keep) bpf_map_delete_elem(cidrs, &key);
+  }
+  if (auto err = write_names(fd("guard_names"), names); !err.empty()) throw std::runtime_error(err);
+  for (uint32_t i = 0; i < CF_BUDGETS_MAX; ++i) {
+    cf_budget b{};
+    if (i < next.budgets.size()) b = next.budgets[i];
+    if (bpf_map_update_elem(fd("guard_budgets"), &i, &b, BPF_ANY)) throw map_error("guard_budgets");
+  }
+  const int comms = fd("guard_role_comms");
+  for (const auto& key : keys_of<std::array<char, CF_COMM_LEN>>(comms)) bpf_map_delete_elem(comms, key.data());
+  for (const auto& [comm, role] : next.role_comms) {
+    char key[CF_COMM_LEN] = {};
+    std::memcpy(key, comm.data(), std::min(comm.size(), sizeof(key) - 1));
+    if (bpf_map_update_elem(comms, key, &role, BPF_ANY)) throw map_error("guard_role_comms");
+  }
+  // The configuration last: it switches the guards to the new generation.
+  if (bpf_map_update_elem(fd("guard_config"), &zero, &next.config, BPF_ANY)) throw map_error("guard_config");
+
+  ids_by_generation_[next.config.generation] = next.rule_ids;
+  while (ids_by_generation_.size() > 4) ids_by_generation_.erase(ids_by_generation_.begin());
+  current_ = std::move(next);
+  write_info(id);
+  return current_.notes;
+}
+
+void Guard::write_info(const GuardIdentity& id) {
+  uint32_t zero = 0;
+  const int f = fd("guard_info");
+  cf_guard_info info{};
+  bpf_map_lookup_elem(f, &zero, &info);
+  const uint64_t now = static_cast<uint64_t>(v1::unix_now_ns());
+  if (info.attached_unix_ns == 0 || !sensor_.adopted()) info.attached_unix_ns = now;
+  info.policy_unix_ns = now;
+  info.agent_pid = static_cast<uint32_t>(getpid());
+  info.generation = current_.config.generation;
+  copy_str(info.build, sizeof(info.build), id.build);
+  copy_str(info.rules_sha256, sizeof(info.rules_sha256), id.rules_sha256);
+  copy_str(info.rules_path, sizeof(info.rules_path), id.rules_path);
+  copy_str(info.attach_cgroup, sizeof(info.attach_cgroup), id.attach_cgroup);
+  if (bpf_map_update_elem(f, &zero, &info, BPF_ANY)) throw map_error("guard_info");
+}
+
+void Guard::name_rule(sensor::DecodedRecord& rec) const {
+  const cf_verdict& v = rec.verdict;
+  if (v.verdict == CF_VERDICT_NONE || v.rule >= CF_RULE_FAIL_CLOSED) return;
+  auto it = ids_by_generation_.find(v.generation);
+  if (it == ids_by_generation_.end() || v.rule >= it->second.size()) {
+    rec.event.mutable_enforcement()->set_rule_id("rule #" + std::to_string(v.rule) + " of policy generation " +
+                                                 std::to_string(v.generation));
+    return;
+  }
+  rec.event.mutable_enforcement()->set_rule_id(it->second[v.rule]);
+}
+
+size_t Guard::judge_roles(process::Tracker& tracker, const policy::Engine& engine, const std::vector<uint32_t>& pids) {
+  auto self_role = [&](const std::string& comm) -> uint8_t {
+    for (const auto& [c, r] : current_.role_comms)
+      if (c.substr(0, CF_COMM_LEN - 1) == comm) return r;
+    return 0;
+  };
+  size_t n = 0;
+  for (uint32_t pid : pids) {
+    v1::Process p;
+    tracker.describe(pid, &p);
+    const std::string role = engine.role_of(p);
+    auto it = current_.role_index.find(role);
+    const uint8_t idx = it == current_.role_index.end() ? 0 : it->second;
+    uint16_t ancestors = 0;
+    uint32_t group = 0, candidate = pid;
+    for (const auto& a : p.lineage()) {
+      const uint8_t r = self_role(a.comm());
+      if (r) {
+        ancestors |= static_cast<uint16_t>(1u << r);
+        if (!group) group = candidate;
+      }
+      candidate = a.pid();
+    }
+    if (!group) group = pid;
+    if (sensor_.set_role(pid, idx, self_role(p.comm()), ancestors, group)) ++n;
+  }
+  return n;
+}
+
+std::string rules_digest(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> files;
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) {
+    for (const auto& e : fs::directory_iterator(path, ec)) {
+      const std::string ext = e.path().extension().string();
+      if (ext == ".yaml" || ext == ".yml") files.push_back(e.path().string());
+    }
+    std::sort(files.begin(), files.end());
+  } else {
+    files.push_back(path);
+  }
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+  for (const auto& f : files) {
+    std::ifstream in(f, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    const std::string data = ss.str();
+    EVP_DigestUpdate(ctx, data.data(), data.size());
+  }
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(ctx, md, &len);
+  EVP_MD_CTX_free(ctx);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < len; ++i) {
+    out += hex[md[i] >> 4];
+    out += hex[md[i] & 15];
+  }
+  return out;
+}
+
+}  // namespace clawfence::enforce

@@ -1,0 +1,64 @@
+// The enforcement side of the agent: writes the compiled rules into the guards' maps (once per
+// rule load, never per event), names the rules behind the kernel's verdicts, and gives the
+// kernel the roles of processes it learned about from user space.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "enforce/guard_policy.h"
+#include "policy/engine.h"
+#include "sensor/decoder.h"
+#include "sensor/sensor.h"
+
+namespace clawfence::process {
+class Tracker;
+}
+
+namespace clawfence::enforce {
+
+struct GuardIdentity {
+  std::string rules_path;
+  std::string rules_sha256;   // of the rule files' contents
+  std::string build;          // clawfence build id
+  std::string attach_cgroup;
+};
+
+class Guard {
+ public:
+  Guard(sensor::Sensor& sensor, GuardOptions opts);
+
+  // Compiles `rules` and writes them into the maps, as generation N+1. Throws
+  // std::invalid_argument (nothing written) when they do not fit the kernel maps, and
+  // std::runtime_error when a map write fails. Returns what the kernel cannot do with them.
+  std::vector<std::string> apply(const policy::RuleSet& rules, const GuardIdentity& id);
+
+  // Sets event.enforcement.rule_id from the verdict's rule index and generation.
+  void name_rule(sensor::DecodedRecord& rec) const;
+
+  // Tells the kernel the role, ancestors and group of processes tracked from user space (seeded
+  // from /proc), as the engine judges them. Returns how many were updated.
+  size_t judge_roles(process::Tracker& tracker, const policy::Engine& engine, const std::vector<uint32_t>& pids);
+
+  const CompiledGuard& current() const { return current_; }
+  uint32_t generation() const { return current_.config.generation; }
+  const GuardOptions& options() const { return opts_; }
+
+ private:
+  void remember_pinned_ids();
+  void remap_learned(const CompiledGuard& next);
+  void write_info(const GuardIdentity& id);
+  int fd(const char* name) const;
+
+  sensor::Sensor& sensor_;
+  GuardOptions opts_;
+  CompiledGuard current_;
+  std::map<uint32_t, std::vector<std::string>> ids_by_generation_;  // the last few generations
+};
+
+// SHA-256 of the rule file, or of a directory's *.yaml / *.yml files in name order (hex).
+std::string rules_digest(const std::string& path);
+
+}  // namespace clawfence::enforce

@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The guards' policy: maps user space compiles the rules into (agent/enforce/), read by the
+ * programs that decide. Nothing here asks user space anything: a decision is a few map lookups.
+ * All of these maps are pinned with the programs, so the last policy stays in force when the
+ * agent is gone.
+ */
+#ifndef CF_GUARD_BPF_H
+#define CF_GUARD_BPF_H
+
+#include "../lib/common.bpf.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct cf_guard_config);
+} guard_config SEC(".maps") CF_SHARED;
+
+/* comm -> role index, for roles matched on comm. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, char[CF_COMM_LEN]);
+	__type(value, __u8);
+} guard_role_comms SEC(".maps") CF_SHARED;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, CF_GUARD_RULES);
+	__type(key, __u32);
+	__type(value, struct cf_guard_rule);
+} guard_rules SEC(".maps") CF_SHARED;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 4096);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct cf_cidr_key);
+	__type(value, __u64);
+} guard_cidrs SEC(".maps") CF_SHARED;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct cf_name_key);
+	__type(value, struct cf_name_val);
+} guard_names SEC(".maps") CF_SHARED;
+
+/* LRU: an evicted address is refused until its name is resolved again (fail closed). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct cf_addr_key);
+	__type(value, struct cf_addr_val);
+} guard_addrs SEC(".maps") CF_SHARED;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, CF_BUDGETS_MAX);
+	__type(key, __u32);
+	__type(value, struct cf_budget);
+} guard_budgets SEC(".maps") CF_SHARED;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct cf_budget_key);
+	__type(value, struct cf_budget_val);
+} budget_state SEC(".maps") CF_SHARED;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, CF_GPATH_MAX);
+	__type(key, __u32);
+	__type(value, struct cf_gpath);
+} guard_paths SEC(".maps") CF_SHARED;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 4096);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct cf_gpath_key);
+	__type(value, __u64);
+} guard_path_prefix SEC(".maps") CF_SHARED;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 4096);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct cf_gpath_key);
+	__type(value, __u64);
+} guard_path_suffix SEC(".maps") CF_SHARED;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct cf_gpath_dir);
+	__type(value, __u64);
+} guard_path_dirs SEC(".maps") CF_SHARED;
+
+/* Bookkeeping for user space (never read by a program): pinned with the rest. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, CF_RULE_IDS);
+	__type(key, __u32);
+	__type(value, struct cf_rule_id);
+} guard_rule_ids SEC(".maps") CF_SHARED;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct cf_guard_info);
+} guard_info SEC(".maps") CF_SHARED;
+
+static __always_inline const struct cf_guard_config *cf_guard_cfg(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&guard_config, &zero);
+}
+
+/* The policy in force, or NULL when there is none or it is monitor mode (guards stand by). */
+static __always_inline const struct cf_guard_config *cf_guard_judging(void)
+{
+	const struct cf_guard_config *cfg = cf_guard_cfg();
+
+	if (!cfg || !(cfg->flags & CF_GUARD_ACTIVE) || cfg->mode == CF_MODE_MONITOR)
+		return NULL;
+	return cfg;
+}
+
+static __always_inline bool cf_role_applies(__u16 mask, __u8 role)
+{
+	return mask == 0 || (role < CF_ROLE_MAX && (mask & (1u << role)));
+}
+
+/* What a matched rule's action comes to in the current mode. */
+static __always_inline __u8 cf_verdict_for(const struct cf_guard_config *cfg, __u8 action)
+{
+	if (action == CF_ACTION_ALERT || cfg->mode == CF_MODE_MONITOR)
+		return CF_VERDICT_ALERT;
+	if (cfg->mode == CF_MODE_DRY_RUN)
+		return action == CF_ACTION_KILL ? CF_VERDICT_WOULD_KILL : CF_VERDICT_WOULD_BLOCK;
+	return action == CF_ACTION_KILL ? CF_VERDICT_KILLED : CF_VERDICT_BLOCKED;
+}
+
+static __always_inline void cf_verdict_count(__u8 verdict)
+{
+	if (verdict == CF_VERDICT_BLOCKED)
+		cf_count(CF_CNT_BLOCKED);
+	else if (verdict == CF_VERDICT_KILLED)
+		cf_count(CF_CNT_KILLED);
+	else if (verdict == CF_VERDICT_WOULD_BLOCK || verdict == CF_VERDICT_WOULD_KILL)
+		cf_count(CF_CNT_WOULD_BLOCK);
+}
+
+/*
+ * A process's role from its own comm and its ancestors' roles, as rules/ order says: the first
+ * role (index order = file order) that the comm matches or whose `descendant_of` role an
+ * ancestor had. Roles matched on an executable path or argv are judged in user space.
+ */
+static __always_inline void cf_judge_role(struct cf_tracked *t, const char *comm)
+{
+	const struct cf_guard_config *cfg = cf_guard_cfg();
+	const __u8 *self = bpf_map_lookup_elem(&guard_role_comms, comm);
+
+	t->self_role = self ? *self : 0;
+	t->role = 0;
+	if (!cfg)
+		return;
+	for (__u32 r = 1; r < CF_ROLE_MAX; r++) {
+		__u8 parent = cfg->role_parent[r];
+
+		if (t->self_role == r || (parent && parent < CF_ROLE_MAX && (t->ancestors & (1u << parent)))) {
+			t->role = r;
+			return;
+		}
+	}
+}
+
+/* IPv4 (first 4 bytes of `addr`) or IPv6 as the 16-byte form the guard maps use. */
+static __always_inline void cf_addr_normalize(__u16 family, const __u8 *addr, __u8 *out)
+{
+	if (family == 2 /* AF_INET */) {
+		__builtin_memset(out, 0, 10);
+		out[10] = 0xff;
+		out[11] = 0xff;
+		__builtin_memcpy(out + 12, addr, 4);
+	} else {
+		__builtin_memcpy(out, addr, 16);
+	}
+}
+
+#endif /* CF_GUARD_BPF_H */
