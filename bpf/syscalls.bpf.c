@@ -47,6 +47,42 @@ static __always_inline void cf_io_uring_exit(const struct cf_tracked *t, long re
 	cf_output(&rec, sizeof(rec));
 }
 
+/*
+ * A packet socket (AF_PACKET) never meets the cgroup sock_create hook, which runs for inet
+ * sockets only, so it cannot be refused on this path: in enforce mode a watched process that
+ * got one is killed before it can use it (the raw_socket rule's "block").
+ */
+static __always_inline void cf_packet_socket_exit(const struct cf_tracked *t, struct pt_regs *regs, long ret)
+{
+	const struct cf_guard_config *cfg = cf_guard_cfg();
+	const struct cf_evasion_rule *er;
+	struct cf_guard_rec rec = {};
+	struct cf_inflight in = {};
+
+	if (!cf_read_args(regs, CF_NR_socket, &in) || in.args[0] != 17 /* AF_PACKET */)
+		return;
+	if (!cfg || !(cfg->flags & CF_GUARD_ACTIVE))
+		return;
+	er = &cfg->evasion[CF_EVASION_RAW_SOCKET];
+	if (er->rule == CF_RULE_NONE || !cf_role_applies(er->role_mask, t->role))
+		return;
+	cf_fill_hdr(&rec.hdr, CF_OP_GUARD);
+	rec.hdr.size = sizeof(rec);
+	rec.what = CF_GUARD_RAW_SOCKET;
+	rec.result = ret;
+	rec.family = 17;
+	rec.type = in.args[1] & 0xf;
+	rec.protocol = in.args[2];
+	rec.verdict.rule = er->rule;
+	rec.verdict.role = t->role;
+	rec.verdict.generation = cfg->generation;
+	rec.verdict.verdict = cf_verdict_for(cfg, er->action == CF_ACTION_ALERT ? CF_ACTION_ALERT : CF_ACTION_KILL);
+	if (rec.verdict.verdict == CF_VERDICT_KILLED)
+		bpf_send_signal(9);
+	cf_verdict_count(rec.verdict.verdict);
+	cf_output(&rec, sizeof(rec));
+}
+
 SEC("raw_tp/sys_enter")
 int BPF_PROG(cf_sys_enter, struct pt_regs *regs, long nr)
 {
@@ -80,6 +116,8 @@ int BPF_PROG(cf_sys_exit, struct pt_regs *regs, long ret)
 		cf_net_leave(ret);
 	} else if (nr == CF_NR_io_uring_setup) {
 		cf_io_uring_exit(t, ret);
+	} else if (nr == CF_NR_socket && ret >= 0) {
+		cf_packet_socket_exit(t, regs, ret);
 	}
 	return 0;
 }

@@ -141,6 +141,8 @@ void Pipeline::worker() {
       }
       if (guard_) guard_->name_rule(rec);
       tracker_.apply(rec);
+      // `~/` kill patterns follow the homes watched processes actually have
+      if (guard_ && rec.event.kind() == v1::Event::EXEC) guard_->note_home(rec.event.process().home());
       sink_.write(rec.event, rec.process_generation);
       written_.fetch_add(1, std::memory_order_relaxed);
       if (engine_) {

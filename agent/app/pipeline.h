@@ -45,7 +45,7 @@ class Pipeline {
   ~Pipeline();
 
   // Names the rules behind kernel verdicts (before start; nullptr: none).
-  void set_guard(const enforce::Guard* guard) { guard_ = guard; }
+  void set_guard(enforce::Guard* guard) { guard_ = guard; }
   void start();
   // Asks the worker to reload the rules (SIGHUP, a changed rule file).
   void request_reload() { reload_requested_.store(true); }
@@ -70,7 +70,7 @@ class Pipeline {
   std::atomic<uint64_t> decode_errors_{0};
   std::atomic<uint64_t> written_{0};
   std::unique_ptr<policy::Engine> engine_;
-  const enforce::Guard* guard_ = nullptr;
+  enforce::Guard* guard_ = nullptr;
   Reloader reloader_;
   std::atomic<bool> reload_requested_{false};
   std::vector<v1::Event> alerts_;

@@ -2,12 +2,14 @@
 
 #include <bpf/bpf.h>
 #include <openssl/evp.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -15,6 +17,7 @@
 #include <stdexcept>
 
 #include "enforce/names.h"
+#include "enforce/paths.h"
 #include "process/tracker.h"
 #include "proto/timestamp.h"
 
@@ -48,7 +51,58 @@ void copy_str(char* dst, size_t cap, const std::string& s) {
 
 }  // namespace
 
-Guard::Guard(sensor::Sensor& sensor, GuardOptions opts) : sensor_(sensor), opts_(opts) { remember_pinned_ids(); }
+namespace {
+
+// Home directories of root and of the login users (uid >= 1000), from the password database.
+std::vector<std::string> passwd_homes() {
+  std::vector<std::string> out{"/root"};
+  std::ifstream in("/etc/passwd");
+  std::string line;
+  while (std::getline(in, line)) {
+    std::vector<std::string> f;
+    std::stringstream ss(line);
+    for (std::string part; std::getline(ss, part, ':');) f.push_back(part);
+    if (f.size() < 6 || f[5].empty() || f[5][0] != '/' || f[5] == "/") continue;
+    const long uid = std::strtol(f[2].c_str(), nullptr, 10);
+    if ((uid == 0 || (uid >= 1000 && uid < 65534)) && std::find(out.begin(), out.end(), f[5]) == out.end())
+      out.push_back(f[5]);
+  }
+  return out;
+}
+
+}  // namespace
+
+Guard::Guard(sensor::Sensor& sensor, GuardOptions opts) : sensor_(sensor), opts_(opts), homes_(passwd_homes()) {
+  remember_pinned_ids();
+}
+
+std::vector<std::string> Guard::write_path_patterns() {
+  CompiledPaths paths;
+  if (auto err = compile_paths(current_.paths, homes_, &paths); !err.empty()) throw std::invalid_argument(err);
+  std::vector<std::string> notes;
+  for (const auto& u : paths.not_expressible) {
+    const PathRule& r = current_.paths[u.input];
+    notes.push_back("rule " + current_.rule_ids[r.rule] + ": " + u.glob + ": " + u.reason +
+                    "; killed from user space after the event instead");
+  }
+  PathMapFds fds{fd("guard_paths"), fd("guard_path_prefix"), fd("guard_path_suffix"), fd("guard_path_dirs")};
+  if (auto err = write_paths(fds, paths); !err.empty()) throw std::runtime_error(err);
+  return notes;
+}
+
+void Guard::note_home(const std::string& home) {
+  if (home.empty() || home[0] != '/' || home == "/" || home.size() > 200 ||
+      std::find(homes_.begin(), homes_.end(), home) != homes_.end() || homes_.size() >= 32)
+    return;
+  homes_.push_back(home);
+  if (current_.paths.empty()) return;
+  try {
+    write_path_patterns();
+  } catch (const std::exception& e) {
+    homes_.pop_back();
+    spdlog::warn("path patterns not extended to home {}: {}", home, e.what());
+  }
+}
 
 int Guard::fd(const char* name) const {
   int f = sensor_.map_fd(name);
@@ -150,12 +204,25 @@ std::vector<std::string> Guard::apply(const policy::RuleSet& rules, const GuardI
     std::memcpy(key, comm.data(), std::min(comm.size(), sizeof(key) - 1));
     if (bpf_map_update_elem(comms, key, &role, BPF_ANY)) throw map_error("guard_role_comms");
   }
-  // The configuration last: it switches the guards to the new generation.
-  if (bpf_map_update_elem(fd("guard_config"), &zero, &next.config, BPF_ANY)) throw map_error("guard_config");
-
-  ids_by_generation_[next.config.generation] = next.rule_ids;
-  while (ids_by_generation_.size() > 4) ids_by_generation_.erase(ids_by_generation_.begin());
+  {
+    // path patterns: compiled for the homes known so far (note_home adds more)
+    CompiledPaths paths;
+    if (auto err = compile_paths(next.paths, homes_, &paths); !err.empty()) throw std::invalid_argument(err);
+    if (!paths.patterns.empty()) next.config.flags |= CF_GUARD_PATHS;
+  }
+  const CompiledGuard previous = current_;
   current_ = std::move(next);
+  try {
+    for (auto& n : write_path_patterns()) current_.notes.push_back(std::move(n));
+  } catch (...) {
+    current_ = previous;
+    throw;
+  }
+  // The configuration last: it switches the guards to the new generation.
+  if (bpf_map_update_elem(fd("guard_config"), &zero, &current_.config, BPF_ANY)) throw map_error("guard_config");
+
+  ids_by_generation_[current_.config.generation] = current_.rule_ids;
+  while (ids_by_generation_.size() > 4) ids_by_generation_.erase(ids_by_generation_.begin());
   write_info(id);
   return current_.notes;
 }

@@ -38,6 +38,10 @@ class Guard {
   // Sets event.enforcement.rule_id from the verdict's rule index and generation.
   void name_rule(sensor::DecodedRecord& rec) const;
 
+  // A watched process has this home directory: `~/` path patterns are extended to it (the
+  // users' homes from the password database are there from the start).
+  void note_home(const std::string& home);
+
   // Tells the kernel the role, ancestors and group of processes tracked from user space (seeded
   // from /proc), as the engine judges them. Returns how many were updated.
   size_t judge_roles(process::Tracker& tracker, const policy::Engine& engine, const std::vector<uint32_t>& pids);
@@ -50,12 +54,15 @@ class Guard {
   void remember_pinned_ids();
   void remap_learned(const CompiledGuard& next);
   void write_info(const GuardIdentity& id);
+  // Compiles current_.paths for homes_ and writes the path maps; returns the notes.
+  std::vector<std::string> write_path_patterns();
   int fd(const char* name) const;
 
   sensor::Sensor& sensor_;
   GuardOptions opts_;
   CompiledGuard current_;
   std::map<uint32_t, std::vector<std::string>> ids_by_generation_;  // the last few generations
+  std::vector<std::string> homes_;
 };
 
 // SHA-256 of the rule file, or of a directory's *.yaml / *.yml files in name order (hex).

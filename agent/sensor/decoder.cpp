@@ -441,7 +441,8 @@ DecodeStatus decode_record(const void* data, size_t size, const BootClock& clock
         case CF_GUARD_RAW_SOCKET:
           g->set_what("raw_socket");
           g->set_socket(socket_name(r.family, r.type, r.protocol));
-          mechanism = "cgroup sock_create hook";
+          mechanism = r.family == 17 ? "SIGKILL at socket exit (sys_exit): packet sockets miss the sock_create hook"
+                                     : "cgroup sock_create hook";
           break;
         case CF_GUARD_BUDGET: {
           g->set_what("egress_budget");

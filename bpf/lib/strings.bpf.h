@@ -14,6 +14,13 @@
 /* Per-CPU buffer a path is built in, right-aligned, ending at CF_PATH_MAX - 1. */
 struct cf_pathbuf {
 	char buf[2 * CF_PATH_MAX];
+	/* What the last walk found, for judging the path after it (guard/paths.bpf.h). */
+	__u32 start;      /* the path is buf[start .. CF_PATH_MAX - 1), buf[CF_PATH_MAX - 1] = NUL */
+	__u16 leaf_len;   /* bytes of its last component (0: the root) */
+	__u16 components; /* names walked: the path's '/' count, except the root's 0 */
+	__u8 walked;      /* set by a completed cf_walk_path, cleared by cf_append_path first */
+	__u8 truncated;   /* the walk hit a limit: buf holds the tail of the path */
+	__u8 _pad[6];
 };
 
 struct {
@@ -45,6 +52,8 @@ struct cf_walk {
 	struct mount *mnt_parent;
 	struct dentry *mnt_root; /* of vfsmnt: read once per mount, not once per step */
 	__u32 off; /* the path so far starts here and ends at CF_PATH_MAX - 1 */
+	__u16 leaf_len;
+	__u16 components;
 	bool done;
 	bool truncated;
 };
@@ -111,6 +120,8 @@ static long cf_walk_step(__u32 i, void *data)
 	off -= 1;
 	w->pb->buf[off & (CF_PATH_MAX - 1)] = '/';
 	w->off = off;
+	if (w->components++ == 0)
+		w->leaf_len = len;
 	w->dentry = parent;
 	return 0;
 }
@@ -144,6 +155,11 @@ static __always_inline __u32 cf_walk_path(const struct path *p, struct cf_pathbu
 		w.off = CF_PATH_MAX - 2;
 		pb->buf[CF_PATH_MAX - 2] = '/';
 	}
+	pb->start = w.off;
+	pb->leaf_len = w.leaf_len;
+	pb->components = w.components;
+	pb->truncated = w.truncated;
+	pb->walked = 1;
 	return w.off;
 }
 
@@ -157,7 +173,10 @@ static __noinline void cf_append_path(struct cf_strw *w, int slot, const struct 
 	bool truncated;
 	__u32 start, len;
 
-	if (!pb || slot >= CF_STR_SLOTS || w->off >= CF_DATA_MAX)
+	if (!pb)
+		return;
+	pb->walked = 0; /* nothing judges a stale path if the walk does not happen */
+	if (slot >= CF_STR_SLOTS || w->off >= CF_DATA_MAX)
 		return;
 	start = cf_walk_path(p, pb, &truncated);
 	len = (CF_PATH_MAX - 1) - start;

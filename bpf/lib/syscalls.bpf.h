@@ -34,6 +34,7 @@
 #define CF_NR_renameat2 316
 #define CF_NR_openat2 437
 #define CF_NR_io_uring_setup 425
+#define CF_NR_socket 41
 #elif defined(__TARGET_ARCH_arm64)
 /* arm64 has only the *at variants; the legacy numbers never match. */
 #define CF_NR_open -1
@@ -50,6 +51,7 @@
 #define CF_NR_renameat2 276
 #define CF_NR_openat2 437
 #define CF_NR_io_uring_setup 425
+#define CF_NR_socket 198
 #else
 #error "clawfence: syscall numbers for this architecture are missing (bpf/lib/syscalls.bpf.h)"
 #endif

@@ -286,7 +286,10 @@ TEST(ShippedRules, OpenClawModel) {
                                  "token-files", "private-keys", "dotenv", "openclaw-credentials", "shadow",
                                  "proc-environ", "tool-out-of-scope", "exfil-tools", "dropper-patterns",
                                  "exfil-volume"}));
-  EXPECT_EQ(m.rule_count(), 19u);
+  EXPECT_EQ(m.rule_count(), 21u);
+  ASSERT_EQ(m.evasion.size(), 2u);
+  EXPECT_EQ(m.evasion[0].what, "io_uring");
+  EXPECT_EQ(m.evasion[1].what, "raw_socket");
 
   ASSERT_EQ(m.roles.size(), 2u);
   EXPECT_EQ(m.roles[0].name, "gateway");
@@ -599,7 +602,7 @@ TEST(RuleErrors, UnknownKeyInsideARule) {
                2, 21, "role 'tool': unknown key 'pid' (expected argv_contains, comm, descendant_of, exe)");
   expect_error("egress:\n"
                "  allowed: []\n",
-               2, 3, "egress: unknown key 'allowed' (expected allow, default, deny, unapproved)");
+               2, 3, "egress: unknown key 'allowed' (expected allow, default, deny, dns_min_ttl, unapproved)");
 }
 
 TEST(RuleErrors, MissingId) {

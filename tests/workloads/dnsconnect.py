@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""dnsconnect.py [--tcp] SERVER NAME PORT [COUNT]
+"""dnsconnect.py [--tcp] [--resolve-each] SERVER NAME PORT [COUNT]
 
 Resolves NAME (type A) by asking the DNS server SERVER:53 directly (over UDP, or TCP), follows the CNAME
 chain in the answer, then opens COUNT (default 1) TCP connections to the address on PORT and
-prints the address and each connect result. Refuses any address outside 127.0.0.0/8: the tests
+prints the address and the number of failed connects (with --resolve-each, NAME is resolved again
+before every connect, which is then the first use of that answer). Refuses any address outside 127.0.0.0/8: the tests
 only ever talk to loopback."""
 import ipaddress
 import socket
@@ -78,23 +79,28 @@ def resolve(server, name, tcp):
 
 def main():
     args = sys.argv[1:]
-    tcp = args[:1] == ["--tcp"]
-    if tcp:
-        args = args[1:]
+    tcp = "--tcp" in args
+    each = "--resolve-each" in args
+    args = [a for a in args if a not in ("--tcp", "--resolve-each")]
     server, name, port = args[0], args[1], int(args[2])
     count = int(args[3]) if len(args) > 3 else 1
-    addr = resolve(server, name, tcp)
-    if addr is None or ipaddress.ip_address(addr) not in ipaddress.ip_network("127.0.0.0/8"):
-        print("no loopback address for", name, file=sys.stderr)
-        return 2
+    addr = None
     failures = 0
-    for _ in range(count):
+    errors = {}
+    for i in range(count):
+        if addr is None or each:
+            addr = resolve(server, name, tcp)
+            if addr is None or ipaddress.ip_address(addr) not in ipaddress.ip_network("127.0.0.0/8"):
+                print("no loopback address for", name, file=sys.stderr)
+                return 2
         c = socket.socket()
         c.settimeout(2)
         rc = c.connect_ex((addr, port))
-        failures += rc != 0
+        if rc != 0:
+            failures += 1
+            errors[rc] = errors.get(rc, 0) + 1
         c.close()
-    print(addr, "failures", failures)
+    print(addr, "failures", failures, "errnos", errors, flush=True)
     return 0
 
 
