@@ -73,6 +73,26 @@ void Pipeline::report_gaps() {
     write_gap("kernel_ringbuf", kernel - reported_kernel_lost_, kernel);
     reported_kernel_lost_ = kernel;
   }
+  // Connections refused by fail-closed happen while records are being lost, so their own NET
+  // records may be gone too: the kernel's count of them is reported as one alert.
+  const uint64_t refused = sensor_.counters()[CF_CNT_FAIL_CLOSED];
+  if (refused > reported_fail_closed_) {
+    v1::Event ev;
+    v1::set_timestamp(v1::unix_now_ns(), ev.mutable_time());
+    ev.set_kind(v1::Event::ALERT);
+    auto* a = ev.mutable_alert();
+    a->set_rule_id("fail-closed");
+    a->set_severity("error");
+    a->set_action("block");
+    a->set_outcome("blocked");
+    a->set_mechanism("cgroup connect/sendmsg hooks (fail-closed while the ring buffer was full)");
+    a->set_description("egress of watched processes refused while records were being lost");
+    a->set_count(static_cast<uint32_t>(refused - reported_fail_closed_));
+    a->set_mode(engine_ ? policy::to_string(engine_->mode()) : "enforce");
+    alerts_.push_back(std::move(ev));
+    write_alerts();
+    reported_fail_closed_ = refused;
+  }
   const uint64_t queue = queue_.dropped();
   if (queue > reported_queue_lost_) {
     write_gap("user_queue", queue - reported_queue_lost_, queue);
@@ -127,6 +147,7 @@ void Pipeline::worker() {
   sensor::DecodedRecord rec;
   // Losses that happened before this agent started (another agent's) are not ours to report.
   reported_kernel_lost_ = sensor_.counters()[CF_CNT_RINGBUF_FULL];
+  reported_fail_closed_ = sensor_.counters()[CF_CNT_FAIL_CLOSED];
   for (;;) {
     batch.clear();
     bool open = queue_.pop_batch(batch, 1024, std::chrono::milliseconds(200));

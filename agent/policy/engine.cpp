@@ -238,15 +238,9 @@ void Engine::apply_enforcement(const v1::Event& ev, const std::string& role, boo
   const v1::Enforcement& e = ev.enforcement();
   // a guard event is its rule's alert; on other events only a verdict that did something is news
   if (ev.kind() != v1::Event::GUARD && e.verdict() == "matched") return;
-  static const RuleMeta kFailClosed = [] {
-    RuleMeta m;
-    m.id = "fail-closed";
-    m.severity = Severity::kError;
-    m.action = Action::kBlock;
-    m.description = "egress refused while records were being lost (fail-closed)";
-    return m;
-  }();
-  const RuleMeta* meta = e.rule_id() == kFailClosed.id ? &kFailClosed : rule(e.rule_id());
+  // fail-closed refusals are counted in the kernel and reported from the count (their records
+  // are the ones most likely lost): the event itself says what happened to it
+  const RuleMeta* meta = rule(e.rule_id());
   if (!meta) return;  // a rule of a policy generation that is gone: the event itself says what happened
   Hit hit{meta, {}, false};
   if (ev.kind() == v1::Event::NET) {

@@ -250,6 +250,33 @@ TEST_F(Enforce, EvasionsAreStillJudged) {
   EXPECT_FALSE(alerts("raw-socket").empty());
 }
 
+// fail_closed: while the kernel is losing records, new egress of watched processes is refused;
+// once records flow again, the same connect goes through.
+TEST_F(Enforce, FailClosedRefusesEgressWhileRecordsAreLost) {
+  Listener open_port("127.0.0.1", 18789);  // approved by the shipped rules (gateway-port)
+  ASSERT_TRUE(open_port.ok) << "127.0.0.1:18789 is busy";
+  std::string text = read_file(rules_);
+  text = std::regex_replace(text, std::regex("\nfail_closed: false\n"), "\nfail_closed: true\n");
+  write_file(rules_, text);
+  const std::string probe = "python3 -c 'import socket; print(socket.socket().connect_ex((\"127.0.0.1\", 18789)))'";
+  const std::string out = dir_ + "/probe.out";
+  // a 1 MiB ring read once a second: 20000 opens overflow it; connect at once, then after 2.5 s
+  const std::string script = "i=0; while [ $i -lt 20000 ]; do : < /etc/hostname; i=$((i+1)); done; " + probe +
+                             "; sleep 2.5; " + probe;
+  ASSERT_EQ(run({"sh", "-c", bin_ + " --log-level warn run -r " + rules_ +
+                                 " --ringbuf-mib 1 --wakeup-kib 4096 --poll-ms 1000 -o " + out_ + " -- sh -c '" +
+                                 std::regex_replace(script, std::regex("'"), "'\\''") + "' > " + out},
+                seconds(90)),
+            0);
+  EXPECT_EQ(read_file(out), "1\n0\n") << "expected EPERM while losing, then success";
+  bool gap = false;
+  for (const auto& e : of_kind(read_events(out_), v1::Event::GAP)) gap |= e.gap().lost() > 0;
+  EXPECT_TRUE(gap);
+  bool alerted = false;
+  for (const auto& a : alerts("fail-closed")) alerted |= a.alert().outcome() == "blocked";
+  EXPECT_TRUE(alerted);
+}
+
 // The agent dies with SIGKILL: its pinned programs go on blocking with the last policy. A new
 // agent adopts the pins (nothing attached twice); `unload` leaves nothing attached.
 TEST_F(Enforce, BlockingSurvivesTheAgentAndUnloadRemovesEverything) {
