@@ -23,8 +23,9 @@ void add_common(CLI::App* cmd, clawfence::app::CommonOptions& c) {
                   "wake the reader when this much is waiting in the ring buffer; 0 = for every record")
       ->capture_default_str();
   cmd->add_option("--syscall-hooks", c.syscall_hooks,
-                  "how file and network syscalls are seen: auto (fentry where the kernel has it), tracepoint, fentry")
-      ->check(CLI::IsMember({"auto", "tracepoint", "fentry"}))
+                  "how file and network syscalls are seen: auto (fentry where the kernel has it), tracepoint, fentry; "
+                  "none observes no syscalls (the guards alone, for benchmarks)")
+      ->check(CLI::IsMember({"auto", "tracepoint", "fentry", "none"}))
       ->capture_default_str();
   cmd->add_option("--poll-ms", c.poll_ms, "otherwise read the ring buffer this often (the most an event waits)")
       ->capture_default_str();

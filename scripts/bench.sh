@@ -234,13 +234,82 @@ cond_tracked() {
   done
 }
 
+# ---- the guards: connect+close to an allowed destination, enforce mode -----------------------
+# gnone    no agent
+# guards   the cgroup hooks and process sensors only (--syscall-hooks none): the loop unwatched
+#          (agent on our cgroup) and watched (`clawfence run`, every connect judged)
+# agent    the whole agent in enforce mode, unwatched and watched
+enforce_rules=$work/enforce.yaml
+cat > "$enforce_rules" <<'EOF2'
+version: 1
+mode: enforce
+targets:
+  - name: never
+    match:
+      - comm: [no-such-comm-x]
+egress:
+  default: deny
+  allow:
+    - { id: loopback, cidr: [127.0.0.0/8] }
+EOF2
+
+guard_unwatched() { # cond extra-agent-flags...
+  local pid cond=$1
+  shift
+  : > "$work/agent.log"
+  timeout -s INT -k 10 "$LIMIT" "$CF" agent --rules "$enforce_rules" --cgroup "$cg" --pin never -o /dev/null "$@" \
+    2> "$work/agent.log" &
+  pid=$!
+  started+=("$pid")
+  wait_for_line "$work/agent.log" "watching:" "$pid" "clawfence agent"
+  measure "$cond" connect
+  stop_pid "$pid" INT
+  forget_pid "$pid"
+}
+
+guard_watched() { # cond extra-run-flags...
+  local pid cond=$1 rc child c
+  shift
+  # shellcheck disable=SC2046
+  timeout -s INT -k 10 "$LIMIT" "$CF" run -r "$enforce_rules" -o /dev/null "$@" -- "$LOOP" $(loop_args connect) \
+    > "$work/run.out" 2> "$work/run.log" &
+  pid=$!
+  started+=("$pid")
+  for _ in $(seq 50); do
+    child=$(cat "/proc/$pid/task/$pid/children" 2>/dev/null || true)
+    [ -n "$child" ] && break
+    sleep 0.02
+  done
+  for c in $child; do run_cgroups+=("$cg2/clawfence-run.$c"); done
+  rc=0
+  wait "$pid" || rc=$?
+  forget_pid "$pid"
+  [ "$rc" -eq 0 ] || die "clawfence run (guards) exited with $rc:$(printf '\n'; cat "$work/run.out" "$work/run.log")"
+  samples["$cond connect"]+="$(ns_of "$(cat "$work/run.out")") "
+}
+
+cond_gnone() { measure gnone connect; }
+cond_guards() {
+  guard_unwatched guards-unwatched --syscall-hooks none
+  guard_watched guards-watched --syscall-hooks none
+}
+cond_agent() {
+  guard_unwatched agent-unwatched
+  guard_watched agent-watched
+}
+
 # ---- run ------------------------------------------------------------------------------------
 conds=(none floor untracked tracked)
+gconds=(gnone guards agent)
 echo "bench: $ROUNDS rounds x ${#conds[@]} conditions; open N=$N_OPEN, connect N=$N_CONNECT; cgroup $cg" >&2
 t_start=$SECONDS
 for ((r = 0; r < ROUNDS; r++)); do
   for ((k = 0; k < ${#conds[@]}; k++)); do
     c=${conds[$(((r + k) % ${#conds[@]}))]}
+    "cond_$c"
+  done
+  for ((k = 0; k < ${#gconds[@]}; k++)); do
+    c=${gconds[$(((r + k) % ${#gconds[@]}))]}
     "cond_$c"
   done
   echo "bench: round $((r + 1))/$ROUNDS done ($((SECONDS - t_start)) s)" >&2
@@ -251,6 +320,8 @@ declare -A med
 for c in "${conds[@]}"; do
   for op in open connect; do med["$c $op"]=$(median <<< "${samples["$c $op"]}"); done
 done
+gcols=(gnone guards-unwatched guards-watched agent-unwatched agent-watched)
+for c in "${gcols[@]}"; do med["$c connect"]=$(median <<< "${samples["$c connect"]}"); done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 check() { awk -v v="$1" -v lim="$2" 'BEGIN { print (v <= lim) ? "met" : "NOT met" }'; }
 
@@ -287,10 +358,28 @@ mkdir -p "$(dirname "$OUT")"
     echo "- $op: untracked/floor = $u (goal <= 1.05: $(check "$u" 1.05)); tracked/none = $t (goal <= 1.35: $(check "$t" 1.35))"
   done
   echo
+  echo "### The guards (enforce mode)"
+  echo
+  echo "connect+close to 127.0.0.1 (allowed by the rules; refused by the kernel, no listener), N=$N_CONNECT;" \
+    "unwatched: the loop in the hooked cgroup, not tracked; watched: under \`clawfence run\`, every connect judged."
+  echo
+  echo "| condition | connect ns/iter | vs none |"
+  echo "|---|---:|---:|"
+  for c in "${gcols[@]}"; do
+    echo "| $c | ${med["$c connect"]} | $(ratio "${med["$c connect"]}" "${med["gnone connect"]}") |"
+  done
+  echo
+  gw=$(ratio "${med["guards-watched connect"]}" "${med["gnone connect"]}")
+  gu=$(ratio "${med["guards-unwatched connect"]}" "${med["gnone connect"]}")
+  au=$(ratio "${med["agent-unwatched connect"]}" "${med["floor connect"]}")
+  echo "- guards, watched/none = $gw (goal <= 1.05: $(check "$gw" 1.05)); unwatched/none = $gu (goal: within noise)"
+  echo "- whole agent in enforce mode, unwatched/floor = $au (goal <= 1.05: $(check "$au" 1.05))"
+  echo
   echo "Samples (ns/iter, in run order):"
   for c in "${conds[@]}"; do
     for op in open connect; do echo "- $c $op: ${samples["$c $op"]}"; done
   done
+  for c in "${gcols[@]}"; do echo "- $c connect: ${samples["$c connect"]}"; done
   echo
   echo "clawfence run, all tracked runs together:"
   for op in open connect; do

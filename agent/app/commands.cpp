@@ -102,9 +102,9 @@ sensor::SensorOptions sensor_options(const CommonOptions& c, const std::string& 
   sensor::SensorOptions o;
   if (c.syscall_hooks == "fentry" && !kf.tracing)
     throw StartError(3, "--syscall-hooks fentry: this kernel has no fentry/fexit (BPF tracing programs)");
-  o.hooks = c.syscall_hooks == "tracepoint" || (c.syscall_hooks == "auto" && !kf.tracing)
-                ? sensor::SyscallHooks::kTracepoints
-                : sensor::SyscallHooks::kFentry;
+  o.hooks = c.syscall_hooks == "none"                                                    ? sensor::SyscallHooks::kNone
+            : c.syscall_hooks == "tracepoint" || (c.syscall_hooks == "auto" && !kf.tracing) ? sensor::SyscallHooks::kTracepoints
+                                                                                             : sensor::SyscallHooks::kFentry;
   o.fallback_to_tracepoints = c.syscall_hooks == "auto";
   uint32_t mib = c.ringbuf_mib;
   if (mib == 0 || (mib & (mib - 1)) != 0) throw StartError(1, "--ringbuf-mib must be a power of two");
@@ -120,6 +120,11 @@ sensor::SensorOptions sensor_options(const CommonOptions& c, const std::string& 
 }
 
 void log_mechanism(const sensor::Sensor& s) {
+  if (s.hooks() == sensor::SyscallHooks::kNone) {
+    spdlog::warn("--syscall-hooks none: file operations and syscall results are not observed (the guards and "
+                 "the process sensors only)");
+    return;
+  }
   spdlog::info("file and network syscalls observed with {}; processes with raw tracepoints sched_process_*, "
                "task_rename, cgroup_mkdir",
                s.hooks() == sensor::SyscallHooks::kFentry

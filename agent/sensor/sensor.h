@@ -37,6 +37,7 @@ struct KernelTargets {
 enum class SyscallHooks {
   kTracepoints,  // raw_tp sys_enter/sys_exit: any kernel; every task's syscalls take the slow path
   kFentry,       // fentry/fexit on the handled syscalls' wrappers: other syscalls pay nothing
+  kNone,         // none: no file operations or syscall results; the guards alone (benchmarks)
 };
 
 struct SensorOptions {

@@ -2,13 +2,15 @@
 /*
  * Path patterns: a tracked process that opens, or executes, a file the rules deny with
  * `action: kill` gets SIGKILL before it returns to user space. Judged on the resolved path
- * cf_append_path has just walked (so relative names, `..` and symlinks are already resolved),
+ * cf_walk_path has just walked (so relative names, `..` and symlinks are already resolved),
  * against the patterns agent/enforce/paths.cpp compiles the globs into (include/clawfence/abi.h,
  * "Path patterns"). A decision is three map lookups and a look at the few patterns they name:
  * its cost does not grow with the number of patterns.
  *
- * These hooks run after the open or exec has happened, so only a kill can be enforced here:
- * refusing (`action: block`) needs an LSM hook, and a block pattern is left to user space.
+ * The syscall and exec exits run after the open or exec has happened, so only a kill can be
+ * enforced there. Where the kernel has BPF LSM, the hooks in guard/lsm.bpf.c judge instead, before
+ * the open or exec happens: they refuse with EPERM for `block` and `kill` patterns alike (nothing
+ * is left to kill), and the exits stand by (CF_GUARD_LSM). Exactly one of the two judges a path.
  */
 #ifndef CF_GUARD_PATHS_BPF_H
 #define CF_GUARD_PATHS_BPF_H
@@ -51,6 +53,7 @@ struct cf_gpath_judge {
 	__u8 action;
 	__u8 role;
 	bool truncated;
+	bool refusing; /* an LSM hook: block patterns hold too */
 	bool found;
 };
 
@@ -58,7 +61,9 @@ static __always_inline bool cf_gpath_holds(const struct cf_gpath_judge *j, const
 {
 	__u16 f = p->flags;
 
-	if (!(f & j->on) || p->action != CF_ACTION_KILL || !cf_role_applies(p->role_mask, j->role))
+	if (!(f & j->on) || !cf_role_applies(p->role_mask, j->role))
+		return false;
+	if (p->action != CF_ACTION_KILL && !(j->refusing && p->action == CF_ACTION_BLOCK))
 		return false;
 	if (((f & CF_GPATH_PREFIX) && !(j->prefix & bit)) || ((f & CF_GPATH_SUFFIX) && !(j->suffix & bit)) ||
 	    ((f & CF_GPATH_DIR) && !(j->dir & bit)))
@@ -157,12 +162,13 @@ static __always_inline void cf_gpath_lookup(struct cf_gpath_judge *j, struct cf_
 }
 
 /* A subprogram of its own: inlined, its keys and loop context pushed callers' stacks too far. */
-static __noinline void cf_gpath_decide(const struct cf_guard_config *cfg, __u8 role, __u16 on, struct cf_verdict *v)
+static __noinline void cf_gpath_decide(const struct cf_guard_config *cfg, __u8 role, __u16 on, bool refusing,
+				       struct cf_verdict *v)
 {
 	__u32 zero = 0;
 	struct cf_pathbuf *pb = cf_get_pathbuf();
 	struct cf_gpath_scratch *s = bpf_map_lookup_elem(&gpath_scratch, &zero);
-	struct cf_gpath_judge j = { .on = on, .role = role };
+	struct cf_gpath_judge j = { .on = on, .role = role, .refusing = refusing };
 
 	if (!pb || !s || !pb->walked || pb->leaf_len > CF_NAME_MAX)
 		return;
@@ -180,7 +186,8 @@ static __noinline void cf_gpath_decide(const struct cf_guard_config *cfg, __u8 r
 	if (!j.found)
 		return;
 
-	v->verdict = cf_verdict_for(cfg, j.action);
+	/* refusing, a kill pattern is refused too: the open or exec never happens */
+	v->verdict = cf_verdict_for(cfg, refusing ? CF_ACTION_BLOCK : j.action);
 	v->role = role;
 	v->rule = j.rule;
 	v->generation = cfg->generation;
@@ -194,18 +201,33 @@ static __noinline void cf_gpath_decide(const struct cf_guard_config *cfg, __u8 r
 }
 
 /*
- * Judges the path the last cf_append_path walked, for tracked process `t`, at `on`
- * (CF_GPATH_ON_OPEN or CF_GPATH_ON_EXEC). When a kill pattern holds (the first by bit order), sets
- * *v and, in enforce mode, sends SIGKILL to the current process. Leaves *v alone otherwise, and
- * costs one map lookup when there is no policy, it is monitor mode, or no path patterns are set.
+ * The policy when the path patterns are to be judged here: by the LSM hooks (`refusing`) when
+ * user space says they are in force, by the exits otherwise. NULL when there is no policy, it is
+ * monitor mode, no path patterns are set, or the other mechanism judges: one map lookup.
  */
-static __always_inline void cf_guard_path(const struct cf_tracked *t, __u16 on, struct cf_verdict *v)
+static __always_inline const struct cf_guard_config *cf_gpath_judging(bool refusing)
 {
 	const struct cf_guard_config *cfg = cf_guard_judging();
 
-	if (!cfg || !(cfg->flags & CF_GUARD_PATHS) || !t)
+	if (!cfg || !(cfg->flags & CF_GUARD_PATHS) || !!(cfg->flags & CF_GUARD_LSM) != refusing)
+		return NULL;
+	return cfg;
+}
+
+/*
+ * Judges the path the last cf_walk_path walked, for tracked process `t`, at `on`
+ * (CF_GPATH_ON_OPEN or CF_GPATH_ON_EXEC). When a pattern holds (the first by bit order), sets *v:
+ * at an exit a kill pattern, and in enforce mode SIGKILL is sent to the current process;
+ * `refusing` (an LSM hook) a block or kill pattern, CF_VERDICT_BLOCKED (WOULD_BLOCK in dry run)
+ * and no signal: the caller refuses. Leaves *v alone otherwise.
+ */
+static __always_inline void cf_guard_path(const struct cf_tracked *t, __u16 on, bool refusing, struct cf_verdict *v)
+{
+	const struct cf_guard_config *cfg = cf_gpath_judging(refusing);
+
+	if (!cfg || !t)
 		return;
-	cf_gpath_decide(cfg, t->role, on, v);
+	cf_gpath_decide(cfg, t->role, on, refusing, v);
 }
 
 #endif /* CF_GUARD_PATHS_BPF_H */

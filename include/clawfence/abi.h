@@ -187,11 +187,12 @@ enum cf_file_op {
 	CF_FILE_OPEN = 1,
 	CF_FILE_UNLINK = 2,
 	CF_FILE_RENAME = 3,
+	CF_FILE_EXEC = 4,   /* an exec refused (or, dry run, judged) by the BPF LSM hook */
 };
 
 /*
  * file operation. Strings:
- *   open, success: 0 = resolved path of the opened file.
+ *   open, success, and open or exec judged by a BPF LSM hook: 0 = resolved path of the file.
  *   open, failure / unlink: 0 = resolved directory the name is relative to (cwd or dirfd; empty
  *     when the name is absolute), 1 = the name as passed by the caller.
  *   rename: 0/1 = old directory and name, 2/3 = new directory and name.
@@ -199,11 +200,11 @@ enum cf_file_op {
 struct cf_file {
 	struct cf_hdr hdr;
 	__u32 file_op;  /* enum cf_file_op */
-	__u32 syscall;  /* syscall number, for the record */
-	__s64 result;   /* fd or 0 on success, -errno on failure */
+	__u32 syscall;  /* syscall number, for the record (0: from an LSM hook) */
+	__s64 result;   /* fd or 0 on success, -errno on failure; LSM hook: -EPERM refused, 0 allowed */
 	__u32 flags;    /* open(2) flags, unlinkat/renameat2 flags */
 	__u32 mode;
-	struct cf_verdict verdict; /* a kill on open */
+	struct cf_verdict verdict; /* a kill on open, or an LSM hook's refusal */
 	struct cf_strs strs;
 	char data[];
 };
@@ -351,6 +352,7 @@ enum cf_guard_flag {
 	CF_GUARD_DEFAULT_DENY = 1 << 1, /* egress no rule allows is unapproved */
 	CF_GUARD_FAIL_CLOSED = 1 << 2,  /* refuse new egress while records are being lost */
 	CF_GUARD_PATHS = 1 << 3,        /* path patterns are configured (kill on open/exec) */
+	CF_GUARD_LSM = 1 << 4,          /* BPF LSM hooks judge the path patterns (refusing), not the exits */
 };
 
 enum cf_evasion {
