@@ -154,13 +154,17 @@ std::vector<std::string> apply_guard(enforce::Guard& guard, const policy::RuleSe
   const char* mode = c.mode == CF_MODE_ENFORCE ? "enforce" : c.mode == CF_MODE_DRY_RUN ? "dry run (enforce, nothing refused)"
                                                                                         : "monitor (nothing refused)";
   spdlog::info("guards: mode {}, policy generation {}: {} egress rules and exceptions, {} CIDR entries, {} host "
-               "patterns, {} budgets, {} path patterns for kill; fail-closed {}",
+               "patterns, {} budgets, {} path patterns for {}; fail-closed {}",
                mode, c.generation, guard.current().rules.size(), guard.current().cidrs.size(),
                guard.current().hosts.size(), guard.current().budgets.size(), guard.current().paths.size(),
-               (c.flags & CF_GUARD_FAIL_CLOSED) ? "on" : "off");
+               guard.options().lsm ? "refusal" : "kill", (c.flags & CF_GUARD_FAIL_CLOSED) ? "on" : "off");
   spdlog::info("guards: connect/sendmsg refused with EPERM in the cgroup hooks; raw, packet and ICMP sockets refused "
-               "at sock_create; budgets drop packets in cgroup_skb egress; file and exec kill rules send SIGKILL "
-               "with bpf_send_signal at the syscall exit (no BPF LSM here: opens cannot be refused, only killed)");
+               "at sock_create; budgets drop packets in cgroup_skb egress; {}",
+               guard.options().lsm
+                   ? "file and exec block and kill rules refused with EPERM in the BPF LSM hooks file_open and "
+                     "bprm_check_security (before the open or exec happens; nothing is killed)"
+                   : "file and exec kill rules send SIGKILL with bpf_send_signal at the syscall exit (no BPF LSM "
+                     "here: opens cannot be refused, only killed)");
   return notes;
 }
 
@@ -307,9 +311,15 @@ int run_agent_impl(const AgentOptions& opts) {
   std::string attach = opts.cgroup.empty() ? kf.cgroup2_path : opts.cgroup;
   check_attach_cgroup(attach);
   sensor::SensorOptions sensor_opts = sensor_options(opts.common, attach, kf);
-  const bool pin = opts.pin == "always" || (opts.pin == "auto" && rules.mode == policy::Mode::kEnforce);
-  if (opts.pin != "never" && (pin || sensor::has_pins(opts.pin_dir))) sensor_opts.pin_dir = opts.pin_dir;
+  // dry run enforces nothing: nothing to keep in force after the agent
+  const bool pin = opts.pin == "always" || (opts.pin == "auto" && rules.mode == policy::Mode::kEnforce && !opts.dry_run);
+  if (pin)
+    sensor_opts.pin_dir = opts.pin_dir;
+  else if (sensor::has_pins(opts.pin_dir))
+    spdlog::warn("{} holds the pins of an enforcing clawfence; this agent ({}) leaves them alone and attaches its "
+                 "own programs", opts.pin_dir, opts.dry_run ? "dry run" : "monitor mode or --pin never");
   sensor_opts.build_id = build_id();
+  sensor_opts.lsm = kf.lsm;  // file and exec rules refused before they happen, not killed after
   std::vector<std::string> warnings;
   sensor::KernelTargets kt = process::compile_kernel_targets(rules.targets, kf.cgroup2_path, &warnings);
   for (const auto& w : warnings) spdlog::warn("{}", w);
@@ -326,6 +336,7 @@ int run_agent_impl(const AgentOptions& opts) {
                  sensor->pinned() ? "; pinned under " + opts.pin_dir : "");
   enforce::GuardOptions gopts;
   gopts.dry_run = opts.dry_run;
+  gopts.lsm = sensor_opts.lsm;  // the sensor attached the LSM hooks (it throws if it cannot)
   enforce::Guard guard(*sensor, gopts);
   try {
     apply_guard(guard, rules, opts.rules, attach);
@@ -367,11 +378,11 @@ int run_agent_impl(const AgentOptions& opts) {
     t.set_targets(res.rules.targets);
     fresh->set_dry_run(opts.dry_run);
     e = std::move(fresh);
-    sensor->keep_pins_on_exit(res.rules.mode == policy::Mode::kEnforce);
+    sensor->keep_pins_on_exit(res.rules.mode == policy::Mode::kEnforce && !opts.dry_run);
     spdlog::info("rules reloaded: {}", rules_summary(res.rules));
     return std::string();
   };
-  sensor->keep_pins_on_exit(rules.mode == policy::Mode::kEnforce);
+  sensor->keep_pins_on_exit(rules.mode == policy::Mode::kEnforce && !opts.dry_run);
   Pipeline pipeline(*sensor, tracker, sink, clock, opts.common.queue_capacity, std::move(engine), reloader);
   pipeline.set_guard(&guard);
   pipeline.start();
@@ -404,8 +415,8 @@ int run_agent_impl(const AgentOptions& opts) {
   pipeline.stop();
   log_summary(*sensor, pipeline);
   if (sensor->pinned())
-    spdlog::info("{}", guard.current().config.mode == CF_MODE_MONITOR
-                           ? "monitor mode: the pinned programs are removed"
+    spdlog::info("{}", guard.current().config.mode != CF_MODE_ENFORCE
+                           ? std::string("nothing to enforce: the pinned programs are removed")
                            : "enforcement stays in force (pinned under " + opts.pin_dir +
                                  "); `clawfence unload` removes it");
   return 0;

@@ -48,7 +48,7 @@ class Agent {
  public:
   Agent(const std::string& bin, const std::string& rules, const std::string& cgroup, const std::string& out,
         const std::string& log)
-      : log_(log), child_({bin, "agent", "--rules", rules, "--cgroup", cgroup, "-o", out}, "", log) {}
+      : log_(log), child_({bin, "agent", "--rules", rules, "--cgroup", cgroup, "--pin", "never", "-o", out}, "", log) {}
   bool ready() {
     return eventually([&] { return read_file(log_).find("watching:") != std::string::npos; }, seconds(20));
   }
