@@ -378,7 +378,16 @@ int run_agent_impl(const AgentOptions& opts) {
     t.set_targets(res.rules.targets);
     fresh->set_dry_run(opts.dry_run);
     e = std::move(fresh);
-    sensor->keep_pins_on_exit(res.rules.mode == policy::Mode::kEnforce && !opts.dry_run);
+    const bool enforcing = res.rules.mode == policy::Mode::kEnforce && !opts.dry_run;
+    if (enforcing && !sensor->pinned() && opts.pin != "never" && !sensor::has_pins(opts.pin_dir)) {
+      try {
+        sensor->pin(opts.pin_dir);
+        spdlog::info("now in enforce mode: programs pinned under {}", opts.pin_dir);
+      } catch (const std::exception& ex) {
+        spdlog::error("could not pin the programs ({}): enforcement ends with this agent", ex.what());
+      }
+    }
+    sensor->keep_pins_on_exit(enforcing);
     spdlog::info("rules reloaded: {}", rules_summary(res.rules));
     return std::string();
   };

@@ -50,6 +50,9 @@ struct SensorOptions {
   uint32_t poll_ms = 5;                // otherwise the reader looks this often
   SyscallHooks hooks = SyscallHooks::kTracepoints;
   bool fallback_to_tracepoints = true; // if the fentry programs do not load
+  // BPF LSM hooks (file_open, bprm_check_security) refuse what the path patterns deny before it
+  // happens; only where the kernel has BPF LSM (KernelFeatures::lsm). Off: kills at the exits.
+  bool lsm = false;
   // Pin programs' links and maps here (bpffs) so enforcement outlives the agent; if pins are
   // already there, adopt them instead of attaching again. "" = no pins (tests, monitor mode).
   std::string pin_dir;
@@ -111,6 +114,11 @@ class Sensor {
   // The pins were there at start and were adopted (no second attach).
   bool adopted() const { return adopted_; }
   bool pinned() const { return !pin_dir_.empty(); }
+  // Pins everything now (the rules switched to enforce mode after start). Throws on failure.
+  void pin(const std::string& pin_dir) {
+    pin_dir_ = pin_dir;
+    pin_all();
+  }
   // At destruction: keep the pins (enforcement stays in force) or remove them with the links.
   void keep_pins_on_exit(bool keep) { keep_pins_ = keep; }
 
