@@ -34,7 +34,8 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -MMD -MP 
               -I$(BUILD)/bpf -Iinclude
 
 # ---- eBPF ------------------------------------------------------------------------------------
-BPF_SRCS := bpf/process/process.bpf.c bpf/syscalls.bpf.c bpf/fentry.bpf.c bpf/net/net.bpf.c bpf/net/dns.bpf.c bpf/net/egress.bpf.c
+BPF_SRCS := bpf/process/process.bpf.c bpf/syscalls.bpf.c bpf/fentry.bpf.c bpf/net/net.bpf.c bpf/net/dns.bpf.c bpf/net/egress.bpf.c \
+            bpf/guard/lsm.bpf.c
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.o,$(BPF_SRCS))
 BPF_OBJ  := $(BUILD)/bpf/clawfence.bpf.o
 BPF_SKEL := $(BUILD)/bpf/clawfence.skel.h

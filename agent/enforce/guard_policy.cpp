@@ -107,6 +107,8 @@ class Compiler {
     c.flags = CF_GUARD_ACTIVE;
     if (rules_.egress.default_deny) c.flags |= CF_GUARD_DEFAULT_DENY;
     if (rules_.fail_closed) c.flags |= CF_GUARD_FAIL_CLOSED;
+    // The LSM hooks judge the path patterns (refusing), and the kill at the exits stands by.
+    if (opts_.lsm) c.flags |= CF_GUARD_LSM;
     c.unapproved_rule = CF_RULE_NONE;
     if (rules_.egress.default_deny) {
       c.unapproved_rule = rule_index(rules_.egress.unapproved.id);

@@ -345,6 +345,14 @@ DecodeStatus decode_record(const void* data, size_t size, const BootClock& clock
       std::memcpy(&r, data, sizeof(r));
       std::string s[CF_STR_SLOTS];
       if (!read_strs(r.strs, bytes + sizeof(r), size - sizeof(r), s)) return DecodeStatus::kTruncated;
+      if (r.file_op == CF_FILE_EXEC) {
+        // An exec the BPF LSM hook judged before it happened (refused, or dry run): an exec event
+        // of the file, with the verdict. Not CF_OP_EXEC: the process still runs its old program.
+        ev.set_kind(v1::Event::EXEC);
+        ev.mutable_exec()->set_filename(s[0]);
+        set_verdict(r.verdict, "BPF LSM bprm_check_security (EPERM)", out);
+        return DecodeStatus::kOk;
+      }
       ev.set_kind(v1::Event::FILE);
       auto* f = ev.mutable_file();
       f->set_syscall(syscall_name(r.syscall));
@@ -380,7 +388,9 @@ DecodeStatus decode_record(const void* data, size_t size, const BootClock& clock
         default:
           return DecodeStatus::kUnknownOp;
       }
-      set_verdict(r.verdict, "SIGKILL at open exit (sys_exit)", out);
+      // the LSM hook refuses (BLOCKED, WOULD_BLOCK); the open's exit only ever kills
+      const bool lsm = r.verdict.verdict == CF_VERDICT_BLOCKED || r.verdict.verdict == CF_VERDICT_WOULD_BLOCK;
+      set_verdict(r.verdict, lsm ? "BPF LSM file_open (EPERM)" : "SIGKILL at open exit (sys_exit)", out);
       return DecodeStatus::kOk;
     }
     case CF_OP_NET: {

@@ -55,6 +55,8 @@ bool is_syscall_tracepoint(const bpf_program* p) {
   return name == "cf_sys_enter" || name == "cf_sys_exit";
 }
 
+bool is_lsm_prog(const bpf_program* p) { return bpf_program__type(p) == BPF_PROG_TYPE_LSM; }
+
 std::unique_ptr<Sensor> Sensor::start(const SensorOptions& opts, const KernelTargets& targets) {
   if (opts.hooks == SyscallHooks::kFentry && opts.fallback_to_tracepoints) {
     try {
@@ -247,7 +249,7 @@ std::vector<PinnedLink> list_pinned_links(const std::string& pin_dir) {
                     (info.cgroup.cgroup_id == 0 ? " (cgroup removed: inactive)" : "");
           break;
         case BPF_LINK_TYPE_TRACING:
-          pl.kind = "tracing (fentry/fexit)";
+          pl.kind = info.tracing.attach_type == BPF_LSM_MAC ? "lsm" : "tracing (fentry/fexit)";
           break;
         default:
           pl.kind = std::string("link type ") + libbpf_bpf_link_type_str(static_cast<bpf_link_type>(info.type));
@@ -299,6 +301,8 @@ void Sensor::open_and_configure(const SensorOptions& opts) {
   bpf_object__for_each_program(p, skel_->obj) {
     if (is_fentry_prog(p)) bpf_program__set_autoload(p, hooks_ == SyscallHooks::kFentry);
     if (is_syscall_tracepoint(p)) bpf_program__set_autoload(p, hooks_ == SyscallHooks::kTracepoints);
+    // Kernels without BPF LSM have no program type (or no hook) to load these for.
+    if (is_lsm_prog(p)) bpf_program__set_autoload(p, opts.lsm);
   }
   skel_->rodata->cf_agent_tgid = opts.agent_tgid;
   skel_->rodata->cf_match_argv = opts.match_argv;
@@ -333,7 +337,7 @@ void Sensor::attach(const SensorOptions& opts) {
   };
   bpf_program* prog;
   bpf_object__for_each_program(prog, skel_->obj) {
-    if ((is_fentry_prog(prog) || is_syscall_tracepoint(prog)) && bpf_program__autoload(prog))
+    if ((is_fentry_prog(prog) || is_syscall_tracepoint(prog) || is_lsm_prog(prog)) && bpf_program__autoload(prog))
       tracing.push_back(prog);
   }
   for (bpf_program* p : tracing) {

@@ -81,7 +81,7 @@ static __always_inline void cf_file_open_exit(const struct cf_inflight *in, long
 			struct path fp = BPF_CORE_READ(f, f_path);
 
 			cf_append_path(&w, 0, &fp);
-			cf_guard_path(cf_lookup_tracked(cf_current_tgid()), CF_GPATH_ON_OPEN, &rec->verdict);
+			cf_guard_path(cf_lookup_tracked(cf_current_tgid()), CF_GPATH_ON_OPEN, false, &rec->verdict);
 			cf_file_finish(rec, &w);
 			return;
 		}

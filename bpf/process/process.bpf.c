@@ -172,7 +172,7 @@ int BPF_PROG(cf_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	struct path fp = BPF_CORE_READ(bprm, file, f_path);
 
 	cf_append_path(&w, 1, &fp);
-	cf_guard_path(cf_lookup_tracked(tgid), CF_GPATH_ON_EXEC, &rec->verdict);
+	cf_guard_path(cf_lookup_tracked(tgid), CF_GPATH_ON_EXEC, false, &rec->verdict);
 
 	__u32 size = sizeof(*rec) + w.off;
 
