@@ -601,5 +601,83 @@ TEST(FormatAddress, Families) {
   EXPECT_FALSE(mapped);
 }
 
+// A guard's verdict rides on the record it judged: the event says what was done and how; the
+// rule index stays for the agent to name (it depends on the policy generation).
+TEST(DecodeVerdict, NetBlockedCarriesEnforcement) {
+  cf_net r = net_record(AF_INET, {192, 0, 2, 1});
+  r.result = -1;
+  r.verdict.verdict = CF_VERDICT_BLOCKED;
+  r.verdict.rule = 3;
+  r.verdict.generation = 7;
+  DecodedRecord out;
+  ASSERT_EQ(decode(fixed_record(r), out), DecodeStatus::kOk);
+  ASSERT_TRUE(out.event.has_enforcement());
+  EXPECT_EQ(out.event.enforcement().verdict(), "blocked");
+  EXPECT_EQ(out.event.enforcement().mechanism(), "cgroup connect hook");
+  EXPECT_EQ(out.event.enforcement().generation(), 7u);
+  EXPECT_EQ(out.event.enforcement().rule_id(), "");
+  EXPECT_EQ(out.verdict.rule, 3);
+  EXPECT_EQ(out.event.net().error(), "EPERM");
+  // the next record of the same DecodedRecord starts clean
+  cf_net plain = net_record(AF_INET, {192, 0, 2, 2});
+  ASSERT_EQ(decode(fixed_record(plain), out), DecodeStatus::kOk);
+  EXPECT_FALSE(out.event.has_enforcement());
+  EXPECT_EQ(out.verdict.verdict, CF_VERDICT_NONE);
+}
+
+TEST(DecodeVerdict, FailClosedIsNamedByTheKernel) {
+  cf_net r = net_record(AF_INET, {127, 0, 0, 1});
+  r.verdict.verdict = CF_VERDICT_BLOCKED;
+  r.verdict.rule = CF_RULE_FAIL_CLOSED;
+  DecodedRecord out;
+  ASSERT_EQ(decode(fixed_record(r), out), DecodeStatus::kOk);
+  EXPECT_EQ(out.event.enforcement().rule_id(), "fail-closed");
+}
+
+TEST(DecodeGuard, BudgetAndRawSocketAndIoUring) {
+  cf_guard_rec r{};
+  fill_hdr(r.hdr, CF_OP_GUARD);
+  r.what = CF_GUARD_BUDGET;
+  r.bytes = 11u << 20;
+  r.window_ns = 60'000'000'000ull;
+  r.group = 4242;
+  r.family = AF_INET;
+  r.port = 18789;
+  r.addr[0] = 127;
+  r.addr[3] = 13;
+  r.verdict.verdict = CF_VERDICT_BLOCKED;
+  DecodedRecord out;
+  ASSERT_EQ(decode(fixed_record(r), out), DecodeStatus::kOk);
+  EXPECT_EQ(out.event.kind(), Event::GUARD);
+  EXPECT_EQ(out.event.guard().what(), "egress_budget");
+  EXPECT_EQ(out.event.guard().bytes(), 11u << 20);
+  EXPECT_EQ(out.event.guard().window_ms(), 60000u);
+  EXPECT_EQ(out.event.guard().group(), 4242u);
+  EXPECT_EQ(out.event.guard().address(), "127.0.0.13");
+  EXPECT_EQ(out.event.enforcement().verdict(), "blocked");
+
+  r.what = CF_GUARD_RAW_SOCKET;
+  r.family = AF_INET;
+  r.type = SOCK_RAW;
+  r.protocol = IPPROTO_ICMP;
+  ASSERT_EQ(decode(fixed_record(r), out), DecodeStatus::kOk);
+  EXPECT_EQ(out.event.guard().socket(), "inet raw icmp");
+  EXPECT_EQ(out.event.enforcement().mechanism(), "cgroup sock_create hook");
+
+  r.what = CF_GUARD_IO_URING;
+  r.result = 5;
+  r.verdict.verdict = CF_VERDICT_NONE;
+  ASSERT_EQ(decode(fixed_record(r), out), DecodeStatus::kOk);
+  EXPECT_EQ(out.event.guard().what(), "io_uring_setup");
+  EXPECT_EQ(out.event.guard().result(), 5);
+  EXPECT_FALSE(out.event.has_enforcement());
+
+  r.what = 99;
+  EXPECT_EQ(decode(fixed_record(r), out), DecodeStatus::kUnknownOp);
+  auto bytes = fixed_record(r);
+  bytes.pop_back();
+  EXPECT_NE(decode(bytes, out), DecodeStatus::kOk);
+}
+
 }  // namespace
 }  // namespace clawfence::sensor
