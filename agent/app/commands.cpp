@@ -401,6 +401,20 @@ int run_agent_impl(const AgentOptions& opts) {
     policy::Engine judge(rules);
     guard.judge_roles(tracker, judge, seeded.pids);
   }
+  if (sensor->adopted()) {
+    // Reconcile the adopted tracked set with /proc: the pinned programs kept it while no agent
+    // ran (forks tracked, exits removed); drop what is gone all the same.
+    size_t kept = 0, stale = 0;
+    for (uint32_t pid : sensor->tracked_pids()) {
+      if (kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM) {
+        ++kept;
+      } else {
+        sensor->untrack(pid);
+        ++stale;
+      }
+    }
+    spdlog::info("adopted tracked set: {} processes still running, {} gone and removed", kept, stale);
+  }
   spdlog::info("watching: {} running processes matched a target, {} tracked with their descendants{}",
                seeded.roots, seeded.tracked,
                seeded.failed ? " (" + std::to_string(seeded.failed) + " could not be tracked)" : "");

@@ -467,6 +467,19 @@ bool Sensor::is_tracked(uint32_t tgid) const {
   return bpf_map_lookup_elem(bpf_map__fd(skel_->maps.tracked), &tgid, &v) == 0;
 }
 
+std::vector<uint32_t> Sensor::tracked_pids() const {
+  int fd = bpf_map__fd(skel_->maps.tracked);
+  std::vector<uint32_t> out;
+  uint32_t key = 0, next = 0;
+  for (uint32_t* prev = nullptr; bpf_map_get_next_key(fd, prev, &next) == 0; prev = &key) {
+    key = next;
+    out.push_back(key);
+  }
+  return out;
+}
+
+void Sensor::untrack(uint32_t tgid) { bpf_map_delete_elem(bpf_map__fd(skel_->maps.tracked), &tgid); }
+
 size_t Sensor::tracked_count() const {
   int fd = bpf_map__fd(skel_->maps.tracked);
   uint32_t key = 0, next = 0;

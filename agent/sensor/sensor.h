@@ -95,6 +95,9 @@ class Sensor {
   // roles on exe/argv). False if tgid is not tracked.
   bool set_role(uint32_t tgid, uint8_t role, uint8_t self_role, uint16_t ancestors, uint32_t group);
   bool is_tracked(uint32_t tgid) const;
+  // Every tracked tgid (an adopted map may hold processes tracked while no agent ran).
+  std::vector<uint32_t> tracked_pids() const;
+  void untrack(uint32_t tgid);
   size_t tracked_count() const;
   Counters counters() const;
 
