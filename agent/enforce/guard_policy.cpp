@@ -164,6 +164,8 @@ class Compiler {
       b.rule = rule_index(v.meta.id);
       b.action = kernel_action(v.meta.action);
       b.enabled = 1;
+      // which roles' sockets need an owner for the budgets (every role: all bits)
+      out_.config.budget_roles |= b.role_mask ? b.role_mask : 0xffff;
       if (!v.except_hosts.empty()) {
         cf_guard_rule r{};
         r.kind = CF_GRULE_EXEMPT;

@@ -12,6 +12,16 @@
 #define AF_INET 2
 #define AF_INET6 10
 
+static __always_inline bool cf_owner_needed(const struct cf_tracked *t)
+{
+	const struct cf_guard_config *cfg = cf_guard_cfg();
+
+	/* no policy yet: keep owners, as before there were budgets */
+	if (!cfg || !(cfg->flags & CF_GUARD_ACTIVE))
+		return true;
+	return cfg->budget_roles && cf_role_applies(cfg->budget_roles == 0xffff ? 0 : cfg->budget_roles, t->role);
+}
+
 static __always_inline int cf_sock_addr(struct bpf_sock_addr *ctx, __u32 op, __u16 family)
 {
 	__u8 addr[16] = {}, naddr[16];
@@ -24,11 +34,19 @@ static __always_inline int cf_sock_addr(struct bpf_sock_addr *ctx, __u32 op, __u
 
 	if (!t)
 		return 1;
-	owner = bpf_sk_storage_get(&sock_owner, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (owner) {
-		owner->tgid = tgid;
-		owner->group = t->group;
-		owner->role = t->role;
+	port = bpf_ntohs(ctx->user_port);
+	/*
+	 * The socket's owner is kept with the socket for the programs that run without the process
+	 * (DNS answers, budgets). Creating socket storage is the dearest step of a connect here, so
+	 * it is done only where it is needed: DNS traffic and roles some budget counts.
+	 */
+	if (port == 53 || cf_owner_needed(t)) {
+		owner = bpf_sk_storage_get(&sock_owner, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		if (owner) {
+			owner->tgid = tgid;
+			owner->group = t->group;
+			owner->role = t->role;
+		}
 	}
 	/*
 	 * Context fields must be loaded at constant offsets from the unmodified ctx pointer; the
@@ -46,7 +64,6 @@ static __always_inline int cf_sock_addr(struct bpf_sock_addr *ctx, __u32 op, __u
 		ip[3] = ctx->user_ip6[3];
 	}
 	__builtin_memcpy(addr, ip, sizeof(ip));
-	port = bpf_ntohs(ctx->user_port);
 	/* an IPv4-mapped IPv6 address is the IPv4 address: one form for both */
 	cf_addr_normalize(family, addr, naddr);
 	cf_guard_egress(t, naddr, port, &v);

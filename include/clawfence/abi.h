@@ -381,6 +381,8 @@ struct cf_guard_config {
 	__u64 fail_closed_ns;    /* fail-closed: refuse new egress this long after a lost record */
 	__u8 role_parent[CF_ROLE_MAX]; /* role r is the role of descendants of role_parent[r] (0: no) */
 	struct cf_evasion_rule evasion[CF_EVASION_MAX];
+	__u16 budget_roles; /* bit r: some budget counts role r's bytes (0xffff: every role) */
+	__u16 _pad1[3];
 };
 
 /* guard_state[0]: written by the kernel only. */
