@@ -13,6 +13,7 @@
 #include "lib/syscalls.bpf.h"
 #include "file/file.bpf.h"
 #include "net/net.bpf.h"
+#include "guard/evasion.bpf.h"
 
 #if defined(__TARGET_ARCH_x86)
 #define CF_WRAPPER(name) "__x64_sys_" #name
@@ -75,3 +76,24 @@ CF_NET_PROGS(connect)
 CF_NET_PROGS(sendto)
 CF_NET_PROGS(sendmsg)
 CF_NET_PROGS(sendmmsg)
+
+/* io_uring_setup and socket: their exits are judged (bpf/guard/evasion.bpf.h) */
+SEC("fexit/" CF_WRAPPER(io_uring_setup))
+int BPF_PROG(cf_fexit_io_uring_setup, struct pt_regs *regs, long ret)
+{
+	const struct cf_tracked *t = cf_lookup_tracked(cf_current_tgid());
+
+	if (t)
+		cf_io_uring_exit(t, ret);
+	return 0;
+}
+
+SEC("fexit/" CF_WRAPPER(socket))
+int BPF_PROG(cf_fexit_socket, struct pt_regs *regs, long ret)
+{
+	const struct cf_tracked *t = cf_lookup_tracked(cf_current_tgid());
+
+	if (t && ret >= 0)
+		cf_packet_socket_exit(t, regs, ret);
+	return 0;
+}
