@@ -56,6 +56,9 @@ KernelFeatures probe_kernel() {
   f.tracing = prog_type_ok(BPF_PROG_TYPE_TRACING);
   bool lsm_type = prog_type_ok(BPF_PROG_TYPE_LSM);
   std::string lsms = read_file("/sys/kernel/security/lsm");
+  // which LSMs are active is only in securityfs, often not mounted: mount it to ask (root only)
+  if (lsm_type && lsms.empty() && mount("securityfs", "/sys/kernel/security", "securityfs", 0, nullptr) == 0)
+    lsms = read_file("/sys/kernel/security/lsm");
   f.lsm = lsm_type && lsms.find("bpf") != std::string::npos;
   f.cgroup2_path = find_cgroup2_mount(read_file("/proc/self/mountinfo"));
   return f;
