@@ -61,7 +61,9 @@ class LsmGuardTest : public ::testing::TestWithParam<sensor::SyscallHooks> {
   void SetUp() override {
     CF_REQUIRE_ROOT();
     const sensor::KernelFeatures kf = sensor::probe_kernel();
-    if (!kf.lsm) GTEST_SKIP() << "this kernel has no BPF LSM (lsm program type / bpf in the lsm= list): skipped";
+    if (!kf.lsm)
+      GTEST_SKIP() << "BPF LSM is not usable here (an lsm program does not load, or bpf is not in the active LSM "
+                      "list): the EPERM path cannot run, skipped";
     if (GetParam() == sensor::SyscallHooks::kFentry && !kf.tracing)
       GTEST_SKIP() << "this kernel has no BPF tracing programs (fentry/fexit): the fentry path cannot run here";
     cg_ = std::make_unique<TestCgroup>("lsmguard");
