@@ -209,27 +209,34 @@ add_run_stats() { # op log: adds the figures of clawfence's "stopped:" line
     'BEGIN { split(a, x); split(b, y); print x[1] + y[1], x[2] + y[2], x[3] + y[3], x[4] + y[4] }')
 }
 declare -A run_stats # op -> "records read, written, lost in the kernel, lost in the queue", summed
+# `clawfence run ARGS -- loop OP`, waited for; leaves the loop's output in $work/run.out and
+# clawfence's log in $work/run.log. $1 = what (for messages), $2 = op, the rest: run's flags.
+run_loop() {
+  local what=$1 op=$2 pid child rc c
+  shift 2
+  # shellcheck disable=SC2046
+  timeout -s INT -k 10 "$LIMIT" "$CF" run -o /dev/null "$@" -- "$LOOP" $(loop_args "$op") \
+    > "$work/run.out" 2> "$work/run.log" &
+  pid=$!
+  started+=("$pid")
+  # clawfence itself is timeout's child: its cgroup is ours to remove if it is killed.
+  for _ in $(seq 50); do
+    child=$(cat "/proc/$pid/task/$pid/children" 2>/dev/null || true)
+    [ -n "$child" ] && break
+    sleep 0.02
+  done
+  for c in $child; do run_cgroups+=("$cg2/clawfence-run.$c"); done
+  rc=0
+  wait "$pid" || rc=$?
+  forget_pid "$pid"
+  [ "$rc" -eq 0 ] || die "clawfence run ($what) exited with $rc:$(printf '\n'; cat "$work/run.out" "$work/run.log")"
+}
+
 cond_tracked() {
-  local op pid child rc v c
+  local op
   for op in open connect; do
-    # shellcheck disable=SC2046
-    timeout -s INT -k 10 "$LIMIT" "$CF" run -o /dev/null -- "$LOOP" $(loop_args "$op") \
-      > "$work/run.out" 2> "$work/run.log" &
-    pid=$!
-    started+=("$pid")
-    # clawfence itself is timeout's child: its cgroup is ours to remove if it is killed.
-    for _ in $(seq 50); do
-      child=$(cat "/proc/$pid/task/$pid/children" 2>/dev/null || true)
-      [ -n "$child" ] && break
-      sleep 0.02
-    done
-    for c in $child; do run_cgroups+=("$cg2/clawfence-run.$c"); done
-    rc=0
-    wait "$pid" || rc=$?
-    forget_pid "$pid"
-    [ "$rc" -eq 0 ] || die "clawfence run $op exited with $rc:$(printf '\n'; cat "$work/run.out" "$work/run.log")"
-    v=$(ns_of "$(cat "$work/run.out")")
-    samples["tracked $op"]+="$v "
+    run_loop "tracked $op" "$op"
+    samples["tracked $op"]+="$(ns_of "$(cat "$work/run.out")") "
     add_run_stats "$op" "$work/run.log"
   done
 }
@@ -268,23 +275,9 @@ guard_unwatched() { # cond extra-agent-flags...
 }
 
 guard_watched() { # cond extra-run-flags...
-  local pid cond=$1 rc child c
+  local cond=$1
   shift
-  # shellcheck disable=SC2046
-  timeout -s INT -k 10 "$LIMIT" "$CF" run -r "$enforce_rules" -o /dev/null "$@" -- "$LOOP" $(loop_args connect) \
-    > "$work/run.out" 2> "$work/run.log" &
-  pid=$!
-  started+=("$pid")
-  for _ in $(seq 50); do
-    child=$(cat "/proc/$pid/task/$pid/children" 2>/dev/null || true)
-    [ -n "$child" ] && break
-    sleep 0.02
-  done
-  for c in $child; do run_cgroups+=("$cg2/clawfence-run.$c"); done
-  rc=0
-  wait "$pid" || rc=$?
-  forget_pid "$pid"
-  [ "$rc" -eq 0 ] || die "clawfence run (guards) exited with $rc:$(printf '\n'; cat "$work/run.out" "$work/run.log")"
+  run_loop "$cond" connect -r "$enforce_rules" "$@"
   samples["$cond connect"]+="$(ns_of "$(cat "$work/run.out")") "
 }
 
