@@ -8,7 +8,6 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -16,7 +15,6 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -24,6 +22,7 @@
 
 #include "clawfence/abi.h"
 #include "enforce/names.h"
+#include "guard_fixture.h"
 #include "harness.h"
 #include "sensor/sensor.h"
 
@@ -182,7 +181,7 @@ sockaddr_in server_addr() {
   _exit(recv(fd, buf, sizeof(buf), 0) > 0 ? 0 : 5);
 }
 
-class DnsGuardTest : public ::testing::Test {
+class DnsGuardTest : public ::testing::Test, protected GuardFixture {
  protected:
   void SetUp() override {
     if (geteuid() != 0) GTEST_SKIP() << "needs root (loads eBPF programs, binds port 53): skipped";
@@ -198,16 +197,12 @@ class DnsGuardTest : public ::testing::Test {
     timeval tv{5, 0};
     setsockopt(udp_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 
-    cg_ = std::make_unique<TestCgroup>("dns");
     sensor::SensorOptions o;
     o.ringbuf_bytes = ringbuf_bytes();
-    o.attach_cgroup = cg_->path();
-    o.agent_tgid = getpid();
-    sensor_ = sensor::Sensor::start(o, {});
-    config_fd_ = sensor_->map_fd("guard_config");
+    start_sensor("dns", o);
     names_fd_ = sensor_->map_fd("guard_names");
     addrs_fd_ = sensor_->map_fd("guard_addrs");
-    ASSERT_GE(config_fd_, 0);
+    ASSERT_GE(sensor_->map_fd("guard_config"), 0);
     ASSERT_GE(names_fd_, 0);
     ASSERT_GE(addrs_fd_, 0);
     // Monitor mode: learning happens in every mode, and nothing here may be refused.
@@ -215,7 +210,7 @@ class DnsGuardTest : public ::testing::Test {
     cfg.mode = CF_MODE_MONITOR;
     cfg.flags = CF_GUARD_ACTIVE;
     cfg.dns_min_ttl_ns = kMinTtlNs;
-    write_config(cfg);
+    write_guard_config(cfg);
     set_names({{"api.example.test", 1ull << 3},
                {"v6.example.test", 1ull << 4},
                {"cdn.example.test", 1ull << 1},
@@ -224,25 +219,16 @@ class DnsGuardTest : public ::testing::Test {
                {"*.long.test", 1ull << 9},
                {"other.test", 1ull << 8}});
     if (!read_records()) return;
-    sensor_->start_reader([this](const void* d, size_t n) {
-      std::lock_guard<std::mutex> l(mu_);
-      records_.emplace_back(static_cast<const char*>(d), n);
-    });
+    collect_records();
   }
 
   virtual uint32_t ringbuf_bytes() const { return 1u << 20; }
   virtual bool read_records() const { return true; }
 
   void TearDown() override {
-    sensor_.reset();  // detaches before the cgroup goes away
-    cg_.reset();
+    stop_sensor();
     if (udp_ >= 0) close(udp_);
     if (tcp_ >= 0) close(tcp_);
-  }
-
-  void write_config(const cf_guard_config& cfg) {
-    uint32_t zero = 0;
-    ASSERT_EQ(bpf_map_update_elem(config_fd_, &zero, &cfg, BPF_ANY), 0);
   }
 
   void set_names(const std::vector<std::pair<std::string, uint64_t>>& hosts) {
@@ -254,28 +240,14 @@ class DnsGuardTest : public ::testing::Test {
   // A tracked child in the test cgroup asks; the server answers `reply` (its first two bytes
   // replaced by the query's id over UDP). Returns the child's pid once it has the answer.
   pid_t exchange(const Bytes& reply, Proto proto = Proto::kUdp) {
-    int go[2];
-    EXPECT_EQ(pipe(go), 0);
-    pid_t pid = fork();
-    if (pid == 0) {
-      close(go[1]);
-      char c;
-      if (read(go[0], &c, 1) != 1) _exit(2);
-      ask(proto);
-    }
-    close(go[0]);
-    cg_->add(pid);
-    EXPECT_TRUE(sensor_->track(pid, pid, CF_TRACK_USER));
-    EXPECT_EQ(write(go[1], "g", 1), 1);
-    close(go[1]);
-    if (proto == Proto::kUdp)
-      serve_udp(reply);
-    else
-      serve_tcp(reply);
-    int st = 0;
-    waitpid(pid, &st, 0);
-    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "the child did not get its answer: " << st;
-    return pid;
+    Outcome o = run_child(cg_.get(), sensor_.get(), [proto] { ask(proto); }, [&] {
+      if (proto == Proto::kUdp)
+        serve_udp(reply);
+      else
+        serve_tcp(reply);
+    });
+    EXPECT_TRUE(o.exited_ok()) << "the child did not get its answer: " << o.status;
+    return o.pid;
   }
 
   void serve_udp(const Bytes& reply) {
@@ -324,23 +296,11 @@ class DnsGuardTest : public ::testing::Test {
   // The CF_OP_DNS records copied for `pid` (the ring buffer path, unchanged by learning).
   std::vector<std::string> dns_records_of(pid_t pid) {
     sensor_->stop_reader();
-    std::vector<std::string> out;
-    std::lock_guard<std::mutex> l(mu_);
-    for (const auto& r : records_) {
-      cf_hdr h{};
-      if (r.size() < sizeof(h)) continue;
-      std::memcpy(&h, r.data(), sizeof(h));
-      if (h.op == CF_OP_DNS && h.tgid == static_cast<uint32_t>(pid)) out.push_back(r);
-    }
-    return out;
+    return records_of(pid, CF_OP_DNS);
   }
 
   int udp_ = -1, tcp_ = -1;
-  int config_fd_ = -1, names_fd_ = -1, addrs_fd_ = -1;
-  std::unique_ptr<TestCgroup> cg_;
-  std::unique_ptr<sensor::Sensor> sensor_;
-  std::mutex mu_;
-  std::vector<std::string> records_;
+  int names_fd_ = -1, addrs_fd_ = -1;
 };
 
 TEST_F(DnsGuardTest, LearnsTheAddressesOfAnApprovedName) {
@@ -558,7 +518,7 @@ TEST_F(DnsGuardTest, LearnsFromTheFirstTcpSegment) {
 TEST_F(DnsGuardTest, NothingIsLearnedWithoutAnActivePolicy) {
   cf_guard_config cfg{};
   cfg.dns_min_ttl_ns = kMinTtlNs;
-  write_config(cfg);
+  write_guard_config(cfg);
   exchange(answer("api.example.test", {a_record("10.15.0.1")}));
   EXPECT_EQ(learned_count(), 0u);
 }

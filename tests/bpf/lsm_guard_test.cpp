@@ -6,28 +6,19 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <signal.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
 
-#include <cstring>
 #include <filesystem>
-#include <mutex>
 
 #include "clawfence/abi.h"
 #include "enforce/paths.h"
+#include "guard_fixture.h"
 #include "harness.h"
 #include "sensor/kernel.h"
 #include "sensor/sensor.h"
-
-namespace clawfence::sensor {
-[[maybe_unused]] static void PrintTo(SyscallHooks h, std::ostream* os) {
-  *os << (h == SyscallHooks::kFentry ? "fentry" : "tracepoints");
-}
-}  // namespace clawfence::sensor
 
 namespace clawfence::testing {
 namespace {
@@ -40,23 +31,7 @@ constexpr uint32_t kGeneration = 91;
 constexpr uint8_t kRole = 3;
 constexpr char kCanary[] = "CANARY-lsm-52c1";
 
-struct Outcome {
-  pid_t pid = -1;
-  int status = 0;
-  std::string out;
-  bool killed() const { return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL; }
-  bool exited_ok() const { return WIFEXITED(status) && WEXITSTATUS(status) == 0; }
-};
-
-// A file record as the kernel wrote it.
-struct FileRecord {
-  uint32_t file_op = 0;
-  int64_t result = 0;
-  cf_verdict verdict{};
-  std::string path;
-};
-
-class LsmGuardTest : public ::testing::TestWithParam<sensor::SyscallHooks> {
+class LsmGuardTest : public ::testing::TestWithParam<sensor::SyscallHooks>, protected GuardFixture {
  protected:
   void SetUp() override {
     CF_REQUIRE_ROOT();
@@ -66,20 +41,11 @@ class LsmGuardTest : public ::testing::TestWithParam<sensor::SyscallHooks> {
                       "list): the EPERM path cannot run, skipped";
     if (GetParam() == sensor::SyscallHooks::kFentry && !kf.tracing)
       GTEST_SKIP() << "this kernel has no BPF tracing programs (fentry/fexit): the fentry path cannot run here";
-    cg_ = std::make_unique<TestCgroup>("lsmguard");
-    sensor::SensorOptions o;
-    o.ringbuf_bytes = 4u << 20;
-    o.attach_cgroup = cg_->path();
-    o.agent_tgid = getpid();
-    o.hooks = GetParam();
-    o.fallback_to_tracepoints = false;
+    sensor::SensorOptions o = hook_options(GetParam(), 4u << 20);
     o.lsm = true;
-    sensor_ = sensor::Sensor::start(o, {});
+    start_sensor("lsmguard", o);
     ASSERT_EQ(sensor_->hooks(), GetParam());
-    sensor_->start_reader([this](const void* d, size_t n) {
-      std::lock_guard<std::mutex> l(mu_);
-      records_.emplace_back(static_cast<const char*>(d), n);
-    });
+    collect_records();
 
     dir_ = make_temp_dir("lsmguard");
     ASSERT_FALSE(dir_.empty());
@@ -98,9 +64,7 @@ class LsmGuardTest : public ::testing::TestWithParam<sensor::SyscallHooks> {
     };
     ASSERT_EQ(enforce::compile_paths(rules, {}, &compiled_), "");
     ASSERT_EQ(compiled_.patterns.size(), 4u);
-    enforce::PathMapFds fds{sensor_->map_fd("guard_paths"), sensor_->map_fd("guard_path_prefix"),
-                            sensor_->map_fd("guard_path_suffix"), sensor_->map_fd("guard_path_dirs")};
-    ASSERT_EQ(enforce::write_paths(fds, compiled_), "");
+    ASSERT_EQ(write_path_maps(compiled_), "");
     // A program named role-tool has role 3 from its comm: it has it only once its exec succeeds.
     char comm[CF_COMM_LEN] = "role-tool";
     ASSERT_EQ(bpf_map_update_elem(sensor_->map_fd("guard_role_comms"), comm, &kRole, BPF_ANY), 0);
@@ -108,75 +72,12 @@ class LsmGuardTest : public ::testing::TestWithParam<sensor::SyscallHooks> {
   }
 
   void TearDown() override {
-    if (sensor_) sensor_->stop_reader();
-    sensor_.reset();
-    cg_.reset();
+    stop_sensor();
     if (!dir_.empty()) remove_tree(dir_);
   }
 
   void set_mode(uint32_t mode) {
-    cf_guard_config cfg{};
-    cfg.mode = mode;
-    cfg.flags = CF_GUARD_ACTIVE | CF_GUARD_PATHS | CF_GUARD_LSM;
-    cfg.generation = kGeneration;
-    for (auto& e : cfg.evasion) e.rule = CF_RULE_NONE;
-    uint32_t zero = 0;
-    ASSERT_EQ(bpf_map_update_elem(sensor_->map_fd("guard_config"), &zero, &cfg, BPF_ANY), 0);
-  }
-
-  // Forks a child in the test cgroup (tracked if asked) that waits for `go`, runs `body` with its
-  // stdout on a pipe, and exits 0.
-  Outcome spawn(bool track, void (*body)(const std::string&), const std::string& arg) {
-    Outcome o;
-    int go[2], out[2];
-    if (pipe(go) != 0 || pipe(out) != 0) return o;
-    pid_t pid = fork();
-    if (pid == 0) {
-      close(go[1]);
-      close(out[0]);
-      dup2(out[1], 1);
-      char c;
-      if (read(go[0], &c, 1) != 1) _exit(2);
-      body(arg);
-      _exit(0);
-    }
-    close(go[0]);
-    close(out[1]);
-    cg_->add(pid);
-    if (track) {
-      EXPECT_TRUE(sensor_->track(pid, pid, CF_TRACK_USER));
-    }
-    EXPECT_EQ(write(go[1], "g", 1), 1);
-    close(go[1]);
-    char buf[256];
-    for (ssize_t n; (n = read(out[0], buf, sizeof(buf))) > 0;) o.out.append(buf, n);
-    close(out[0]);
-    waitpid(pid, &o.status, 0);
-    o.pid = pid;
-    return o;
-  }
-
-  // The file records of `pid` (op `file_op`) whose first string is `path`, waiting a little for
-  // the reader.
-  std::vector<FileRecord> file_records(pid_t pid, uint32_t file_op, const std::string& path) {
-    std::vector<FileRecord> found;
-    auto collect = [&] {
-      found.clear();
-      std::lock_guard<std::mutex> l(mu_);
-      for (const auto& r : records_) {
-        if (r.size() < sizeof(cf_file)) continue;
-        cf_file f;
-        std::memcpy(&f, r.data(), sizeof(f));
-        if (f.hdr.op != CF_OP_FILE || f.hdr.tgid != static_cast<uint32_t>(pid) || f.hdr.size != r.size() ||
-            f.file_op != file_op || sizeof(cf_file) + f.strs.len[0] > r.size())
-          continue;
-        FileRecord fr{f.file_op, f.result, f.verdict, r.substr(sizeof(cf_file), f.strs.len[0])};
-        if (fr.path == path) found.push_back(fr);
-      }
-      return !found.empty();
-    };
-    eventually(collect, std::chrono::seconds(2));
-    return found;
+    write_guard_config(guard_config(mode, CF_GUARD_ACTIVE | CF_GUARD_PATHS | CF_GUARD_LSM, kGeneration));
   }
 
   // The records of `pid` an LSM hook wrote: those with a verdict (the exits stand by).
@@ -187,10 +88,6 @@ class LsmGuardTest : public ::testing::TestWithParam<sensor::SyscallHooks> {
     return out;
   }
 
-  std::unique_ptr<TestCgroup> cg_;
-  std::unique_ptr<sensor::Sensor> sensor_;
-  std::mutex mu_;
-  std::vector<std::string> records_;
   std::string dir_;
   enforce::CompiledPaths compiled_;
 };
@@ -368,9 +265,6 @@ TEST_P(LsmExecTest, DryRunExecRunsAndRecordsWouldBlock) {
   EXPECT_EQ(sensor_->counters()[CF_CNT_KILLED], 0u);
 }
 
-auto hook_name = [](const ::testing::TestParamInfo<sensor::SyscallHooks>& i) {
-  return i.param == sensor::SyscallHooks::kFentry ? std::string("Fentry") : std::string("Tracepoints");
-};
 INSTANTIATE_TEST_SUITE_P(Hooks, LsmGuardTest,
                          ::testing::Values(sensor::SyscallHooks::kTracepoints, sensor::SyscallHooks::kFentry),
                          hook_name);

@@ -12,6 +12,7 @@
 #include <mutex>
 
 #include "clawfence/abi.h"
+#include "guard_fixture.h"
 #include "harness.h"
 #include "sensor/decoder.h"
 #include "sensor/kernel.h"
@@ -20,72 +21,35 @@
 namespace clawfence::testing {
 namespace {
 
-struct Collected {
-  std::mutex mu;
-  std::vector<std::string> records;
-};
-
-class SensorTest : public ::testing::Test {
+class SensorTest : public ::testing::Test, protected GuardFixture {
  protected:
   void SetUp() override {
-    if (geteuid() != 0) GTEST_SKIP() << "needs root (loads eBPF programs): skipped";
-    cg_ = std::make_unique<TestCgroup>("sensor");
+    CF_REQUIRE_ROOT();
     sensor::SensorOptions o;
     o.ringbuf_bytes = 4u << 20;
-    o.attach_cgroup = cg_->path();
-    o.agent_tgid = getpid();
-    sensor_ = sensor::Sensor::start(o, {});
-    sensor_->start_reader([this](const void* d, size_t n) {
-      std::lock_guard<std::mutex> l(got_.mu);
-      got_.records.emplace_back(static_cast<const char*>(d), n);
-    });
+    start_sensor("sensor", o);
+    collect_records();
   }
-  void TearDown() override {
-    sensor_.reset();  // detaches before the cgroup goes away
-    cg_.reset();
-  }
+  void TearDown() override { stop_sensor(); }
 
-  // Forks a child in the test cgroup that waits for `go`, then runs `body` and exits.
+  // A child in the test cgroup (tracked if asked) that runs `body` and exits 0; its pid.
   pid_t spawn(bool track, void (*body)(const char*), const char* arg) {
-    int go[2];
-    EXPECT_EQ(pipe(go), 0);
-    pid_t pid = fork();
-    if (pid == 0) {
-      close(go[1]);
-      char c;
-      if (read(go[0], &c, 1) != 1) _exit(2);
-      body(arg);
-      _exit(0);
-    }
-    close(go[0]);
-    cg_->add(pid);
-    if (track) {
-      EXPECT_TRUE(sensor_->track(pid, pid, CF_TRACK_USER));
-    }
-    EXPECT_EQ(write(go[1], "g", 1), 1);
-    close(go[1]);
-    int st = 0;
-    waitpid(pid, &st, 0);
-    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    return pid;
+    Outcome o = run_child(cg_.get(), track ? sensor_.get() : nullptr, [&] { body(arg); });
+    EXPECT_TRUE(o.exited_ok());
+    return o.pid;
   }
 
   std::vector<sensor::DecodedRecord> records_of(pid_t pid) {
     sensor_->stop_reader();  // drains what the ring buffer holds
     std::vector<sensor::DecodedRecord> out;
     sensor::BootClock clock(0);
-    std::lock_guard<std::mutex> l(got_.mu);
-    for (const auto& r : got_.records) {
+    for (const auto& r : records()) {
       sensor::DecodedRecord d;
       EXPECT_EQ(sensor::decode_record(r.data(), r.size(), clock, d), sensor::DecodeStatus::kOk);
       if (d.proc.tgid == static_cast<uint32_t>(pid)) out.push_back(std::move(d));
     }
     return out;
   }
-
-  std::unique_ptr<TestCgroup> cg_;
-  std::unique_ptr<sensor::Sensor> sensor_;
-  Collected got_;
 };
 
 void open_relative(const char* dir) {
@@ -141,16 +105,13 @@ void connect_refused(const char* port) {
 }
 
 TEST_F(SensorTest, ConnectCarriesTheHookAddressAndTheSyscallResult) {
-  // A port nothing listens on: bind one, read its number, close it.
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  ASSERT_EQ(bind(s, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
-  getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-  std::string port = std::to_string(ntohs(a.sin_port));
-  close(s);
+  // A port nothing listens on: take one, read its number, close it.
+  std::string port;
+  {
+    Listener taken("127.0.0.1");
+    ASSERT_EQ(taken.error(), "");
+    port = taken.port_text();
+  }
   pid_t pid = spawn(true, connect_refused, port.c_str());
   auto recs = records_of(pid);
   const sensor::DecodedRecord* net = nullptr;
@@ -201,23 +162,10 @@ bool reports_open(sensor::Sensor& s, TestCgroup& cg) {
     std::lock_guard<std::mutex> l(mu);
     got.emplace_back(static_cast<const char*>(d), n);
   });
-  int go[2];
-  if (pipe(go) != 0) return false;
-  pid_t pid = fork();
-  if (pid == 0) {
-    close(go[1]);
-    char c;
-    if (read(go[0], &c, 1) != 1) _exit(2);
+  pid_t pid = run_child(&cg, &s, [] {
     int fd = open("/etc/hostname", O_RDONLY);
     if (fd >= 0) close(fd);
-    _exit(0);
-  }
-  close(go[0]);
-  cg.add(pid);
-  s.track(pid, pid, CF_TRACK_USER);
-  if (write(go[1], "g", 1) != 1) return false;
-  close(go[1]);
-  waitpid(pid, nullptr, 0);
+  }).pid;
   s.stop_reader();
   sensor::BootClock clock(0);
   for (const auto& r : got) {

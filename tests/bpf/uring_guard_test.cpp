@@ -7,34 +7,25 @@
 // which one is loaded decides whether anything is in flight when the hook runs.
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <memory>
-#include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "clawfence/abi.h"
 #include "enforce/guard_policy.h"
+#include "guard_fixture.h"
 #include "harness.h"
 #include "sensor/kernel.h"
 #include "sensor/sensor.h"
-
-namespace clawfence::sensor {
-// How gtest names the parameter in failure messages (instead of its bytes).
-[[maybe_unused]] static void PrintTo(SyscallHooks h, std::ostream* os) {
-  *os << (h == SyscallHooks::kFentry ? "fentry" : "tracepoints");
-}
-}  // namespace clawfence::sensor
 
 namespace clawfence::testing {
 namespace {
@@ -44,96 +35,31 @@ constexpr uint16_t kLoopbackRule = 1;
 constexpr uint32_t kGeneration = 31;
 constexpr int kUnavailable = 3;  // the workload's exit status when io_uring is not available
 
-// A TCP listener on a loopback address and an ephemeral port; never accepts on its own.
-class Listener {
- public:
-  explicit Listener(const char* addr) {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    inet_pton(AF_INET, addr, &a.sin_addr);
-    socklen_t len = sizeof(a);
-    if (fd_ < 0 || bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || listen(fd_, 16) != 0 ||
-        getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-      error_ = std::string("listen on ") + addr + ": " + std::strerror(errno);
-      return;
-    }
-    port_ = ntohs(a.sin_port);
+// How one run of the workload ended, what it printed, and the numbers in what it printed.
+struct WorkloadRun : Outcome {
+  explicit WorkloadRun(Outcome o) : Outcome(std::move(o)) {
+    parsed = std::sscanf(out.c_str(), "setup=%d connect=%d", &setup, &connect) == 2;
   }
-  ~Listener() {
-    if (fd_ >= 0) close(fd_);
-  }
-  const std::string& error() const { return error_; }
-  uint16_t port() const { return port_; }
-  std::string port_text() const { return std::to_string(port_); }
-
-  // Accepts every connection that has arrived and returns how many there were.
-  int accept_pending() {
-    int n = 0;
-    for (pollfd p{fd_, POLLIN, 0}; poll(&p, 1, 0) == 1; ++n) {
-      int c = accept(fd_, nullptr, nullptr);
-      if (c < 0) break;
-      close(c);
-    }
-    return n;
-  }
-
- private:
-  int fd_ = -1;
-  uint16_t port_ = 0;
-  std::string error_;
-};
-
-// How one run of the workload ended and what it printed.
-struct WorkloadRun {
-  pid_t pid = -1;
-  int status = -1;
-  std::string out;
   int setup = 0;
   int connect = 0;
   bool parsed = false;  // the line had both numbers (not so when io_uring is not available)
-  bool exited(int code) const { return WIFEXITED(status) && WEXITSTATUS(status) == code; }
 };
 
-// The workload against `addr port`, in `cgroup` ("" = where the test runs), tracked from before
-// its exec when `sensor` is given: the child waits on a pipe until it has been moved and tracked.
+// The workload against `addr port`, in `cg` (null: where the test runs), tracked from before its
+// exec when `sensor` is given.
 WorkloadRun run_workload(const std::string& addr, const std::string& port, const TestCgroup* cg, sensor::Sensor* sensor) {
-  WorkloadRun r;
   const std::string bin = build_dir() + "/workloads/uring_connect";
-  int go[2], out[2];
-  if (pipe2(go, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0) return r;
-  pid_t pid = fork();
-  if (pid == 0) {
-    close(go[1]);
-    close(out[0]);
-    dup2(out[1], 1);
-    char c;
-    if (read(go[0], &c, 1) != 1) _exit(126);
+  return WorkloadRun(run_child(cg, sensor, [&] {
     alarm(10);  // kept across exec: a connect that never completes ends the run
     execl(bin.c_str(), "uring_connect", addr.c_str(), port.c_str(), static_cast<char*>(nullptr));
     _exit(127);
-  }
-  close(go[0]);
-  close(out[1]);
-  if (cg) cg->add(pid);
-  if (sensor) {
-    EXPECT_TRUE(sensor->track(pid, pid, CF_TRACK_USER));
-  }
-  EXPECT_EQ(write(go[1], "g", 1), 1);
-  close(go[1]);
-  char buf[256];
-  for (ssize_t n; (n = read(out[0], buf, sizeof(buf))) > 0;) r.out.append(buf, n);
-  close(out[0]);
-  waitpid(pid, &r.status, 0);
-  r.pid = pid;
-  r.parsed = std::sscanf(r.out.c_str(), "setup=%d connect=%d", &r.setup, &r.connect) == 2;
-  return r;
+  }));
 }
 
-class UringGuardTest : public ::testing::TestWithParam<sensor::SyscallHooks> {
+class UringGuardTest : public ::testing::TestWithParam<sensor::SyscallHooks>, protected GuardFixture {
  protected:
   void SetUp() override {
-    if (geteuid() != 0) GTEST_SKIP() << "needs root (loads eBPF programs): skipped";
+    CF_REQUIRE_ROOT();
     if (GetParam() == sensor::SyscallHooks::kFentry && !sensor::probe_kernel().tracing)
       GTEST_SKIP() << "this kernel has no BPF tracing programs (fentry/fexit): the fentry path cannot run here";
     ASSERT_EQ(access((build_dir() + "/workloads/uring_connect").c_str(), X_OK), 0)
@@ -150,19 +76,9 @@ class UringGuardTest : public ::testing::TestWithParam<sensor::SyscallHooks> {
         << "the workload does not work without clawfence: status " << probe.status << ", " << probe.out;
     allowed_->accept_pending();
 
-    cg_ = std::make_unique<TestCgroup>("uring");
-    sensor::SensorOptions o;
-    o.ringbuf_bytes = 1u << 20;
-    o.attach_cgroup = cg_->path();
-    o.agent_tgid = getpid();
-    o.hooks = GetParam();
-    o.fallback_to_tracepoints = false;
-    sensor_ = sensor::Sensor::start(o, {});
+    start_sensor("uring", hook_options(GetParam(), 1u << 20));
     ASSERT_EQ(sensor_->hooks(), GetParam());
-    sensor_->start_reader([this](const void* d, size_t n) {
-      std::lock_guard<std::mutex> l(mu_);
-      records_.emplace_back(static_cast<const char*>(d), n);
-    });
+    collect_records();
 
     // Bit 0: 127.0.0.1/32, any port. Nothing else is approved.
     cf_guard_rule rule{};
@@ -179,22 +95,14 @@ class UringGuardTest : public ::testing::TestWithParam<sensor::SyscallHooks> {
     set_mode(CF_MODE_ENFORCE);
   }
 
-  void TearDown() override {
-    if (sensor_) sensor_->stop_reader();
-    sensor_.reset();  // detaches before the cgroup goes away
-    cg_.reset();
-  }
+  void TearDown() override { stop_sensor(); }
 
   void set_mode(uint32_t mode) {
-    cf_guard_config cfg{};
-    cfg.mode = mode;
-    cfg.flags = CF_GUARD_ACTIVE | CF_GUARD_DEFAULT_DENY;
-    cfg.generation = kGeneration;
+    // no evasion rules: io_uring_setup itself is not judged
+    cf_guard_config cfg = guard_config(mode, CF_GUARD_ACTIVE | CF_GUARD_DEFAULT_DENY, kGeneration);
     cfg.unapproved_rule = kUnapprovedRule;
     cfg.unapproved_action = CF_ACTION_BLOCK;
-    for (auto& e : cfg.evasion) e.rule = CF_RULE_NONE;  // io_uring_setup itself is not judged
-    uint32_t zero = 0;
-    ASSERT_EQ(bpf_map_update_elem(sensor_->map_fd("guard_config"), &zero, &cfg, BPF_ANY), 0);
+    write_guard_config(cfg);
   }
 
   WorkloadRun tracked(const std::string& addr, const std::string& port) {
@@ -207,12 +115,9 @@ class UringGuardTest : public ::testing::TestWithParam<sensor::SyscallHooks> {
     eventually(
         [&] {
           found.clear();
-          std::lock_guard<std::mutex> l(mu_);
-          for (const auto& r : records_) {
-            if (r.size() < sizeof(cf_hdr)) continue;
+          for (const auto& r : records_of(pid, CF_OP_NET)) {
             cf_hdr h;
             std::memcpy(&h, r.data(), sizeof(h));
-            if (h.op != CF_OP_NET || h.tgid != static_cast<uint32_t>(pid)) continue;
             EXPECT_EQ(h.size, sizeof(cf_net));
             EXPECT_EQ(r.size(), sizeof(cf_net));
             if (r.size() < sizeof(cf_net)) continue;
@@ -227,10 +132,6 @@ class UringGuardTest : public ::testing::TestWithParam<sensor::SyscallHooks> {
   }
 
   std::unique_ptr<Listener> allowed_, denied_;
-  std::unique_ptr<TestCgroup> cg_;
-  std::unique_ptr<sensor::Sensor> sensor_;
-  std::mutex mu_;
-  std::vector<std::string> records_;
 };
 
 std::string addr_text(const cf_net& n) {
@@ -320,10 +221,7 @@ TEST_P(UringGuardTest, MonitorModeLetsItThroughAndStillReportsIt) {
 
 INSTANTIATE_TEST_SUITE_P(Hooks, UringGuardTest,
                          ::testing::Values(sensor::SyscallHooks::kTracepoints, sensor::SyscallHooks::kFentry),
-                         [](const ::testing::TestParamInfo<sensor::SyscallHooks>& i) {
-                           return i.param == sensor::SyscallHooks::kFentry ? std::string("Fentry")
-                                                                          : std::string("Tracepoints");
-                         });
+                         hook_name);
 
 }  // namespace
 }  // namespace clawfence::testing
