@@ -76,13 +76,17 @@ Guard::Guard(sensor::Sensor& sensor, GuardOptions opts) : sensor_(sensor), opts_
   remember_pinned_ids();
 }
 
-std::vector<std::string> Guard::write_path_patterns() {
+CompiledPaths Guard::compile_path_patterns(const std::vector<PathRule>& rules) const {
   CompiledPaths paths;
-  if (auto err = compile_paths(current_.paths, homes_, &paths); !err.empty()) throw std::invalid_argument(err);
+  if (auto err = compile_paths(rules, homes_, &paths); !err.empty()) throw std::invalid_argument(err);
+  return paths;
+}
+
+std::vector<std::string> Guard::write_path_patterns(const CompiledGuard& g, const CompiledPaths& paths) {
   std::vector<std::string> notes;
   for (const auto& u : paths.not_expressible) {
-    const PathRule& r = current_.paths[u.input];
-    notes.push_back("rule " + current_.rule_ids[r.rule] + ": " + u.glob + ": " + u.reason +
+    const PathRule& r = g.paths[u.input];
+    notes.push_back("rule " + g.rule_ids[r.rule] + ": " + u.glob + ": " + u.reason +
                     "; killed from user space after the event instead");
   }
   PathMapFds fds{fd("guard_paths"), fd("guard_path_prefix"), fd("guard_path_suffix"), fd("guard_path_dirs")};
@@ -97,7 +101,7 @@ void Guard::note_home(const std::string& home) {
   homes_.push_back(home);
   if (current_.paths.empty()) return;
   try {
-    write_path_patterns();
+    write_path_patterns(current_, compile_path_patterns(current_.paths));
   } catch (const std::exception& e) {
     homes_.pop_back();
     spdlog::warn("path patterns not extended to home {}: {}", home, e.what());
@@ -165,6 +169,9 @@ std::vector<std::string> Guard::apply(const policy::RuleSet& rules, const GuardI
   CompiledGuard next = compile_guard(rules, opts_);
   NameTable names;
   if (auto err = compile_names(next.hosts, &names); !err.empty()) throw std::invalid_argument(err);
+  // path patterns for the homes known so far (note_home adds more); all compiled before any write
+  const CompiledPaths paths = compile_path_patterns(next.paths);
+  if (!paths.patterns.empty()) next.config.flags |= CF_GUARD_PATHS;
   uint32_t zero = 0;
   cf_guard_config old{};
   bpf_map_lookup_elem(fd("guard_config"), &zero, &old);
@@ -204,20 +211,8 @@ std::vector<std::string> Guard::apply(const policy::RuleSet& rules, const GuardI
     std::memcpy(key, comm.data(), std::min(comm.size(), sizeof(key) - 1));
     if (bpf_map_update_elem(comms, key, &role, BPF_ANY)) throw map_error("guard_role_comms");
   }
-  {
-    // path patterns: compiled for the homes known so far (note_home adds more)
-    CompiledPaths paths;
-    if (auto err = compile_paths(next.paths, homes_, &paths); !err.empty()) throw std::invalid_argument(err);
-    if (!paths.patterns.empty()) next.config.flags |= CF_GUARD_PATHS;
-  }
-  const CompiledGuard previous = current_;
+  for (auto& n : write_path_patterns(next, paths)) next.notes.push_back(std::move(n));
   current_ = std::move(next);
-  try {
-    for (auto& n : write_path_patterns()) current_.notes.push_back(std::move(n));
-  } catch (...) {
-    current_ = previous;
-    throw;
-  }
   // The configuration last: it switches the guards to the new generation.
   if (bpf_map_update_elem(fd("guard_config"), &zero, &current_.config, BPF_ANY)) throw map_error("guard_config");
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "enforce/guard_policy.h"
+#include "enforce/paths.h"
 #include "policy/engine.h"
 #include "sensor/decoder.h"
 #include "sensor/sensor.h"
@@ -54,8 +55,10 @@ class Guard {
   void remember_pinned_ids();
   void remap_learned(const CompiledGuard& next);
   void write_info(const GuardIdentity& id);
-  // Compiles current_.paths for homes_ and writes the path maps; returns the notes.
-  std::vector<std::string> write_path_patterns();
+  // Path patterns of `rules` for homes_ (throws std::invalid_argument when they do not fit).
+  CompiledPaths compile_path_patterns(const std::vector<PathRule>& rules) const;
+  // Writes them into the path maps; returns what has no kernel form.
+  std::vector<std::string> write_path_patterns(const CompiledGuard& g, const CompiledPaths& paths);
   int fd(const char* name) const;
 
   sensor::Sensor& sensor_;
