@@ -149,7 +149,9 @@ std::vector<std::string> apply_guard(enforce::Guard& guard, const policy::RuleSe
                                      const std::string& attach) {
   enforce::GuardIdentity id{rules_path, enforce::rules_digest(rules_path), build_id(), attach};
   auto notes = guard.apply(rules, id);
-  for (const auto& n : notes) spdlog::warn("enforcement: {}", n);
+  // in monitor mode nothing is refused or killed: what enforce mode could not do is detail
+  for (const auto& n : notes)
+    spdlog::log(rules.mode == policy::Mode::kEnforce ? spdlog::level::warn : spdlog::level::debug, "enforcement: {}", n);
   const auto& c = guard.current().config;
   const char* mode = c.mode == CF_MODE_ENFORCE ? "enforce" : c.mode == CF_MODE_DRY_RUN ? "dry run (enforce, nothing refused)"
                                                                                         : "monitor (nothing refused)";
@@ -158,6 +160,7 @@ std::vector<std::string> apply_guard(enforce::Guard& guard, const policy::RuleSe
                mode, c.generation, guard.current().rules.size(), guard.current().cidrs.size(),
                guard.current().hosts.size(), guard.current().budgets.size(), guard.current().paths.size(),
                guard.options().lsm ? "refusal" : "kill", (c.flags & CF_GUARD_FAIL_CLOSED) ? "on" : "off");
+  if (c.mode == CF_MODE_MONITOR) return notes;  // the mechanisms below do nothing in monitor mode
   spdlog::info("guards: connect/sendmsg refused with EPERM in the cgroup hooks; raw, packet and ICMP sockets refused "
                "at sock_create; budgets drop packets in cgroup_skb egress; {}",
                guard.options().lsm
