@@ -596,6 +596,11 @@ int check_rules(const std::string& path) {
   try {
     policy::Engine compiled(res.rules);  // everything a running agent would compile
     guard = enforce::compile_guard(res.rules, enforce::GuardOptions{});
+    enforce::CompiledPaths paths;
+    if (auto err = enforce::compile_paths(guard.paths, {"/root"}, &paths); !err.empty()) throw std::invalid_argument(err);
+    for (const auto& u : paths.not_expressible)
+      guard.notes.push_back("rule " + guard.rule_ids[guard.paths[u.input].rule] + ": " + u.glob + ": " + u.reason +
+                            "; killed from user space after the event instead");
   } catch (const std::exception& e) {
     fprintf(stderr, "%s: %s\n", path.c_str(), e.what());
     return 1;

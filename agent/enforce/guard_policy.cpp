@@ -201,7 +201,7 @@ class Compiler {
       if (f.meta.action == Action::kAlert) continue;
       if (f.meta.action == Action::kBlock && !opts_.lsm) {
         out_.notes.push_back("file rule " + f.meta.id +
-                             ": action block needs BPF LSM (not on this kernel); it alerts");
+                             ": action block needs BPF LSM to refuse an open; without it, it alerts");
         continue;
       }
       for (const auto& g : f.paths)
@@ -210,7 +210,7 @@ class Compiler {
     for (const auto& x : rules_.exec) {
       if (x.meta.action == Action::kAlert) continue;
       if (x.meta.action == Action::kBlock && !opts_.lsm) {
-        out_.notes.push_back("exec rule " + x.meta.id + ": action block needs BPF LSM (not on this kernel); it alerts");
+        out_.notes.push_back("exec rule " + x.meta.id + ": action block needs BPF LSM to refuse an exec; without it, it alerts");
         continue;
       }
       if (!x.argv_contains.empty())
