@@ -21,7 +21,7 @@ VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
 
 # pkg-config runs lazily (=, not :=), so `make run` on a fresh machine can install the
 # packages before anything asks for their flags.
-PKGS      = libbpf protobuf spdlog yaml-cpp fmt libcrypto
+PKGS      = libbpf protobuf spdlog yaml-cpp fmt libcrypto libelf
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
 
@@ -35,7 +35,7 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -MMD -MP 
 
 # ---- eBPF ------------------------------------------------------------------------------------
 BPF_SRCS := bpf/process/process.bpf.c bpf/syscalls.bpf.c bpf/fentry.bpf.c bpf/net/net.bpf.c bpf/net/dns.bpf.c bpf/net/egress.bpf.c \
-            bpf/guard/lsm.bpf.c
+            bpf/guard/lsm.bpf.c bpf/env/env.bpf.c
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.o,$(BPF_SRCS))
 BPF_OBJ  := $(BUILD)/bpf/clawfence.bpf.o
 BPF_SKEL := $(BUILD)/bpf/clawfence.skel.h

@@ -14,6 +14,7 @@
 #include "file/file.bpf.h"
 #include "net/net.bpf.h"
 #include "guard/evasion.bpf.h"
+#include "env/env.bpf.h"
 
 #if defined(__TARGET_ARCH_x86)
 #define CF_WRAPPER(name) "__x64_sys_" #name
@@ -95,5 +96,14 @@ int BPF_PROG(cf_fexit_socket, struct pt_regs *regs, long ret)
 
 	if (t && ret >= 0)
 		cf_packet_socket_exit(t, regs, ret);
+	return 0;
+}
+
+/* ptrace attach and seize: the tracer can read the tracee's environment (bpf/env/env.bpf.h) */
+SEC("fexit/" CF_WRAPPER(ptrace))
+int BPF_PROG(cf_fexit_ptrace, struct pt_regs *regs, long ret)
+{
+	if (cf_lookup_tracked(cf_current_tgid()))
+		cf_env_ptrace_exit(regs, ret);
 	return 0;
 }

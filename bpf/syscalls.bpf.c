@@ -12,6 +12,7 @@
 #include "file/file.bpf.h"
 #include "net/net.bpf.h"
 #include "guard/evasion.bpf.h"
+#include "env/env.bpf.h"
 
 SEC("raw_tp/sys_enter")
 int BPF_PROG(cf_sys_enter, struct pt_regs *regs, long nr)
@@ -48,6 +49,8 @@ int BPF_PROG(cf_sys_exit, struct pt_regs *regs, long ret)
 		cf_io_uring_exit(t, ret);
 	} else if (nr == CF_NR_socket && ret >= 0) {
 		cf_packet_socket_exit(t, regs, ret);
+	} else if (nr == CF_NR_ptrace) {
+		cf_env_ptrace_exit(regs, ret);
 	}
 	return 0;
 }

@@ -26,6 +26,7 @@
 
 #include "app/pipeline.h"
 #include "enforce/guard.h"
+#include "env/probes.h"
 #include "policy/engine.h"
 #include "policy/rules.h"
 #include "process/targets.h"
@@ -171,6 +172,29 @@ std::vector<std::string> apply_guard(enforce::Guard& guard, const policy::RuleSe
   return notes;
 }
 
+// The environment probes: uprobes on getenv, secure_getenv, uv_os_getenv and Node's environment
+// enumeration, attached once per binary that a watched process maps (the programs filter on the
+// tracked map in the kernel), detached when no watched process maps it any more.
+std::unique_ptr<env::EnvProbes> make_env_probes(sensor::Sensor& sensor) {
+  auto attach = [&sensor](const std::string& prog, const std::string& path, uint64_t offset, bool retprobe,
+                          std::string* err) -> void* {
+    bpf_program* p = sensor.program(prog);
+    if (!p) {
+      *err = "the eBPF object has no program " + prog;
+      return nullptr;
+    }
+    LIBBPF_OPTS(bpf_uprobe_opts, o, .retprobe = retprobe);
+    bpf_link* l = bpf_program__attach_uprobe_opts(p, -1, path.c_str(), offset, &o);
+    if (!l) {
+      *err = std::string("attaching ") + prog + ": " + std::strerror(errno);
+      return nullptr;
+    }
+    return l;
+  };
+  auto detach = [](void* h) { bpf_link__destroy(static_cast<bpf_link*>(h)); };
+  return std::make_unique<env::EnvProbes>(attach, detach);
+}
+
 void log_summary(const sensor::Sensor& s, const Pipeline& p) {
   auto c = s.counters();
   auto st = p.stats();
@@ -182,6 +206,10 @@ void log_summary(const sensor::Sensor& s, const Pipeline& p) {
   if (st.alerts || st.reloads || st.reload_failures)
     spdlog::info("alerts: {}; rule reloads: {} applied, {} refused", st.alerts, st.reloads, st.reload_failures);
   if (c[CF_CNT_TRACKED_FULL]) spdlog::warn("{} processes could not be tracked: tracked map full", c[CF_CNT_TRACKED_FULL]);
+  if (c[CF_CNT_ENV_READS])
+    spdlog::info("environment reads: {} seen, {} folded into earlier records of their window, {} of variables that "
+                 "are no secret counted and not written",
+                 c[CF_CNT_ENV_READS], c[CF_CNT_ENV_FOLDED], st.env_quiet);
 }
 
 // Blocks the signals the main thread waits for, before any thread starts, so that all
@@ -397,8 +425,11 @@ int run_agent_impl(const AgentOptions& opts) {
   sensor->keep_pins_on_exit(rules.mode == policy::Mode::kEnforce && !opts.dry_run);
   Pipeline pipeline(*sensor, tracker, sink, clock, opts.common.queue_capacity, std::move(engine), reloader);
   pipeline.set_guard(&guard);
+  auto env_probes = make_env_probes(*sensor);
+  pipeline.set_env_probes(env_probes.get());
   pipeline.start();
   auto seeded = tracker.seed(*sensor);
+  pipeline.scan_env(seeded.pids);
   {
     // processes found in /proc get their roles from the engine (the kernel saw no fork or exec)
     policy::Engine judge(rules);
@@ -525,6 +556,8 @@ int run_command_impl(const RunOptions& opts) {
   Pipeline pipeline(*sensor, tracker, sink, clock, opts.common.queue_capacity,
                     opts.rules.empty() ? nullptr : std::make_unique<policy::Engine>(rules));
   pipeline.set_guard(guard.get());
+  auto env_probes = make_env_probes(*sensor);
+  pipeline.set_env_probes(env_probes.get());
   pipeline.start();
   if (write(go[1], "g", 1) != 1) spdlog::warn("could not release the command: {}", std::strerror(errno));
   close(go[1]);

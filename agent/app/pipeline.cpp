@@ -48,6 +48,7 @@ PipelineStats Pipeline::stats() const {
   s.queue_dropped = queue_.dropped();
   s.decode_errors = decode_errors_.load();
   s.written = written_.load();
+  s.env_quiet = env_quiet_.load();
   s.kernel_lost = sensor_.counters()[CF_CNT_RINGBUF_FULL];
   s.alerts = alerts_written_.load();
   s.reloads = reloads_.load();
@@ -129,6 +130,42 @@ void Pipeline::write_alerts() {
   alerts_.clear();
 }
 
+void Pipeline::scan_env(const std::vector<uint32_t>& pids) {
+  std::lock_guard<std::mutex> l(env_mu_);
+  env_seeded_.insert(env_seeded_.end(), pids.begin(), pids.end());
+}
+
+// A watched process's exec: its executable is mapped now, its libraries (libc, libuv, libnode)
+// only once the dynamic loader has run, so it is scanned again a little later.
+void Pipeline::env_events(const v1::Event& ev) {
+  const uint32_t pid = ev.process().pid();
+  if (ev.kind() == v1::Event::EXEC) {
+    env_probes_->process_started(pid);
+    const auto now = std::chrono::steady_clock::now();
+    env_rescans_.emplace_back(now + std::chrono::milliseconds(20), pid);
+    env_rescans_.emplace_back(now + std::chrono::milliseconds(250), pid);
+  } else if (ev.kind() == v1::Event::EXIT) {
+    env_probes_->process_exited(pid);
+  }
+}
+
+void Pipeline::env_due() {
+  std::vector<uint32_t> seeded;
+  {
+    std::lock_guard<std::mutex> l(env_mu_);
+    seeded.swap(env_seeded_);
+  }
+  for (uint32_t pid : seeded) env_probes_->process_started(pid);
+  const auto now = std::chrono::steady_clock::now();
+  // both delays are fixed, so the deque stays in time order
+  while (!env_rescans_.empty() && env_rescans_.front().first <= now) {
+    const uint32_t pid = env_rescans_.front().second;
+    env_rescans_.pop_front();
+    if (sensor_.is_tracked(pid)) env_probes_->process_started(pid);
+  }
+  if (env_rescans_.size() > 65536) env_rescans_.clear();  // bounded; a burst of execs may miss a rescan
+}
+
 void Pipeline::reload() {
   reload_requested_.store(false);
   if (!reloader_) return;
@@ -150,7 +187,9 @@ void Pipeline::worker() {
   reported_fail_closed_ = sensor_.counters()[CF_CNT_FAIL_CLOSED];
   for (;;) {
     batch.clear();
-    bool open = queue_.pop_batch(batch, 1024, std::chrono::milliseconds(200));
+    // short waits while rescans for the environment probes are due
+    bool open = queue_.pop_batch(batch, 1024, std::chrono::milliseconds(env_rescans_.empty() ? 200 : 10));
+    if (env_probes_) env_due();
     for (const std::string& raw : batch) {
       auto status = sensor::decode_record(raw.data(), raw.size(), clock_, rec);
       if (status != sensor::DecodeStatus::kOk) {
@@ -162,6 +201,11 @@ void Pipeline::worker() {
       }
       if (guard_) guard_->name_rule(rec);
       tracker_.apply(rec);
+      if (env_probes_) env_events(rec.event);
+      if (engine_ && !engine_->annotate(rec.event)) {
+        env_quiet_.fetch_add(1, std::memory_order_relaxed);  // a read of a variable that is no secret
+        continue;
+      }
       // `~/` kill patterns follow the homes watched processes actually have
       if (guard_ && rec.event.kind() == v1::Event::EXEC) guard_->note_home(rec.event.process().home());
       sink_.write(rec.event, rec.process_generation);

@@ -6,6 +6,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <deque>
+#include <mutex>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -13,6 +15,7 @@
 #include <thread>
 
 #include "enforce/guard.h"
+#include "env/probes.h"
 #include "output/json_lines.h"
 #include "policy/engine.h"
 #include "process/tracker.h"
@@ -27,6 +30,7 @@ struct PipelineStats {
   uint64_t queue_dropped = 0;  // lost because the queue was full
   uint64_t decode_errors = 0;  // malformed or unknown records
   uint64_t written = 0;        // events written
+  uint64_t env_quiet = 0;      // environment reads of variables that are no secret: counted, not written
   uint64_t kernel_lost = 0;    // ring buffer full in the kernel
   uint64_t alerts = 0;         // alerts written
   uint64_t reloads = 0;        // rule reloads that took effect
@@ -46,6 +50,10 @@ class Pipeline {
 
   // Names the rules behind kernel verdicts (before start; nullptr: none).
   void set_guard(enforce::Guard* guard) { guard_ = guard; }
+  // Attaches the environment probes to what watched processes map (before start; nullptr: none).
+  void set_env_probes(env::EnvProbes* probes) { env_probes_ = probes; }
+  // Scans these (seeded) processes for the environment probes, on the worker.
+  void scan_env(const std::vector<uint32_t>& pids);
   void start();
   // Asks the worker to reload the rules (SIGHUP, a changed rule file).
   void request_reload() { reload_requested_.store(true); }
@@ -69,8 +77,17 @@ class Pipeline {
   std::atomic<uint64_t> records_{0};
   std::atomic<uint64_t> decode_errors_{0};
   std::atomic<uint64_t> written_{0};
+  std::atomic<uint64_t> env_quiet_{0};  // environment reads of non-secret variables, not written
   std::unique_ptr<policy::Engine> engine_;
   enforce::Guard* guard_ = nullptr;
+  env::EnvProbes* env_probes_ = nullptr;
+  // Processes to scan again for probes once their dynamic loader has mapped the libraries:
+  // (when, pid), on the worker only; seeded pids arrive from the main thread under the mutex.
+  std::deque<std::pair<std::chrono::steady_clock::time_point, uint32_t>> env_rescans_;
+  std::mutex env_mu_;
+  std::vector<uint32_t> env_seeded_;
+  void env_events(const v1::Event& ev);
+  void env_due();
   Reloader reloader_;
   std::atomic<bool> reload_requested_{false};
   std::vector<v1::Event> alerts_;

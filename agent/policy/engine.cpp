@@ -1,5 +1,7 @@
 #include "policy/engine.h"
 
+#include <fnmatch.h>
+
 #include <pwd.h>
 #include <unistd.h>
 
@@ -77,6 +79,7 @@ class CompiledRules {
     for (const auto& x : rules.exec) index(x.meta);
     for (const auto& v : rules.volume) index(v.meta);
     for (const auto& e : rules.evasion) index(e.meta);
+    for (const auto& e : rules.env) index(e.meta);
     for (uint32_t i = 0; i < r.exec.size(); ++i) {
       for (const auto& b : r.exec[i].binaries) {
         if (b.find('/') != std::string::npos)
@@ -141,6 +144,60 @@ Engine::Engine(const RuleSet& rules) : rules_(std::make_unique<CompiledRules>(ru
 Engine::~Engine() = default;
 
 Mode Engine::mode() const { return rules_->rules.mode; }
+
+bool Engine::is_secret_name(const std::string& name) const {
+  for (const auto& pattern : rules_->rules.secret_names)
+    if (fnmatch(pattern.c_str(), name.c_str(), 0) == 0) return true;
+  return false;
+}
+
+bool Engine::annotate(v1::Event& ev) const {
+  if (ev.kind() != v1::Event::ENV) return true;
+  v1::EnvRead* e = ev.mutable_env();
+  if (e->op() == "enumerate" || e->op() == "ptrace") return true;
+  if (!e->name().empty()) {
+    e->set_secret(is_secret_name(e->name()));
+    return e->secret();
+  }
+  // an exec's environment: only the secret names are kept (the others are nobody's business)
+  std::vector<std::string> secret;
+  for (const auto& n : e->names())
+    if (is_secret_name(n)) secret.push_back(n);
+  e->clear_names();
+  for (auto& n : secret) e->add_names(std::move(n));
+  e->set_secret(!secret.empty());
+  return e->secret();
+}
+
+void Engine::evaluate_env(const v1::Event& ev, std::vector<v1::Event>& out) {
+  const v1::EnvRead& e = ev.env();
+  const std::string& op = e.op();
+  std::string what;
+  if (op == "enumerate") what = "enumerate";
+  else if (op == "ptrace") what = "ptrace";
+  else if (op == "exec") what = e.names_size() ? "handed" : "";
+  else if (e.secret() && (!e.has_set() || e.set())) what = "read";  // an unset variable leaks nothing
+  if (what.empty()) return;
+  const std::string role = role_of(ev.process());
+  v1::Evidence evidence;
+  if (!e.name().empty()) evidence.set_env_name(e.name());
+  for (const auto& n : e.names()) evidence.add_env_names(n);
+  if (e.target_pid()) evidence.set_target_pid(e.target_pid());
+  SecretRead secret;
+  for (const auto& r : rules_->rules.env) {
+    if (r.what != what || !role_allowed(r.roles, role)) continue;
+    Hit hit{&r.meta, evidence, what == "read" || what == "enumerate"};
+    if (hit.secret) {
+      secret.rule_ids.push_back(r.meta.id);
+      secret.evidence = evidence;
+    }
+    raise(ev, role, std::move(hit), out);
+  }
+  if (!secret.rule_ids.empty()) {
+    secret.ns = v1::timestamp_ns(ev.time());
+    secrets_[tool_pid(ev.process())] = std::move(secret);
+  }
+}
 
 const RuleMeta* Engine::rule(const std::string& id) const {
   auto it = rules_->by_id.find(id);
@@ -443,6 +500,9 @@ void Engine::evaluate(const v1::Event& ev, std::vector<v1::Event>& out) {
       }
       break;
     }
+    case v1::Event::ENV:
+      evaluate_env(ev, out);
+      break;
     default:
       break;
   }

@@ -29,6 +29,13 @@ class Engine {
   explicit Engine(const RuleSet& rules);
   ~Engine();
 
+  // Before an event is written: an ENV event says whether its variable is a secret
+  // (env.secret_names), and an exec's list keeps only the secret names handed over. Returns false
+  // for an ENV event that is nobody's business (a variable that is not a secret; an exec handing
+  // over no secret): it is counted, not written.
+  bool annotate(v1::Event& ev) const;
+  bool is_secret_name(const std::string& name) const;
+
   // Appends the alerts `ev` raises to `out` (as ALERT events naming the same process).
   void evaluate(const v1::Event& ev, std::vector<v1::Event>& out);
   // Ends fold windows that are over at `now_ns` (unix time), appending their summaries.
@@ -64,6 +71,7 @@ class Engine {
   // The kernel guard's verdict on `ev` decides the outcome of the alert for its rule; a verdict
   // no user-space rule matched (or a guard event) raises that rule's alert itself.
   void apply_enforcement(const v1::Event& ev, const std::string& role, bool consumed, std::vector<v1::Event>& out);
+  void evaluate_env(const v1::Event& ev, std::vector<v1::Event>& out);
   void enforce_outcome(const v1::Event& ev, Hit& hit, bool* consumed) const;
   bool dry_run_ = false;
   uint32_t tool_pid(const v1::Process& p) const;

@@ -50,7 +50,7 @@ const char* to_string(Action a) {
 
 size_t RuleSet::rule_count() const {
   return egress.allow.size() + egress.deny.size() + (egress.default_deny ? 1 : 0) + file_deny.size() +
-         file_scope.size() + exec.size() + volume.size() + evasion.size();
+         file_scope.size() + exec.size() + volume.size() + evasion.size() + env.size();
 }
 
 bool parse_duration(const std::string& text, uint64_t* ns) {
@@ -465,9 +465,27 @@ class Reader {
   }
 
   void read_env(const YAML::Node& n) {
-    if (!check_keys(n, "env", {"secret_names"})) return;
+    if (!check_keys(n, "env", {"secret_names", "rules"})) return;
     if (const auto s = n["secret_names"])
       for (auto& name : strings(s, "secret_names")) out_.rules.secret_names.push_back(std::move(name));
+    if (const auto r = n["rules"]) for_each_item(r, "env.rules", [&](const YAML::Node& e) { read_env_rule(e); });
+  }
+
+  void read_env_rule(const YAML::Node& n) {
+    EnvRule r;
+    if (!check_keys(n, "env.rules", with_rule_keys({"what", "roles"}))) return;
+    r.meta = read_meta(n, "env.rules", Severity::kWarning);
+    if (const auto w = n["what"]) {
+      r.what = scalar(w);
+      if (r.what != "read" && r.what != "enumerate" && r.what != "handed" && r.what != "ptrace")
+        error(w, "env.rules: what must be read, enumerate, handed or ptrace");
+    } else {
+      error(n, "env.rules: a rule needs what (read, enumerate, handed or ptrace)");
+    }
+    if (r.meta.action != Action::kAlert)
+      error(n["action"], "env.rules: an environment read is reported, not blocked (action: alert)");
+    if (const auto ro = n["roles"]) r.roles = role_list(ro, "env.rules");
+    out_.rules.env.push_back(std::move(r));
   }
 
   void read_volume(const YAML::Node& n) {
@@ -630,6 +648,7 @@ LoadResult load_rules(const std::string& path) {
     append(to.file_scope, from.file_scope);
     append(to.exec, from.exec);
     append(to.secret_names, from.secret_names);
+    append(to.env, from.env);
     append(to.volume, from.volume);
     append(to.evasion, from.evasion);
     if (from.fail_closed_set) {

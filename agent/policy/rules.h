@@ -106,6 +106,16 @@ struct EvasionRule {
   std::vector<std::string> roles;
 };
 
+// Environment reads (the secrets sensors). `what`: read (a variable whose name matches
+// env.secret_names was read: getenv, process.env.X), enumerate (the whole environment dumped),
+// handed (a secret variable passed to a new program at exec), ptrace (another process attached
+// to: all its memory, environment included, is readable).
+struct EnvRule {
+  RuleMeta meta;
+  std::string what;
+  std::vector<std::string> roles;
+};
+
 struct AlertSettings {
   uint64_t fold_window_ns = 60'000'000'000ull;         // repeats of a rule by a process fold into one alert
   uint64_t correlation_window_ns = 120'000'000'000ull; // secret read then unapproved egress
@@ -123,6 +133,7 @@ struct RuleSet {
   std::vector<ScopeRule> file_scope;
   std::vector<ExecRule> exec;
   std::vector<std::string> secret_names;  // env variable name globs
+  std::vector<EnvRule> env;
   std::vector<VolumeRule> volume;
   std::vector<EvasionRule> evasion;
   // Refuse new egress of watched processes while records are being lost (enforce mode).

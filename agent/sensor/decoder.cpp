@@ -247,6 +247,19 @@ void set_verdict(const cf_verdict& v, const char* mechanism, DecodedRecord& out)
   if (v.rule == CF_RULE_FAIL_CLOSED) e->set_rule_id("fail-closed");
 }
 
+// EnvRead.op of a cf_env kind; "" for an unknown one.
+const char* env_op_name(uint32_t kind) {
+  switch (kind) {
+    case CF_ENV_UV_GETENV: return "uv_os_getenv";
+    case CF_ENV_GETENV: return "getenv";
+    case CF_ENV_SECURE_GETENV: return "secure_getenv";
+    case CF_ENV_ENUMERATE: return "enumerate";
+    case CF_ENV_EXEC: return "exec";
+    case CF_ENV_PTRACE: return "ptrace";
+    default: return "";
+  }
+}
+
 std::string socket_name(uint16_t family, uint16_t type, uint16_t protocol) {
   std::string s = family == AF_INET ? "inet" : family == AF_INET6 ? "inet6" : family == 17 ? "packet"
                                                                                          : "family " + std::to_string(family);
@@ -471,6 +484,37 @@ DecodeStatus decode_record(const void* data, size_t size, const BootClock& clock
           return DecodeStatus::kUnknownOp;
       }
       set_verdict(r.verdict, mechanism, out);
+      return DecodeStatus::kOk;
+    }
+    case CF_OP_ENV: {
+      if (size < sizeof(cf_env)) return DecodeStatus::kTruncated;
+      cf_env r;
+      std::memcpy(&r, data, sizeof(r));
+      std::string s[CF_STR_SLOTS];
+      if (!read_strs(r.strs, bytes + sizeof(r), size - sizeof(r), s)) return DecodeStatus::kTruncated;
+      const char* op = env_op_name(r.kind);
+      if (!*op) return DecodeStatus::kUnknownOp;
+      ev.set_kind(v1::Event::ENV);
+      auto* e = ev.mutable_env();
+      e->set_op(op);
+      e->set_folded(r.folded);
+      e->set_truncated((r.flags & CF_ENV_TRUNCATED) || (r.strs.flags[0] & CF_STR_TRUNCATED));
+      switch (r.kind) {
+        case CF_ENV_EXEC:
+          for (auto& n : split_argv(s[0].data(), s[0].size()))
+            if (!n.empty()) e->add_names(std::move(n));
+          break;
+        case CF_ENV_PTRACE:
+          e->set_target_pid(r.target);
+          e->set_result(r.result);
+          break;
+        case CF_ENV_ENUMERATE:
+          break;
+        default:  // the getenv kinds
+          e->set_name(s[0]);
+          if (r.flags & CF_ENV_RESULT) e->set_set(r.flags & CF_ENV_SET);
+          break;
+      }
       return DecodeStatus::kOk;
     }
     default:

@@ -57,6 +57,12 @@ bool is_syscall_tracepoint(const bpf_program* p) {
 
 bool is_lsm_prog(const bpf_program* p) { return bpf_program__type(p) == BPF_PROG_TYPE_LSM; }
 
+// SEC("uprobe")/SEC("uretprobe") with no binary: attached per watched binary, never here.
+bool is_uprobe_prog(const bpf_program* p) {
+  std::string sec = bpf_program__section_name(p);
+  return sec.rfind("uprobe", 0) == 0 || sec.rfind("uretprobe", 0) == 0;
+}
+
 std::unique_ptr<Sensor> Sensor::start(const SensorOptions& opts, const KernelTargets& targets) {
   if (opts.hooks == SyscallHooks::kFentry && opts.fallback_to_tracepoints) {
     try {
@@ -154,7 +160,7 @@ void Sensor::adopt_links(const SensorOptions& opts) {
   cgroup_fd_ = ::open(opts.attach_cgroup.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   bpf_program* p;
   bpf_object__for_each_program(p, skel_->obj) {
-    if (!bpf_program__autoload(p)) continue;
+    if (!bpf_program__autoload(p) || is_uprobe_prog(p)) continue;
     const std::string pin = link_pin(pin_dir_, p);
     int fd = bpf_obj_get(pin.c_str());
     if (fd >= 0) {
@@ -307,6 +313,7 @@ void Sensor::open_and_configure(const SensorOptions& opts) {
   skel_->rodata->cf_agent_tgid = opts.agent_tgid;
   skel_->rodata->cf_match_argv = opts.match_argv;
   skel_->rodata->cf_wakeup_bytes = opts.wakeup_bytes;
+  skel_->rodata->cf_env_window_ns = opts.env_fold_window_ns;
   // With batched wakeups the reader's poll timeout is what bounds an event's delay.
   poll_ms_ = opts.wakeup_bytes ? static_cast<int>(opts.poll_ms) : 100;
   if (int err = bpf_map__set_max_entries(skel_->maps.events, opts.ringbuf_bytes))
@@ -328,6 +335,10 @@ void Sensor::load() {
 int Sensor::map_fd(const std::string& name) const {
   const bpf_map* m = bpf_object__find_map_by_name(skel_->obj, name.c_str());
   return m ? bpf_map__fd(m) : -1;
+}
+
+bpf_program* Sensor::program(const std::string& name) const {
+  return bpf_object__find_program_by_name(skel_->obj, name.c_str());
 }
 
 void Sensor::attach(const SensorOptions& opts) {

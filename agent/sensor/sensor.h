@@ -57,6 +57,9 @@ struct SensorOptions {
   // already there, adopt them instead of attaching again. "" = no pins (tests, monitor mode).
   std::string pin_dir;
   std::string build_id;                // this build: pins of another build get their programs replaced
+  // Environment reads (bpf/env/env.bpf.c): a variable a process reads again within this long is
+  // counted into the next report of it, not reported again.
+  uint64_t env_fold_window_ns = 60'000'000'000ull;
 };
 
 // What is pinned under a pin directory, for `clawfence status`.
@@ -110,6 +113,9 @@ class Sensor {
 
   // The descriptor of one of the object's maps by name (guard_config, guard_names, ...), or -1.
   int map_fd(const std::string& name) const;
+  // One of the object's programs by name, or nullptr: the environment uprobes (cf_env_getenv,
+  // ...) name no binary and are attached by the caller to the objects watched processes map.
+  bpf_program* program(const std::string& name) const;
 
   // What is attached, one line each, for the start-up log.
   const std::vector<std::string>& attachments() const { return attachments_; }

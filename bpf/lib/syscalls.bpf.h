@@ -35,6 +35,7 @@
 #define CF_NR_openat2 437
 #define CF_NR_io_uring_setup 425
 #define CF_NR_socket 41
+#define CF_NR_ptrace 101
 #elif defined(__TARGET_ARCH_arm64)
 /* arm64 has only the *at variants; the legacy numbers never match. */
 #define CF_NR_open -1
@@ -52,6 +53,7 @@
 #define CF_NR_openat2 437
 #define CF_NR_io_uring_setup 425
 #define CF_NR_socket 198
+#define CF_NR_ptrace 117
 #else
 #error "clawfence: syscall numbers for this architecture are missing (bpf/lib/syscalls.bpf.h)"
 #endif

@@ -12,6 +12,7 @@
 #include "../lib/syscalls.bpf.h"
 #include "../guard/guard.bpf.h"
 #include "../guard/paths.bpf.h"
+#include "../env/env.bpf.h"
 
 /* ---- fork --------------------------------------------------------------------------------- */
 
@@ -180,6 +181,7 @@ int BPF_PROG(cf_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 		return 0;
 	rec->hdr.size = size;
 	cf_output(rec, size);
+	cf_env_exec(p); /* the names it was handed: reuses the scratch buffer */
 	return 0;
 }
 

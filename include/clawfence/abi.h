@@ -48,6 +48,7 @@ enum cf_op {
 	CF_OP_NET = 6,
 	CF_OP_DNS = 7,
 	CF_OP_GUARD = 8,
+	CF_OP_ENV = 9,
 	CF_OP_MAX,
 };
 
@@ -76,6 +77,8 @@ enum cf_counter {
 	CF_CNT_DNS_LEARNED = 19,    /* addresses learned from DNS answers for approved names */
 	CF_CNT_DNS_LEARN_FAILED = 20, /* an approved answer's address could not be stored */
 	CF_CNT_FAIL_CLOSED = 21,    /* egress refused because records were being lost (fail-closed) */
+	CF_CNT_ENV_READS = 22,      /* environment reads by tracked processes (uprobes) */
+	CF_CNT_ENV_FOLDED = 23,     /* of those, repeats folded into an earlier record of the window */
 	CF_CNT_MAX,
 };
 
@@ -271,6 +274,44 @@ struct cf_guard_rec {
 	__u16 protocol;   /* socket: protocol */
 	__u32 _pad;
 	__u8 addr[16];    /* budget: destination, network order */
+};
+
+/* How a process read its environment (which probe saw it). */
+enum cf_env_kind {
+	CF_ENV_UV_GETENV = 1,     /* uv_os_getenv (Node's process.env.X), in node or libuv.so.1 */
+	CF_ENV_GETENV = 2,        /* libc getenv */
+	CF_ENV_SECURE_GETENV = 3, /* libc secure_getenv */
+	CF_ENV_ENUMERATE = 4,     /* node::RealEnvStore::Enumerate: the whole environment (keys, JSON) */
+	CF_ENV_EXEC = 5,          /* at exec: the names of the variables the new program was handed */
+	CF_ENV_PTRACE = 6,        /* ptrace attach/seize of another process (it can read all its memory) */
+};
+
+enum cf_env_flag {
+	CF_ENV_SET = 1 << 0,       /* the variable was set (getenv returned a value) */
+	CF_ENV_RESULT = 1 << 1,    /* the result is known (a return probe ran) */
+	CF_ENV_TRUNCATED = 1 << 2, /* names cut at the record's limit */
+};
+
+/* Bytes of variable names an exec record carries (NUL-separated names, never values). */
+#define CF_ENV_NAMES_MAX 2048
+/* A variable name read by getenv: at most this many bytes are copied. */
+#define CF_ENV_NAME_MAX 128
+
+/*
+ * An environment read by a tracked process. Strings: 0 = the variable name (getenv kinds), or
+ * the NUL-separated names handed to the new program (CF_ENV_EXEC). Values are never copied.
+ * Repeats of the same name by the same process within the fold window are counted, not sent:
+ * `folded` is how many reads this record stands for beyond itself since the previous one.
+ */
+struct cf_env {
+	struct cf_hdr hdr;
+	__u32 kind;    /* enum cf_env_kind */
+	__u32 flags;   /* enum cf_env_flag */
+	__u32 folded;
+	__u32 target;  /* CF_ENV_PTRACE: the traced pid */
+	__s64 result;  /* CF_ENV_PTRACE: ptrace's result */
+	struct cf_strs strs;
+	char data[];
 };
 
 /* ---- maps -------------------------------------------------------------------------------- */
@@ -502,6 +543,18 @@ struct cf_gpath_key {
 
 struct cf_gpath_dir {
 	char dir[CF_GPATH_KEY]; /* zero padded */
+};
+
+/* env_fold: one entry per (process, variable name) read in the current window. */
+struct cf_env_fold_key {
+	__u32 tgid;
+	__u32 kind;
+	__u64 name_hash; /* FNV-1a of the name */
+};
+
+struct cf_env_fold_val {
+	__u64 window_start_ns;
+	__u64 folded; /* reads since the last record */
 };
 
 /* ---- pinned bookkeeping, for user space only (a restarted agent, `clawfence status`) ------ */

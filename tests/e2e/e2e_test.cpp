@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <map>
 #include <set>
 
 #include "harness.h"
@@ -779,6 +780,96 @@ TEST_F(E2E, LossIsReportedAsGapEvents) {
     EXPECT_EQ(e.gap().lost_total(), queue_lost);  // running total
   }
   EXPECT_GT(queue_lost, 0u);
+}
+
+}  // namespace
+}  // namespace clawfence::testing
+
+namespace clawfence::testing {
+namespace {
+
+// The secrets sensors under the shipped rules: a fake gateway (which reads its own provider key
+// at start, quietly) runs a tool that reads the key through process.env, dumps the environment,
+// calls libc getenv from Python, reads its parent's /proc/PID/environ, and execs a copy of node
+// (a binary no watched process had mapped, so its probes are attached at that exec). Every read
+// is an event naming the variable and the process; the value is in no event and no log line;
+// an unwatched node reading the same variable produces nothing.
+TEST_F(E2E, SecretReadsAreSeenAndTheirValuesNever) {
+  TestCgroup cg("secrets");
+  const std::string work = dir_ + "/oc";
+  for (const auto& d : {work, work + "/workspace"}) mkdir(d.c_str(), 0755);
+  write_file(work + "/openclaw.json", "{}\n");
+  const std::string node_copy = dir_ + "/node-copy";
+  ASSERT_EQ(run({"sh", "-c", "cp \"$(readlink -f \"$(command -v node)\")\" " + node_copy}), 0);
+  const std::string secret = "sk-CANARY-a7f3c9e1b2d4";
+  Agent agent(bin_, repo_root() + "/rules/openclaw.yaml", cg.path(), out_, dir_ + "/agent.log");
+  ASSERT_TRUE(agent.ready()) << agent.log();
+  const std::string tool =
+      "node -e 'setTimeout(() => { void process.env.OPENAI_API_KEY; JSON.stringify(process.env); }, 300)'; "
+      "python3 -c 'import ctypes, time; time.sleep(0.3); ctypes.CDLL(None).getenv(b\"OPENAI_API_KEY\")'; "
+      "cat /proc/$PPID/environ > /dev/null; " +
+      node_copy + " -e 'setTimeout(() => { void process.env.ANTHROPIC_API_KEY; }, 500)'; true";
+  setenv("OPENAI_API_KEY", secret.c_str(), 1);
+  setenv("ANTHROPIC_API_KEY", secret.c_str(), 1);
+  setenv("FAKE_OPENCLAW_TOOL", tool.c_str(), 1);
+  int rc = run({"node", repo_root() + "/tests/workloads/fake-openclaw.js", work}, seconds(60), cg.path());
+  // an unwatched node reading the same variable, while the probes are attached
+  Child unwatched({"node", "-e", "setTimeout(() => { void process.env.OPENAI_API_KEY; }, 300)"});
+  const uint32_t unwatched_pid = static_cast<uint32_t>(unwatched.pid());
+  int rc2 = unwatched.wait(seconds(30));
+  unsetenv("FAKE_OPENCLAW_TOOL");
+  unsetenv("OPENAI_API_KEY");
+  unsetenv("ANTHROPIC_API_KEY");
+  ASSERT_EQ(rc, 0);
+  ASSERT_EQ(rc2, 0);
+  ASSERT_EQ(agent.stop(), 0) << agent.log();
+
+  // the value is nowhere
+  EXPECT_EQ(read_file(out_).find(secret), std::string::npos);
+  EXPECT_EQ(agent.log().find(secret), std::string::npos);
+
+  auto evs = read_events(out_);
+  auto envs = of_kind(evs, v1::Event::ENV);
+  auto seen = [&](const std::string& op, const std::string& name, const std::string& comm) {
+    for (const auto& e : envs)
+      if (e.env().op() == op && e.env().name() == name && e.process().comm() == comm) return &e;
+    return static_cast<const v1::Event*>(nullptr);
+  };
+  // process.env.X in the tool (node with libuv built in), in the gateway, in the copied node
+  const v1::Event* tool_read = seen("uv_os_getenv", "OPENAI_API_KEY", "node");
+  ASSERT_NE(tool_read, nullptr) << describe(envs);
+  EXPECT_TRUE(tool_read->env().secret());
+  EXPECT_TRUE(tool_read->env().set());
+  EXPECT_NE(seen("uv_os_getenv", "OPENAI_API_KEY", "openclaw-gatewa"), nullptr) << describe(envs);
+  EXPECT_NE(seen("uv_os_getenv", "ANTHROPIC_API_KEY", "node-copy"), nullptr) << describe(envs);
+  // libc getenv from Python
+  EXPECT_NE(seen("getenv", "OPENAI_API_KEY", "python3"), nullptr) << describe(envs);
+  // the dump, and the secret names handed to the tool's shell at exec (names, not values)
+  bool dump = false, handed = false;
+  for (const auto& e : envs) {
+    dump |= e.env().op() == "enumerate" && e.process().comm() == "node";
+    handed |= e.env().op() == "exec" && e.process().comm() == "sh" && e.env().names_size() > 0;
+  }
+  EXPECT_TRUE(dump) << describe(envs);
+  EXPECT_TRUE(handed) << describe(envs);
+  // only secrets are written: no ENV event names a variable that is not one
+  for (const auto& e : envs)
+    if (!e.env().name().empty()) {
+      EXPECT_TRUE(e.env().secret()) << e.DebugString();
+    }
+  // the unwatched node: nothing from it
+  EXPECT_TRUE(of_pid(evs, unwatched_pid).empty()) << describe(of_pid(evs, unwatched_pid));
+
+  // the alerts: the tool's read, the dump, the environ read, the handing; none for the gateway
+  std::map<std::string, int> alerts;
+  for (const auto& a : of_kind(evs, v1::Event::ALERT)) {
+    alerts[a.alert().rule_id()]++;
+    EXPECT_NE(a.alert().role(), "gateway") << a.DebugString();
+  }
+  EXPECT_GT(alerts["tool-reads-secret"], 0);
+  EXPECT_GT(alerts["env-dump"], 0);
+  EXPECT_GT(alerts["proc-environ"], 0);
+  EXPECT_GT(alerts["secrets-handed-to-tool"], 0);
 }
 
 }  // namespace

@@ -56,6 +56,8 @@ static_assert(offsetof(cf_net, flags) == 70, "cf_net::flags");
 static_assert(offsetof(cf_net, addr) == 72, "cf_net::addr");
 static_assert(offsetof(cf_net, verdict) == 88, "cf_net::verdict");
 static_assert(sizeof(cf_verdict) == 8, "cf_verdict layout");
+static_assert(sizeof(cf_env) == 88, "cf_env layout");
+static_assert(offsetof(cf_env, strs) == 72, "cf_env::strs");
 static_assert(sizeof(cf_guard_rec) == 112, "cf_guard_rec layout");
 static_assert(sizeof(cf_guard_rule) == 40, "cf_guard_rule layout");
 static_assert(sizeof(cf_gpath) == 32, "cf_gpath layout");
@@ -83,7 +85,8 @@ TEST(Abi, OpCodesAreStable) {
   EXPECT_EQ(CF_OP_NET, 6);
   EXPECT_EQ(CF_OP_DNS, 7);
   EXPECT_EQ(CF_OP_GUARD, 8);
-  EXPECT_EQ(CF_OP_MAX, 9);
+  EXPECT_EQ(CF_OP_ENV, 9);
+  EXPECT_EQ(CF_OP_MAX, 10);
 }
 
 TEST(Abi, CountersAndReasonsAreStable) {
@@ -93,7 +96,8 @@ TEST(Abi, CountersAndReasonsAreStable) {
   EXPECT_EQ(CF_CNT_DNS_TRUNCATED, 14);
   EXPECT_EQ(CF_CNT_BLOCKED, 15);
   EXPECT_EQ(CF_CNT_FAIL_CLOSED, 21);
-  EXPECT_EQ(CF_CNT_MAX, 22);
+  EXPECT_EQ(CF_CNT_ENV_FOLDED, 23);
+  EXPECT_EQ(CF_CNT_MAX, 24);
   EXPECT_EQ(CF_TRACK_INHERITED, 1);
   EXPECT_EQ(CF_TRACK_USER, 6);
 }

@@ -679,5 +679,138 @@ TEST(DecodeGuard, BudgetAndRawSocketAndIoUring) {
   EXPECT_NE(decode(bytes, out), DecodeStatus::kOk);
 }
 
+// ---- ENV -------------------------------------------------------------------------------------
+
+cf_env env_record(uint32_t kind, uint32_t flags) {
+  cf_env r{};
+  fill_hdr(r.hdr, CF_OP_ENV);
+  r.kind = kind;
+  r.flags = flags;
+  return r;
+}
+
+TEST(DecodeEnv, GetenvNameSetAndFolded) {
+  cf_env r = env_record(CF_ENV_GETENV, CF_ENV_RESULT | CF_ENV_SET);
+  r.folded = 999;
+  DecodedRecord out;
+  ASSERT_EQ(decode(strs_record(r, {"OPENAI_API_KEY"}), out), DecodeStatus::kOk);
+  const Event& ev = out.event;
+  EXPECT_EQ(ev.kind(), Event::ENV);
+  ASSERT_TRUE(ev.has_env());
+  expect_time(ev);
+  EXPECT_EQ(out.proc.tgid, 4242u);
+  EXPECT_EQ(out.proc.comm, "node");
+  EXPECT_EQ(ev.env().op(), "getenv");
+  EXPECT_EQ(ev.env().name(), "OPENAI_API_KEY");
+  ASSERT_TRUE(ev.env().has_set());
+  EXPECT_TRUE(ev.env().set());
+  EXPECT_EQ(ev.env().folded(), 999u);
+  EXPECT_FALSE(ev.env().truncated());
+  EXPECT_FALSE(ev.env().secret());  // the agent decides that
+  EXPECT_EQ(ev.env().names_size(), 0);
+
+  // not set: the result is known and says so
+  r = env_record(CF_ENV_SECURE_GETENV, CF_ENV_RESULT);
+  ASSERT_EQ(decode(strs_record(r, {"GH_TOKEN"}), out), DecodeStatus::kOk);
+  EXPECT_EQ(out.event.env().op(), "secure_getenv");
+  EXPECT_EQ(out.event.env().name(), "GH_TOKEN");
+  ASSERT_TRUE(out.event.env().has_set());
+  EXPECT_FALSE(out.event.env().set());
+  EXPECT_EQ(out.event.env().folded(), 0u);
+
+  // no return probe ran: whether it was set is unknown, not false
+  r = env_record(CF_ENV_UV_GETENV, 0);
+  ASSERT_EQ(decode(strs_record(r, {"HOME"}), out), DecodeStatus::kOk);
+  EXPECT_EQ(out.event.env().op(), "uv_os_getenv");
+  EXPECT_FALSE(out.event.env().has_set());
+}
+
+TEST(DecodeEnv, NameCutAtTheLimitIsFlagged) {
+  cf_env r = env_record(CF_ENV_GETENV, CF_ENV_RESULT | CF_ENV_TRUNCATED);
+  r.strs.flags[0] = CF_STR_TRUNCATED;
+  DecodedRecord out;
+  ASSERT_EQ(decode(strs_record(r, {std::string(CF_ENV_NAME_MAX, 'A')}), out), DecodeStatus::kOk);
+  EXPECT_TRUE(out.event.env().truncated());
+  EXPECT_EQ(out.event.env().name().size(), static_cast<size_t>(CF_ENV_NAME_MAX));
+}
+
+TEST(DecodeEnv, ExecNamesSplitOnNul) {
+  cf_env r = env_record(CF_ENV_EXEC, 0);
+  const std::string names = "PATH\0OPENAI_API_KEY\0HOME\0"s;
+  DecodedRecord out;
+  ASSERT_EQ(decode(strs_record(r, {names}), out), DecodeStatus::kOk);
+  const auto& e = out.event.env();
+  EXPECT_EQ(out.event.kind(), Event::ENV);
+  EXPECT_EQ(e.op(), "exec");
+  ASSERT_EQ(e.names_size(), 3);
+  EXPECT_EQ(e.names(0), "PATH");
+  EXPECT_EQ(e.names(1), "OPENAI_API_KEY");
+  EXPECT_EQ(e.names(2), "HOME");
+  EXPECT_EQ(e.name(), "");
+  EXPECT_FALSE(e.has_set());
+  EXPECT_FALSE(e.truncated());
+
+  r.flags = CF_ENV_TRUNCATED;
+  ASSERT_EQ(decode(strs_record(r, {"A\0\0B\0"s}), out), DecodeStatus::kOk);
+  ASSERT_EQ(out.event.env().names_size(), 2);  // no empty names
+  EXPECT_EQ(out.event.env().names(1), "B");
+  EXPECT_TRUE(out.event.env().truncated());
+
+  ASSERT_EQ(decode(strs_record(r, {""}), out), DecodeStatus::kOk);
+  EXPECT_EQ(out.event.env().names_size(), 0);
+}
+
+TEST(DecodeEnv, PtraceTargetAndResult) {
+  cf_env r = env_record(CF_ENV_PTRACE, CF_ENV_RESULT);
+  r.target = 31337;
+  r.result = -1;  // -EPERM
+  DecodedRecord out;
+  ASSERT_EQ(decode(fixed_record(r), out), DecodeStatus::kOk);
+  EXPECT_EQ(out.event.env().op(), "ptrace");
+  EXPECT_EQ(out.event.env().target_pid(), 31337u);
+  EXPECT_EQ(out.event.env().result(), -1);
+  EXPECT_EQ(out.event.env().name(), "");
+}
+
+TEST(DecodeEnv, EnumerateHasNoName) {
+  cf_env r = env_record(CF_ENV_ENUMERATE, 0);
+  r.folded = 4;
+  DecodedRecord out;
+  ASSERT_EQ(decode(fixed_record(r), out), DecodeStatus::kOk);
+  EXPECT_EQ(out.event.env().op(), "enumerate");
+  EXPECT_EQ(out.event.env().folded(), 4u);
+  EXPECT_EQ(out.event.env().name(), "");
+  EXPECT_FALSE(out.event.env().has_set());
+}
+
+TEST(DecodeEnv, BadRecordsAreErrors) {
+  DecodedRecord out;
+  cf_env r = env_record(99, 0);
+  EXPECT_EQ(decode(fixed_record(r), out), DecodeStatus::kUnknownOp);
+
+  // shorter than the fixed part
+  r = env_record(CF_ENV_GETENV, 0);
+  auto bytes = fixed_record(r);
+  bytes.resize(sizeof(cf_env) - 8);
+  cf_hdr h;
+  std::memcpy(&h, bytes.data(), sizeof(h));
+  h.size = static_cast<uint16_t>(bytes.size());
+  std::memcpy(bytes.data(), &h, sizeof(h));
+  EXPECT_EQ(decode(bytes, out), DecodeStatus::kTruncated);
+
+  // a string longer than the data that follows
+  bytes = strs_record(r, {"SHORT"});
+  cf_env bad;
+  std::memcpy(&bad, bytes.data(), sizeof(bad));
+  bad.strs.len[0] = 200;
+  std::memcpy(bytes.data(), &bad, sizeof(bad));
+  EXPECT_EQ(decode(bytes, out), DecodeStatus::kTruncated);
+
+  // header size disagrees with the record's
+  bytes = strs_record(r, {"SHORT"});
+  bytes.push_back(0);
+  EXPECT_EQ(decode(bytes, out), DecodeStatus::kBadSize);
+}
+
 }  // namespace
 }  // namespace clawfence::sensor

@@ -286,7 +286,10 @@ TEST(ShippedRules, OpenClawModel) {
                                  "token-files", "private-keys", "dotenv", "openclaw-credentials", "shadow",
                                  "proc-environ", "tool-out-of-scope", "exfil-tools", "dropper-patterns",
                                  "exfil-volume"}));
-  EXPECT_EQ(m.rule_count(), 21u);
+  EXPECT_EQ(m.rule_count(), 25u);
+  ASSERT_EQ(m.env.size(), 4u);
+  EXPECT_EQ(m.env[0].what, "read");
+  EXPECT_EQ(m.env[0].roles, (std::vector<std::string>{"tool"}));
   ASSERT_EQ(m.evasion.size(), 2u);
   EXPECT_EQ(m.evasion[0].what, "io_uring");
   EXPECT_EQ(m.evasion[1].what, "raw_socket");

@@ -51,6 +51,8 @@ function gateway(workdir) {
   // is not otherwise used.
   const cfgPath = path.join(workdir, 'openclaw.json');
   const raw = fs.readFileSync(cfgPath, 'utf8');
+  // Like a real gateway, it reads its provider key at start (a normal read: no alert).
+  void process.env.OPENAI_API_KEY;
   try {
     JSON.parse(raw);
   } catch (err) {

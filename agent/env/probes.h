@@ -1,0 +1,152 @@
+// Where the environment-read uprobes (bpf/env/env.bpf.c) are attached.
+//
+// The programs filter on the tracked-process map in the kernel, so each is attached once per
+// binary (pid -1) to the object that defines its symbol: libc for getenv and secure_getenv; the
+// node executable, or libuv.so.1 and libnode.so.* when Node links them dynamically, for
+// uv_os_getenv and node::RealEnvStore::Enumerate. EnvProbes keeps, per object (by file identity,
+// whatever path reached it), the watched processes that map it; the probes stay while one does.
+//
+// A file is only ever opened through a link the kernel resolves for the process
+// (/proc/PID/exe, /proc/PID/map_files/START-END) or, failing that, through /proc/PID/root and
+// then checked against the device and inode /proc/PID/maps gives. The attach call gets
+// /proc/self/fd/N of that open descriptor, so the probe lands on the inode checked, even if the
+// process renames another file into the path meanwhile.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "env/symbols.h"
+
+namespace clawfence::env {
+
+// A file-backed line of /proc/PID/maps.
+struct Mapping {
+  uint64_t start = 0;
+  uint64_t end = 0;
+  bool exec = false;
+  uint32_t dev_major = 0;
+  uint32_t dev_minor = 0;
+  uint64_t ino = 0;
+  std::string path;  // as the kernel prints it, " (deleted)" included
+};
+
+// The file mappings of a maps text; anonymous and special ones ([heap], [vdso]) are left out.
+std::vector<Mapping> parse_maps(const std::string& text);
+
+// How EnvProbes reaches a process's files. Descriptors returned are read-only, close-on-exec and
+// the caller's to close; -1 when the file cannot be opened.
+class ProcessFiles {
+ public:
+  virtual ~ProcessFiles() = default;
+  // The text of /proc/PID/maps, or nullopt when the process is gone.
+  virtual std::optional<std::string> maps(uint32_t pid) const = 0;
+  // The process's executable.
+  virtual int open_exe(uint32_t pid) const = 0;
+  // The file of mapping `m` of the process. Not yet checked against m.
+  virtual int open_mapped(uint32_t pid, const Mapping& m) const = 0;
+};
+
+// ProcessFiles over a /proc tree (the real one, or a fixture in tests): /proc/PID/map_files/ when
+// it can be read (it needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE), else the mapped path
+// resolved inside /proc/PID/root (openat2 RESOLVE_IN_ROOT, so the process's own symlinks are
+// followed within its root and not ours).
+class ProcFiles : public ProcessFiles {
+ public:
+  explicit ProcFiles(std::string root = "/proc");
+  std::optional<std::string> maps(uint32_t pid) const override;
+  int open_exe(uint32_t pid) const override;
+  int open_mapped(uint32_t pid, const Mapping& m) const override;
+
+ private:
+  std::string root_;
+};
+
+// A probed symbol and its programs (bpf/env/env.bpf.c); `ret` is "" for an entry-only probe.
+struct EnvProbeSpec {
+  const char* symbol;
+  const char* entry;
+  const char* ret;
+};
+const std::vector<EnvProbeSpec>& env_probe_specs();
+
+class EnvProbes {
+ public:
+  // Attaches program `prog` at `offset` of the file at `path` for every process (pid -1); returns
+  // a handle for DetachFn, or nullptr with *err set. `path` stays valid only during the call.
+  using AttachFn = std::function<void*(const std::string& prog, const std::string& path, uint64_t offset,
+                                       bool retprobe, std::string* err)>;
+  using DetachFn = std::function<void(void*)>;
+
+  struct Counters {
+    uint64_t attached = 0;             // program attachments made
+    uint64_t detached = 0;
+    uint64_t attach_failures = 0;      // program attachments that failed (retried on the next scan)
+    uint64_t open_failures = 0;        // mapped files that could not be opened
+    uint64_t identity_mismatches = 0;  // an opened file was not the one the process maps
+    uint64_t not_elf = 0;              // executable mappings whose file is not a readable ELF object
+  };
+
+  EnvProbes(AttachFn attach, DetachFn detach, std::shared_ptr<const ProcessFiles> files = nullptr);
+  ~EnvProbes();  // detaches everything still attached
+  EnvProbes(const EnvProbes&) = delete;
+  EnvProbes& operator=(const EnvProbes&) = delete;
+
+  // Scans a watched process: the objects it now maps (its executable and the files of its
+  // executable mappings) that define a probed symbol get the probes they lack, and it stops
+  // counting as a user of objects it no longer maps (after an exec). Call it at exec and again
+  // once the dynamic loader has run (at exec only ld.so and the executable are mapped) or after
+  // a dlopen; a scan of a process that is gone is its exit.
+  void process_started(uint32_t pid);
+  // The process is gone (or no longer watched): objects it was the last user of are detached.
+  void process_exited(uint32_t pid);
+
+  // One line per probed object: path, identity, symbols and offsets, programs attached or the
+  // last failure, number of processes.
+  std::vector<std::string> status() const;
+  Counters counters() const;
+  size_t objects() const;  // objects with probes wanted (attached or not)
+
+ private:
+  struct Probe {
+    const EnvProbeSpec* spec = nullptr;
+    uint64_t offset = 0;
+    void* entry = nullptr;
+    void* ret = nullptr;
+    std::string error;  // of the last failed try
+    uint64_t failures = 0;
+  };
+  struct Object {
+    FileIdentity id;
+    std::string path;  // as the first user's maps named it (for the log)
+    std::vector<Probe> probes;
+    std::set<uint32_t> users;
+  };
+
+  // Whether the file defines a probed symbol; if so the process now uses it.
+  bool use_object(uint32_t pid, int fd, const FileIdentity& id, const std::string& path);
+  void attach_missing(Object& obj, int fd);
+  void detach_all(Object& obj);
+  void release(uint32_t pid, const std::set<FileIdentity>& keep);
+
+  AttachFn attach_;
+  DetachFn detach_;
+  std::shared_ptr<const ProcessFiles> files_;
+  mutable std::mutex mu_;
+  SymbolCache cache_;
+  std::map<FileIdentity, Object> objects_;
+  std::unordered_map<uint32_t, std::set<FileIdentity>> by_pid_;
+  Counters counters_;
+};
+
+}  // namespace clawfence::env
