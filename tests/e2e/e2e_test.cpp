@@ -874,3 +874,38 @@ TEST_F(E2E, SecretReadsAreSeenAndTheirValuesNever) {
 
 }  // namespace
 }  // namespace clawfence::testing
+
+namespace clawfence::testing {
+namespace {
+
+// The other Node linkage: Debian's own node 18, whose uv_os_getenv is in libuv.so.1 and whose
+// environment enumeration is in libnode.so.108. The packages are fetched once into the build
+// directory and run privately (tests/workloads/debian-node.sh); without a mirror the test skips.
+TEST_F(E2E, SecretReadsOnDebianNodeWithDynamicLibuv) {
+  const std::string script = repo_root() + "/tests/workloads/debian-node.sh";
+  const std::string cache = build_dir() + "/debian-node";
+  const int fetched = run({script, cache, "--fetch"}, seconds(180));
+  if (fetched == 3) GTEST_SKIP() << "Debian's nodejs 18 packages cannot be fetched here (apt-get download failed): skipped";
+  ASSERT_EQ(fetched, 0);
+  const std::string secret = "sk-CANARY-debian-5e1d";
+  setenv("OPENAI_API_KEY", secret.c_str(), 1);
+  const int rc = run({bin_, "--log-level", "warn", "run", "-r", repo_root() + "/rules/openclaw.yaml", "-o", out_, "--",
+                      script, cache, "-e",
+                      "setTimeout(() => { void process.env.OPENAI_API_KEY; JSON.stringify(process.env); }, 500)"},
+                     seconds(60));
+  unsetenv("OPENAI_API_KEY");
+  ASSERT_EQ(rc, 0);
+  EXPECT_EQ(read_file(out_).find(secret), std::string::npos);
+  auto envs = of_kind(read_events(out_), v1::Event::ENV);
+  bool read = false, dump = false;
+  for (const auto& e : envs) {
+    read |= e.env().op() == "uv_os_getenv" && e.env().name() == "OPENAI_API_KEY" && e.env().secret() &&
+            e.process().comm() == "node";
+    dump |= e.env().op() == "enumerate" && e.process().comm() == "node";
+  }
+  EXPECT_TRUE(read) << describe(envs);
+  EXPECT_TRUE(dump) << describe(envs);
+}
+
+}  // namespace
+}  // namespace clawfence::testing
