@@ -318,6 +318,36 @@ for c in "${gcols[@]}"; do med["$c connect"]=$(median <<< "${samples["$c connect
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 check() { awk -v v="$1" -v lim="$2" 'BEGIN { print (v <= lim) ? "met" : "NOT met" }'; }
 
+# ---- environment reads: process.env.X in a loop, ns per read ---------------------------------
+# envnone     no agent
+# envwatched  under `clawfence run -r rules/openclaw.yaml`: the uprobes attached and the process
+#             watched (reads folded in the kernel: one record per name per window)
+# envother    an unwatched node while a watched one keeps the probes attached (the uprobe still
+#             traps; the kernel program finds the process untracked and returns)
+N_ENV=${N_ENV:-1000000}
+env_loop='const n = Number(process.argv[1]); let x = 0; for (let i = 0; i < n / 10; i++) x += (process.env.OPENAI_API_KEY || "").length;
+const t = process.hrtime.bigint(); for (let i = 0; i < n; i++) x += (process.env.OPENAI_API_KEY || "").length;
+console.log("env n=" + n + " ns_per_iter=" + (Number(process.hrtime.bigint() - t) / n).toFixed(1) + " " + (x > 0))'
+declare -A env_samples
+if command -v node >/dev/null; then
+  export OPENAI_API_KEY=bench-not-a-secret
+  for ((r = 0; r < 3; r++)); do
+    env_samples[none]+="$(ns_of "$(timeout "$LIMIT" node -e "$env_loop" "$N_ENV")") "
+    out=$(timeout "$LIMIT" "$CF" --log-level error run -r rules/openclaw.yaml -o /dev/null -- node -e "$env_loop" "$N_ENV") ||
+      die "clawfence run (env) failed: $out"
+    env_samples[watched]+="$(ns_of "$out") "
+    # a watched node that keeps the probes attached while an unwatched one reads
+    timeout "$LIMIT" "$CF" --log-level error run -r rules/openclaw.yaml -o /dev/null -- node -e 'setTimeout(() => {}, 8000)' &
+    keeper=$!
+    started+=("$keeper")
+    sleep 1.5
+    env_samples[other]+="$(ns_of "$(timeout "$LIMIT" node -e "$env_loop" "$N_ENV")") "
+    stop_pid "$keeper" INT
+    forget_pid "$keeper"
+  done
+  unset OPENAI_API_KEY
+fi
+
 pipeline_out=$("$PIPELINE" "$N_PIPELINE") && pipeline_rc=0 || pipeline_rc=$?
 policy_out=$("$BUILD/bench/policy_bench")
 matchers_out=$("$BUILD/bench/matchers_bench")
@@ -367,6 +397,23 @@ mkdir -p "$(dirname "$OUT")"
   au=$(ratio "${med["agent-unwatched connect"]}" "${med["floor connect"]}")
   echo "- guards, watched/none = $gw (goal <= 1.05: $(check "$gw" 1.05)); unwatched/none = $gu (goal: within noise)"
   echo "- whole agent in enforce mode, unwatched/floor = $au (goal <= 1.05: $(check "$au" 1.05))"
+  if [ -n "${env_samples[none]:-}" ]; then
+    en=$(median <<< "${env_samples[none]}")
+    ew=$(median <<< "${env_samples[watched]}")
+    eo=$(median <<< "${env_samples[other]}")
+    echo
+    echo "### Environment reads"
+    echo
+    echo "\`process.env.OPENAI_API_KEY\` read $N_ENV times in a loop by node ($(node --version)), ns per read, median of 3."
+    echo
+    echo "| condition | ns/read | vs none |"
+    echo "|---|---:|---:|"
+    echo "| no agent | $en | 1.000 |"
+    echo "| watched (uprobes on uv_os_getenv and getenv, reads folded in the kernel) | $ew | $(ratio "$ew" "$en") |"
+    echo "| unwatched, probes attached for a watched node | $eo | $(ratio "$eo" "$en") |"
+    echo
+    echo "Samples: none ${env_samples[none]}; watched ${env_samples[watched]}; unwatched ${env_samples[other]}"
+  fi
   echo
   echo "Samples (ns/iter, in run order):"
   for c in "${conds[@]}"; do
