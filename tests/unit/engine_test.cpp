@@ -863,5 +863,108 @@ TEST(EngineEnforcement, VerdictsBecomeOutcomes) {
   EXPECT_TRUE(out.empty());
 }
 
+// Environment reads: only secrets are kept and judged; a tool reading one alerts, the gateway
+// does not; a dump, secrets handed at exec and ptrace have rules of their own; a secret read
+// by a tool, then unapproved egress from the same tool run, is one critical alert.
+v1::Event env_event(uint32_t pid, const std::string& comm, bool under_gateway, const std::string& op,
+                    const std::string& name = "", bool set = true) {
+  v1::Event ev;
+  v1::set_timestamp(1'700'000'000'000'000'000ll + pid, ev.mutable_time());
+  ev.set_kind(v1::Event::ENV);
+  ev.mutable_process()->set_pid(pid);
+  ev.mutable_process()->set_comm(comm);
+  if (under_gateway) {
+    auto* gw = ev.mutable_process()->add_lineage();
+    gw->set_pid(10);
+    gw->set_comm("openclaw-gatewa");
+  }
+  ev.mutable_env()->set_op(op);
+  if (!name.empty()) {
+    ev.mutable_env()->set_name(name);
+    ev.mutable_env()->set_set(set);
+  }
+  return ev;
+}
+
+TEST(EngineEnv, SecretReadsDumpsHandingAndPtrace) {
+  auto res = parse_rules(
+      "version: 1\n"
+      "roles:\n  gateway: { comm: [openclaw-gatewa] }\n  tool: { descendant_of: gateway }\n"
+      "egress:\n  default: deny\n"
+      "env:\n  secret_names: [\"*_API_KEY\", GH_TOKEN]\n  rules:\n"
+      "    - { id: read, what: read, roles: [tool] }\n"
+      "    - { id: dump, what: enumerate, roles: [tool], severity: error }\n"
+      "    - { id: handed, what: handed, roles: [tool], severity: info }\n"
+      "    - { id: trace, what: ptrace, severity: critical }\n",
+      "env.yaml");
+  ASSERT_TRUE(res.ok()) << res.errors[0].to_string();
+  Engine engine(res.rules);
+  std::vector<v1::Event> out;
+
+  // annotate: a secret is marked; a variable that is none is not to be written
+  v1::Event path = env_event(20, "node", true, "uv_os_getenv", "PATH");
+  EXPECT_FALSE(engine.annotate(path));
+  v1::Event key = env_event(20, "node", true, "uv_os_getenv", "OPENAI_API_KEY");
+  EXPECT_TRUE(engine.annotate(key));
+  EXPECT_TRUE(key.env().secret());
+  // at exec only the secret names are kept
+  v1::Event exec = env_event(21, "sh", true, "exec");
+  for (const char* n : {"PATH", "GH_TOKEN", "HOME", "ANTHROPIC_API_KEY"}) exec.mutable_env()->add_names(n);
+  EXPECT_TRUE(engine.annotate(exec));
+  EXPECT_EQ(std::vector<std::string>(exec.env().names().begin(), exec.env().names().end()),
+            (std::vector<std::string>{"GH_TOKEN", "ANTHROPIC_API_KEY"}));
+  v1::Event plain_exec = env_event(22, "sh", true, "exec");
+  plain_exec.mutable_env()->add_names("PATH");
+  EXPECT_FALSE(engine.annotate(plain_exec));
+
+  // the tool's read alerts; the gateway's own read and a read of an unset secret do not
+  engine.evaluate(key, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].alert().rule_id(), "read");
+  EXPECT_EQ(out[0].alert().evidence().env_name(), "OPENAI_API_KEY");
+  EXPECT_EQ(out[0].alert().role(), "tool");
+  out.clear();
+  v1::Event gw = env_event(10, "openclaw-gatewa", false, "uv_os_getenv", "OPENAI_API_KEY");
+  engine.annotate(gw);
+  engine.evaluate(gw, out);
+  v1::Event unset = env_event(23, "node", true, "getenv", "GH_TOKEN", false);
+  engine.annotate(unset);
+  engine.evaluate(unset, out);
+  EXPECT_TRUE(out.empty());
+
+  engine.evaluate(exec, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].alert().rule_id(), "handed");
+  EXPECT_EQ(out[0].alert().evidence().env_names_size(), 2);
+  out.clear();
+  v1::Event dump = env_event(24, "node", true, "enumerate");
+  engine.evaluate(dump, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].alert().rule_id(), "dump");
+  out.clear();
+  v1::Event trace = env_event(25, "gdb", true, "ptrace");
+  trace.mutable_env()->set_target_pid(10);
+  engine.evaluate(trace, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].alert().rule_id(), "trace");
+  EXPECT_EQ(out[0].alert().evidence().target_pid(), 10u);
+  out.clear();
+
+  // the tool that read the key connects out unapproved: correlated
+  v1::Event net = env_event(20, "node", true, "uv_os_getenv");
+  net.set_kind(v1::Event::NET);
+  net.clear_env();
+  net.mutable_net()->set_address("192.0.2.7");
+  net.mutable_net()->set_port(443);
+  engine.evaluate(net, out);
+  bool exfil = false;
+  for (const auto& a : out)
+    if (a.alert().rule_id() == "secret-exfiltration") {
+      exfil = true;
+      EXPECT_EQ(a.alert().related_evidence().env_name(), "OPENAI_API_KEY");
+    }
+  EXPECT_TRUE(exfil);
+}
+
 }  // namespace
 }  // namespace clawfence::policy
