@@ -367,6 +367,7 @@ int run_agent_impl(const AgentOptions& opts) {
                  sensor->pinned() ? "; pinned under " + opts.pin_dir : "");
   enforce::GuardOptions gopts;
   gopts.dry_run = opts.dry_run;
+  gopts.system_resolvers = enforce::resolv_conf_nameservers();
   gopts.lsm = sensor_opts.lsm;  // the sensor attached the LSM hooks (it throws if it cannot)
   enforce::Guard guard(*sensor, gopts);
   try {
@@ -495,7 +496,9 @@ int run_command_impl(const RunOptions& opts) {
   log_mechanism(*sensor);
   std::unique_ptr<enforce::Guard> guard;
   if (!opts.rules.empty()) {
-    guard = std::make_unique<enforce::Guard>(*sensor, enforce::GuardOptions{});
+    enforce::GuardOptions gopts;
+    gopts.system_resolvers = enforce::resolv_conf_nameservers();
+    guard = std::make_unique<enforce::Guard>(*sensor, gopts);
     try {
       apply_guard(*guard, rules, opts.rules, cg.path());
     } catch (const std::invalid_argument& e) {

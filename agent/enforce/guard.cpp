@@ -199,6 +199,16 @@ std::vector<std::string> Guard::apply(const policy::RuleSet& rules, const GuardI
     if (!keep) bpf_map_delete_elem(cidrs, &key);
   }
   if (auto err = write_names(fd("guard_names"), names); !err.empty()) throw std::runtime_error(err);
+  const int resolvers = fd("guard_resolvers");
+  for (const auto& key : next.resolvers) {
+    uint8_t one = 1;
+    if (bpf_map_update_elem(resolvers, &key, &one, BPF_ANY)) throw map_error("guard_resolvers");
+  }
+  for (const auto& key : keys_of<cf_addr_key>(resolvers)) {
+    bool keep = std::any_of(next.resolvers.begin(), next.resolvers.end(),
+                            [&](const cf_addr_key& k) { return std::memcmp(k.addr, key.addr, 16) == 0; });
+    if (!keep) bpf_map_delete_elem(resolvers, &key);
+  }
   for (uint32_t i = 0; i < CF_BUDGETS_MAX; ++i) {
     cf_budget b{};
     if (i < next.budgets.size()) b = next.budgets[i];

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
 
 namespace clawfence::enforce {
@@ -61,6 +63,7 @@ class Compiler {
     budgets();
     evasion();
     files();
+    resolvers();
     out_.cidrs = union_with_containing(cidrs_);
     return std::move(out_);
   }
@@ -194,6 +197,28 @@ class Compiler {
     }
   }
 
+  void resolvers() {
+    const bool from_rules = rules_.egress.dns_resolvers_set;
+    const auto& list = from_rules ? rules_.egress.dns_resolvers : opts_.system_resolvers;
+    for (const auto& a : list) {
+      cf_cidr_key k{};
+      if (!parse_cidr_key(a, &k) || k.prefixlen != 128) {
+        out_.notes.push_back("DNS resolver '" + a + "' is not an IP address: ignored");
+        continue;
+      }
+      cf_addr_key key{};
+      std::memcpy(key.addr, k.addr, 16);
+      out_.resolvers.push_back(key);
+    }
+    if (out_.resolvers.size() > 64) throw std::invalid_argument("more than 64 DNS resolvers for the kernel");
+    if (!out_.resolvers.empty())
+      out_.config.flags |= CF_GUARD_RESOLVERS;
+    else if (!out_.hosts.empty())
+      out_.notes.push_back(std::string("no DNS resolvers known (") +
+                           (from_rules ? "egress.dns_resolvers is empty" : "none in /etc/resolv.conf") +
+                           "): answers from any server approve addresses for the host rules");
+  }
+
   // Rules whose action the kernel carries out on files and execs: kill (and, with BPF LSM,
   // block). Without LSM a `block` on a file can only be reported.
   void files() {
@@ -282,6 +307,22 @@ std::vector<std::pair<cf_cidr_key, uint64_t>> union_with_containing(
     for (const auto& outer : out)
       if (contains(outer.first, inner.first)) inner.second |= outer.second;
   return widened;
+}
+
+std::vector<std::string> resolv_conf_nameservers(const std::string& path) {
+  std::vector<std::string> out;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream ss(line);
+    std::string key, value;
+    if (ss >> key >> value && key == "nameserver") {
+      // a link-local IPv6 server may carry a zone (fe80::1%eth0): the address is what answers
+      const size_t zone = value.find('%');
+      out.push_back(value.substr(0, zone));
+    }
+  }
+  return out;
 }
 
 CompiledGuard compile_guard(const policy::RuleSet& rules, const GuardOptions& opts) {

@@ -34,6 +34,7 @@ struct CompiledGuard {
   std::vector<std::pair<std::string, uint64_t>> hosts;      // host pattern -> rule bits
   std::vector<cf_budget> budgets;
   std::vector<PathRule> paths;
+  std::vector<cf_addr_key> resolvers;  // DNS servers whose answers approve addresses (empty: any)
   // What the kernel cannot do with these rules, for the start-up log and `rules check`.
   std::vector<std::string> notes;
 
@@ -46,7 +47,12 @@ struct GuardOptions {
   bool lsm = false;                // BPF LSM programs are in force: file and exec rules can refuse
   uint64_t dns_hold_ns = 60'000'000'000ull;
   uint64_t fail_closed_ns = 1'000'000'000ull;
+  // The host's resolvers (nameservers of /etc/resolv.conf), when the rules name none.
+  std::vector<std::string> system_resolvers;
 };
+
+// The nameserver addresses of a resolv.conf ("" or unreadable: none).
+std::vector<std::string> resolv_conf_nameservers(const std::string& path = "/etc/resolv.conf");
 
 // Throws std::invalid_argument when the rules need more than the kernel maps hold (64 egress
 // rules, 8 budgets, 15 roles, 8 port ranges per rule).

@@ -375,8 +375,17 @@ class Reader {
   }
 
   void read_egress(const YAML::Node& n) {
-    if (!check_keys(n, "egress", {"default", "unapproved", "allow", "deny", "dns_min_ttl"})) return;
+    if (!check_keys(n, "egress", {"default", "unapproved", "allow", "deny", "dns_min_ttl", "dns_resolvers"})) return;
     EgressPolicy& e = out_.rules.egress;
+    if (const auto r = n["dns_resolvers"]) {
+      e.dns_resolvers = strings(r, "dns_resolvers");
+      e.dns_resolvers_set = true;
+      for (const auto& a : e.dns_resolvers) {
+        CidrSet probe;
+        if (a.find('/') != std::string::npos || !probe.add(a, 0).empty())
+          error(mark_of(r, a), "egress: dns_resolvers: '" + a + "' is not an IP address");
+      }
+    }
     if (const auto t = n["dns_min_ttl"]) {
       if (parse_duration(scalar(t), &e.dns_min_ttl_ns)) e.dns_min_ttl_set = true;
       else error(t, "egress: dns_min_ttl must be like 60s, 5m");
@@ -654,6 +663,10 @@ LoadResult load_rules(const std::string& path) {
     if (from.fail_closed_set) {
       to.fail_closed = from.fail_closed;
       to.fail_closed_set = true;
+    }
+    if (from.egress.dns_resolvers_set) {
+      to.egress.dns_resolvers = from.egress.dns_resolvers;
+      to.egress.dns_resolvers_set = true;
     }
     if (from.egress.dns_min_ttl_set) {
       to.egress.dns_min_ttl_ns = from.egress.dns_min_ttl_ns;

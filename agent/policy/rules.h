@@ -66,6 +66,9 @@ struct EgressPolicy {
   // (answers with a TTL of 0 or 1 s would otherwise expire before the connect that follows).
   uint64_t dns_min_ttl_ns = 60'000'000'000ull;
   bool dns_min_ttl_set = false;
+  // The DNS servers whose answers approve addresses. Unset: the nameservers of /etc/resolv.conf.
+  std::vector<std::string> dns_resolvers;
+  bool dns_resolvers_set = false;
 };
 
 struct FileRule {

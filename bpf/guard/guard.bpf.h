@@ -47,6 +47,14 @@ struct {
 	__type(value, struct cf_name_val);
 } guard_names SEC(".maps") CF_SHARED;
 
+/* The DNS servers whose answers may approve addresses (the host's resolvers). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, struct cf_addr_key);
+	__type(value, __u8);
+} guard_resolvers SEC(".maps") CF_SHARED;
+
 /* LRU: an evicted address is refused until its name is resolved again (fail closed). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

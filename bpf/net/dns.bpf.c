@@ -247,7 +247,8 @@ static long cf_answer_step(__u32 i, void *data)
  * Learns the addresses of an answer whose question is an approved name. `off` is where the
  * DNS message starts in the packet, `len` its length as far as this packet holds it.
  */
-static __always_inline void cf_dns_learn(struct __sk_buff *skb, __u32 off, __u32 len)
+static __always_inline void cf_dns_learn(struct __sk_buff *skb, __u32 off, __u32 len, __u16 family,
+					 const __u8 *server)
 {
 	const struct cf_guard_config *cfg = cf_guard_cfg();
 	const struct cf_name_val *v;
@@ -256,6 +257,18 @@ static __always_inline void cf_dns_learn(struct __sk_buff *skb, __u32 off, __u32
 
 	if (!cfg || !(cfg->flags & CF_GUARD_ACTIVE))
 		return;
+	/*
+	 * Only the host's resolvers approve addresses: a watched process asking a DNS server of its
+	 * own choosing (one it runs, or one on the internet) must not get an approved name's rules
+	 * attached to an address of its choosing.
+	 */
+	if (cfg->flags & CF_GUARD_RESOLVERS) {
+		struct cf_addr_key key;
+
+		cf_addr_normalize(family, server, key.addr);
+		if (!bpf_map_lookup_elem(&guard_resolvers, &key))
+			return;
+	}
 	s = bpf_map_lookup_elem(&dns_scratch, &zero);
 	if (!s)
 		return;
@@ -374,7 +387,7 @@ int cf_dns_ingress(struct __sk_buff *skb)
 		return 1;
 	len = skb->len - off;
 	/* before the record: learning must not depend on the ring buffer having room */
-	cf_dns_learn(skb, off, dns_len < len ? dns_len : len);
+	cf_dns_learn(skb, off, dns_len < len ? dns_len : len, family, server);
 
 	rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
 	if (!rec) {

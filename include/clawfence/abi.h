@@ -394,6 +394,7 @@ enum cf_guard_flag {
 	CF_GUARD_FAIL_CLOSED = 1 << 2,  /* refuse new egress while records are being lost */
 	CF_GUARD_PATHS = 1 << 3,        /* path patterns are configured (kill on open/exec) */
 	CF_GUARD_LSM = 1 << 4,          /* BPF LSM hooks judge the path patterns (refusing), not the exits */
+	CF_GUARD_RESOLVERS = 1 << 5,   /* learn addresses only from answers of guard_resolvers */
 };
 
 enum cf_evasion {

@@ -21,6 +21,8 @@ using std::chrono::seconds;
 std::string enforce_rules(const std::string& dir) {
   std::string text = read_file(repo_root() + "/rules/openclaw.yaml");
   text = std::regex_replace(text, std::regex("\nmode: monitor\n"), "\nmode: enforce\n");
+  // the test's resolver is the host's resolver here (a second one, of the attacker's, is not)
+  text = std::regex_replace(text, std::regex("\negress:\n"), "\negress:\n  dns_resolvers: [127.0.0.77]\n");
   const std::string path = dir + "/openclaw-enforce.yaml";
   write_file(path, text);
   return path;
@@ -119,6 +121,11 @@ TEST_F(Enforce, ShippedRulesStopTheMaliciousSkill) {
              "--pid-file=", "--host-record=api.openai.com,127.0.0.10", "--host-record=evil.example,127.0.0.11",
              "--local-ttl=1"},
             dir_ + "/dnsmasq.out", dir_ + "/dnsmasq.err");
+  // a DNS server of the attacker's: it answers the approved name with the attacker's address
+  Child rogue_dns({"/usr/sbin/dnsmasq", "--keep-in-foreground", "--no-daemon", "--conf-file=/dev/null",
+                   "--listen-address=127.0.0.78", "--bind-interfaces", "--port=53", "--no-resolv", "--no-hosts",
+                   "--pid-file=", "--host-record=api.openai.com,127.0.0.11", "--local-ttl=300"},
+                  dir_ + "/rogue.out", dir_ + "/rogue.err");
   ASSERT_TRUE(eventually([&] { return read_file(sink_out).find("ready") != std::string::npos; }, seconds(5)));
   const std::string log = dir_ + "/agent.log";
   Child agent(agent_argv(cg.path()), "", log);
@@ -131,8 +138,9 @@ TEST_F(Enforce, ShippedRulesStopTheMaliciousSkill) {
       "cat ~/.ssh/id_rsa; echo \"cat=$?\" > " + res + "/cat; "
       // the approved provider, resolved again before each of 1000 connects (TTL 1 s)
       "python3 " + client + " --resolve-each 127.0.0.77 api.openai.com 443 1000 > " + res + "/approved 2>&1; "
-      // an unapproved name, a raw IP, a UDP datagram
+      // an unapproved name, the approved name from a resolver that is not the host's, a raw IP, a UDP datagram
       "python3 " + client + " 127.0.0.77 evil.example 443 > " + res + "/evil 2>&1; "
+      "python3 " + client + " 127.0.0.78 api.openai.com 443 > " + res + "/rogue 2>&1; "
       + py + "'import socket; print(socket.socket().connect_ex((\"127.0.0.12\", 443)))' > " + res + "/rawip; " +
       py + "'import socket\ntry:\n  socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b\"x\", (\"127.0.0.12\", 9))\n  print(\"sent\")\nexcept OSError as e: print(e.errno)' > " + res + "/udp; "
       // past the 10 MiB budget its packets are dropped: the upload stalls
@@ -161,6 +169,8 @@ TEST_F(Enforce, ShippedRulesStopTheMaliciousSkill) {
   EXPECT_NE(read_file(res + "/approved").find("127.0.0.10 failures 0 "), std::string::npos) << read_file(res + "/approved");
   // the unapproved name, the raw IP, the UDP send: EPERM
   EXPECT_NE(read_file(res + "/evil").find("failures 1 errnos {1: 1}"), std::string::npos) << read_file(res + "/evil");
+  EXPECT_NE(read_file(res + "/rogue").find("127.0.0.11 failures 1 errnos {1: 1}"), std::string::npos)
+      << "an answer from a resolver that is not the host's approved an address: " << read_file(res + "/rogue");
   EXPECT_EQ(read_file(res + "/rawip"), "1\n");
   EXPECT_EQ(read_file(res + "/udp"), "1\n");
   // io_uring_setup: killed

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <fstream>
 
 #include "policy/rules.h"
 
@@ -136,6 +137,50 @@ TEST(GuardPolicy, MonitorModeAndTooManyRules) {
   std::string many = "version: 1\negress:\n  allow:\n";
   for (int i = 0; i < 65; ++i) many += "    - { id: r" + std::to_string(i) + ", cidr: [10.0.0." + std::to_string(i) + "] }\n";
   EXPECT_THROW(compile_guard(parse(many), GuardOptions{}), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace clawfence::enforce
+
+namespace clawfence::enforce {
+namespace {
+
+// Only the host's resolvers approve addresses: the rules' list, else resolv.conf's.
+TEST(GuardPolicy, DnsResolvers) {
+  const std::string dir = ::testing::TempDir();
+  const std::string conf = dir + "/resolv.conf";
+  {
+    std::ofstream f(conf);
+    f << "# comment\nsearch example\nnameserver 10.255.255.53\nnameserver fe80::1%eth0\noptions ndots:1\n";
+  }
+  const auto servers = resolv_conf_nameservers(conf);
+  ASSERT_EQ(servers, (std::vector<std::string>{"10.255.255.53", "fe80::1"}));
+  EXPECT_TRUE(resolv_conf_nameservers(dir + "/none").empty());
+
+  const std::string hosts = "version: 1\negress:\n  default: deny\n  allow:\n    - { id: a, host: [api.example.com] }\n";
+  GuardOptions o;
+  o.system_resolvers = servers;
+  auto g = compile_guard(parse(hosts), o);
+  EXPECT_TRUE(g.config.flags & CF_GUARD_RESOLVERS);
+  ASSERT_EQ(g.resolvers.size(), 2u);
+  EXPECT_EQ(g.resolvers[0].addr[10], 0xff);  // IPv4 as ::ffff:a.b.c.d
+  EXPECT_EQ(g.resolvers[0].addr[12], 10);
+  // the rules' list replaces the host's
+  auto g2 = compile_guard(parse("version: 1\negress:\n  dns_resolvers: [127.0.0.77]\n  allow:\n"
+                                "    - { id: a, host: [api.example.com] }\n"),
+                          o);
+  ASSERT_EQ(g2.resolvers.size(), 1u);
+  EXPECT_EQ(g2.resolvers[0].addr[15], 77);
+  // none known: any server approves, and the agent says so
+  auto g3 = compile_guard(parse(hosts), GuardOptions{});
+  EXPECT_FALSE(g3.config.flags & CF_GUARD_RESOLVERS);
+  bool noted = false;
+  for (const auto& n : g3.notes) noted |= n.find("no DNS resolvers known") != std::string::npos;
+  EXPECT_TRUE(noted);
+  // a bad address is refused by the rule reader, with its place
+  auto bad = policy::parse_rules("version: 1\negress:\n  dns_resolvers: [10.0.0.0/8]\n", "r.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.errors[0].to_string().find("r.yaml:3:"), std::string::npos) << bad.errors[0].to_string();
 }
 
 }  // namespace

@@ -605,7 +605,7 @@ TEST(RuleErrors, UnknownKeyInsideARule) {
                2, 21, "role 'tool': unknown key 'pid' (expected argv_contains, comm, descendant_of, exe)");
   expect_error("egress:\n"
                "  allowed: []\n",
-               2, 3, "egress: unknown key 'allowed' (expected allow, default, deny, dns_min_ttl, unapproved)");
+               2, 3, "egress: unknown key 'allowed' (expected allow, default, deny, dns_min_ttl, dns_resolvers, unapproved)");
 }
 
 TEST(RuleErrors, MissingId) {
