@@ -1,6 +1,7 @@
 #include "harness.h"
 
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <google/protobuf/util/json_util.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -94,8 +95,12 @@ Child::Child(const std::vector<std::string>& argv, const std::string& out_file, 
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   std::string procs = cgroup.empty() ? "" : cgroup + "/cgroup.procs";
+  const pid_t parent = getpid();
   pid_ = fork();
   if (pid_ == 0) {
+    // if the test binary dies without its destructors (killed, SIGPIPE), its children go too
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
     if (!procs.empty()) {
       int fd = open(procs.c_str(), O_WRONLY);
       if (fd >= 0) {
