@@ -67,7 +67,8 @@ std::string rules_summary(const policy::RuleSet& r) {
          " CIDRs, default " + (r.egress.default_deny ? "deny" : "allow") + "), files " +
          std::to_string(r.file_deny.size()) + " deny / " + std::to_string(r.file_scope.size()) + " scope (" +
          std::to_string(globs) + " globs), exec " + std::to_string(r.exec.size()) + ", volume " +
-         std::to_string(r.volume.size()) + ", " + std::to_string(r.secret_names.size()) + " secret name patterns";
+         std::to_string(r.volume.size()) + ", evasion " + std::to_string(r.evasion.size()) + ", env " +
+         std::to_string(r.env.size()) + " (" + std::to_string(r.secret_names.size()) + " secret name patterns)";
 }
 
 policy::RuleSet load_rules_or_throw(const std::string& path) {
