@@ -124,7 +124,14 @@ static __always_inline void cf_env_read(__u32 kind, const char *uname, __u32 fla
 			}
 		}
 	}
-	if (!cf_env_first_in_window(cf_current_tgid(), kind, cf_fnv1a(rec->data, len), &folded))
+	/*
+	 * The address space is part of the key: after an exec (a new mm, same tgid) the new
+	 * program's first read of a name is its own record, not a fold into the old program's.
+	 */
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u64 mm = (__u64)BPF_CORE_READ(task, mm);
+
+	if (!cf_env_first_in_window(cf_current_tgid(), kind, cf_fnv1a(rec->data, len) ^ mm, &folded))
 		return;
 	if (truncated) {
 		cf_count(CF_CNT_STR_TRUNCATED);

@@ -550,7 +550,7 @@ struct cf_gpath_dir {
 struct cf_env_fold_key {
 	__u32 tgid;
 	__u32 kind;
-	__u64 name_hash; /* FNV-1a of the name */
+	__u64 name_hash; /* FNV-1a of the name, mixed with the address space (a new one per exec) */
 };
 
 struct cf_env_fold_val {

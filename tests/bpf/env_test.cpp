@@ -290,6 +290,27 @@ TEST_P(EnvTest, RepeatsAreReportedWithTheNextRecordAfterTheWindow) {
   expect_in_no_record(kApiValue);
 }
 
+// An exec starts a new program in the same process: its first read of a name already read by
+// the old program within the window is a record of its own, not a fold into the old one's.
+TEST_P(EnvTest, TheProgramAfterAnExecHasItsOwnFirstRead) {
+  start();
+  attach_libc();
+  Outcome o = run_child(cg_.get(), sensor_.get(), [] {
+    setenv(kApiKey, kApiValue, 1);
+    volatile const char* sink = getenv(kApiKey);
+    (void)sink;
+    const std::string code = std::string("import ctypes; ctypes.CDLL(None).getenv(b'") + kApiKey + "')";
+    execlp("python3", "python3", "-c", code.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  });
+  ASSERT_TRUE(o.exited_ok()) << o.status;
+  auto recs = env_records(o.pid, CF_ENV_GETENV);
+  size_t named = 0;
+  for (const auto& r : recs) named += r.str == kApiKey;
+  EXPECT_EQ(named, 2u) << "one record before the exec and one after it";
+  expect_in_no_record(kApiValue);
+}
+
 TEST_P(EnvTest, ExecHandsOverNamesNeverValues) {
   start();
   const std::string bin = "/usr/bin/env";
