@@ -117,7 +117,8 @@ int ProcFiles::open_mapped(uint32_t pid, const Mapping& m) const {
 
 const std::vector<EnvProbeSpec>& env_probe_specs() {
   static const std::vector<EnvProbeSpec> specs = {
-      {"uv_os_getenv", "cf_env_uv_getenv", "cf_env_uv_getenv_ret"},
+      // entry only: the libc getenv it calls reports whether the variable is set
+      {"uv_os_getenv", "cf_env_uv_getenv", ""},
       {"getenv", "cf_env_getenv", "cf_env_getenv_ret"},
       {"secure_getenv", "cf_env_secure_getenv", "cf_env_secure_getenv_ret"},
       // node::RealEnvStore::Enumerate(v8::Isolate*) const: Object.keys(process.env) and friends.

@@ -11,9 +11,10 @@
  *
  *   cf_env_getenv, cf_env_getenv_ret                 libc: char *getenv(const char *name)
  *   cf_env_secure_getenv, cf_env_secure_getenv_ret   libc: char *secure_getenv(const char *name)
- *   cf_env_uv_getenv, cf_env_uv_getenv_ret           node or libuv.so.1:
+ *   cf_env_uv_getenv                                 node or libuv.so.1:
  *                                                    int uv_os_getenv(const char *name, char *buffer,
  *                                                                     size_t *size)
+ *                                                    (entry only: the getenv it calls returns the result)
  *   cf_env_enumerate                                 node: node::RealEnvStore::Enumerate(v8::Isolate*)
  *                                                    const (entry only: the whole environment)
  *
@@ -32,8 +33,6 @@ const volatile __u64 cf_env_window_ns CF_SHARED = 60ull * 1000000000ull;
 /* Bytes read of a name: one more than is kept, to tell a name of CF_ENV_NAME_MAX bytes from a
  * longer one. */
 #define CF_ENV_NAME_READ (CF_ENV_NAME_MAX + 2)
-/* uv_os_getenv: the variable is set but the caller's buffer is too small (Node retries). */
-#define CF_UV_ENOBUFS (-105)
 
 /* A read in progress on one thread: its name, from the entry to the return probe. */
 struct cf_env_call {
@@ -161,10 +160,11 @@ static __always_inline int cf_env_enter(__u32 kind, const char *name)
 	call.ts_ns = bpf_ktime_get_boot_ns();
 	/*
 	 * uv_os_getenv calls getenv, and secure_getenv may: the outermost call is the read, and
-	 * the inner one leaves its entry alone.
+	 * the inner one leaves its entry alone. uv_os_getenv is never inside another read, so its
+	 * entry always starts one (one left behind by a call that returned early is replaced).
 	 */
 	outer = bpf_map_lookup_elem(&env_calls, &id);
-	if (outer && call.ts_ns - outer->ts_ns < CF_ENV_CALL_STALE_NS)
+	if (outer && kind != CF_ENV_UV_GETENV && call.ts_ns - outer->ts_ns < CF_ENV_CALL_STALE_NS)
 		return 0;
 	bpf_map_update_elem(&env_calls, &id, &call, BPF_ANY);
 	return 0;
@@ -181,8 +181,16 @@ static __always_inline int cf_env_leave(__u32 kind, bool set)
 		return 0;
 	id = bpf_get_current_pid_tgid();
 	call = bpf_map_lookup_elem(&env_calls, &id);
-	if (!call || call->kind != kind) /* an inner call: the outer one reports */
+	if (!call)
 		return 0;
+	/*
+	 * uv_os_getenv is getenv plus a copy: the getenv inside it says whether the variable is set,
+	 * which spares uv_os_getenv a return probe (a trap per process.env read). Any other inner
+	 * call leaves the report to the outer one's return.
+	 */
+	if (call->kind != kind && !(call->kind == CF_ENV_UV_GETENV && kind == CF_ENV_GETENV))
+		return 0;
+	kind = call->kind;
 	name = call->name;
 	bpf_map_delete_elem(&env_calls, &id);
 	cf_env_read(kind, name, CF_ENV_RESULT | (set ? CF_ENV_SET : 0));
@@ -219,12 +227,6 @@ int BPF_KPROBE(cf_env_uv_getenv, const char *name)
 	return cf_env_enter(CF_ENV_UV_GETENV, name);
 }
 
-/* 0: set (value copied); UV_ENOBUFS: set, the buffer too small; UV_ENOENT and the rest: not. */
-SEC("uretprobe")
-int BPF_KRETPROBE(cf_env_uv_getenv_ret, int ret)
-{
-	return cf_env_leave(CF_ENV_UV_GETENV, ret == 0 || ret == CF_UV_ENOBUFS);
-}
 
 SEC("uprobe")
 int BPF_KPROBE(cf_env_enumerate)
