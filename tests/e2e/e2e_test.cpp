@@ -805,7 +805,8 @@ TEST_F(E2E, SecretReadsAreSeenAndTheirValuesNever) {
   Agent agent(bin_, repo_root() + "/rules/openclaw.yaml", cg.path(), out_, dir_ + "/agent.log");
   ASSERT_TRUE(agent.ready()) << agent.log();
   const std::string tool =
-      "node -e 'setTimeout(() => { void process.env.OPENAI_API_KEY; JSON.stringify(process.env); }, 300)'; "
+      "node -e 'setTimeout(() => { void process.env.OPENAI_API_KEY; JSON.stringify(process.env); "
+      "require(\"net\").connect(9, \"127.0.0.1\").on(\"error\", () => {}); }, 300)'; "
       "python3 -c 'import ctypes, time; time.sleep(0.3); ctypes.CDLL(None).getenv(b\"OPENAI_API_KEY\")'; "
       "cat /proc/$PPID/environ > /dev/null; " +
       node_copy + " -e 'setTimeout(() => { void process.env.ANTHROPIC_API_KEY; }, 500)'; true";
@@ -870,6 +871,21 @@ TEST_F(E2E, SecretReadsAreSeenAndTheirValuesNever) {
   EXPECT_GT(alerts["env-dump"], 0);
   EXPECT_GT(alerts["proc-environ"], 0);
   EXPECT_GT(alerts["secrets-handed-to-tool"], 0);
+  // the key read, then a connect to an unapproved endpoint by the same tool: one alert for both
+  const auto all_alerts = of_kind(evs, v1::Event::ALERT);
+  const v1::Event* exfil = nullptr;
+  for (const auto& a : all_alerts)
+    if (a.alert().rule_id() == "secret-exfiltration" && !exfil) exfil = &a;
+  ASSERT_NE(exfil, nullptr);
+  EXPECT_EQ(exfil->alert().severity(), "critical");
+  // the dump read every variable: the last secret read before the connect is named
+  const std::string name = exfil->alert().related_evidence().env_name();
+  EXPECT_TRUE(name == "OPENAI_API_KEY" || name == "ANTHROPIC_API_KEY") << exfil->DebugString();
+  EXPECT_NE(std::find(exfil->alert().related_rule_ids().begin(), exfil->alert().related_rule_ids().end(),
+                      "tool-reads-secret"),
+            exfil->alert().related_rule_ids().end())
+      << exfil->DebugString();
+  EXPECT_EQ(exfil->alert().evidence().port(), 9u);
 }
 
 }  // namespace
