@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <openssl/crypto.h>
 #include <bpf/libbpf.h>
 
 #include <cerrno>
@@ -26,6 +27,7 @@
 
 #include "app/pipeline.h"
 #include "enforce/guard.h"
+#include "env/fingerprint_key.h"
 #include "env/probes.h"
 #include "policy/engine.h"
 #include "policy/rules.h"
@@ -177,6 +179,12 @@ std::vector<std::string> apply_guard(enforce::Guard& guard, const policy::RuleSe
 // enumeration, attached once per binary that a watched process maps (the programs filter on the
 // tracked map in the kernel), detached when no watched process maps it any more.
 std::unique_ptr<env::EnvProbes> make_env_probes(sensor::Sensor& sensor) {
+  // fingerprints of secret values: one key per host, kept across restarts
+  unsigned char key[16];
+  const std::string key_path = "/var/lib/clawfence/fingerprint.key";
+  if (auto err = env::load_or_create_key(key_path, key); !err.empty()) spdlog::warn("fingerprints: {}", err);
+  if (auto err = env::install_key(sensor.map_fd("env_fp_key"), key); !err.empty()) spdlog::warn("{}", err);
+  OPENSSL_cleanse(key, sizeof(key));
   auto attach = [&sensor](const std::string& prog, const std::string& path, uint64_t offset, bool retprobe,
                           std::string* err) -> void* {
     bpf_program* p = sensor.program(prog);

@@ -513,6 +513,11 @@ DecodeStatus decode_record(const void* data, size_t size, const BootClock& clock
         default:  // the getenv kinds
           e->set_name(s[0]);
           if (r.flags & CF_ENV_RESULT) e->set_set(r.flags & CF_ENV_SET);
+          if (r.flags & CF_ENV_FINGERPRINT) {
+            char hex[17];
+            std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(r.fingerprint));
+            e->set_fingerprint(hex);
+          }
           break;
       }
       return DecodeStatus::kOk;

@@ -58,6 +58,126 @@ struct {
 	__type(value, struct cf_env_fold_val);
 } env_fold SEC(".maps") CF_SHARED;
 
+/* The host's key for value fingerprints (agent-written); unset: no fingerprints. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct cf_fp_key);
+} env_fp_key SEC(".maps") CF_SHARED;
+
+/* A value being fingerprinted, per CPU: it never leaves the kernel. */
+struct cf_fp_buf {
+	__u8 bytes[CF_ENV_VALUE_MAX + 8];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct cf_fp_buf);
+} env_fp_buf SEC(".maps") CF_SHARED;
+
+struct cf_sip {
+	__u64 v0, v1, v2, v3;
+	const struct cf_fp_buf *buf;
+	__u32 words;
+};
+
+static __always_inline __u64 cf_rotl(__u64 x, int b)
+{
+	return (x << b) | (x >> (64 - b));
+}
+
+static __always_inline void cf_sip_round(struct cf_sip *s)
+{
+	s->v0 += s->v1;
+	s->v1 = cf_rotl(s->v1, 13);
+	s->v1 ^= s->v0;
+	s->v0 = cf_rotl(s->v0, 32);
+	s->v2 += s->v3;
+	s->v3 = cf_rotl(s->v3, 16);
+	s->v3 ^= s->v2;
+	s->v0 += s->v3;
+	s->v3 = cf_rotl(s->v3, 21);
+	s->v3 ^= s->v0;
+	s->v2 += s->v1;
+	s->v1 = cf_rotl(s->v1, 17);
+	s->v1 ^= s->v2;
+	s->v2 = cf_rotl(s->v2, 32);
+}
+
+static __always_inline void cf_sip_absorb(struct cf_sip *s, __u64 m)
+{
+	s->v3 ^= m;
+	cf_sip_round(s);
+	cf_sip_round(s);
+	s->v0 ^= m;
+}
+
+/* bpf_loop body: one full 8-byte word of the value (little endian, as SipHash reads it). */
+static long cf_sip_word(__u32 i, void *data)
+{
+	struct cf_sip *s = data;
+	__u64 m;
+
+	if (i >= s->words || i >= CF_ENV_VALUE_MAX / 8)
+		return 1;
+	__builtin_memcpy(&m, &s->buf->bytes[(i * 8) & (CF_ENV_VALUE_MAX - 1)], 8);
+	cf_sip_absorb(s, m);
+	return 0;
+}
+
+/*
+ * SipHash-2-4 of the value `uvalue` points to, under the host's key: two reads of the same
+ * secret can be matched, and the value cannot be recovered from it. The value is read into a
+ * per-CPU buffer that is never output, and cleared after.
+ */
+static __noinline __u64 cf_env_fingerprint(const char *uvalue, bool *ok)
+{
+	__u32 zero = 0;
+	const struct cf_fp_key *key = bpf_map_lookup_elem(&env_fp_key, &zero);
+	struct cf_fp_buf *buf = bpf_map_lookup_elem(&env_fp_buf, &zero);
+	struct cf_sip s = {};
+	__u64 b = 0, out;
+	long n;
+	__u32 len, rem;
+
+	*ok = false;
+	if (!key || !key->set || !buf || !uvalue)
+		return 0;
+	__builtin_memset(buf->bytes, 0, sizeof(buf->bytes));
+	n = bpf_probe_read_user_str(buf->bytes, CF_ENV_VALUE_MAX, uvalue);
+	if (n <= 0)
+		return 0;
+	len = (__u32)(n - 1) & (CF_ENV_VALUE_MAX - 1);
+	s.v0 = key->k0 ^ 0x736f6d6570736575ull;
+	s.v1 = key->k1 ^ 0x646f72616e646f6dull;
+	s.v2 = key->k0 ^ 0x6c7967656e657261ull;
+	s.v3 = key->k1 ^ 0x7465646279746573ull;
+	s.buf = buf;
+	s.words = len / 8;
+	bpf_loop(CF_ENV_VALUE_MAX / 8, cf_sip_word, &s, 0);
+	/* the last bytes (zero padded by the memset) and the length */
+	rem = len & 7;
+	__builtin_memcpy(&b, &buf->bytes[(len - rem) & (CF_ENV_VALUE_MAX - 1)], 8);
+	if (rem == 0)
+		b = 0;
+	else
+		b &= (1ull << (8 * rem)) - 1;
+	b |= (__u64)(len & 0xff) << 56;
+	cf_sip_absorb(&s, b);
+	s.v2 ^= 0xff;
+	cf_sip_round(&s);
+	cf_sip_round(&s);
+	cf_sip_round(&s);
+	cf_sip_round(&s);
+	out = s.v0 ^ s.v1 ^ s.v2 ^ s.v3;
+	__builtin_memset(buf->bytes, 0, sizeof(buf->bytes));
+	*ok = true;
+	return out;
+}
+
 static __always_inline __u64 cf_fnv1a(const char *s, __u32 len)
 {
 	__u64 h = 0xcbf29ce484222325ull;
@@ -101,7 +221,7 @@ static __always_inline bool cf_env_first_in_window(__u32 tgid, __u32 kind, __u64
 }
 
 /* One environment read by the current (tracked) process: a record, or a fold. */
-static __always_inline void cf_env_read(__u32 kind, const char *uname, __u32 flags)
+static __always_inline void cf_env_read(__u32 kind, const char *uname, __u32 flags, const char *uvalue)
 {
 	/* the record and its one string, on the stack: 88 + CF_ENV_NAME_READ bytes */
 	__u8 buf[sizeof(struct cf_env) + CF_ENV_NAME_READ] __attribute__((aligned(8))) = {};
@@ -137,6 +257,13 @@ static __always_inline void cf_env_read(__u32 kind, const char *uname, __u32 fla
 		flags |= CF_ENV_TRUNCATED;
 		rec->strs.flags[0] = CF_STR_TRUNCATED;
 	}
+	if (uvalue) {
+		bool ok;
+
+		rec->fingerprint = cf_env_fingerprint(uvalue, &ok);
+		if (ok)
+			flags |= CF_ENV_FINGERPRINT;
+	}
 	cf_fill_hdr(&rec->hdr, CF_OP_ENV);
 	rec->kind = kind;
 	rec->flags = flags;
@@ -171,7 +298,7 @@ static __always_inline int cf_env_enter(__u32 kind, const char *name)
 }
 
 /* Return: the read is complete; `set` is what the function's result says. */
-static __always_inline int cf_env_leave(__u32 kind, bool set)
+static __always_inline int cf_env_leave(__u32 kind, const char *value)
 {
 	struct cf_env_call *call;
 	const char *name;
@@ -193,7 +320,7 @@ static __always_inline int cf_env_leave(__u32 kind, bool set)
 	kind = call->kind;
 	name = call->name;
 	bpf_map_delete_elem(&env_calls, &id);
-	cf_env_read(kind, name, CF_ENV_RESULT | (set ? CF_ENV_SET : 0));
+	cf_env_read(kind, name, CF_ENV_RESULT | (value ? CF_ENV_SET : 0), value);
 	return 0;
 }
 
@@ -206,7 +333,7 @@ int BPF_KPROBE(cf_env_getenv, const char *name)
 SEC("uretprobe")
 int BPF_KRETPROBE(cf_env_getenv_ret, const char *value)
 {
-	return cf_env_leave(CF_ENV_GETENV, value != 0);
+	return cf_env_leave(CF_ENV_GETENV, value);
 }
 
 SEC("uprobe")
@@ -218,7 +345,7 @@ int BPF_KPROBE(cf_env_secure_getenv, const char *name)
 SEC("uretprobe")
 int BPF_KRETPROBE(cf_env_secure_getenv_ret, const char *value)
 {
-	return cf_env_leave(CF_ENV_SECURE_GETENV, value != 0);
+	return cf_env_leave(CF_ENV_SECURE_GETENV, value);
 }
 
 SEC("uprobe")
@@ -233,7 +360,7 @@ int BPF_KPROBE(cf_env_enumerate)
 {
 	if (!cf_lookup_tracked(cf_current_tgid()))
 		return 0;
-	cf_env_read(CF_ENV_ENUMERATE, 0, 0);
+	cf_env_read(CF_ENV_ENUMERATE, 0, 0, 0);
 	return 0;
 }
 

@@ -20,7 +20,7 @@ _Static_assert(sizeof(struct cf_net) == 96, "cf_net layout");
 _Static_assert(sizeof(struct cf_dns) == 72 + CF_DNS_MAX, "cf_dns layout");
 _Static_assert(sizeof(struct cf_cgpat) == 12 + 2 * CF_CGPAT_LEN, "cf_cgpat layout");
 _Static_assert(sizeof(struct cf_tracked) == 24, "cf_tracked layout");
-_Static_assert(sizeof(struct cf_env) == 88, "cf_env layout");
+_Static_assert(sizeof(struct cf_env) == 96, "cf_env layout");
 _Static_assert(sizeof(struct cf_guard_rec) == 112, "cf_guard_rec layout");
 _Static_assert(sizeof(struct cf_guard_rule) == 40, "cf_guard_rule layout");
 _Static_assert(sizeof(struct cf_gpath) == 32, "cf_gpath layout");

@@ -290,6 +290,7 @@ enum cf_env_flag {
 	CF_ENV_SET = 1 << 0,       /* the variable was set (getenv returned a value) */
 	CF_ENV_RESULT = 1 << 1,    /* the result is known (a return probe ran) */
 	CF_ENV_TRUNCATED = 1 << 2, /* names cut at the record's limit */
+	CF_ENV_FINGERPRINT = 1 << 3, /* `fingerprint` holds the keyed hash of the value read */
 };
 
 /* Bytes of variable names an exec record carries (NUL-separated names, never values). */
@@ -310,9 +311,20 @@ struct cf_env {
 	__u32 folded;
 	__u32 target;  /* CF_ENV_PTRACE: the traced pid */
 	__s64 result;  /* CF_ENV_PTRACE: ptrace's result */
+	__u64 fingerprint; /* CF_ENV_FINGERPRINT: SipHash-2-4 of the value under the host's key */
 	struct cf_strs strs;
 	char data[];
 };
+
+/* env_fp_key[0]: the host's key for value fingerprints (written by the agent; never output). */
+struct cf_fp_key {
+	__u64 k0, k1;
+	__u32 set;
+	__u32 _pad;
+};
+
+/* Bytes of a value the fingerprint covers, its terminator included (a longer value: its first 255). */
+#define CF_ENV_VALUE_MAX 256
 
 /* ---- maps -------------------------------------------------------------------------------- */
 

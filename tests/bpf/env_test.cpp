@@ -20,11 +20,17 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+
 #include "clawfence/abi.h"
+#include "env/fingerprint_key.h"
 #include "guard_fixture.h"
 #include "harness.h"
 #include "sensor/decoder.h"
@@ -309,6 +315,66 @@ TEST_P(EnvTest, TheProgramAfterAnExecHasItsOwnFirstRead) {
   for (const auto& r : recs) named += r.str == kApiKey;
   EXPECT_EQ(named, 2u) << "one record before the exec and one after it";
   expect_in_no_record(kApiValue);
+}
+
+// SipHash-2-4 as OpenSSL computes it: the reference the kernel's fingerprint must equal.
+uint64_t siphash_reference(const unsigned char key[16], const std::string& data) {
+  EVP_MAC* mac = EVP_MAC_fetch(nullptr, "SIPHASH", nullptr);
+  EVP_MAC_CTX* ctx = EVP_MAC_CTX_new(mac);
+  size_t size = 8;
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, &size), OSSL_PARAM_END};
+  unsigned char out[8] = {};
+  size_t outl = 0;
+  EVP_MAC_init(ctx, key, 16, params);
+  EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(data.data()), data.size());
+  EVP_MAC_final(ctx, out, &outl, sizeof(out));
+  EVP_MAC_CTX_free(ctx);
+  EVP_MAC_free(mac);
+  uint64_t v = 0;
+  std::memcpy(&v, out, 8);  // little endian, as SipHash defines its output
+  return v;
+}
+
+// A read's record may carry a keyed fingerprint of the value: equal for equal values, different
+// otherwise, equal to SipHash-2-4 under the host's key, and the value itself in no record.
+TEST_P(EnvTest, ValuesAreFingerprintedNeverCopied) {
+  start();
+  attach_libc();
+  unsigned char key[16];
+  for (int i = 0; i < 16; ++i) key[i] = static_cast<unsigned char>(0x10 + 7 * i);
+  ASSERT_EQ(env::install_key(sensor_->map_fd("env_fp_key"), key), "");
+  static const std::string kLong(200, 'x');  // several SipHash blocks and a tail
+  Outcome o = run_child(cg_.get(), sensor_.get(), [] {
+    setenv("CF_FP_A_API_KEY", "same-value-123", 1);
+    setenv("CF_FP_B_API_KEY", "same-value-123", 1);
+    setenv("CF_FP_C_API_KEY", "other-value-45", 1);
+    setenv("CF_FP_D_API_KEY", kLong.c_str(), 1);
+    setenv("CF_FP_E_API_KEY", "", 1);
+    for (const char* n : {"CF_FP_A_API_KEY", "CF_FP_B_API_KEY", "CF_FP_C_API_KEY", "CF_FP_D_API_KEY", "CF_FP_E_API_KEY",
+                          "CF_FP_UNSET_API_KEY"}) {
+      volatile const char* sink = getenv(n);
+      (void)sink;
+    }
+  });
+  ASSERT_TRUE(o.exited_ok()) << o.status;
+  auto recs = env_records(o.pid, CF_ENV_GETENV, 6);
+  std::map<std::string, const EnvRecord*> by_name;
+  for (const auto& r : recs) by_name[r.str] = &r;
+  for (const char* n : {"CF_FP_A_API_KEY", "CF_FP_B_API_KEY", "CF_FP_C_API_KEY", "CF_FP_D_API_KEY", "CF_FP_E_API_KEY"}) {
+    ASSERT_TRUE(by_name.count(n)) << n;
+    EXPECT_TRUE(by_name[n]->rec.flags & CF_ENV_FINGERPRINT) << n;
+  }
+  const uint64_t a = by_name["CF_FP_A_API_KEY"]->rec.fingerprint;
+  EXPECT_EQ(a, by_name["CF_FP_B_API_KEY"]->rec.fingerprint);
+  EXPECT_NE(a, by_name["CF_FP_C_API_KEY"]->rec.fingerprint);
+  EXPECT_EQ(a, siphash_reference(key, "same-value-123"));
+  EXPECT_EQ(by_name["CF_FP_C_API_KEY"]->rec.fingerprint, siphash_reference(key, "other-value-45"));
+  EXPECT_EQ(by_name["CF_FP_D_API_KEY"]->rec.fingerprint, siphash_reference(key, kLong));
+  EXPECT_EQ(by_name["CF_FP_E_API_KEY"]->rec.fingerprint, siphash_reference(key, ""));
+  ASSERT_TRUE(by_name.count("CF_FP_UNSET_API_KEY"));
+  EXPECT_FALSE(by_name["CF_FP_UNSET_API_KEY"]->rec.flags & CF_ENV_FINGERPRINT);
+  expect_in_no_record("same-value-123");
+  expect_in_no_record("other-value-45");
 }
 
 TEST_P(EnvTest, ExecHandsOverNamesNeverValues) {

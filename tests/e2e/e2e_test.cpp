@@ -841,7 +841,11 @@ TEST_F(E2E, SecretReadsAreSeenAndTheirValuesNever) {
   ASSERT_NE(tool_read, nullptr) << describe(envs);
   EXPECT_TRUE(tool_read->env().secret());
   EXPECT_TRUE(tool_read->env().set());
-  EXPECT_NE(seen("uv_os_getenv", "OPENAI_API_KEY", "openclaw-gatewa"), nullptr) << describe(envs);
+  const v1::Event* gateway_read = seen("uv_os_getenv", "OPENAI_API_KEY", "openclaw-gatewa");
+  ASSERT_NE(gateway_read, nullptr) << describe(envs);
+  // the same value read by both: the same keyed fingerprint, and it is not the value
+  EXPECT_EQ(tool_read->env().fingerprint().size(), 16u);
+  EXPECT_EQ(tool_read->env().fingerprint(), gateway_read->env().fingerprint());
   EXPECT_NE(seen("uv_os_getenv", "ANTHROPIC_API_KEY", "node-copy"), nullptr) << describe(envs);
   // libc getenv from Python
   EXPECT_NE(seen("getenv", "OPENAI_API_KEY", "python3"), nullptr) << describe(envs);
