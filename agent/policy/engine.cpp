@@ -154,6 +154,13 @@ bool Engine::is_secret_name(const std::string& name) const {
 bool Engine::annotate(v1::Event& ev) const {
   if (ev.kind() != v1::Event::ENV) return true;
   v1::EnvRead* e = ev.mutable_env();
+  if (!annotate_env_names(e)) return false;
+  // who read it, as the rules see it (only for what is written)
+  e->set_role(role_of(ev.process()));
+  return true;
+}
+
+bool Engine::annotate_env_names(v1::EnvRead* e) const {
   if (e->op() == "enumerate" || e->op() == "ptrace") return true;
   if (!e->name().empty()) {
     e->set_secret(is_secret_name(e->name()));

@@ -72,6 +72,7 @@ class Engine {
   // no user-space rule matched (or a guard event) raises that rule's alert itself.
   void apply_enforcement(const v1::Event& ev, const std::string& role, bool consumed, std::vector<v1::Event>& out);
   void evaluate_env(const v1::Event& ev, std::vector<v1::Event>& out);
+  bool annotate_env_names(v1::EnvRead* e) const;
   void enforce_outcome(const v1::Event& ev, Hit& hit, bool* consumed) const;
   bool dry_run_ = false;
   uint32_t tool_pid(const v1::Process& p) const;

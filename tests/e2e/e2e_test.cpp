@@ -841,8 +841,10 @@ TEST_F(E2E, SecretReadsAreSeenAndTheirValuesNever) {
   ASSERT_NE(tool_read, nullptr) << describe(envs);
   EXPECT_TRUE(tool_read->env().secret());
   EXPECT_TRUE(tool_read->env().set());
+  EXPECT_EQ(tool_read->env().role(), "tool");
   const v1::Event* gateway_read = seen("uv_os_getenv", "OPENAI_API_KEY", "openclaw-gatewa");
   ASSERT_NE(gateway_read, nullptr) << describe(envs);
+  EXPECT_EQ(gateway_read->env().role(), "gateway");
   // the same value read by both: the same keyed fingerprint, and it is not the value
   EXPECT_EQ(tool_read->env().fingerprint().size(), 16u);
   EXPECT_EQ(tool_read->env().fingerprint(), gateway_read->env().fingerprint());

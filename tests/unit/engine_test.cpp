@@ -907,6 +907,7 @@ TEST(EngineEnv, SecretReadsDumpsHandingAndPtrace) {
   v1::Event key = env_event(20, "node", true, "uv_os_getenv", "OPENAI_API_KEY");
   EXPECT_TRUE(engine.annotate(key));
   EXPECT_TRUE(key.env().secret());
+  EXPECT_EQ(key.env().role(), "tool");
   // at exec only the secret names are kept
   v1::Event exec = env_event(21, "sh", true, "exec");
   for (const char* n : {"PATH", "GH_TOKEN", "HOME", "ANTHROPIC_API_KEY"}) exec.mutable_env()->add_names(n);
