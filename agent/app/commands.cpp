@@ -34,6 +34,7 @@
 #include "process/targets.h"
 #include "process/tracker.h"
 #include "sensor/kernel.h"
+#include "sensor/map_keys.h"
 #include "sensor/sensor.h"
 
 #ifndef CLAWFENCE_VERSION_STR
@@ -643,9 +644,7 @@ int check_rules(const std::string& path) {
     guard = enforce::compile_guard(res.rules, enforce::GuardOptions{});
     enforce::CompiledPaths paths;
     if (auto err = enforce::compile_paths(guard.paths, {"/root"}, &paths); !err.empty()) throw std::invalid_argument(err);
-    for (const auto& u : paths.not_expressible)
-      guard.notes.push_back("rule " + guard.rule_ids[guard.paths[u.input].rule] + ": " + u.glob + ": " + u.reason +
-                            "; killed from user space after the event instead");
+    for (auto& n : enforce::unexpressed_notes(paths, guard.paths, guard.rule_ids)) guard.notes.push_back(std::move(n));
   } catch (const std::exception& e) {
     fprintf(stderr, "%s: %s\n", path.c_str(), e.what());
     return 1;
@@ -704,32 +703,18 @@ int show_status(const std::string& pin_dir) {
   printf("  cgroup     %s\n", info.attach_cgroup);
   int tracked_fd = bpf_obj_get((pin_dir + "/maps/tracked").c_str());
   if (tracked_fd >= 0) {
-    uint32_t key = 0, next = 0;
-    size_t n = 0;
-    for (uint32_t* prev = nullptr; bpf_map_get_next_key(tracked_fd, prev, &next) == 0; prev = &key) {
-      key = next;
-      ++n;
-    }
+    printf("  tracked    %zu processes\n", sensor::map_keys<uint32_t>(tracked_fd).size());
     close(tracked_fd);
-    printf("  tracked    %zu processes\n", n);
   }
   int counters_fd = bpf_obj_get((pin_dir + "/maps/counters").c_str());
   if (counters_fd >= 0) {
-    int ncpu = libbpf_num_possible_cpus();
-    std::vector<uint64_t> vals(static_cast<size_t>(ncpu > 0 ? ncpu : 1));
-    auto total = [&](uint32_t c) {
-      uint64_t t = 0;
-      if (bpf_map_lookup_elem(counters_fd, &c, vals.data()) == 0)
-        for (uint64_t v : vals) t += v;
-      return t;
-    };
-    printf("  verdicts   %lu blocked, %lu killed, %lu would-block (dry run), %lu budget drops, %lu fail-closed\n",
-           (unsigned long)total(CF_CNT_BLOCKED), (unsigned long)total(CF_CNT_KILLED),
-           (unsigned long)total(CF_CNT_WOULD_BLOCK), (unsigned long)total(CF_CNT_BUDGET_DROPS),
-           (unsigned long)total(CF_CNT_FAIL_CLOSED));
-    printf("  records    %lu written, %lu lost (ring buffer full)\n", (unsigned long)total(CF_CNT_RECORDS),
-           (unsigned long)total(CF_CNT_RINGBUF_FULL));
+    const sensor::Counters c = sensor::read_counters(counters_fd);
     close(counters_fd);
+    printf("  verdicts   %lu blocked, %lu killed, %lu would-block (dry run), %lu budget drops, %lu fail-closed\n",
+           (unsigned long)c[CF_CNT_BLOCKED], (unsigned long)c[CF_CNT_KILLED], (unsigned long)c[CF_CNT_WOULD_BLOCK],
+           (unsigned long)c[CF_CNT_BUDGET_DROPS], (unsigned long)c[CF_CNT_FAIL_CLOSED]);
+    printf("  records    %lu written, %lu lost (ring buffer full)\n", (unsigned long)c[CF_CNT_RECORDS],
+           (unsigned long)c[CF_CNT_RINGBUF_FULL]);
   }
   printf("  programs\n");
   for (const auto& l : sensor::list_pinned_links(pin_dir))

@@ -69,14 +69,15 @@ void Pipeline::write_gap(const char* where, uint64_t lost, uint64_t total) {
 }
 
 void Pipeline::report_gaps() {
-  const uint64_t kernel = sensor_.counters()[CF_CNT_RINGBUF_FULL];
+  const sensor::Counters counters = sensor_.counters();  // one read of every CPU's counters
+  const uint64_t kernel = counters[CF_CNT_RINGBUF_FULL];
   if (kernel > reported_kernel_lost_) {
     write_gap("kernel_ringbuf", kernel - reported_kernel_lost_, kernel);
     reported_kernel_lost_ = kernel;
   }
   // Connections refused by fail-closed happen while records are being lost, so their own NET
   // records may be gone too: the kernel's count of them is reported as one alert.
-  const uint64_t refused = sensor_.counters()[CF_CNT_FAIL_CLOSED];
+  const uint64_t refused = counters[CF_CNT_FAIL_CLOSED];
   if (refused > reported_fail_closed_) {
     v1::Event ev;
     v1::set_timestamp(v1::unix_now_ns(), ev.mutable_time());
@@ -183,8 +184,11 @@ void Pipeline::worker() {
   batch.reserve(1024);
   sensor::DecodedRecord rec;
   // Losses that happened before this agent started (another agent's) are not ours to report.
-  reported_kernel_lost_ = sensor_.counters()[CF_CNT_RINGBUF_FULL];
-  reported_fail_closed_ = sensor_.counters()[CF_CNT_FAIL_CLOSED];
+  {
+    const sensor::Counters at_start = sensor_.counters();
+    reported_kernel_lost_ = at_start[CF_CNT_RINGBUF_FULL];
+    reported_fail_closed_ = at_start[CF_CNT_FAIL_CLOSED];
+  }
   for (;;) {
     batch.clear();
     // short waits while rescans for the environment probes are due

@@ -18,6 +18,7 @@
 
 #include "enforce/names.h"
 #include "enforce/paths.h"
+#include "sensor/map_keys.h"
 #include "process/tracker.h"
 #include "proto/timestamp.h"
 
@@ -31,17 +32,6 @@ std::runtime_error map_error(const std::string& what) {
 // What a kernel rule bit stands for, across generations: its kind and the rule it names.
 std::string identity(const cf_guard_rule& r, const std::string& id) {
   return std::to_string(r.kind) + ":" + std::to_string(r.budget) + ":" + id;
-}
-
-template <typename Key>
-std::vector<Key> keys_of(int fd) {
-  std::vector<Key> out;
-  Key key{}, next{};
-  for (Key* prev = nullptr; bpf_map_get_next_key(fd, prev, &next) == 0; prev = &key) {
-    key = next;
-    out.push_back(key);
-  }
-  return out;
 }
 
 void copy_str(char* dst, size_t cap, const std::string& s) {
@@ -83,12 +73,7 @@ CompiledPaths Guard::compile_path_patterns(const std::vector<PathRule>& rules) c
 }
 
 std::vector<std::string> Guard::write_path_patterns(const CompiledGuard& g, const CompiledPaths& paths) {
-  std::vector<std::string> notes;
-  for (const auto& u : paths.not_expressible) {
-    const PathRule& r = g.paths[u.input];
-    notes.push_back("rule " + g.rule_ids[r.rule] + ": " + u.glob + ": " + u.reason +
-                    "; killed from user space after the event instead");
-  }
+  std::vector<std::string> notes = unexpressed_notes(paths, g.paths, g.rule_ids);
   PathMapFds fds{fd("guard_paths"), fd("guard_path_prefix"), fd("guard_path_suffix"), fd("guard_path_dirs")};
   if (auto err = write_paths(fds, paths); !err.empty()) throw std::runtime_error(err);
   return notes;
@@ -150,7 +135,7 @@ void Guard::remap_learned(const CompiledGuard& next) {
   }
   if (!any) return;
   const int addrs = fd("guard_addrs");
-  for (const auto& key : keys_of<cf_addr_key>(addrs)) {
+  for (const auto& key : sensor::map_keys<cf_addr_key>(addrs)) {
     cf_addr_val v{};
     if (bpf_map_lookup_elem(addrs, &key, &v) != 0) continue;
     uint64_t rules = 0;
@@ -192,7 +177,7 @@ std::vector<std::string> Guard::apply(const policy::RuleSet& rules, const GuardI
   const int cidrs = fd("guard_cidrs");
   for (const auto& [key, bits] : next.cidrs)
     if (bpf_map_update_elem(cidrs, &key, &bits, BPF_ANY)) throw map_error("guard_cidrs");
-  for (const auto& key : keys_of<cf_cidr_key>(cidrs)) {
+  for (const auto& key : sensor::map_keys<cf_cidr_key>(cidrs)) {
     bool keep = std::any_of(next.cidrs.begin(), next.cidrs.end(), [&](const auto& e) {
       return e.first.prefixlen == key.prefixlen && std::memcmp(e.first.addr, key.addr, 16) == 0;
     });
@@ -204,7 +189,7 @@ std::vector<std::string> Guard::apply(const policy::RuleSet& rules, const GuardI
     uint8_t one = 1;
     if (bpf_map_update_elem(resolvers, &key, &one, BPF_ANY)) throw map_error("guard_resolvers");
   }
-  for (const auto& key : keys_of<cf_addr_key>(resolvers)) {
+  for (const auto& key : sensor::map_keys<cf_addr_key>(resolvers)) {
     bool keep = std::any_of(next.resolvers.begin(), next.resolvers.end(),
                             [&](const cf_addr_key& k) { return std::memcmp(k.addr, key.addr, 16) == 0; });
     if (!keep) bpf_map_delete_elem(resolvers, &key);
@@ -215,7 +200,7 @@ std::vector<std::string> Guard::apply(const policy::RuleSet& rules, const GuardI
     if (bpf_map_update_elem(fd("guard_budgets"), &i, &b, BPF_ANY)) throw map_error("guard_budgets");
   }
   const int comms = fd("guard_role_comms");
-  for (const auto& key : keys_of<std::array<char, CF_COMM_LEN>>(comms)) bpf_map_delete_elem(comms, key.data());
+  for (const auto& key : sensor::map_keys<std::array<char, CF_COMM_LEN>>(comms)) bpf_map_delete_elem(comms, key.data());
   for (const auto& [comm, role] : next.role_comms) {
     char key[CF_COMM_LEN] = {};
     std::memcpy(key, comm.data(), std::min(comm.size(), sizeof(key) - 1));

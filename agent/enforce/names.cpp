@@ -1,5 +1,7 @@
 #include "enforce/names.h"
 
+#include "sensor/map_keys.h"
+
 #include <bpf/bpf.h>
 
 #include <cerrno>
@@ -48,17 +50,12 @@ std::string compile_names(const std::vector<std::pair<std::string, uint64_t>>& h
 std::string write_names(int map_fd, const NameTable& names) {
   for (const auto& entry : names)
     if (entry.first.size() >= CF_DNS_NAME_MAX) return "guard_names: name longer than a key: '" + entry.first + "'";
-  // Stale keys go first, so a full map still takes the new table. Collected before deleting:
-  // deleting while walking with get_next_key would restart the walk.
-  std::vector<cf_name_key> stale;
-  cf_name_key cur{}, next{};
-  for (const void* prev = nullptr; bpf_map_get_next_key(map_fd, prev, &next) == 0; prev = &cur) {
-    if (!names.count(name_of(next))) stale.push_back(next);
-    cur = next;
-  }
-  if (errno != ENOENT) return std::string("guard_names: listing keys: ") + std::strerror(errno);
-  for (const cf_name_key& k : stale)
-    if (bpf_map_delete_elem(map_fd, &k) && errno != ENOENT)
+  // Stale keys go first, so a full map still takes the new table.
+  int err = 0;
+  const auto keys = sensor::map_keys<cf_name_key>(map_fd, &err);
+  if (err) return std::string("guard_names: listing keys: ") + std::strerror(err);
+  for (const cf_name_key& k : keys)
+    if (!names.count(name_of(k)) && bpf_map_delete_elem(map_fd, &k) && errno != ENOENT)
       return "guard_names: deleting '" + name_of(k) + "': " + std::strerror(errno);
   // Names in both tables are overwritten in place: never missing in between.
   for (const auto& [name, val] : names) {

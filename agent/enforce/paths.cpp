@@ -1,5 +1,7 @@
 #include "enforce/paths.h"
 
+#include "sensor/map_keys.h"
+
 #include <bpf/bpf.h>
 
 #include <algorithm>
@@ -243,17 +245,15 @@ std::string write_trie(int fd, const std::vector<PathEntry>& entries, bool rever
     if (bpf_map_update_elem(fd, &k, &e.bits, BPF_ANY)) return sys_error(name + ": writing an entry");
     keep.insert(std::string(reinterpret_cast<const char*>(k.data), e.text.size()));
   }
-  // Collect first: deleting while walking with get_next_key would restart the walk.
-  std::vector<cf_gpath_key> stale;
-  cf_gpath_key cur{}, next{};
-  for (const void* prev = nullptr; bpf_map_get_next_key(fd, prev, &next) == 0; prev = &cur) {
-    size_t len = std::min<size_t>(next.prefixlen / 8, CF_GPATH_KEY);
-    if (!keep.count(std::string(reinterpret_cast<const char*>(next.data), len))) stale.push_back(next);
-    cur = next;
+  int err = 0;
+  const auto keys = sensor::map_keys<cf_gpath_key>(fd, &err);
+  if (err) return name + ": listing keys: " + std::strerror(err);
+  for (const auto& k : keys) {
+    const size_t len = std::min<size_t>(k.prefixlen / 8, CF_GPATH_KEY);
+    if (!keep.count(std::string(reinterpret_cast<const char*>(k.data), len)) && bpf_map_delete_elem(fd, &k) &&
+        errno != ENOENT)
+      return sys_error(name + ": deleting a stale entry");
   }
-  if (errno != ENOENT) return sys_error(name + ": listing keys");
-  for (const auto& k : stale)
-    if (bpf_map_delete_elem(fd, &k) && errno != ENOENT) return sys_error(name + ": deleting a stale entry");
   return "";
 }
 
@@ -265,19 +265,28 @@ std::string write_dirs(int fd, const std::vector<PathEntry>& entries) {
     if (bpf_map_update_elem(fd, &k, &e.bits, BPF_ANY)) return sys_error("guard_path_dirs: writing an entry");
     keep.insert(e.text);
   }
-  std::vector<cf_gpath_dir> stale;
-  cf_gpath_dir cur{}, next{};
-  for (const void* prev = nullptr; bpf_map_get_next_key(fd, prev, &next) == 0; prev = &cur) {
-    if (!keep.count(std::string(next.dir, strnlen(next.dir, sizeof(next.dir))))) stale.push_back(next);
-    cur = next;
-  }
-  if (errno != ENOENT) return sys_error("guard_path_dirs: listing keys");
-  for (const auto& k : stale)
-    if (bpf_map_delete_elem(fd, &k) && errno != ENOENT) return sys_error("guard_path_dirs: deleting a stale entry");
+  int err = 0;
+  const auto keys = sensor::map_keys<cf_gpath_dir>(fd, &err);
+  if (err) return std::string("guard_path_dirs: listing keys: ") + std::strerror(err);
+  for (const auto& k : keys)
+    if (!keep.count(std::string(k.dir, strnlen(k.dir, sizeof(k.dir)))) && bpf_map_delete_elem(fd, &k) &&
+        errno != ENOENT)
+      return sys_error("guard_path_dirs: deleting a stale entry");
   return "";
 }
 
 }  // namespace
+
+std::vector<std::string> unexpressed_notes(const CompiledPaths& c, const std::vector<PathRule>& rules,
+                                           const std::vector<std::string>& rule_ids) {
+  std::vector<std::string> notes;
+  for (const auto& u : c.not_expressible) {
+    const uint16_t rule = rules[u.input].rule;
+    notes.push_back("rule " + (rule < rule_ids.size() ? rule_ids[rule] : std::string("?")) + ": " + u.glob + ": " +
+                    u.reason + "; killed from user space after the event instead");
+  }
+  return notes;
+}
 
 std::string compile_paths(const std::vector<PathRule>& rules, const std::vector<std::string>& homes,
                           CompiledPaths* out) {

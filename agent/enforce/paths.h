@@ -57,6 +57,10 @@ struct CompiledPaths {
 std::string compile_paths(const std::vector<PathRule>& rules, const std::vector<std::string>& homes,
                           CompiledPaths* out);
 
+// One line per glob of `rules` the kernel cannot judge (compiled into `c`), naming its rule.
+std::vector<std::string> unexpressed_notes(const CompiledPaths& c, const std::vector<PathRule>& rules,
+                                           const std::vector<std::string>& rule_ids);
+
 // What the kernel decides for `path` (absolute, normalised, as the kernel walks it): the bits of
 // every pattern whose conditions hold at `on` (CF_GPATH_ON_OPEN or CF_GPATH_ON_EXEC) for a
 // process of role `role`, whatever its action. A reading of bpf/guard/paths.bpf.h, for tests.

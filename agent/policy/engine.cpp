@@ -43,6 +43,16 @@ std::string expand_home(const std::string& glob, const std::string& home) {
   return glob;
 }
 
+// What a connect or send showed a rule: where to, and the name the process resolved for it.
+v1::Evidence net_evidence(const v1::NetOp& n) {
+  v1::Evidence e;
+  e.set_address(n.address());
+  e.set_port(n.port());
+  e.set_protocol(n.protocol());
+  if (!n.hostname().empty()) e.set_hostname(n.hostname());
+  return e;
+}
+
 bool role_allowed(const std::vector<std::string>& roles, const std::string& role) {
   return roles.empty() || std::find(roles.begin(), roles.end(), role) != roles.end();
 }
@@ -290,9 +300,7 @@ void Engine::emit(const v1::Event& ev, const std::string& role, const Hit& hit, 
 
 void Engine::enforce_outcome(const v1::Event& ev, Hit& hit, bool* consumed) const {
   if (!ev.has_enforcement() || ev.enforcement().rule_id() != hit.meta->id) return;
-  const std::string& v = ev.enforcement().verdict();
-  hit.outcome = v == "matched" ? "alerted" : v;
-  hit.mechanism = ev.enforcement().mechanism();
+  hit.take_outcome(ev.enforcement());
   *consumed = true;
 }
 
@@ -302,16 +310,13 @@ void Engine::apply_enforcement(const v1::Event& ev, const std::string& role, boo
   const v1::Enforcement& e = ev.enforcement();
   // a guard event is its rule's alert; on other events only a verdict that did something is news
   if (ev.kind() != v1::Event::GUARD && e.verdict() == "matched") return;
-  // fail-closed refusals are counted in the kernel and reported from the count (their records
-  // are the ones most likely lost): the event itself says what happened to it
+  // No rule of that id: a policy generation that is gone, or fail-closed (reported from the
+  // kernel's count, its records being the likeliest lost). The event itself says what happened.
   const RuleMeta* meta = rule(e.rule_id());
-  if (!meta) return;  // a rule of a policy generation that is gone: the event itself says what happened
+  if (!meta) return;
   Hit hit{meta, {}, false};
   if (ev.kind() == v1::Event::NET) {
-    hit.evidence.set_address(ev.net().address());
-    hit.evidence.set_port(ev.net().port());
-    hit.evidence.set_protocol(ev.net().protocol());
-    if (!ev.net().hostname().empty()) hit.evidence.set_hostname(ev.net().hostname());
+    hit.evidence = net_evidence(ev.net());
   } else if (ev.kind() == v1::Event::FILE) {
     hit.evidence.set_path(ev.file().path());
     hit.evidence.set_access(ev.file().access());
@@ -325,8 +330,7 @@ void Engine::apply_enforcement(const v1::Event& ev, const std::string& role, boo
       hit.evidence.set_bytes(g.bytes());
     }
   }
-  hit.outcome = e.verdict() == "matched" ? "alerted" : e.verdict();
-  hit.mechanism = e.mechanism();
+  hit.take_outcome(e);
   raise(ev, role, std::move(hit), out);
 }
 
@@ -460,11 +464,7 @@ void Engine::evaluate(const v1::Event& ev, std::vector<v1::Event>& out) {
     case v1::Event::NET: {
       const v1::NetOp& n = ev.net();
       const std::string role = role_of(p);
-      v1::Evidence evidence;
-      evidence.set_address(n.address());
-      evidence.set_port(n.port());
-      evidence.set_protocol(n.protocol());
-      if (!n.hostname().empty()) evidence.set_hostname(n.hostname());
+      const v1::Evidence evidence = net_evidence(n);
       const uint16_t port = static_cast<uint16_t>(n.port());
       auto applies = [&](const EgressRule& r, const PortSet& ports) {
         return role_allowed(r.roles, role) && (r.ports.empty() || ports.contains(port));

@@ -60,6 +60,10 @@ class Engine {
     // what was done: "alerted", or a kernel guard's verdict (blocked, killed, would-block, ...)
     std::string outcome = "alerted";
     std::string mechanism;
+    void take_outcome(const v1::Enforcement& e) {
+      outcome = e.verdict() == "matched" ? "alerted" : e.verdict();
+      mechanism = e.mechanism();
+    }
     // correlation alerts: the rules and the evidence they tie together
     std::vector<std::string> related_ids;
     v1::Evidence related_evidence;

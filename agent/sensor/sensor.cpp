@@ -18,6 +18,7 @@
 #include <stdexcept>
 
 #include "clawfence.skel.h"
+#include "sensor/map_keys.h"
 
 namespace clawfence::sensor {
 namespace {
@@ -402,12 +403,8 @@ std::string Sensor::set_targets(const KernelTargets& t) {
   int cgpats = bpf_map__fd(skel_->maps.target_cgpats);
 
   // Clear hash maps first: a reload may have dropped a target.
-  auto clear = [](int fd, size_t key_size) {
-    std::vector<uint8_t> key(key_size), next(key_size);
-    while (bpf_map_get_next_key(fd, nullptr, next.data()) == 0) bpf_map_delete_elem(fd, next.data());
-  };
-  clear(comms, CF_COMM_LEN);
-  clear(cgroups, sizeof(uint64_t));
+  for (const auto& k : map_keys<std::array<char, CF_COMM_LEN>>(comms)) bpf_map_delete_elem(comms, k.data());
+  for (const auto& k : map_keys<uint64_t>(cgroups)) bpf_map_delete_elem(cgroups, &k);
 
   uint8_t one = 1;
   for (const auto& c : t.comms) {
@@ -478,36 +475,19 @@ bool Sensor::is_tracked(uint32_t tgid) const {
   return bpf_map_lookup_elem(bpf_map__fd(skel_->maps.tracked), &tgid, &v) == 0;
 }
 
-std::vector<uint32_t> Sensor::tracked_pids() const {
-  int fd = bpf_map__fd(skel_->maps.tracked);
-  std::vector<uint32_t> out;
-  uint32_t key = 0, next = 0;
-  for (uint32_t* prev = nullptr; bpf_map_get_next_key(fd, prev, &next) == 0; prev = &key) {
-    key = next;
-    out.push_back(key);
-  }
-  return out;
-}
+std::vector<uint32_t> Sensor::tracked_pids() const { return map_keys<uint32_t>(bpf_map__fd(skel_->maps.tracked)); }
 
 void Sensor::untrack(uint32_t tgid) { bpf_map_delete_elem(bpf_map__fd(skel_->maps.tracked), &tgid); }
 
-size_t Sensor::tracked_count() const {
-  int fd = bpf_map__fd(skel_->maps.tracked);
-  uint32_t key = 0, next = 0;
-  size_t n = 0;
-  for (uint32_t* prev = nullptr; bpf_map_get_next_key(fd, prev, &next) == 0; prev = &key) {
-    key = next;
-    ++n;
-  }
-  return n;
-}
+size_t Sensor::tracked_count() const { return tracked_pids().size(); }
 
-Counters Sensor::counters() const {
+Counters Sensor::counters() const { return read_counters(bpf_map__fd(skel_->maps.counters)); }
+
+Counters read_counters(int fd) {
   Counters out{};
   int ncpu = libbpf_num_possible_cpus();
   if (ncpu <= 0) return out;
   std::vector<uint64_t> vals(static_cast<size_t>(ncpu));
-  int fd = bpf_map__fd(skel_->maps.counters);
   for (uint32_t i = 0; i < CF_CNT_MAX; ++i) {
     if (bpf_map_lookup_elem(fd, &i, vals.data()) != 0) continue;
     for (uint64_t v : vals) out[i] += v;

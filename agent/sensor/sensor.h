@@ -77,6 +77,8 @@ bool has_pins(const std::string& pin_dir);
 std::string object_digest();
 
 using Counters = std::array<uint64_t, CF_CNT_MAX>;
+// The kernel counters in the (per-CPU) counters map behind `fd`, summed over CPUs.
+Counters read_counters(int fd);
 
 
 // Called on the reader thread for each record; must only copy and queue.

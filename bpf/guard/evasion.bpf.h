@@ -19,28 +19,14 @@
 static __always_inline void cf_io_uring_exit(const struct cf_tracked *t, long ret)
 {
 	const struct cf_guard_config *cfg = cf_guard_cfg();
-	const struct cf_evasion_rule *er;
+	const struct cf_evasion_rule *er = cf_evasion_applies(cfg, CF_EVASION_IO_URING, t->role);
 	struct cf_guard_rec rec = {};
 
-	cf_fill_hdr(&rec.hdr, CF_OP_GUARD);
-	rec.hdr.size = sizeof(rec);
-	rec.what = CF_GUARD_IO_URING;
+	cf_guard_rec_begin(&rec, CF_GUARD_IO_URING, t, cfg);
 	rec.result = ret;
-	rec.verdict.rule = CF_RULE_NONE;
-	rec.verdict.role = t->role;
-	if (cfg && (cfg->flags & CF_GUARD_ACTIVE)) {
-		er = &cfg->evasion[CF_EVASION_IO_URING];
-		rec.verdict.generation = cfg->generation;
-		if (er->rule != CF_RULE_NONE && cf_role_applies(er->role_mask, t->role)) {
-			rec.verdict.rule = er->rule;
-			/* the ring already exists: the only refusal left is the kill */
-			rec.verdict.verdict = cf_verdict_for(cfg, er->action == CF_ACTION_KILL ? CF_ACTION_KILL
-											   : CF_ACTION_ALERT);
-			if (rec.verdict.verdict == CF_VERDICT_KILLED)
-				bpf_send_signal(9);
-			cf_verdict_count(rec.verdict.verdict);
-		}
-	}
+	/* the ring already exists: the only refusal left is the kill */
+	if (er)
+		cf_guard_rec_judge(&rec, cfg, er, er->action == CF_ACTION_KILL ? CF_ACTION_KILL : CF_ACTION_ALERT);
 	cf_output(&rec, sizeof(rec));
 }
 
@@ -58,25 +44,15 @@ static __always_inline void cf_packet_socket_exit(const struct cf_tracked *t, st
 
 	if (!cf_read_args(regs, CF_NR_socket, &in) || in.args[0] != 17 /* AF_PACKET */)
 		return;
-	if (!cfg || !(cfg->flags & CF_GUARD_ACTIVE))
+	er = cf_evasion_applies(cfg, CF_EVASION_RAW_SOCKET, t->role);
+	if (!er)
 		return;
-	er = &cfg->evasion[CF_EVASION_RAW_SOCKET];
-	if (er->rule == CF_RULE_NONE || !cf_role_applies(er->role_mask, t->role))
-		return;
-	cf_fill_hdr(&rec.hdr, CF_OP_GUARD);
-	rec.hdr.size = sizeof(rec);
-	rec.what = CF_GUARD_RAW_SOCKET;
+	cf_guard_rec_begin(&rec, CF_GUARD_RAW_SOCKET, t, cfg);
 	rec.result = ret;
 	rec.family = 17;
 	rec.type = in.args[1] & 0xf;
 	rec.protocol = in.args[2];
-	rec.verdict.rule = er->rule;
-	rec.verdict.role = t->role;
-	rec.verdict.generation = cfg->generation;
-	rec.verdict.verdict = cf_verdict_for(cfg, er->action == CF_ACTION_ALERT ? CF_ACTION_ALERT : CF_ACTION_KILL);
-	if (rec.verdict.verdict == CF_VERDICT_KILLED)
-		bpf_send_signal(9);
-	cf_verdict_count(rec.verdict.verdict);
+	cf_guard_rec_judge(&rec, cfg, er, er->action == CF_ACTION_ALERT ? CF_ACTION_ALERT : CF_ACTION_KILL);
 	cf_output(&rec, sizeof(rec));
 }
 

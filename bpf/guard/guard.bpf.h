@@ -164,6 +164,45 @@ static __always_inline void cf_verdict_count(__u8 verdict)
 		cf_count(CF_CNT_WOULD_BLOCK);
 }
 
+/* The evasion rule of `slot` that applies to a process of role `role`, or NULL (no policy yet,
+ * no such rule, or not for this role). */
+static __always_inline const struct cf_evasion_rule *cf_evasion_applies(const struct cf_guard_config *cfg,
+									  __u32 slot, __u8 role)
+{
+	const struct cf_evasion_rule *er;
+
+	if (!cfg || !(cfg->flags & CF_GUARD_ACTIVE) || slot >= CF_EVASION_MAX)
+		return NULL;
+	er = &cfg->evasion[slot];
+	if (er->rule == CF_RULE_NONE || !cf_role_applies(er->role_mask, role))
+		return NULL;
+	return er;
+}
+
+/* Starts a guard record about the current (tracked) process; no rule judged it yet. */
+static __always_inline void cf_guard_rec_begin(struct cf_guard_rec *rec, __u32 what, const struct cf_tracked *t,
+					       const struct cf_guard_config *cfg)
+{
+	cf_fill_hdr(&rec->hdr, CF_OP_GUARD);
+	rec->hdr.size = sizeof(*rec);
+	rec->what = what;
+	rec->verdict.rule = CF_RULE_NONE;
+	rec->verdict.role = t->role;
+	rec->verdict.generation = cfg ? cfg->generation : 0;
+}
+
+/* Judges the record under `er` with `action`, what can still be done at this hook: the verdict
+ * is set and counted, and SIGKILL sent when it is a kill. */
+static __always_inline void cf_guard_rec_judge(struct cf_guard_rec *rec, const struct cf_guard_config *cfg,
+					       const struct cf_evasion_rule *er, __u8 action)
+{
+	rec->verdict.rule = er->rule;
+	rec->verdict.verdict = cf_verdict_for(cfg, action);
+	if (rec->verdict.verdict == CF_VERDICT_KILLED)
+		bpf_send_signal(9);
+	cf_verdict_count(rec->verdict.verdict);
+}
+
 /*
  * A process's role from its own comm and its ancestors' roles, as rules/ order says: the first
  * role (index order = file order) that the comm matches or whose `descendant_of` role an

@@ -391,7 +391,7 @@ int cf_dns_ingress(struct __sk_buff *skb)
 
 	rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
 	if (!rec) {
-		cf_count(CF_CNT_RINGBUF_FULL);
+		cf_lost_record();
 		return 1;
 	}
 	rec->hdr.op = CF_OP_DNS;

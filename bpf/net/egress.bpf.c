@@ -82,9 +82,8 @@ static long cf_budget_step(__u32 i, void *data)
 	bytes = __sync_fetch_and_add(&st->bytes, j->len) + j->len;
 	if (bytes <= b->max_bytes)
 		return 0;
-	verdict = j->cfg->mode == CF_MODE_MONITOR ? CF_VERDICT_ALERT
-						  : cf_verdict_for(j->cfg, b->action == CF_ACTION_KILL ? CF_ACTION_BLOCK
-													     : b->action);
+	/* a packet cannot be killed: past the budget it is dropped (cf_verdict_for: only alerted in monitor mode) */
+	verdict = cf_verdict_for(j->cfg, b->action == CF_ACTION_KILL ? CF_ACTION_BLOCK : b->action);
 	if (__sync_val_compare_and_swap(&st->reported, 0, 1) == 0) {
 		cf_verdict_count(verdict);
 		cf_budget_report(j, b, st, verdict);

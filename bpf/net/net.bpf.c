@@ -123,22 +123,15 @@ int cf_sock_create(struct bpf_sock *sk)
 	if (!raw)
 		return 1;
 	cfg = cf_guard_cfg();
-	if (!cfg || !(cfg->flags & CF_GUARD_ACTIVE))
+	er = cf_evasion_applies(cfg, CF_EVASION_RAW_SOCKET, t->role);
+	if (!er)
 		return 1;
-	er = &cfg->evasion[CF_EVASION_RAW_SOCKET];
-	if (er->rule == CF_RULE_NONE || !cf_role_applies(er->role_mask, t->role))
-		return 1;
-	cf_fill_hdr(&rec.hdr, CF_OP_GUARD);
-	rec.hdr.size = sizeof(rec);
-	rec.what = CF_GUARD_RAW_SOCKET;
+	cf_guard_rec_begin(&rec, CF_GUARD_RAW_SOCKET, t, cfg);
 	rec.family = sk->family;
 	rec.type = sk->type;
 	rec.protocol = sk->protocol;
-	rec.verdict.verdict = cf_verdict_for(cfg, er->action == CF_ACTION_KILL ? CF_ACTION_BLOCK : er->action);
-	rec.verdict.rule = er->rule;
-	rec.verdict.role = t->role;
-	rec.verdict.generation = cfg->generation;
-	cf_verdict_count(rec.verdict.verdict);
+	/* refused here, before the socket exists: nothing to kill */
+	cf_guard_rec_judge(&rec, cfg, er, er->action == CF_ACTION_KILL ? CF_ACTION_BLOCK : er->action);
 	cf_output(&rec, sizeof(rec));
 	return rec.verdict.verdict == CF_VERDICT_BLOCKED ? 0 : 1;
 }
