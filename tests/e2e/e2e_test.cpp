@@ -526,10 +526,9 @@ TEST_F(E2E, HostnameRulesUseTheAnswersTheProcessReceived) {
       listen(*fd, 256);
     }
   }
-  Child dns({"/usr/sbin/dnsmasq", "--keep-in-foreground", "--no-daemon", "--conf-file=/dev/null",
-             "--listen-address=127.0.0.77", "--bind-interfaces", "--port=53", "--no-resolv", "--no-hosts",
-             "--pid-file=", "--host-record=approved.test,127.0.0.10", "--host-record=evil.test,127.0.0.11",
-             "--cname=alias.test,approved.test", "--local-ttl=300"},
+  Child dns(dnsmasq_argv("127.0.0.77", {"--host-record=approved.test,127.0.0.10",
+                                        "--host-record=evil.test,127.0.0.11", "--cname=alias.test,approved.test",
+                                        "--local-ttl=300"}),
             dir_ + "/dnsmasq.out", dir_ + "/dnsmasq.err");
   const std::string rules = dir_ + "/rules.yaml";
   write_file(rules, "version: 1\ntargets:\n  - name: t\n    match:\n      - comm: [cf-e2e-dns]\n"
@@ -656,10 +655,8 @@ TEST_F(E2E, ShippedRulesCatchTheMaliciousSkill) {
               "l.bind(('127.0.0.13', 443)); l.listen(); print('ready', flush=True); c,_=l.accept(); n=0\n"
               "while True:\n  b=c.recv(65536)\n  if not b: break\n  n+=len(b)\nprint(n, flush=True)"},
              sink_out);
-  Child dns({"/usr/sbin/dnsmasq", "--keep-in-foreground", "--no-daemon", "--conf-file=/dev/null",
-             "--listen-address=127.0.0.77", "--bind-interfaces", "--port=53", "--no-resolv", "--no-hosts",
-             "--pid-file=", "--host-record=api.openai.com,127.0.0.10", "--host-record=evil.example,127.0.0.11",
-             "--local-ttl=300"},
+  Child dns(dnsmasq_argv("127.0.0.77", {"--host-record=api.openai.com,127.0.0.10",
+                                        "--host-record=evil.example,127.0.0.11", "--local-ttl=300"}),
             dir_ + "/dnsmasq.out", dir_ + "/dnsmasq.err");
   ASSERT_TRUE(eventually([&] { return read_file(sink_out).find("ready") != std::string::npos; }, seconds(5)));
   Agent agent(bin_, repo_root() + "/rules/openclaw.yaml", cg.path(), out_, dir_ + "/agent.log");

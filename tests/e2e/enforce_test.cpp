@@ -116,15 +116,11 @@ TEST_F(Enforce, ShippedRulesStopTheMaliciousSkill) {
               "try:\n  while True:\n    b=c.recv(65536)\n    if not b: break\n    n+=len(b)\n"
               "except Exception: pass\nprint('received', n, flush=True)"},
              sink_out);
-  Child dns({"/usr/sbin/dnsmasq", "--keep-in-foreground", "--no-daemon", "--conf-file=/dev/null",
-             "--listen-address=127.0.0.77", "--bind-interfaces", "--port=53", "--no-resolv", "--no-hosts",
-             "--pid-file=", "--host-record=api.openai.com,127.0.0.10", "--host-record=evil.example,127.0.0.11",
-             "--local-ttl=1"},
+  Child dns(dnsmasq_argv("127.0.0.77", {"--host-record=api.openai.com,127.0.0.10",
+                                        "--host-record=evil.example,127.0.0.11", "--local-ttl=1"}),
             dir_ + "/dnsmasq.out", dir_ + "/dnsmasq.err");
   // a DNS server of the attacker's: it answers the approved name with the attacker's address
-  Child rogue_dns({"/usr/sbin/dnsmasq", "--keep-in-foreground", "--no-daemon", "--conf-file=/dev/null",
-                   "--listen-address=127.0.0.78", "--bind-interfaces", "--port=53", "--no-resolv", "--no-hosts",
-                   "--pid-file=", "--host-record=api.openai.com,127.0.0.11", "--local-ttl=300"},
+  Child rogue_dns(dnsmasq_argv("127.0.0.78", {"--host-record=api.openai.com,127.0.0.11", "--local-ttl=300"}),
                   dir_ + "/rogue.out", dir_ + "/rogue.err");
   ASSERT_TRUE(eventually([&] { return read_file(sink_out).find("ready") != std::string::npos; }, seconds(5)));
   const std::string log = dir_ + "/agent.log";

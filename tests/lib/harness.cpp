@@ -162,6 +162,14 @@ bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds tim
   return pred();
 }
 
+std::vector<std::string> dnsmasq_argv(const std::string& listen, const std::vector<std::string>& extra) {
+  std::vector<std::string> argv = {"/usr/sbin/dnsmasq", "--keep-in-foreground", "--no-daemon", "--conf-file=/dev/null",
+                                   "--listen-address=" + listen, "--bind-interfaces", "--port=53", "--no-resolv",
+                                   "--no-hosts", "--pid-file="};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return argv;
+}
+
 std::vector<v1::Event> read_events(const std::string& path) {
   std::vector<v1::Event> out;
   std::ifstream in(path);

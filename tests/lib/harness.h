@@ -68,6 +68,10 @@ int run(const std::vector<std::string>& argv, std::chrono::milliseconds timeout 
 // Polls until `pred` is true or the timeout passes.
 bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
 
+// argv of a dnsmasq answering only from its command line (`extra`: --host-record=, --cname=,
+// --local-ttl=) on `listen`:53, in the foreground, touching no file: for a Child.
+std::vector<std::string> dnsmasq_argv(const std::string& listen, const std::vector<std::string>& extra);
+
 // Parses a JSON lines file into events; a line that does not parse fails the test.
 std::vector<v1::Event> read_events(const std::string& path);
 
