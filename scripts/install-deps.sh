@@ -9,6 +9,8 @@ packages=(
   # build: user space
   make g++ pkg-config protobuf-compiler libprotobuf-dev libspdlog-dev libfmt-dev
   libcli11-dev libyaml-cpp-dev libgtest-dev libssl-dev
+  # outputs: PagerDuty (libcurl), the metrics endpoint and the tests' HTTP servers (cpp-httplib)
+  libcurl4-openssl-dev libcpp-httplib-dev
   # fuzzing: libFuzzer and the sanitizer runtimes for clang
   libclang-rt-14-dev
   # tests and workloads

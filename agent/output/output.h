@@ -1,0 +1,25 @@
+// What every output behind the pipeline is: the audit log, the live-tail server, the PagerDuty
+// forwarder and the metrics each receive the events the pipeline writes, on the pipeline's
+// worker thread, in order. write() never waits on a client, a disk sync it can defer or the
+// network: slow work happens behind the output's own bounded queue and thread.
+#pragma once
+
+#include <functional>
+
+#include "proto/clawfence.pb.h"
+
+namespace clawfence::output {
+
+class EventOutput {
+ public:
+  virtual ~EventOutput() = default;
+  virtual void write(const v1::Event& ev) = 0;
+  // After a batch of events (at least every half second): a chance to sync or hand over.
+  virtual void flush() {}
+};
+
+// How an output reports its own trouble (a gap, a refused alert) as an event: thread-safe; the
+// event goes through the pipeline to every output like any other.
+using Report = std::function<void(v1::Event)>;
+
+}  // namespace clawfence::output
