@@ -54,6 +54,11 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "always", "never"}))
       ->capture_default_str();
   agent_cmd->add_option("--pin-dir", agent.pin_dir, "where pins live (bpffs)")->capture_default_str();
+  auto& outs = agent.outputs;
+  agent_cmd->add_option("--metrics-addr", outs.metrics_addr,
+                        "serve Prometheus /metrics and /healthz on host:port; \"\" = off")
+      ->capture_default_str()
+      ->group("Outputs");
   add_common(agent_cmd, agent.common);
 
   clawfence::app::RunOptions run;

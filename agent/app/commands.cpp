@@ -26,6 +26,8 @@
 #include <thread>
 
 #include "app/pipeline.h"
+#include "output/metrics.h"
+#include "proto/timestamp.h"
 #include "enforce/guard.h"
 #include "env/fingerprint_key.h"
 #include "env/probes.h"
@@ -203,6 +205,63 @@ std::unique_ptr<env::EnvProbes> make_env_probes(sensor::Sensor& sensor) {
   };
   auto detach = [](void* h) { bpf_link__destroy(static_cast<bpf_link*>(h)); };
   return std::make_unique<env::EnvProbes>(attach, detach);
+}
+
+std::string host_name() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof(buf) - 1) != 0) return "localhost";
+  return buf;
+}
+
+// The agent's own start and stop, as events every output records.
+v1::Event agent_note(const std::string& what, const std::string& detail, const enforce::Guard& guard) {
+  v1::Event ev;
+  v1::set_timestamp(v1::unix_now_ns(), ev.mutable_time());
+  ev.set_kind(v1::Event::AGENT);
+  auto* n = ev.mutable_agent();
+  n->set_what(what);
+  n->set_detail(detail);
+  n->set_host(host_name());
+  n->set_agent_pid(static_cast<uint32_t>(getpid()));
+  n->set_version(CLAWFENCE_VERSION_STR);
+  n->set_rules_path(guard.source().rules_path);
+  n->set_rules_sha256(guard.source().rules_sha256);
+  const auto mode = guard.current().config.mode;
+  n->set_mode(mode == CF_MODE_ENFORCE ? "enforce" : mode == CF_MODE_DRY_RUN ? "dry-run" : "monitor");
+  return ev;
+}
+
+// What /metrics shows beyond the event counts: read at scrape time from the parts that keep
+// their own counts.
+void register_metrics(output::Metrics& m, const sensor::Sensor& s, const Pipeline& p) {
+  using output::Sample;
+  auto counter = [&s](uint32_t idx) {
+    return [&s, idx] { return std::vector<Sample>{{{}, double(s.counters()[idx])}}; };
+  };
+  m.add_family("clawfence_kernel_records_total", "counter", "Records the kernel programs submitted.",
+               counter(CF_CNT_RECORDS));
+  m.add_family("clawfence_kernel_records_lost_total", "counter",
+               "Records lost in the kernel because the ring buffer was full.", counter(CF_CNT_RINGBUF_FULL));
+  m.add_family("clawfence_kernel_verdicts_total", "counter", "What the kernel's guards did, by verdict.", [&s] {
+    const auto c = s.counters();
+    return std::vector<Sample>{{{{"verdict", "blocked"}}, double(c[CF_CNT_BLOCKED])},
+                               {{{"verdict", "killed"}}, double(c[CF_CNT_KILLED])},
+                               {{{"verdict", "would-block"}}, double(c[CF_CNT_WOULD_BLOCK])},
+                               {{{"verdict", "budget-drop"}}, double(c[CF_CNT_BUDGET_DROPS])},
+                               {{{"verdict", "fail-closed"}}, double(c[CF_CNT_FAIL_CLOSED])}};
+  });
+  m.add_family("clawfence_tracked_processes", "gauge", "Processes tracked in the kernel now.",
+               [&s] { return std::vector<Sample>{{{}, double(s.tracked_count())}}; });
+  m.add_family("clawfence_ringbuf_fill_ratio", "gauge", "How full the kernel ring buffer is (0 to 1).",
+               [&s] { return std::vector<Sample>{{{}, s.ringbuf_fill()}}; });
+  m.add_family("clawfence_queue_dropped_total", "counter",
+               "Records dropped between the ring-buffer reader and the writer (queue full).",
+               [&p] { return std::vector<Sample>{{{}, double(p.stats().queue_dropped)}}; });
+  m.add_family("clawfence_rule_reloads_total", "counter", "Rule reloads, by result.", [&p] {
+    const auto st = p.stats();
+    return std::vector<Sample>{{{{"result", "applied"}}, double(st.reloads)},
+                               {{{"result", "refused"}}, double(st.reload_failures)}};
+  });
 }
 
 void log_summary(const sensor::Sensor& s, const Pipeline& p) {
@@ -438,6 +497,24 @@ int run_agent_impl(const AgentOptions& opts) {
   pipeline.set_guard(&guard);
   auto env_probes = make_env_probes(*sensor);
   pipeline.set_env_probes(env_probes.get());
+  // outputs beside the JSON lines
+  auto metrics = std::make_unique<output::Metrics>();
+  pipeline.add_output(metrics.get());
+  register_metrics(*metrics, *sensor, pipeline);
+  metrics->set_health([&pipeline] {
+    auto idle = std::chrono::steady_clock::now() - pipeline.last_turn();
+    return idle > std::chrono::seconds(5) ? std::string("the event pipeline has not turned for ") +
+                                                std::to_string(std::chrono::duration_cast<std::chrono::seconds>(idle).count()) + " s"
+                                          : std::string();
+  });
+  if (!opts.outputs.metrics_addr.empty()) {
+    if (auto err = metrics->serve(opts.outputs.metrics_addr); !err.empty()) throw StartError(1, err);
+    std::string host;
+    int port = 0;
+    output::parse_listen_address(opts.outputs.metrics_addr, &host, &port);
+    spdlog::info("metrics: http://{}:{}/metrics (and /healthz)",
+                 host.find(':') != std::string::npos ? "[" + host + "]" : host, metrics->port());
+  }
   pipeline.start();
   auto seeded = tracker.seed(*sensor);
   pipeline.scan_env(seeded.pids);
@@ -463,6 +540,10 @@ int run_agent_impl(const AgentOptions& opts) {
   spdlog::info("watching: {} running processes matched a target, {} tracked with their descendants{}",
                seeded.roots, seeded.tracked,
                seeded.failed ? " (" + std::to_string(seeded.failed) + " could not be tracked)" : "");
+  pipeline.report(agent_note("start", "watching " + std::to_string(seeded.tracked) + " processes; " +
+                                          std::to_string(sensor->attachments().size()) + " programs " +
+                                          (sensor->adopted() ? "adopted" : "attached"),
+                              guard));
   // 5. run until told to stop; reload on SIGHUP and when the rule files change
   RulesWatcher watcher(opts.rules);
   for (;;) {
@@ -480,7 +561,12 @@ int run_agent_impl(const AgentOptions& opts) {
     }
   }
   // 6. shutdown, in reverse
+  pipeline.report(agent_note("stop", sensor->pinned() && guard.current().config.mode == CF_MODE_ENFORCE
+                                         ? "stopping; enforcement stays in force (pinned)"
+                                         : "stopping",
+                             guard));
   pipeline.stop();
+  metrics->stop();
   log_summary(*sensor, pipeline);
   if (sensor->pinned())
     spdlog::info("{}", guard.current().config.mode != CF_MODE_ENFORCE

@@ -19,8 +19,14 @@ struct CommonOptions {
   std::string syscall_hooks = "auto";  // auto, tracepoint, fentry
 };
 
+// Where the agent's events go besides the JSON lines. "" switches an output off.
+struct OutputOptions {
+  std::string metrics_addr = "127.0.0.1:9464";          // Prometheus /metrics and /healthz
+};
+
 struct AgentOptions {
   CommonOptions common;
+  OutputOptions outputs;
   std::string rules;                  // file or directory
   std::string cgroup;                 // attach the network hooks here instead of the v2 root
   bool dry_run = false;               // enforce mode: report what would be blocked, block nothing

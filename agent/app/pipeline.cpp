@@ -56,6 +56,29 @@ PipelineStats Pipeline::stats() const {
   return s;
 }
 
+void Pipeline::emit(const v1::Event& ev, uint64_t process_generation) {
+  sink_.write(ev, process_generation);
+  for (auto* out : outputs_) out->write(ev);
+}
+
+void Pipeline::report(v1::Event ev) {
+  if (!ev.has_time()) v1::set_timestamp(v1::unix_now_ns(), ev.mutable_time());
+  std::lock_guard<std::mutex> l(reports_mu_);
+  if (reports_.size() < 100000) reports_.push_back(std::move(ev));  // bounded: reports are rare
+}
+
+void Pipeline::drain_reports() {
+  std::vector<v1::Event> evs;
+  {
+    std::lock_guard<std::mutex> l(reports_mu_);
+    evs.swap(reports_);
+  }
+  for (const auto& ev : evs) {
+    emit(ev);
+    written_.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
 void Pipeline::write_gap(const char* where, uint64_t lost, uint64_t total) {
   v1::Event ev;
   v1::set_timestamp(v1::unix_now_ns(), ev.mutable_time());
@@ -64,7 +87,7 @@ void Pipeline::write_gap(const char* where, uint64_t lost, uint64_t total) {
   g->set_where(where);
   g->set_lost(lost);
   g->set_lost_total(total);
-  sink_.write(ev);
+  emit(ev);
   spdlog::warn("{} records lost ({}; {} in total)", lost, where, total);
 }
 
@@ -113,7 +136,7 @@ void Pipeline::write_alerts() {
       m->set_outcome("killed");
       m->set_mechanism("SIGKILL from user space after the event (no kernel form for the pattern)");
     }
-    sink_.write(a);
+    emit(a);
     const auto& al = a.alert();
     const auto& e = al.evidence();
     std::string what = !e.path().empty()      ? e.path()
@@ -171,11 +194,28 @@ void Pipeline::reload() {
   reload_requested_.store(false);
   if (!reloader_) return;
   std::string err = reloader_(tracker_, engine_);
+  v1::Event ev;
+  v1::set_timestamp(v1::unix_now_ns(), ev.mutable_time());
+  ev.set_kind(v1::Event::AGENT);
+  auto* note = ev.mutable_agent();
+  note->set_agent_pid(static_cast<uint32_t>(getpid()));
+  if (engine_) note->set_mode(policy::to_string(engine_->mode()));
   if (err.empty()) {
     reloads_.fetch_add(1);
+    note->set_what("rules_reloaded");
+    note->set_count(reloads_.load());
+    if (guard_) {
+      note->set_rules_sha256(guard_->source().rules_sha256);
+      note->set_rules_path(guard_->source().rules_path);
+    }
+    note->set_detail("new rules in force");
+    emit(ev);
     return;
   }
   reload_failures_.fetch_add(1);
+  note->set_what("rules_refused");
+  note->set_detail("the previous rules stay in force:" + err);
+  emit(ev);
   spdlog::error("rules not reloaded, the previous rules stay in force: {}", err);
 }
 
@@ -193,7 +233,9 @@ void Pipeline::worker() {
     batch.clear();
     // short waits while rescans for the environment probes are due
     bool open = queue_.pop_batch(batch, 1024, std::chrono::milliseconds(env_rescans_.empty() ? 200 : 10));
+    last_turn_.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
     if (env_probes_) env_due();
+    drain_reports();
     for (const std::string& raw : batch) {
       auto status = sensor::decode_record(raw.data(), raw.size(), clock_, rec);
       if (status != sensor::DecodeStatus::kOk) {
@@ -212,7 +254,7 @@ void Pipeline::worker() {
       }
       // `~/` kill patterns follow the homes watched processes actually have
       if (guard_ && rec.event.kind() == v1::Event::EXEC) guard_->note_home(rec.event.process().home());
-      sink_.write(rec.event, rec.process_generation);
+      emit(rec.event, rec.process_generation);
       written_.fetch_add(1, std::memory_order_relaxed);
       if (engine_) {
         engine_->evaluate(rec.event, alerts_);
@@ -231,7 +273,9 @@ void Pipeline::worker() {
       next_gap_check_ = now + std::chrono::milliseconds(500);
     }
     if (reload_requested_.load()) reload();
+    if (!open) drain_reports();  // the agent's stop note comes last
     sink_.flush();
+    for (auto* out : outputs_) out->flush();
     if (!open) break;
   }
 }

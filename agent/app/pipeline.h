@@ -17,6 +17,7 @@
 #include "enforce/guard.h"
 #include "env/probes.h"
 #include "output/json_lines.h"
+#include "output/output.h"
 #include "policy/engine.h"
 #include "process/tracker.h"
 #include "sensor/bounded_queue.h"
@@ -52,6 +53,15 @@ class Pipeline {
   void set_guard(enforce::Guard* guard) { guard_ = guard; }
   // Attaches the environment probes to what watched processes map (before start; nullptr: none).
   void set_env_probes(env::EnvProbes* probes) { env_probes_ = probes; }
+  // Another output behind the JSON lines (before start): audit log, tail, PagerDuty, metrics.
+  void add_output(output::EventOutput* out) { outputs_.push_back(out); }
+  // An event from outside the worker (an output's trouble, the agent's start and stop): written
+  // by the worker, in order with the rest, to every output. Thread-safe.
+  void report(v1::Event ev);
+  // When the worker last went round its loop (it does at least every 200 ms while it runs).
+  std::chrono::steady_clock::time_point last_turn() const {
+    return std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(last_turn_.load()));
+  }
   // Scans these (seeded) processes for the environment probes, on the worker.
   void scan_env(const std::vector<uint32_t>& pids);
   void start();
@@ -65,6 +75,9 @@ class Pipeline {
   void worker();
   void report_gaps();
   void write_gap(const char* where, uint64_t lost, uint64_t total);
+  // Writes one event to the JSON lines and every other output.
+  void emit(const v1::Event& ev, uint64_t process_generation = 0);
+  void drain_reports();
   void write_alerts();
   void reload();
 
@@ -88,6 +101,10 @@ class Pipeline {
   std::vector<uint32_t> env_seeded_;
   void env_events(const v1::Event& ev);
   void env_due();
+  std::vector<output::EventOutput*> outputs_;
+  std::mutex reports_mu_;
+  std::vector<v1::Event> reports_;
+  std::atomic<std::chrono::steady_clock::rep> last_turn_{std::chrono::steady_clock::now().time_since_epoch().count()};
   Reloader reloader_;
   std::atomic<bool> reload_requested_{false};
   std::vector<v1::Event> alerts_;

@@ -214,6 +214,7 @@ std::vector<std::string> Guard::apply(const policy::RuleSet& rules, const GuardI
   ids_by_generation_[current_.config.generation] = current_.rule_ids;
   while (ids_by_generation_.size() > 4) ids_by_generation_.erase(ids_by_generation_.begin());
   write_info(id);
+  identity_ = id;
   return current_.notes;
 }
 

@@ -50,6 +50,8 @@ class Guard {
   const CompiledGuard& current() const { return current_; }
   uint32_t generation() const { return current_.config.generation; }
   const GuardOptions& options() const { return opts_; }
+  // Which rules, build and cgroup the policy in force came from.
+  const GuardIdentity& source() const { return identity_; }
 
  private:
   void remember_pinned_ids();
@@ -63,6 +65,7 @@ class Guard {
 
   sensor::Sensor& sensor_;
   GuardOptions opts_;
+  GuardIdentity identity_;
   CompiledGuard current_;
   std::map<uint32_t, std::vector<std::string>> ids_by_generation_;  // the last few generations
   std::vector<std::string> homes_;

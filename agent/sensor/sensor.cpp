@@ -7,6 +7,7 @@
 #include <openssl/evp.h>
 #include <sys/stat.h>
 #include <spdlog/spdlog.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -392,6 +393,9 @@ Sensor::~Sensor() {
   for (int fd : adopted_link_fds_) ::close(fd);
   for (auto it = links_.rbegin(); it != links_.rend(); ++it) bpf_link__destroy(*it);
   if (rb_) ring_buffer__free(rb_);
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  if (rb_cons_) munmap(const_cast<unsigned long*>(rb_cons_), page);
+  if (rb_prod_) munmap(const_cast<unsigned long*>(rb_prod_), page);
   if (cgroup_fd_ >= 0) ::close(cgroup_fd_);
   if (skel_) clawfence_bpf__destroy(skel_);
 }
@@ -482,6 +486,30 @@ void Sensor::untrack(uint32_t tgid) { bpf_map_delete_elem(bpf_map__fd(skel_->map
 size_t Sensor::tracked_count() const { return tracked_pids().size(); }
 
 Counters Sensor::counters() const { return read_counters(bpf_map__fd(skel_->maps.counters)); }
+
+// A BPF ring buffer's first page holds the consumer position, the second the producer position
+// (the data pages follow); both can be mapped read-only besides libbpf's own mapping.
+double Sensor::ringbuf_fill() const {
+  std::lock_guard<std::mutex> l(rb_pos_mu_);
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const int fd = bpf_map__fd(skel_->maps.events);
+  if (!rb_cons_) {
+    void* c = mmap(nullptr, page, PROT_READ, MAP_SHARED, fd, 0);
+    if (c == MAP_FAILED) return 0;
+    void* p = mmap(nullptr, page, PROT_READ, MAP_SHARED, fd, static_cast<off_t>(page));
+    if (p == MAP_FAILED) {
+      munmap(c, page);
+      return 0;
+    }
+    rb_cons_ = static_cast<const volatile unsigned long*>(c);
+    rb_prod_ = static_cast<const volatile unsigned long*>(p);
+  }
+  const uint32_t size = bpf_map__max_entries(skel_->maps.events);
+  if (size == 0) return 0;
+  const unsigned long cons = __atomic_load_n(rb_cons_, __ATOMIC_ACQUIRE);
+  const unsigned long prod = __atomic_load_n(rb_prod_, __ATOMIC_ACQUIRE);
+  return prod > cons ? static_cast<double>(prod - cons) / size : 0.0;
+}
 
 Counters read_counters(int fd) {
   Counters out{};

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -105,6 +106,8 @@ class Sensor {
   void untrack(uint32_t tgid);
   size_t tracked_count() const;
   Counters counters() const;
+  // How full the ring buffer is now (0..1): bytes the kernel produced that no reader consumed yet.
+  double ringbuf_fill() const;
 
   // Reader thread: polls the ring buffer and hands records to `cb` until stop_reader().
   void start_reader(RecordCallback cb);
@@ -159,6 +162,10 @@ class Sensor {
   bool adopted_ = false;
   bool keep_pins_ = true;
   std::vector<int> adopted_link_fds_;
+  // the ring buffer's consumer and producer position pages, mapped read-only for ringbuf_fill()
+  mutable std::mutex rb_pos_mu_;
+  mutable const volatile unsigned long* rb_cons_ = nullptr;
+  mutable const volatile unsigned long* rb_prod_ = nullptr;
 };
 
 // Routes libbpf's own log into spdlog, by level.
