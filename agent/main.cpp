@@ -3,6 +3,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "app/audit_cmd.h"
 #include "app/commands.h"
 #include "clawfence/abi.h"
 
@@ -81,6 +82,16 @@ int main(int argc, char** argv) {
   auto* unload_cmd = app.add_subcommand("unload", "detach and remove everything clawfence pinned");
   unload_cmd->add_option("--pin-dir", pin_dir, "where pins live")->capture_default_str();
 
+  std::vector<std::string> audit_files;
+  std::string audit_key;
+  bool audit_partial = false;
+  auto* audit_cmd = app.add_subcommand("audit", "work with the audit log");
+  audit_cmd->require_subcommand(1);
+  auto* verify_cmd = audit_cmd->add_subcommand("verify", "check the hash chain of audit log files (any order)");
+  verify_cmd->add_option("files", audit_files, "audit log files")->required();
+  verify_cmd->add_option("--hmac-key", audit_key, "also check every record's HMAC with this key file");
+  verify_cmd->add_flag("--partial", audit_partial, "the files may start mid-chain (older files archived)");
+
   app.add_subcommand("version", "print the version");
 
   CLI11_PARSE(app, argc, argv);
@@ -99,5 +110,6 @@ int main(int argc, char** argv) {
   if (check_cmd->parsed()) return clawfence::app::check_rules(rules_path);
   if (app.got_subcommand(status_cmd)) return clawfence::app::show_status(pin_dir);
   if (app.got_subcommand(unload_cmd)) return clawfence::app::unload(pin_dir);
+  if (verify_cmd->parsed()) return clawfence::app::audit_verify(audit_files, audit_key, audit_partial);
   return 0;
 }
