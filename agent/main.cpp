@@ -5,6 +5,7 @@
 
 #include "app/audit_cmd.h"
 #include "app/commands.h"
+#include "app/tail_cmd.h"
 #include "clawfence/abi.h"
 
 #ifndef CLAWFENCE_VERSION
@@ -91,6 +92,29 @@ int main(int argc, char** argv) {
   verify_cmd->add_option("files", audit_files, "audit log files")->required();
   verify_cmd->add_option("--hmac-key", audit_key, "also check every record's HMAC with this key file");
   verify_cmd->add_flag("--partial", audit_partial, "the files may start mid-chain (older files archived)");
+  clawfence::app::TailCommandOptions tail;
+  bool no_reconnect = false;
+  auto* tail_cmd = app.add_subcommand("tail", "follow the running agent's events live, from its socket");
+  tail_cmd->add_option("--socket", tail.socket, "the agent's tail socket")->capture_default_str();
+  tail_cmd->add_option("-o,--output", tail.output, "text (one line per event) or json (one object per line)")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  tail_cmd->add_option("--color", tail.color, "auto (when stdout is a terminal), always, never")
+      ->check(CLI::IsMember({"auto", "always", "never"}))
+      ->capture_default_str();
+  tail_cmd->add_option("--kind", tail.kinds, "only these kinds: exec, fork, exit, comm, file, net, dns, alert, gap, guard, env, agent")
+      ->delimiter(',');
+  tail_cmd->add_option("--severity", tail.min_severity, "only alerts at or above: info, warning, error, critical");
+  tail_cmd->add_option("--rule", tail.rule_ids, "only alerts of these rules, or events a guard judged under them")
+      ->delimiter(',');
+  tail_cmd->add_option("--pid", tail.pids, "only these processes and their descendants")->delimiter(',');
+  tail_cmd->add_option("--process", tail.comms, "only processes of these names (comm)")->delimiter(',');
+  tail_cmd->add_option("--role", tail.roles, "only events of these roles (gateway, tool, ...)")->delimiter(',');
+  tail_cmd->add_option("--since", tail.since,
+                       "first replay what the agent still holds from then on: 30s, 5m, 2h, 1d or an RFC 3339 time");
+  tail_cmd->add_flag("--no-reconnect", no_reconnect, "exit when the agent goes away instead of waiting for it");
+  tail_cmd->add_option("--count", tail.count, "stop after this many events (0: follow until interrupted)")
+      ->capture_default_str();
 
   app.add_subcommand("version", "print the version");
 
@@ -108,6 +132,10 @@ int main(int argc, char** argv) {
   if (app.got_subcommand(agent_cmd)) return clawfence::app::run_agent(agent);
   if (app.got_subcommand(run_cmd)) return clawfence::app::run_command(run);
   if (check_cmd->parsed()) return clawfence::app::check_rules(rules_path);
+  if (app.got_subcommand(tail_cmd)) {
+    tail.reconnect = !no_reconnect;
+    return clawfence::app::run_tail(tail);
+  }
   if (app.got_subcommand(status_cmd)) return clawfence::app::show_status(pin_dir);
   if (app.got_subcommand(unload_cmd)) return clawfence::app::unload(pin_dir);
   if (verify_cmd->parsed()) return clawfence::app::audit_verify(audit_files, audit_key, audit_partial);
