@@ -61,6 +61,36 @@ int main(int argc, char** argv) {
                         "serve Prometheus /metrics and /healthz on host:port; \"\" = off")
       ->capture_default_str()
       ->group("Outputs");
+  agent_cmd->add_option("--audit-dir", outs.audit_dir, "hash-chained audit log directory; \"\" = off")
+      ->capture_default_str()
+      ->group("Outputs");
+  agent_cmd->add_flag("--audit-all", outs.audit_all, "audit every event, not only alerts, blocks, kills, gaps and "
+                                                     "the agent's own notes")
+      ->group("Outputs");
+  agent_cmd->add_option("--audit-fsync", outs.audit_fsync,
+                        "when audit records reach the disk: always, critical (blocks, kills, notes at once; the "
+                        "rest within a second), interval")
+      ->check(CLI::IsMember({"always", "critical", "interval"}))
+      ->capture_default_str()
+      ->group("Outputs");
+  agent_cmd->add_option("--audit-rotate-mib", outs.audit_rotate_mib, "start a new audit file at this size; 0 = never")
+      ->capture_default_str()
+      ->group("Outputs");
+  agent_cmd->add_option("--audit-rotate-hours", outs.audit_rotate_hours,
+                        "start a new audit file at this age; 0 = never")
+      ->capture_default_str()
+      ->group("Outputs");
+  agent_cmd->add_option("--audit-hmac-key", outs.audit_hmac_key,
+                        "key file (mode 0600, >= 16 bytes): every audit record also carries an HMAC-SHA256")
+      ->group("Outputs");
+  agent_cmd->add_option("--tail-socket", outs.tail_socket, "serve the live event stream here; \"\" = off")
+      ->capture_default_str()
+      ->group("Outputs");
+  agent_cmd->add_option("--tail-group", outs.tail_group, "let this group read the tail socket (mode 0660)")
+      ->group("Outputs");
+  agent_cmd->add_option("--tail-buffer", outs.tail_buffer, "recent events kept for `clawfence tail --since`")
+      ->capture_default_str()
+      ->group("Outputs");
   add_common(agent_cmd, agent.common);
 
   clawfence::app::RunOptions run;

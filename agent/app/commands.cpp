@@ -16,6 +16,7 @@
 #include <openssl/crypto.h>
 #include <bpf/libbpf.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -26,7 +27,9 @@
 #include <thread>
 
 #include "app/pipeline.h"
+#include "output/audit.h"
 #include "output/metrics.h"
+#include "output/tail.h"
 #include "proto/timestamp.h"
 #include "enforce/guard.h"
 #include "env/fingerprint_key.h"
@@ -231,9 +234,59 @@ v1::Event agent_note(const std::string& what, const std::string& detail, const e
   return ev;
 }
 
+// The outputs besides the JSON lines that open before anything is attached, so that a busy
+// socket or a locked audit directory stops the agent before it loads a program.
+struct Outputs {
+  std::unique_ptr<output::AuditLog> audit;
+  std::unique_ptr<output::TailServer> tail;
+  std::unique_ptr<output::Metrics> metrics = std::make_unique<output::Metrics>();
+  // Outputs report their trouble as events through the pipeline, once there is one.
+  std::atomic<Pipeline*> pipeline{nullptr};
+  output::Report report() {
+    return [this](v1::Event ev) {
+      if (Pipeline* p = pipeline.load()) p->report(std::move(ev));
+    };
+  }
+};
+
+void open_outputs(const OutputOptions& o, Outputs& outs) {
+  if (!o.audit_dir.empty()) {
+    output::AuditOptions a;
+    a.dir = o.audit_dir;
+    a.all_events = o.audit_all;
+    a.fsync = o.audit_fsync == "always"  ? output::AuditOptions::Fsync::kAlways
+              : o.audit_fsync == "interval" ? output::AuditOptions::Fsync::kInterval
+                                            : output::AuditOptions::Fsync::kCritical;
+    a.rotate_bytes = uint64_t(o.audit_rotate_mib) << 20;
+    a.rotate_age = std::chrono::hours(o.audit_rotate_hours);
+    a.hmac_key_file = o.audit_hmac_key;
+    std::string err;
+    outs.audit = output::AuditLog::open(a, &err);
+    if (!outs.audit) throw StartError(1, "audit log: " + err);
+    spdlog::info("audit log: {} ({}, fsync {}{}), continuing at record {}", outs.audit->current_path(),
+                 o.audit_all ? "every event" : "alerts, blocks, kills, gaps, agent notes", o.audit_fsync,
+                 o.audit_hmac_key.empty() ? "" : ", with HMAC", outs.audit->last_seq() + 1);
+  } else {
+    spdlog::warn("audit log off (--audit-dir \"\"): nothing keeps a tamper-evident record of what happened");
+  }
+  if (!o.tail_socket.empty()) {
+    output::TailOptions t;
+    t.socket_path = o.tail_socket;
+    t.group = o.tail_group;
+    t.recent = o.tail_buffer;
+    t.version = CLAWFENCE_VERSION_STR;
+    t.host = host_name();
+    std::string err;
+    outs.tail = output::TailServer::open(t, outs.report(), &err);
+    if (!outs.tail) throw StartError(1, "tail socket: " + err);
+    spdlog::info("live tail: {} (mode {}): `clawfence tail`", o.tail_socket,
+                 o.tail_group.empty() ? "0600, root" : "0660, group " + o.tail_group);
+  }
+}
+
 // What /metrics shows beyond the event counts: read at scrape time from the parts that keep
 // their own counts.
-void register_metrics(output::Metrics& m, const sensor::Sensor& s, const Pipeline& p) {
+void register_metrics(output::Metrics& m, const sensor::Sensor& s, const Pipeline& p, const Outputs& outs) {
   using output::Sample;
   auto counter = [&s](uint32_t idx) {
     return [&s, idx] { return std::vector<Sample>{{{}, double(s.counters()[idx])}}; };
@@ -262,6 +315,19 @@ void register_metrics(output::Metrics& m, const sensor::Sensor& s, const Pipelin
     return std::vector<Sample>{{{{"result", "applied"}}, double(st.reloads)},
                                {{{"result", "refused"}}, double(st.reload_failures)}};
   });
+  if (auto* a = outs.audit.get()) {
+    m.add_family("clawfence_audit_records_total", "counter", "Records written to the audit log by this agent.",
+                 [a] { return std::vector<Sample>{{{}, double(a->records())}}; });
+    m.add_family("clawfence_audit_write_failures_total", "counter",
+                 "Events the audit log could not write (each followed by a gap record).",
+                 [a] { return std::vector<Sample>{{{}, double(a->failures())}}; });
+  }
+  if (auto* t = outs.tail.get()) {
+    m.add_family("clawfence_tail_clients", "gauge", "Live-tail clients connected now.",
+                 [t] { return std::vector<Sample>{{{}, double(t->clients())}}; });
+    m.add_family("clawfence_tail_dropped_total", "counter", "Events tail clients missed because they read too slowly.",
+                 [t] { return std::vector<Sample>{{{}, double(t->dropped_total())}}; });
+  }
 }
 
 void log_summary(const sensor::Sensor& s, const Pipeline& p) {
@@ -425,6 +491,8 @@ int run_agent_impl(const AgentOptions& opts) {
   for (const auto& w : warnings) spdlog::warn("{}", w);
   // 3. sinks, then sensors: nothing is read before there is somewhere to write it
   output::JsonLinesSink sink(opts.common.output);
+  Outputs outs;
+  open_outputs(opts.outputs, outs);
   sigset_t sigs = block_signals();
   auto sensor = sensor::Sensor::start(sensor_opts, kt);
   for (const auto& a : sensor->attachments()) spdlog::debug("attached {}", a);
@@ -497,10 +565,13 @@ int run_agent_impl(const AgentOptions& opts) {
   pipeline.set_guard(&guard);
   auto env_probes = make_env_probes(*sensor);
   pipeline.set_env_probes(env_probes.get());
-  // outputs beside the JSON lines
-  auto metrics = std::make_unique<output::Metrics>();
+  // outputs beside the JSON lines: the audit log first, so a record is kept before it is shown
+  if (outs.audit) pipeline.add_output(outs.audit.get());
+  if (outs.tail) pipeline.add_output(outs.tail.get());
+  auto& metrics = outs.metrics;
   pipeline.add_output(metrics.get());
-  register_metrics(*metrics, *sensor, pipeline);
+  outs.pipeline.store(&pipeline);
+  register_metrics(*metrics, *sensor, pipeline, outs);
   metrics->set_health([&pipeline] {
     auto idle = std::chrono::steady_clock::now() - pipeline.last_turn();
     return idle > std::chrono::seconds(5) ? std::string("the event pipeline has not turned for ") +
@@ -566,6 +637,7 @@ int run_agent_impl(const AgentOptions& opts) {
                                          : "stopping",
                              guard));
   pipeline.stop();
+  outs.pipeline.store(nullptr);
   metrics->stop();
   log_summary(*sensor, pipeline);
   if (sensor->pinned())

@@ -22,6 +22,15 @@ struct CommonOptions {
 // Where the agent's events go besides the JSON lines. "" switches an output off.
 struct OutputOptions {
   std::string metrics_addr = "127.0.0.1:9464";          // Prometheus /metrics and /healthz
+  std::string audit_dir = "/var/log/clawfence";         // hash-chained audit log
+  bool audit_all = false;                               // every event, not only the security-relevant
+  std::string audit_fsync = "critical";                 // always, critical (blocks, kills, notes), interval
+  uint32_t audit_rotate_mib = 64;
+  uint32_t audit_rotate_hours = 24;
+  std::string audit_hmac_key;                           // key file (0600): records carry an HMAC too
+  std::string tail_socket = "/run/clawfence/clawfence.sock";
+  std::string tail_group;                               // "": root only (0600); else 0660 and this group
+  size_t tail_buffer = 10000;                           // recent events kept for `tail --since`
 };
 
 struct AgentOptions {
