@@ -3,6 +3,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "app/alert_cmd.h"
 #include "app/commands.h"
 #include "clawfence/abi.h"
 
@@ -76,6 +77,18 @@ int main(int argc, char** argv) {
   auto* unload_cmd = app.add_subcommand("unload", "detach and remove everything clawfence pinned");
   unload_cmd->add_option("--pin-dir", pin_dir, "where pins live")->capture_default_str();
 
+  clawfence::output::PagerDutyOptions pagerduty;
+  auto* alert_cmd = app.add_subcommand("alert", "work with alert delivery");
+  alert_cmd->require_subcommand(1);
+  auto* alert_test_cmd = alert_cmd->add_subcommand("test", "send one test event to PagerDuty and print its answer");
+  alert_test_cmd->add_option("--pagerduty-url", pagerduty.url, "Events API v2 endpoint")->capture_default_str();
+  alert_test_cmd->add_option("--pagerduty-key-file", pagerduty.key_file,
+                             "file holding the routing key (mode 0600); wins over the environment");
+  alert_test_cmd->add_option("--pagerduty-key-env", pagerduty.key_env, "environment variable holding the routing key")
+      ->capture_default_str();
+  alert_test_cmd->add_option("--pagerduty-proxy", pagerduty.proxy,
+                             "proxy URL (default: libcurl's https_proxy and no_proxy environment)");
+
   app.add_subcommand("version", "print the version");
 
   CLI11_PARSE(app, argc, argv);
@@ -94,5 +107,6 @@ int main(int argc, char** argv) {
   if (check_cmd->parsed()) return clawfence::app::check_rules(rules_path);
   if (app.got_subcommand(status_cmd)) return clawfence::app::show_status(pin_dir);
   if (app.got_subcommand(unload_cmd)) return clawfence::app::unload(pin_dir);
+  if (alert_test_cmd->parsed()) return clawfence::app::alert_test(pagerduty);
   return 0;
 }

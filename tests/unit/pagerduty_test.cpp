@@ -2,7 +2,7 @@
 // checks every request against the Events API v2 schema and answers as a test scripts it: 202,
 // 400, 429, 500, or not at all (longer than the client's timeout). Dedup keys, the spool on disk,
 // retries with backoff, the rate limit, restarts (also after kill -9), the bound, resolve, the
-// routing key's handling.
+// routing key's handling and `clawfence alert test`.
 #include "output/pagerduty.h"
 
 #include <google/protobuf/util/json_util.h>
@@ -31,6 +31,7 @@
 #include <thread>
 #include <vector>
 
+#include "app/alert_cmd.h"
 #include "output/json_lines.h"
 #include "temp_dir.h"
 
@@ -935,6 +936,48 @@ TEST_F(PagerDutyTest, RoutingKeyNeverAppearsInLogsReportsOrTheSpool) {
   EXPECT_NE(reported.find("pagerduty_rejected"), std::string::npos);
   EXPECT_EQ(reported.find(kKey), std::string::npos) << reported;
   EXPECT_EQ(answer.body.find(kKey), std::string::npos);
+}
+
+// ---- clawfence alert test ------------------------------------------------------------------------
+
+TEST_F(PagerDutyTest, AlertTestSendsOneEventAndPrintsTheAnswer) {
+  PagerDutyOptions o = options();
+  ::testing::internal::CaptureStdout();
+  const int ok = app::alert_test(o);
+  const std::string out = ::testing::internal::GetCapturedStdout();
+  EXPECT_EQ(ok, 0) << out;
+  EXPECT_NE(out.find("HTTP 202"), std::string::npos) << out;
+  EXPECT_NE(out.find("Event processed"), std::string::npos) << out;
+  EXPECT_NE(out.find("dedup_key: clawfence/clawfence-test/test-host/"), std::string::npos) << out;
+  EXPECT_EQ(out.find(kKey), std::string::npos) << out;
+  auto r = server_.received();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].schema_error, "");
+  EXPECT_EQ(r[0].action, "trigger");
+  EXPECT_EQ(r[0].summary, "clawfence test alert from test-host");
+  EXPECT_EQ(r[0].severity, "info");
+  EXPECT_TRUE(dir_names(o.spool_dir).empty());  // straight out, no spool
+
+  server_.answer_next({Answer::kReject});
+  ::testing::internal::CaptureStdout();
+  const int refused = app::alert_test(o);
+  const std::string out2 = ::testing::internal::GetCapturedStdout();
+  EXPECT_EQ(refused, 1) << out2;
+  EXPECT_NE(out2.find("HTTP 400"), std::string::npos) << out2;
+  EXPECT_NE(out2.find("invalid event"), std::string::npos) << out2;
+  EXPECT_EQ(out2.find(kKey), std::string::npos) << out2;
+
+  PagerDutyOptions no_key = o;
+  no_key.key_env = "CLAWFENCE_PD_NO_SUCH_VARIABLE";
+  EXPECT_EQ(app::alert_test(no_key), 2);
+  PagerDutyOptions open_file = o;
+  open_file.key_file = tmp_.write("key", kKey);
+  ::chmod(open_file.key_file.c_str(), 0644);
+  EXPECT_EQ(app::alert_test(open_file), 2);
+  PagerDutyOptions plain = o;
+  plain.url = "http://events.pagerduty.com/v2/enqueue";
+  EXPECT_EQ(app::alert_test(plain), 2);
+  EXPECT_EQ(server_.received().size(), 2u);
 }
 
 }  // namespace
