@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "app/audit_cmd.h"
+#include "app/alert_cmd.h"
 #include "app/commands.h"
 #include "app/tail_cmd.h"
 #include "clawfence/abi.h"
@@ -145,6 +146,17 @@ int main(int argc, char** argv) {
   tail_cmd->add_flag("--no-reconnect", no_reconnect, "exit when the agent goes away instead of waiting for it");
   tail_cmd->add_option("--count", tail.count, "stop after this many events (0: follow until interrupted)")
       ->capture_default_str();
+  clawfence::output::PagerDutyOptions pagerduty;
+  auto* alert_cmd = app.add_subcommand("alert", "work with alert delivery");
+  alert_cmd->require_subcommand(1);
+  auto* alert_test_cmd = alert_cmd->add_subcommand("test", "send one test event to PagerDuty and print its answer");
+  alert_test_cmd->add_option("--pagerduty-url", pagerduty.url, "Events API v2 endpoint")->capture_default_str();
+  alert_test_cmd->add_option("--pagerduty-key-file", pagerduty.key_file,
+                             "file holding the routing key (mode 0600); wins over the environment");
+  alert_test_cmd->add_option("--pagerduty-key-env", pagerduty.key_env, "environment variable holding the routing key")
+      ->capture_default_str();
+  alert_test_cmd->add_option("--pagerduty-proxy", pagerduty.proxy,
+                             "proxy URL (default: libcurl's https_proxy and no_proxy environment)");
 
   app.add_subcommand("version", "print the version");
 
@@ -169,5 +181,6 @@ int main(int argc, char** argv) {
   if (app.got_subcommand(status_cmd)) return clawfence::app::show_status(pin_dir);
   if (app.got_subcommand(unload_cmd)) return clawfence::app::unload(pin_dir);
   if (verify_cmd->parsed()) return clawfence::app::audit_verify(audit_files, audit_key, audit_partial);
+  if (alert_test_cmd->parsed()) return clawfence::app::alert_test(pagerduty);
   return 0;
 }
