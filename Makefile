@@ -95,9 +95,9 @@ $(BUILD)/tests/$(1): $(patsubst %.cpp,$(BUILD)/obj/%.o,$(wildcard tests/$(2)/*.c
 	@mkdir -p $$(@D)
 	$$(CXX) $$(CXXFLAGS) -o $$@ $$^ $$(PKG_LIBS) -lgtest -lgtest_main $$(LDLIBS)
 endef
-$(eval $(call test_binary,unit_tests,unit))
+$(eval $(call test_binary,unit_tests,unit,tests/lib/fake_pagerduty.cpp))
 $(eval $(call test_binary,bpf_tests,bpf,tests/lib/harness.cpp tests/lib/guard_fixture.cpp))
-$(eval $(call test_binary,e2e_tests,e2e,tests/lib/harness.cpp))
+$(eval $(call test_binary,e2e_tests,e2e,tests/lib/harness.cpp tests/lib/fake_pagerduty.cpp))
 TEST_BINS := $(BUILD)/tests/unit_tests $(BUILD)/tests/bpf_tests $(BUILD)/tests/e2e_tests
 
 # ---- fuzzing ---------------------------------------------------------------------------------

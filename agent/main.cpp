@@ -34,6 +34,21 @@ void add_common(CLI::App* cmd, clawfence::app::CommonOptions& c) {
       ->capture_default_str();
 }
 
+// Where and how PagerDuty events go: shared by the agent and `alert test`.
+void add_pagerduty_delivery(CLI::App* cmd, clawfence::output::PagerDutyOptions& pd) {
+  cmd->add_option("--pagerduty-url", pd.url, "Events API v2 endpoint (EU: https://events.eu.pagerduty.com/v2/enqueue)")
+      ->capture_default_str()
+      ->group("PagerDuty");
+  cmd->add_option("--pagerduty-key-file", pd.key_file,
+                  "file holding the routing key (mode 0600); wins over the environment")
+      ->group("PagerDuty");
+  cmd->add_option("--pagerduty-key-env", pd.key_env, "environment variable holding the routing key")
+      ->capture_default_str()
+      ->group("PagerDuty");
+  cmd->add_option("--pagerduty-proxy", pd.proxy, "proxy URL (default: libcurl's https_proxy and no_proxy environment)")
+      ->group("PagerDuty");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -92,6 +107,24 @@ int main(int argc, char** argv) {
   agent_cmd->add_option("--tail-buffer", outs.tail_buffer, "recent events kept for `clawfence tail --since`")
       ->capture_default_str()
       ->group("Outputs");
+  add_pagerduty_delivery(agent_cmd, outs.pagerduty);
+  agent_cmd->add_option("--pagerduty-severity", outs.pagerduty.min_severity,
+                        "page for alerts at or above: info, warning, error, critical")
+      ->check(CLI::IsMember({"info", "warning", "error", "critical"}))
+      ->capture_default_str()
+      ->group("PagerDuty");
+  agent_cmd->add_option("--pagerduty-spool", outs.pagerduty.spool_dir,
+                        "alerts wait here (synced) until PagerDuty accepts them")
+      ->capture_default_str()
+      ->group("PagerDuty");
+  agent_cmd->add_option("--pagerduty-spool-max", outs.pagerduty.spool_max,
+                        "most alerts waiting; beyond it the oldest is dropped, counted and recorded")
+      ->capture_default_str()
+      ->group("PagerDuty");
+  agent_cmd->add_option("--pagerduty-resolve-after", outs.pagerduty_resolve_s,
+                        "resolve an incident once its rule has been quiet this many seconds; 0 = never")
+      ->capture_default_str()
+      ->group("PagerDuty");
   add_common(agent_cmd, agent.common);
 
   clawfence::app::RunOptions run;
@@ -150,13 +183,7 @@ int main(int argc, char** argv) {
   auto* alert_cmd = app.add_subcommand("alert", "work with alert delivery");
   alert_cmd->require_subcommand(1);
   auto* alert_test_cmd = alert_cmd->add_subcommand("test", "send one test event to PagerDuty and print its answer");
-  alert_test_cmd->add_option("--pagerduty-url", pagerduty.url, "Events API v2 endpoint")->capture_default_str();
-  alert_test_cmd->add_option("--pagerduty-key-file", pagerduty.key_file,
-                             "file holding the routing key (mode 0600); wins over the environment");
-  alert_test_cmd->add_option("--pagerduty-key-env", pagerduty.key_env, "environment variable holding the routing key")
-      ->capture_default_str();
-  alert_test_cmd->add_option("--pagerduty-proxy", pagerduty.proxy,
-                             "proxy URL (default: libcurl's https_proxy and no_proxy environment)");
+  add_pagerduty_delivery(alert_test_cmd, pagerduty);
 
   app.add_subcommand("version", "print the version");
 

@@ -189,7 +189,8 @@ cond_floor() {
 cond_untracked() {
   local pid op
   : > "$work/agent.log"
-  timeout -s INT -k 10 "$LIMIT" "$CF" agent --rules "$rules" --cgroup "$cg" -o /dev/null 2> "$work/agent.log" &
+  timeout -s INT -k 10 "$LIMIT" "$CF" agent --rules "$rules" --cgroup "$cg" -o /dev/null \
+      --audit-dir "$work/audit" --tail-socket "$work/tail.sock" --metrics-addr 127.0.0.1:0 2> "$work/agent.log" &
   pid=$!
   started+=("$pid")
   wait_for_line "$work/agent.log" "watching:" "$pid" "clawfence agent"
@@ -265,6 +266,7 @@ guard_unwatched() { # cond extra-agent-flags...
   shift
   : > "$work/agent.log"
   timeout -s INT -k 10 "$LIMIT" "$CF" agent --rules "$enforce_rules" --cgroup "$cg" --pin never -o /dev/null "$@" \
+      --audit-dir "$work/audit" --tail-socket "$work/tail.sock" --metrics-addr 127.0.0.1:0 \
     2> "$work/agent.log" &
   pid=$!
   started+=("$pid")

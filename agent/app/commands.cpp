@@ -29,6 +29,7 @@
 #include "app/pipeline.h"
 #include "output/audit.h"
 #include "output/metrics.h"
+#include "output/pagerduty.h"
 #include "output/tail.h"
 #include "proto/timestamp.h"
 #include "enforce/guard.h"
@@ -239,6 +240,7 @@ v1::Event agent_note(const std::string& what, const std::string& detail, const e
 struct Outputs {
   std::unique_ptr<output::AuditLog> audit;
   std::unique_ptr<output::TailServer> tail;
+  std::unique_ptr<output::PagerDutyForwarder> pagerduty;
   std::unique_ptr<output::Metrics> metrics = std::make_unique<output::Metrics>();
   // Outputs report their trouble as events through the pipeline, once there is one.
   std::atomic<Pipeline*> pipeline{nullptr};
@@ -282,6 +284,22 @@ void open_outputs(const OutputOptions& o, Outputs& outs) {
     spdlog::info("live tail: {} (mode {}): `clawfence tail`", o.tail_socket,
                  o.tail_group.empty() ? "0600, root" : "0660, group " + o.tail_group);
   }
+  // PagerDuty is on when there is a routing key; a key file that is given must be usable
+  output::PagerDutyOptions pd = o.pagerduty;
+  pd.resolve_after = std::chrono::seconds(o.pagerduty_resolve_s);
+  const char* env_key = pd.key_env.empty() ? nullptr : getenv(pd.key_env.c_str());
+  if (pd.key_file.empty() && (!env_key || !*env_key)) {
+    spdlog::info("PagerDuty off: no routing key (set {} or --pagerduty-key-file)",
+                 pd.key_env.empty() ? "--pagerduty-key-env" : pd.key_env);
+    return;
+  }
+  std::string err;
+  outs.pagerduty = output::PagerDutyForwarder::open(pd, outs.report(), &err);
+  if (!outs.pagerduty) throw StartError(1, "PagerDuty: " + err);
+  const auto st = outs.pagerduty->stats();
+  spdlog::info("PagerDuty: alerts at or above {} to {} (routing key from {}), spool {}{}", pd.min_severity, pd.url,
+               pd.key_file.empty() ? "$" + pd.key_env : pd.key_file, pd.spool_dir,
+               st.spooled ? ", " + std::to_string(st.spooled) + " alerts from before waiting" : "");
 }
 
 // What /metrics shows beyond the event counts: read at scrape time from the parts that keep
@@ -321,6 +339,20 @@ void register_metrics(output::Metrics& m, const sensor::Sensor& s, const Pipelin
     m.add_family("clawfence_audit_write_failures_total", "counter",
                  "Events the audit log could not write (each followed by a gap record).",
                  [a] { return std::vector<Sample>{{{}, double(a->failures())}}; });
+  }
+  if (auto* pd = outs.pagerduty.get()) {
+    m.add_family("clawfence_pagerduty_events_total", "counter", "PagerDuty events, by what became of them.", [pd] {
+      const auto st = pd->stats();
+      return std::vector<Sample>{{{{"result", "sent"}}, double(st.sent)},
+                                 {{{"result", "rejected"}}, double(st.rejected)},
+                                 {{{"result", "dropped"}}, double(st.dropped)},
+                                 {{{"result", "resolved"}}, double(st.resolves)}};
+    });
+    m.add_family("clawfence_pagerduty_failed_attempts_total", "counter",
+                 "Deliveries that failed and are retried (429, 5xx, network, timeout).",
+                 [pd] { return std::vector<Sample>{{{}, double(pd->stats().failed_attempts)}}; });
+    m.add_family("clawfence_pagerduty_spooled", "gauge", "Alerts waiting in the spool for PagerDuty.",
+                 [pd] { return std::vector<Sample>{{{}, double(pd->stats().spooled)}}; });
   }
   if (auto* t = outs.tail.get()) {
     m.add_family("clawfence_tail_clients", "gauge", "Live-tail clients connected now.",
@@ -491,9 +523,9 @@ int run_agent_impl(const AgentOptions& opts) {
   for (const auto& w : warnings) spdlog::warn("{}", w);
   // 3. sinks, then sensors: nothing is read before there is somewhere to write it
   output::JsonLinesSink sink(opts.common.output);
+  sigset_t sigs = block_signals();  // before the outputs start their threads, which inherit the mask
   Outputs outs;
   open_outputs(opts.outputs, outs);
-  sigset_t sigs = block_signals();
   auto sensor = sensor::Sensor::start(sensor_opts, kt);
   for (const auto& a : sensor->attachments()) spdlog::debug("attached {}", a);
   log_mechanism(*sensor);
@@ -568,6 +600,7 @@ int run_agent_impl(const AgentOptions& opts) {
   // outputs beside the JSON lines: the audit log first, so a record is kept before it is shown
   if (outs.audit) pipeline.add_output(outs.audit.get());
   if (outs.tail) pipeline.add_output(outs.tail.get());
+  if (outs.pagerduty) pipeline.add_output(outs.pagerduty.get());
   auto& metrics = outs.metrics;
   pipeline.add_output(metrics.get());
   outs.pipeline.store(&pipeline);

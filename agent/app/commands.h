@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "output/pagerduty.h"
+
 namespace clawfence::app {
 
 struct CommonOptions {
@@ -31,6 +33,9 @@ struct OutputOptions {
   std::string tail_socket = "/run/clawfence/clawfence.sock";
   std::string tail_group;                               // "": root only (0600); else 0660 and this group
   size_t tail_buffer = 10000;                           // recent events kept for `tail --since`
+  // on when a routing key is found (key file, or the environment variable it names)
+  output::PagerDutyOptions pagerduty;
+  uint32_t pagerduty_resolve_s = 0;
 };
 
 struct AgentOptions {

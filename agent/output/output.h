@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <string>
 
 #include "proto/clawfence.pb.h"
 
@@ -21,5 +22,9 @@ class EventOutput {
 // How an output reports its own trouble (a gap, a refused alert) as an event: thread-safe; the
 // event goes through the pipeline to every output like any other.
 using Report = std::function<void(v1::Event)>;
+
+// Alert severities in order (PagerDuty's names): info 1, warning 2, error 3, critical 4; 0 for
+// anything else.
+int severity_rank(const std::string& severity);
 
 }  // namespace clawfence::output

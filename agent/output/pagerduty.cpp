@@ -118,7 +118,7 @@ std::string summary_of(const v1::Event& ev, const std::string& host) {
 
 // Unknown severities page as errors rather than being refused by PagerDuty.
 std::string pagerduty_severity(const std::string& severity) {
-  return severity_rank(severity) >= 0 ? severity : "error";
+  return severity_rank(severity) > 0 ? severity : "error";
 }
 
 bool is_loopback_host(std::string host) {
@@ -270,14 +270,6 @@ class EventsClient {
 
 // ---- building events ---------------------------------------------------------------------------
 
-int severity_rank(const std::string& severity) {
-  if (severity == "info") return 0;
-  if (severity == "warning") return 1;
-  if (severity == "error") return 2;
-  if (severity == "critical") return 3;
-  return -1;
-}
-
 std::string dedup_key(const v1::Event& ev, const std::string& host) {
   const Subject subject = subject_of(ev.alert());
   // NUL-separated so that no two different (kind, subject, target) triples hash the same text.
@@ -416,7 +408,7 @@ std::unique_ptr<PagerDutyForwarder> PagerDutyForwarder::open(const PagerDutyOpti
                                                              std::string* err) {
   PagerDutyOptions opts = given;
   if (opts.host.empty()) opts.host = local_host_name();
-  if (severity_rank(opts.min_severity) < 0) {
+  if (severity_rank(opts.min_severity) == 0) {
     *err = "PagerDuty minimum severity '" + opts.min_severity + "' is not one of info, warning, error, critical";
     return nullptr;
   }

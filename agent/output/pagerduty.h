@@ -81,9 +81,6 @@ std::string dedup_key(const v1::Event& alert_event, const std::string& host);
 // The PagerDuty trigger for an alert event on `host`, routing_key left empty.
 v1::PagerDutyEvent build_trigger(const v1::Event& alert_event, const std::string& host);
 
-// info 0, warning 1, error 2, critical 3; -1 for anything else.
-int severity_rank(const std::string& severity);
-
 // PagerDuty's answer to one POST.
 struct EnqueueAnswer {
   long http_status = 0;           // 0: no HTTP answer (see error)

@@ -119,14 +119,6 @@ bool comm_matches(const std::string& wanted, const std::string& comm) {
 
 }  // namespace
 
-int severity_rank(const std::string& severity) {
-  if (severity == "info") return 1;
-  if (severity == "warning") return 2;
-  if (severity == "error") return 3;
-  if (severity == "critical") return 4;
-  return 0;
-}
-
 bool tail_matches(const v1::TailRequest& req, const v1::Event& ev) {
   if (req.kinds_size() > 0 && !has(req.kinds(), static_cast<int>(ev.kind()))) return false;
   if (!req.min_severity().empty()) {

@@ -43,9 +43,6 @@ struct TailOptions {
 // event that is not an alert.
 bool tail_matches(const v1::TailRequest& req, const v1::Event& ev);
 
-// 1 (info) .. 4 (critical); 0 for anything else.
-int severity_rank(const std::string& severity);
-
 // One message as it goes on the socket: varint length, then the message.
 std::string serialize_delimited(const google::protobuf::MessageLite& msg);
 

@@ -49,7 +49,13 @@ class Agent {
  public:
   Agent(const std::string& bin, const std::string& rules, const std::string& cgroup, const std::string& out,
         const std::string& log)
-      : log_(log), child_({bin, "agent", "--rules", rules, "--cgroup", cgroup, "--pin", "never", "-o", out}, "", log) {}
+      : log_(log), child_(argv(bin, rules, cgroup, out), "", log) {}
+  static std::vector<std::string> argv(const std::string& bin, const std::string& rules, const std::string& cgroup,
+                                       const std::string& out) {
+    std::vector<std::string> a = {bin, "agent", "--rules", rules, "--cgroup", cgroup, "--pin", "never", "-o", out};
+    for (auto& f : private_outputs(out.substr(0, out.rfind('/')))) a.push_back(f);
+    return a;
+  }
   bool ready() {
     return eventually([&] { return read_file(log_).find("watching:") != std::string::npos; }, seconds(20));
   }

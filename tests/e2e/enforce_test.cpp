@@ -59,7 +59,9 @@ class Enforce : public ::testing::Test {
   }
 
   std::vector<std::string> agent_argv(const std::string& cgroup) const {
-    return {bin_, "agent", "--rules", rules_, "--cgroup", cgroup, "--pin-dir", pin_dir_, "-o", out_};
+    std::vector<std::string> a = {bin_, "agent", "--rules", rules_, "--cgroup", cgroup, "--pin-dir", pin_dir_, "-o", out_};
+    for (auto& f : private_outputs(dir_)) a.push_back(f);
+    return a;
   }
 
   bool wait_log(const std::string& log, const std::string& what) const {

@@ -170,6 +170,10 @@ std::vector<std::string> dnsmasq_argv(const std::string& listen, const std::vect
   return argv;
 }
 
+std::vector<std::string> private_outputs(const std::string& dir) {
+  return {"--audit-dir", dir + "/audit", "--tail-socket", dir + "/tail.sock", "--metrics-addr", "127.0.0.1:0"};
+}
+
 std::vector<v1::Event> read_events(const std::string& path) {
   std::vector<v1::Event> out;
   std::ifstream in(path);

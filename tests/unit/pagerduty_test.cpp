@@ -33,11 +33,15 @@
 
 #include "app/alert_cmd.h"
 #include "output/json_lines.h"
+#include "fake_pagerduty.h"
 #include "temp_dir.h"
 
 namespace clawfence::output {
 namespace {
 
+using clawfence::testing::Answer;
+using clawfence::testing::FakePagerDuty;
+using clawfence::testing::Received;
 using clawfence::testing::TempDir;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
@@ -58,171 +62,6 @@ bool eventually(const std::function<bool()>& done, std::chrono::milliseconds lim
   }
   return done();
 }
-
-size_t utf8_chars(const std::string& s) {
-  size_t n = 0;
-  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
-  return n;
-}
-
-// ---- the test server -------------------------------------------------------------------------
-
-enum class Answer { kAccept, kReject, kTooMany, kServerError, kHang };
-
-struct Received {
-  Clock::time_point at;
-  std::string action;
-  std::string dedup_key;
-  std::string marker;        // the alert's evidence path: one per alert in these tests
-  std::string summary;
-  std::string severity;
-  std::string schema_error;  // "" when the request matched the Events v2 schema
-  Answer answer = Answer::kAccept;
-};
-
-// What PagerDuty requires of POST /v2/enqueue, checked on the JSON as sent.
-std::string schema_error(const httplib::Request& req, v1::PagerDutyEvent* ev) {
-  if (req.get_header_value("Content-Type") != "application/json") return "Content-Type is not application/json";
-  for (const char* field : {"\"routing_key\":", "\"event_action\":", "\"dedup_key\":"}) {
-    if (req.body.find(field) == std::string::npos) return std::string("missing ") + field;
-  }
-  // Strict: an unknown field name (a camelCase one, a typo) fails here.
-  if (!google::protobuf::util::JsonStringToMessage(req.body, ev).ok()) return "not an Events v2 JSON object";
-  if (ev->routing_key() != kKey) return "wrong routing_key";
-  if (ev->event_action() != "trigger" && ev->event_action() != "resolve") return "bad event_action";
-  if (ev->dedup_key().empty() || ev->dedup_key().size() > 255) return "bad dedup_key";
-  if (ev->event_action() == "resolve") return "";
-  const v1::PagerDutyPayload& p = ev->payload();
-  if (req.body.find("\"payload\":{") == std::string::npos) return "trigger without payload";
-  if (p.summary().empty() || utf8_chars(p.summary()) > 1024) return "bad payload.summary";
-  if (p.source().empty()) return "missing payload.source";
-  const std::set<std::string> severities{"critical", "error", "warning", "info"};
-  if (!severities.count(p.severity())) return "bad payload.severity";
-  if (req.body.find("\"timestamp\":\"") == std::string::npos || !p.has_timestamp()) return "bad payload.timestamp";
-  if (!p.custom_details().has_process() || !p.custom_details().has_alert()) {
-    return "custom_details without process or alert";
-  }
-  return "";
-}
-
-class FakePagerDuty {
- public:
-  FakePagerDuty() {
-    server_.Post("/v2/enqueue", [this](const httplib::Request& req, httplib::Response& res) { handle(req, res); });
-    server_.set_keep_alive_timeout(1);
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-  }
-  ~FakePagerDuty() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      closing_ = true;
-    }
-    changed_.notify_all();
-    server_.stop();
-    thread_.join();
-  }
-
-  bool ok() const { return port_ > 0; }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v2/enqueue"; }
-
-  // The next answers, in order; after them, the default.
-  void answer_next(std::vector<Answer> answers) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    script_.insert(script_.end(), answers.begin(), answers.end());
-  }
-  void answer_by_default(Answer a) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    default_ = a;
-  }
-
-  std::vector<Received> received() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return received_;
-  }
-  // Requests answered 202, by dedup_key and by marker.
-  std::map<std::string, int> accepted_by_key() const {
-    std::map<std::string, int> out;
-    for (const auto& r : received()) {
-      if (r.answer == Answer::kAccept && r.schema_error.empty()) ++out[r.dedup_key];
-    }
-    return out;
-  }
-  std::map<std::string, int> accepted_by_marker() const {
-    std::map<std::string, int> out;
-    for (const auto& r : received()) {
-      if (r.answer == Answer::kAccept && r.schema_error.empty() && r.action == "trigger") ++out[r.marker];
-    }
-    return out;
-  }
-  std::vector<std::string> schema_errors() const {
-    std::vector<std::string> out;
-    for (const auto& r : received()) {
-      if (!r.schema_error.empty()) out.push_back(r.schema_error);
-    }
-    return out;
-  }
-
- private:
-  void handle(const httplib::Request& req, httplib::Response& res) {
-    Received r;
-    r.at = Clock::now();
-    v1::PagerDutyEvent ev;
-    r.schema_error = schema_error(req, &ev);
-    r.action = ev.event_action();
-    r.dedup_key = ev.dedup_key();
-    r.marker = ev.payload().custom_details().alert().evidence().path();
-    r.summary = ev.payload().summary();
-    r.severity = ev.payload().severity();
-    std::unique_lock<std::mutex> lock(mutex_);
-    if (!script_.empty()) {
-      r.answer = script_.front();
-      script_.pop_front();
-    } else {
-      r.answer = default_;
-    }
-    if (!r.schema_error.empty()) r.answer = Answer::kReject;
-    received_.push_back(r);
-    switch (r.answer) {
-      case Answer::kAccept:
-        res.status = 202;
-        res.set_content(R"({"status":"success","message":"Event processed","dedup_key":")" + r.dedup_key + "\"}",
-                        "application/json");
-        break;
-      case Answer::kReject:
-        // Quotes the routing key back, as a careless server might: the client must mask it.
-        res.status = 400;
-        res.set_content(R"({"status":"invalid event","message":"Event object is invalid","errors":[")" +
-                            (r.schema_error.empty() ? "Length of 'summary' is invalid" : r.schema_error) +
-                            " (routing_key " + kKey + ")\"]}",
-                        "application/json");
-        break;
-      case Answer::kTooMany:
-        res.status = 429;
-        res.set_content(R"({"status":"throttle event","message":"Requests for this service are arriving too quickly."})",
-                        "application/json");
-        break;
-      case Answer::kServerError:
-        res.status = 500;
-        res.set_content("internal error", "text/plain");
-        break;
-      case Answer::kHang:
-        changed_.wait_for(lock, 3s, [this] { return closing_; });
-        res.status = 500;
-        break;
-    }
-  }
-
-  httplib::Server server_;
-  int port_ = -1;
-  std::thread thread_;
-  mutable std::mutex mutex_;
-  std::condition_variable changed_;
-  bool closing_ = false;
-  std::deque<Answer> script_;
-  Answer default_ = Answer::kAccept;
-  std::vector<Received> received_;
-};
 
 // A TCP port on 127.0.0.1 that refuses connections: bound, never listening, held until the end.
 class RefusedPort {
@@ -357,7 +196,7 @@ class PagerDutyTest : public ::testing::Test {
   }
 
   TempDir tmp_;
-  FakePagerDuty server_;
+  FakePagerDuty server_{kKey};
   Reports reports_;
 };
 
@@ -741,7 +580,7 @@ TEST(PagerDutyKilled, AlertsSpooledBeforeKillDashNineAreDeliveredExactlyOnce) {
   ::close(acks[0]);
   ASSERT_GE(acked, 25);
 
-  FakePagerDuty server;
+  FakePagerDuty server{kKey};
   ASSERT_TRUE(server.ok());
   o.url = server.url();
   std::string err;
