@@ -48,12 +48,13 @@ class E2E : public ::testing::Test {
 class Agent {
  public:
   Agent(const std::string& bin, const std::string& rules, const std::string& cgroup, const std::string& out,
-        const std::string& log)
-      : log_(log), child_(argv(bin, rules, cgroup, out), "", log) {}
+        const std::string& log, const std::vector<std::string>& extra = {})
+      : log_(log), child_(argv(bin, rules, cgroup, out, extra), "", log) {}
   static std::vector<std::string> argv(const std::string& bin, const std::string& rules, const std::string& cgroup,
-                                       const std::string& out) {
+                                       const std::string& out, const std::vector<std::string>& extra) {
     std::vector<std::string> a = {bin, "agent", "--rules", rules, "--cgroup", cgroup, "--pin", "never", "-o", out};
     for (auto& f : private_outputs(out.substr(0, out.rfind('/')))) a.push_back(f);
+    a.insert(a.end(), extra.begin(), extra.end());
     return a;
   }
   bool ready() {
@@ -805,7 +806,8 @@ TEST_F(E2E, SecretReadsAreSeenAndTheirValuesNever) {
   const std::string node_copy = dir_ + "/node-copy";
   ASSERT_EQ(run({"sh", "-c", "cp \"$(readlink -f \"$(command -v node)\")\" " + node_copy}), 0);
   const std::string secret = "sk-CANARY-a7f3c9e1b2d4";
-  Agent agent(bin_, repo_root() + "/rules/openclaw.yaml", cg.path(), out_, dir_ + "/agent.log");
+  // every event goes to the audit log too, which must not hold the value either
+  Agent agent(bin_, repo_root() + "/rules/openclaw.yaml", cg.path(), out_, dir_ + "/agent.log", {"--audit-all"});
   ASSERT_TRUE(agent.ready()) << agent.log();
   const std::string tool =
       "node -e 'setTimeout(() => { void process.env.OPENAI_API_KEY; JSON.stringify(process.env); "
@@ -831,6 +833,9 @@ TEST_F(E2E, SecretReadsAreSeenAndTheirValuesNever) {
   // the value is nowhere
   EXPECT_EQ(read_file(out_).find(secret), std::string::npos);
   EXPECT_EQ(agent.log().find(secret), std::string::npos);
+  const std::string audit = read_file(dir_ + "/audit/audit.jsonl");
+  EXPECT_NE(audit.find("\"kind\":\"ENV\""), std::string::npos) << "the audit log holds every event";
+  EXPECT_EQ(audit.find(secret), std::string::npos);
 
   auto evs = read_events(out_);
   auto envs = of_kind(evs, v1::Event::ENV);
