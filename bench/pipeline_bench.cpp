@@ -5,8 +5,16 @@
 // threads, with the agent's default queue capacity. Any record not written is a loss and fails
 // the run.
 //
+// Then the same worker with the agent's other outputs behind the JSON lines: the live-tail server
+// (with no client, and with a client that connects and never reads: the agent must not slow
+// down for it), the metrics and the audit log (of security-relevant events only, the default,
+// and of every event).
+//
 //   pipeline_bench [N]     N records (default 200000), each phase run 3 times, median reported
 #include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -19,7 +27,10 @@
 
 #include "app/commands.h"
 #include "clawfence/abi.h"
+#include "output/audit.h"
 #include "output/json_lines.h"
+#include "output/metrics.h"
+#include "output/tail.h"
 #include "process/proc_fs.h"
 #include "process/process_table.h"
 #include "process/tracker.h"
@@ -208,7 +219,8 @@ struct Fixture {
 
 // The worker's loop body for one batch, stopping after `stage`. Returns the records not decoded.
 uint64_t process_batch(const std::string* begin, const std::string* end, Stage stage, Fixture& fx,
-                       JsonLinesSink& sink, sensor::DecodedRecord& rec) {
+                       JsonLinesSink& sink, sensor::DecodedRecord& rec,
+                       const std::vector<clawfence::output::EventOutput*>& outputs = {}) {
   uint64_t errors = 0;
   for (const std::string* raw = begin; raw != end; ++raw) {
     if (sensor::decode_record(raw->data(), raw->size(), fx.clock, rec) != sensor::DecodeStatus::kOk) {
@@ -217,9 +229,15 @@ uint64_t process_batch(const std::string* begin, const std::string* end, Stage s
     }
     if (stage == Stage::kDecode) continue;
     fx.tracker.apply(rec);
-    if (stage == Stage::kFull) sink.write(rec.event, rec.process_generation);
+    if (stage == Stage::kFull) {
+      sink.write(rec.event, rec.process_generation);
+      for (auto* o : outputs) o->write(rec.event);
+    }
   }
-  if (stage == Stage::kFull) sink.flush();
+  if (stage == Stage::kFull) {
+    sink.flush();
+    for (auto* o : outputs) o->flush();
+  }
   return errors;
 }
 
@@ -269,6 +287,69 @@ Run run_queued(const std::vector<std::string>& records, size_t capacity) {
   return r;
 }
 
+enum class Outputs { kTail, kTailStuckClient, kAuditAll };
+
+// The worker with the outputs the agent runs by default behind the JSON lines (tail server,
+// metrics, audit log of security-relevant events), or with every event audited.
+Run run_outputs(const std::vector<std::string>& records, Outputs which) {
+  namespace out = clawfence::output;
+  char tmpl[] = "/tmp/cf-pipeline-bench.XXXXXX";
+  const std::string dir = mkdtemp(tmpl) ? tmpl : "";
+  Run r;
+  if (dir.empty()) {
+    r.errors = records.size();
+    return r;
+  }
+  std::string err;
+  out::TailOptions to;
+  to.socket_path = dir + "/tail.sock";
+  auto tail = out::TailServer::open(to, [](clawfence::v1::Event) {}, &err);
+  out::AuditOptions ao;
+  ao.dir = dir + "/audit";
+  ao.all_events = which == Outputs::kAuditAll;
+  ao.fsync = out::AuditOptions::Fsync::kInterval;
+  auto audit = out::AuditLog::open(ao, &err);
+  out::Metrics metrics;
+  int client = -1;
+  if (tail && which == Outputs::kTailStuckClient) {
+    // a client that asks for everything and then never reads
+    client = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::snprintf(a.sun_path, sizeof(a.sun_path), "%s", to.socket_path.c_str());
+    const std::string req = out::serialize_delimited(clawfence::v1::TailRequest());
+    if (connect(client, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
+        write(client, req.data(), req.size()) != static_cast<ssize_t>(req.size()))
+      std::fprintf(stderr, "pipeline_bench: the stuck tail client could not connect\n");
+    for (int i = 0; i < 1000 && tail->clients() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  if (!tail || !audit) {
+    std::fprintf(stderr, "pipeline_bench: outputs: %s\n", err.c_str());
+    r.errors = records.size();
+  } else {
+    Fixture fx;
+    JsonLinesSink sink("/dev/null");
+    sensor::DecodedRecord rec;
+    std::vector<out::EventOutput*> outputs = {audit.get(), tail.get(), &metrics};
+    auto t0 = std::chrono::steady_clock::now();
+    for (size_t i = 0; i < records.size(); i += 1024) {
+      size_t end = std::min(records.size(), i + 1024);
+      r.errors += process_batch(&records[i], records.data() + end, Stage::kFull, fx, sink, rec, outputs);
+    }
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    r.errors = records.size() - sink.written();
+    if (which == Outputs::kTailStuckClient && tail->dropped_total() == 0)
+      std::fprintf(stderr, "pipeline_bench: the stuck tail client dropped nothing\n");
+    if (which == Outputs::kAuditAll && audit->records() != records.size()) r.errors += records.size() - audit->records();
+  }
+  if (client >= 0) close(client);
+  tail.reset();
+  audit.reset();
+  std::string rm = "rm -rf '" + dir + "'";
+  if (std::system(rm.c_str()) != 0) std::fprintf(stderr, "pipeline_bench: could not remove %s\n", dir.c_str());
+  return r;
+}
+
 template <typename F>
 Run median_of(int reps, F&& f) {
   std::vector<Run> runs;
@@ -310,6 +391,11 @@ int main(int argc, char** argv) {
       {"decode + apply", median_of(reps, [&] { return run_inline(records, Stage::kApply); })},
       {"decode + apply + JSON (worker)", median_of(reps, [&] { return run_inline(records, Stage::kFull); })},
       {"reader copy + queue + worker (2 threads)", median_of(reps, [&] { return run_queued(records, capacity); })},
+      {"worker + tail + metrics + audit (alerts only)", median_of(reps, [&] { return run_outputs(records, Outputs::kTail); })},
+      {"  the same, a tail client that never reads",
+       median_of(reps, [&] { return run_outputs(records, Outputs::kTailStuckClient); })},
+      {"worker + tail + metrics + audit of every event",
+       median_of(reps, [&] { return run_outputs(records, Outputs::kAuditAll); })},
   };
 
   std::printf("| stage | records/s | ns/record | lost |\n|---|---:|---:|---:|\n");
@@ -324,5 +410,7 @@ int main(int argc, char** argv) {
   double rate = n / full.seconds;
   std::printf("\npipeline: %.0f records/s with %s (goal >= 500000/s, zero loss): %s\n", rate,
               lossy ? "LOSSES" : "zero loss", !lossy && rate >= 500000 ? "met" : "NOT met");
+  std::printf("tail: a client that never reads costs the worker %.2fx (%.0f vs %.0f records/s)\n",
+              rows[5].run.seconds / rows[4].run.seconds, n / rows[5].run.seconds, n / rows[4].run.seconds);
   return lossy ? 1 : 0;
 }

@@ -123,6 +123,12 @@ void Pipeline::report_gaps() {
     write_gap("user_queue", queue - reported_queue_lost_, queue);
     reported_queue_lost_ = queue;
   }
+  // The JSON lines could not be written (disk full, a closed pipe): the other outputs say so.
+  const uint64_t sink = sink_.failed();
+  if (sink > reported_sink_lost_) {
+    write_gap("json_lines", sink - reported_sink_lost_, sink);
+    reported_sink_lost_ = sink_.failed();  // the gap's own line, if it failed too, is not news
+  }
 }
 
 void Pipeline::write_alerts() {

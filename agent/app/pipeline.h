@@ -113,6 +113,7 @@ class Pipeline {
   std::atomic<uint64_t> reload_failures_{0};
   uint64_t reported_kernel_lost_ = 0;
   uint64_t reported_queue_lost_ = 0;
+  uint64_t reported_sink_lost_ = 0;
   uint64_t reported_fail_closed_ = 0;
   std::chrono::steady_clock::time_point next_gap_check_{};
   bool running_ = false;

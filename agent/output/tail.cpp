@@ -333,27 +333,29 @@ void TailServer::wake() {
 }
 
 void TailServer::write(const v1::Event& ev) {
-  auto msg = std::make_shared<v1::TailMessage>();
-  *msg->mutable_event() = ev;
-  std::shared_ptr<const v1::TailMessage> evicted;  // released after the lock
+  if (opts_.recent == 0 && live_count_.load(std::memory_order_relaxed) == 0) return;
+  // The event is lent to the message for serializing, not copied into it.
+  v1::TailMessage msg;
+  msg.unsafe_arena_set_allocated_event(const_cast<v1::Event*>(&ev));
+  auto bytes = std::make_shared<const std::string>(serialize_delimited(msg));
+  msg.unsafe_arena_release_event();
+  std::shared_ptr<const std::string> evicted;  // released after the lock
   bool wake_server = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (opts_.recent > 0) {
       if (ring_.size() < opts_.recent) {
-        ring_.push_back(msg);
+        ring_.push_back(bytes);
       } else {
         evicted = std::move(ring_[ring_head_]);
-        ring_[ring_head_] = msg;
+        ring_[ring_head_] = bytes;
         ring_head_ = (ring_head_ + 1) % opts_.recent;
       }
     }
     if (live_.empty()) return;
-    std::shared_ptr<const std::string> bytes;  // serialized once, for every client that wants it
     int64_t now_ms = 0;
     for (Client* c : live_) {
       if (!tail_matches(c->request, ev)) continue;
-      if (!bytes) bytes = std::make_shared<const std::string>(serialize_delimited(*msg));
       if (c->queued_bytes + bytes->size() > opts_.client_queue_bytes) {
         ++c->dropped;
         ++c->dropped_unnoticed;
@@ -487,7 +489,7 @@ void TailServer::start(Client& c, const v1::TailRequest& req) {
   c.request = req;
   // Joining live_ and copying the ring happen under one lock: every event is either in the
   // copy (replayed) or comes after (queued live), never both, never neither.
-  std::vector<std::shared_ptr<const v1::TailMessage>> held;
+  std::vector<std::shared_ptr<const std::string>> held;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (req.has_since()) {
@@ -502,12 +504,19 @@ void TailServer::start(Client& c, const v1::TailRequest& req) {
   c.state = Client::State::kLive;
 
   // Serialized here, on the server thread, not under the lock the pipeline waits on.
+  // Parsed back here, on the server thread, to be filtered: replays are rare, writes are not.
+  auto parse = [](const std::string& bytes, v1::TailMessage* m) {
+    DelimitedReader r;
+    r.append(bytes.data(), bytes.size());
+    return r.next(*m) == DelimitedReader::Status::kMessage;
+  };
   std::vector<Chunk> replay;
   if (req.has_since()) {
     const int64_t since_ns = v1::timestamp_ns(req.since());
-    for (const auto& m : held) {
-      if (v1::timestamp_ns(m->event().time()) < since_ns || !tail_matches(req, m->event())) continue;
-      replay.push_back({std::make_shared<const std::string>(serialize_delimited(*m)), false, true});
+    v1::TailMessage m;
+    for (const auto& bytes : held) {
+      if (!parse(*bytes, &m) || v1::timestamp_ns(m.event().time()) < since_ns || !tail_matches(req, m.event())) continue;
+      replay.push_back({bytes, false, true});
     }
   }
   v1::TailMessage hello;
@@ -516,7 +525,8 @@ void TailServer::start(Client& c, const v1::TailRequest& req) {
   h->set_host(opts_.host);
   h->set_agent_pid(static_cast<uint32_t>(::getpid()));
   h->set_replayed(replay.size());
-  if (!held.empty()) *h->mutable_buffer_since() = held.front()->event().time();
+  v1::TailMessage oldest;
+  if (!held.empty() && parse(*held.front(), &oldest)) *h->mutable_buffer_since() = oldest.event().time();
   c.sending.push_back({std::make_shared<const std::string>(serialize_delimited(hello)), false, false});
   for (auto& r : replay) c.sending.push_back(std::move(r));
   spdlog::debug("live tail: {} follows events ({} replayed)", c.name, replay.size());

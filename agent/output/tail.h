@@ -120,7 +120,10 @@ class TailServer : public EventOutput {
 
   // Shared with write(), under mu_.
   mutable std::mutex mu_;
-  std::vector<std::shared_ptr<const v1::TailMessage>> ring_;  // the recent events, oldest at ring_head_
+  // The recent events as they go on the socket (each a delimited TailMessage), oldest at
+  // ring_head_: serialized once, whether or not anyone tails, so a client's arrival changes
+  // nothing of write()'s cost.
+  std::vector<std::shared_ptr<const std::string>> ring_;
   size_t ring_head_ = 0;
   std::vector<Client*> live_;
 
