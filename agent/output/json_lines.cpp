@@ -62,13 +62,23 @@ void JsonLinesSink::write(const v1::Event& ev, uint64_t process_generation) {
   line_.push_back('\n');
   if (fwrite(line_.data(), 1, line_.size(), out_) != line_.size()) {
     ++failed_;
+    clearerr(out_);
     return;
   }
   ++written_;
+  ++unflushed_;
 }
 
 void JsonLinesSink::flush() {
-  if (out_) fflush(out_);
+  if (!out_) return;
+  // Lines sit in stdio's buffer until here: a failed flush loses them (which of them reached the
+  // file is not known; all are counted as lost).
+  if (fflush(out_) != 0) {
+    failed_ += unflushed_;
+    written_ -= unflushed_;
+    clearerr(out_);
+  }
+  unflushed_ = 0;
 }
 
 }  // namespace clawfence::output

@@ -25,8 +25,8 @@ class JsonLinesSink {
   // the previous event of the same process; 0 renders it anew.
   void write(const v1::Event& ev, uint64_t process_generation = 0);
   void flush();
-  uint64_t written() const { return written_; }
-  uint64_t failed() const { return failed_; }
+  uint64_t written() const { return written_; }  // lines that reached the file (as of the last flush)
+  uint64_t failed() const { return failed_; }    // lines lost: a failed write or flush
 
  private:
   FILE* out_ = nullptr;
@@ -43,6 +43,7 @@ class JsonLinesSink {
   std::unordered_map<uint32_t, RenderedProcess> rendered_;
   uint64_t written_ = 0;
   uint64_t failed_ = 0;
+  uint64_t unflushed_ = 0;  // written to stdio's buffer since the last flush
 };
 
 }  // namespace clawfence::output

@@ -650,7 +650,11 @@ v1::Event PagerDutyForwarder::settle(v1::SpoolEntry& entry, const EnqueueAnswer&
     }
     return {};
   }
-  if (status >= 400 && status < 500 && status != 429) {
+  // 401, 403, 404 and 408 say nothing of the event: a wrong URL, a proxy's refusal, a timeout.
+  // They are retried like 429 and 5xx, so fixing the configuration delivers what waits.
+  const bool about_the_event = status >= 400 && status < 500 && status != 401 && status != 403 && status != 404 &&
+                               status != 408 && status != 429;
+  if (about_the_event) {
     // PagerDuty judged the event itself: sending it again would get the same answer.
     spool_->remove(entry.id());
     ++stats_.rejected;

@@ -3,9 +3,10 @@
 //
 // write() builds the event and puts it in the spool, synced, before it returns; a sender thread
 // delivers the spool in order, one event at a time, and deletes an entry only once PagerDuty has
-// accepted it (2xx) or refused it for good (4xx other than 429: logged with PagerDuty's message,
+// accepted it (2xx) or refused it for good (4xx other than 401, 403, 404, 408 and 429, which
+// concern the endpoint rather than the event: logged with PagerDuty's message,
 // counted and reported as an AGENT event "pagerduty_rejected", whose count is the rejections so
-// far). 429, 5xx, timeouts and network errors keep the entry at the head of the queue and retry
+// far). Those five, 5xx, timeouts and network errors keep the entry at the head of the queue and retry
 // it after an exponential backoff with jitter. At most rate_per_minute requests go out in any
 // rate_window. After a crash or a restart, open() picks the spool up again. The spool is
 // bounded: when full, the oldest entry not being sent is dropped, counted, logged and reported

@@ -135,6 +135,10 @@ void FakePagerDuty::handle(const httplib::Request& req, httplib::Response& res) 
       res.set_content(R"({"status":"throttle event","message":"Requests for this service are arriving too quickly."})",
                       "application/json");
       break;
+    case Answer::kNotFound:  // a wrong URL, or a proxy in the way
+      res.status = 404;
+      res.set_content("not found", "text/plain");
+      break;
     case Answer::kServerError:
       res.status = 500;
       res.set_content("internal error", "text/plain");

@@ -19,7 +19,7 @@
 
 namespace clawfence::testing {
 
-enum class Answer { kAccept, kReject, kTooMany, kServerError, kHang };
+enum class Answer { kAccept, kReject, kTooMany, kServerError, kHang, kNotFound };
 
 struct Received {
   std::chrono::steady_clock::time_point at;

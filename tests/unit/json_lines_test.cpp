@@ -5,6 +5,7 @@
 #include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <stdexcept>
@@ -181,6 +182,27 @@ TEST(JsonLinesSinkCache, ReusesOnlyWhileTheProcessIsUnchanged) {
   for (std::string line; std::getline(in, line);) got.push_back(line);
   EXPECT_EQ(got, expected);
   unlink(tmpl);
+}
+
+}  // namespace
+}  // namespace clawfence::output
+
+namespace clawfence::output {
+namespace {
+
+// A full disk loses lines at the flush, not at the write: they are counted as lost, not written.
+TEST(JsonLinesSink, LinesLostToAFullDiskAreCounted) {
+  if (access("/dev/full", W_OK) != 0) GTEST_SKIP() << "no writable /dev/full here: skipped";
+  JsonLinesSink sink("/dev/full");
+  v1::Event ev;
+  ev.set_kind(v1::Event::EXEC);
+  for (int i = 0; i < 3; ++i) sink.write(ev);
+  sink.flush();
+  EXPECT_EQ(sink.failed(), 3u);
+  EXPECT_EQ(sink.written(), 0u);
+  sink.write(ev);
+  sink.flush();
+  EXPECT_EQ(sink.failed(), 4u);
 }
 
 }  // namespace

@@ -420,6 +420,22 @@ TEST_F(PagerDutyTest, RefusedEventIsNotRetriedAndIsReported) {
   EXPECT_EQ(notes[0].agent().count(), 1u);
 }
 
+// A 404 (a wrong URL, a proxy in the way) says nothing of the event: kept and retried, so
+// fixing the endpoint delivers it.
+TEST_F(PagerDutyTest, NotFoundIsAnEndpointProblemAndIsRetried) {
+  server_.answer_next({Answer::kNotFound, Answer::kNotFound});
+  PagerDutyOptions o = options();
+  o.backoff_initial = 20ms;
+  auto fw = open(o);
+  ASSERT_TRUE(fw);
+  fw->write(alert_event("rule-a", marker(1)));
+  ASSERT_TRUE(eventually([&] { return fw->stats().sent == 1; }));
+  EXPECT_EQ(server_.received().size(), 3u);
+  EXPECT_EQ(fw->stats().rejected, 0u);
+  EXPECT_EQ(fw->stats().failed_attempts, 2u);
+  EXPECT_TRUE(reports_.of_kind(v1::Event::AGENT).empty());
+}
+
 TEST_F(PagerDutyTest, ThrottledFailedAndHangingRequestsAreRetriedWithGrowingBackoff) {
   server_.answer_next({Answer::kServerError, Answer::kTooMany, Answer::kHang, Answer::kServerError});
   PagerDutyOptions o = options();
