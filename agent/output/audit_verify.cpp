@@ -202,6 +202,9 @@ VerifyReport verify_audit(const std::vector<std::string>& paths, const std::stri
       if (!have_prev) {
         if (seq == 1 && !rec.prev().empty())
           return broken(f.path, line_no, seq, "the chain's seq 1 names a previous record: not the start of a chain");
+        Where later;
+        if (seq > 1 && !partial && find_later(files, fi, content, nl + 1, line_no, 0, seq, &later))
+          return broken(f.path, line_no, seq, "reordered: it comes before " + later.text() + ", a lower seq");
         if (seq > 1 && !partial)
           return broken(f.path, line_no, seq,
                         "missing " + plural(seq - 1, "record") + " before it (" + seq_range(1, seq - 1) +

@@ -438,8 +438,6 @@ std::unique_ptr<PagerDutyForwarder> PagerDutyForwarder::open(const PagerDutyOpti
   fw->client_ = std::make_unique<EventsClient>(fw->opts_, loopback, &fw->cancel_);
   fw->stats_.unreadable = loaded.unreadable.size();
 
-  spdlog::info("PagerDuty: alerts from {} up go to {} (spool {}; from an earlier run: {})", opts.min_severity,
-               opts.url, opts.spool_dir, loaded.entries);
   if (loaded.stale_tmp > 0) {
     spdlog::info("PagerDuty: removed {} half-written spool files of an interrupted run", loaded.stale_tmp);
   }

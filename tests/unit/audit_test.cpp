@@ -346,6 +346,15 @@ TEST_F(AuditVerify, SwappedLinesAreReordered) {
   EXPECT_EQ(r.line, 3u);
   EXPECT_EQ(r.seq, 8u);
   EXPECT_NE(r.why.find("reordered"), std::string::npos) << r.why;
+
+  // the first record too: seq 1 is further down, not missing
+  lines = lines_;
+  std::swap(lines[0], lines[1]);
+  write_lines(path_, lines);
+  r = verify_broken();
+  EXPECT_EQ(r.line, 1u);
+  EXPECT_EQ(r.seq, 2u);
+  EXPECT_NE(r.why.find("reordered"), std::string::npos) << r.why;
 }
 
 TEST_F(AuditVerify, RepeatedLineIsReordered) {
