@@ -153,12 +153,15 @@ bool tail_matches(const v1::TailRequest& req, const v1::Event& ev) {
   return true;
 }
 
+// Sized once and written in place: a growing output stream reallocates several times per event,
+// and every event passes through here.
 std::string serialize_delimited(const google::protobuf::MessageLite& msg) {
-  std::string out;
-  {
-    google::protobuf::io::StringOutputStream stream(&out);
-    google::protobuf::util::SerializeDelimitedToZeroCopyStream(msg, &stream);
-  }
+  using google::protobuf::io::CodedOutputStream;
+  const size_t size = msg.ByteSizeLong();
+  std::string out(CodedOutputStream::VarintSize32(static_cast<uint32_t>(size)) + size, '\0');
+  auto* p = reinterpret_cast<uint8_t*>(&out[0]);
+  p = CodedOutputStream::WriteVarint32ToArray(static_cast<uint32_t>(size), p);
+  msg.SerializeWithCachedSizesToArray(p);
   return out;
 }
 
