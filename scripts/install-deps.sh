@@ -14,7 +14,7 @@ packages=(
   # fuzzing: libFuzzer and the sanitizer runtimes for clang
   libclang-rt-14-dev
   # tests and workloads
-  nodejs python3 iproute2 procps util-linux dnsmasq-base curl
+  nodejs python3 iproute2 procps util-linux dnsmasq-base curl openssl
 )
 
 missing=()

@@ -5,7 +5,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
-export CLAWFENCE_ROOT=$PWD CLAWFENCE_BUILD=$PWD/$BUILD
+case $BUILD in /*) ;; *) BUILD=$PWD/$BUILD ;; esac
+export CLAWFENCE_ROOT=$PWD CLAWFENCE_BUILD=$BUILD
 results=$(mktemp -d)
 trap 'rm -rf "$results"' EXIT
 

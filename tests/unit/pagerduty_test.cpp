@@ -17,7 +17,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
@@ -833,6 +835,42 @@ TEST_F(PagerDutyTest, AlertTestSendsOneEventAndPrintsTheAnswer) {
   plain.url = "http://events.pagerduty.com/v2/enqueue";
   EXPECT_EQ(app::alert_test(plain), 2);
   EXPECT_EQ(server_.received().size(), 2u);
+}
+
+}  // namespace
+}  // namespace clawfence::output
+
+namespace clawfence::output {
+namespace {
+
+// TLS verification is on: a server whose certificate nobody vouches for gets no event (the
+// handshake fails before any HTTP), and the error says why.
+TEST(PagerDutyTls, AnUntrustedCertificateIsRefused) {
+  TempDir tmp;
+  const std::string cert = tmp / "cert.pem", key = tmp / "key.pem";
+  const std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -addext "
+                          "subjectAltName=IP:127.0.0.1 -days 1 -keyout " + key + " -out " + cert + " >/dev/null 2>&1";
+  if (std::system(cmd.c_str()) != 0) GTEST_SKIP() << "the openssl command is not installed: skipped";
+  httplib::SSLServer server(cert.c_str(), key.c_str());
+  ASSERT_TRUE(server.is_valid());
+  std::atomic<int> hits{0};
+  server.Post("/v2/enqueue", [&hits](const httplib::Request&, httplib::Response& res) {
+    ++hits;
+    res.status = 202;
+  });
+  const int port = server.bind_to_any_port("127.0.0.1");
+  ASSERT_GT(port, 0);
+  std::thread t([&server] { server.listen_after_bind(); });
+  for (int i = 0; i < 500 && !server.is_running(); ++i) std::this_thread::sleep_for(2ms);
+  PagerDutyOptions o;
+  o.url = "https://127.0.0.1:" + std::to_string(port) + "/v2/enqueue";
+  o.timeout = 5000ms;
+  const EnqueueAnswer answer = send_event(o, kKey, build_trigger(alert_event("rule-a", marker(1)), "test-host"));
+  server.stop();
+  t.join();
+  EXPECT_EQ(answer.http_status, 0);
+  EXPECT_NE(answer.error.find("certificate"), std::string::npos) << answer.error;
+  EXPECT_EQ(hits.load(), 0);
 }
 
 }  // namespace
