@@ -10,12 +10,6 @@
 namespace clawfence::app {
 namespace {
 
-std::string host_name() {
-  char buf[256] = {};
-  if (gethostname(buf, sizeof(buf) - 1) != 0 || buf[0] == '\0') return "localhost";
-  return buf;
-}
-
 // A synthetic info alert from this process, built like any other so that the test shows the
 // real shape of what clawfence sends; its dedup_key is the same on every run from a host.
 v1::PagerDutyEvent test_event(const std::string& host) {
@@ -40,7 +34,7 @@ v1::PagerDutyEvent test_event(const std::string& host) {
 
 int alert_test(const output::PagerDutyOptions& given) {
   output::PagerDutyOptions opts = given;
-  if (opts.host.empty()) opts.host = host_name();
+  if (opts.host.empty()) opts.host = output::host_name();
   if (std::string err = output::check_endpoint(opts.url); !err.empty()) {
     std::fprintf(stderr, "clawfence alert test: %s\n", err.c_str());
     return 2;

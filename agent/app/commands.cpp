@@ -211,22 +211,10 @@ std::unique_ptr<env::EnvProbes> make_env_probes(sensor::Sensor& sensor) {
   return std::make_unique<env::EnvProbes>(attach, detach);
 }
 
-std::string host_name() {
-  char buf[256] = {};
-  if (gethostname(buf, sizeof(buf) - 1) != 0) return "localhost";
-  return buf;
-}
-
 // The agent's own start and stop, as events every output records.
-v1::Event agent_note(const std::string& what, const std::string& detail, const enforce::Guard& guard) {
-  v1::Event ev;
-  v1::set_timestamp(v1::unix_now_ns(), ev.mutable_time());
-  ev.set_kind(v1::Event::AGENT);
+v1::Event lifecycle_note(const std::string& what, const std::string& detail, const enforce::Guard& guard) {
+  v1::Event ev = output::agent_note(what, detail);
   auto* n = ev.mutable_agent();
-  n->set_what(what);
-  n->set_detail(detail);
-  n->set_host(host_name());
-  n->set_agent_pid(static_cast<uint32_t>(getpid()));
   n->set_version(CLAWFENCE_VERSION_STR);
   n->set_rules_path(guard.source().rules_path);
   n->set_rules_sha256(guard.source().rules_sha256);
@@ -277,7 +265,7 @@ void open_outputs(const OutputOptions& o, Outputs& outs) {
     t.group = o.tail_group;
     t.recent = o.tail_buffer;
     t.version = CLAWFENCE_VERSION_STR;
-    t.host = host_name();
+    t.host = output::host_name();
     std::string err;
     outs.tail = output::TailServer::open(t, outs.report(), &err);
     if (!outs.tail) throw StartError(1, "tail socket: " + err);
@@ -644,7 +632,7 @@ int run_agent_impl(const AgentOptions& opts) {
   spdlog::info("watching: {} running processes matched a target, {} tracked with their descendants{}",
                seeded.roots, seeded.tracked,
                seeded.failed ? " (" + std::to_string(seeded.failed) + " could not be tracked)" : "");
-  pipeline.report(agent_note("start", "watching " + std::to_string(seeded.tracked) + " processes; " +
+  pipeline.report(lifecycle_note("start", "watching " + std::to_string(seeded.tracked) + " processes; " +
                                           std::to_string(sensor->attachments().size()) + " programs " +
                                           (sensor->adopted() ? "adopted" : "attached"),
                               guard));
@@ -665,7 +653,7 @@ int run_agent_impl(const AgentOptions& opts) {
     }
   }
   // 6. shutdown, in reverse
-  pipeline.report(agent_note("stop", sensor->pinned() && guard.current().config.mode == CF_MODE_ENFORCE
+  pipeline.report(lifecycle_note("stop", sensor->pinned() && guard.current().config.mode == CF_MODE_ENFORCE
                                          ? "stopping; enforcement stays in force (pinned)"
                                          : "stopping",
                              guard));

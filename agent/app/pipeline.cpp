@@ -80,14 +80,7 @@ void Pipeline::drain_reports() {
 }
 
 void Pipeline::write_gap(const char* where, uint64_t lost, uint64_t total) {
-  v1::Event ev;
-  v1::set_timestamp(v1::unix_now_ns(), ev.mutable_time());
-  ev.set_kind(v1::Event::GAP);
-  auto* g = ev.mutable_gap();
-  g->set_where(where);
-  g->set_lost(lost);
-  g->set_lost_total(total);
-  emit(ev);
+  emit(output::gap_event(where, lost, total));
   spdlog::warn("{} records lost ({}; {} in total)", lost, where, total);
 }
 
@@ -200,11 +193,8 @@ void Pipeline::reload() {
   reload_requested_.store(false);
   if (!reloader_) return;
   std::string err = reloader_(tracker_, engine_);
-  v1::Event ev;
-  v1::set_timestamp(v1::unix_now_ns(), ev.mutable_time());
-  ev.set_kind(v1::Event::AGENT);
+  v1::Event ev = output::agent_note("", "");
   auto* note = ev.mutable_agent();
-  note->set_agent_pid(static_cast<uint32_t>(getpid()));
   if (engine_) note->set_mode(policy::to_string(engine_->mode()));
   if (err.empty()) {
     reloads_.fetch_add(1);

@@ -220,24 +220,6 @@ std::pair<uint64_t, int64_t> first_record(int fd, uint64_t size) {
   }
 }
 
-std::string host_name() {
-  char buf[256] = {};
-  if (gethostname(buf, sizeof(buf) - 1) != 0) return "";
-  return buf;
-}
-
-v1::Event agent_note(const std::string& what, const std::string& detail) {
-  v1::Event ev;
-  v1::set_timestamp(v1::unix_now_ns(), ev.mutable_time());
-  ev.set_kind(v1::Event::AGENT);
-  v1::AgentNote* n = ev.mutable_agent();
-  n->set_what(what);
-  n->set_detail(detail);
-  n->set_host(host_name());
-  n->set_agent_pid(static_cast<uint32_t>(getpid()));
-  return ev;
-}
-
 bool blocks_or_kills(const v1::Event& ev) {
   const std::string& verdict = ev.enforcement().verdict();
   if (verdict == "blocked" || verdict == "killed") return true;
@@ -605,13 +587,7 @@ void AuditLog::write(const v1::Event& ev) {
   if (!opts_.all_events && !audit_relevant(ev)) return;
   if (lost_pending_ > 0) {
     // The chain itself says what is missing from it.
-    v1::Event gap;
-    v1::set_timestamp(v1::unix_now_ns(), gap.mutable_time());
-    gap.set_kind(v1::Event::GAP);
-    gap.mutable_gap()->set_where("audit_log");
-    gap.mutable_gap()->set_lost(lost_pending_);
-    gap.mutable_gap()->set_lost_total(failures());
-    if (!append(gap)) {
+    if (!append(gap_event("audit_log", lost_pending_, failures()))) {
       ++lost_pending_;
       failures_.fetch_add(1, std::memory_order_relaxed);
       return;

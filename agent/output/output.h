@@ -27,4 +27,13 @@ using Report = std::function<void(v1::Event)>;
 // anything else.
 int severity_rank(const std::string& severity);
 
+// This machine's name, as records and PagerDuty show it ("localhost" when it has none).
+std::string host_name();
+
+// An AGENT event stamped now: the agent's own note, with this host and process.
+v1::Event agent_note(const std::string& what, const std::string& detail);
+
+// A GAP event stamped now: `lost` records lost at `where` since the last such event, `total` in all.
+v1::Event gap_event(const std::string& where, uint64_t lost, uint64_t total);
+
 }  // namespace clawfence::output

@@ -67,12 +67,6 @@ std::string mask_key(std::string text, const std::string& key) {
   return text;
 }
 
-std::string local_host_name() {
-  char buf[256] = {};
-  if (gethostname(buf, sizeof(buf) - 1) != 0 || buf[0] == '\0') return "localhost";
-  return buf;
-}
-
 // What an alert is about: the kind of its subject, the subject as the dedup_key sees it and as
 // the summary shows it.
 struct Subject {
@@ -150,15 +144,11 @@ std::string pagerduty_message(const EnqueueAnswer& a) {
   return "HTTP " + std::to_string(a.http_status) + (text.empty() ? "" : ": " + text);
 }
 
-v1::Event agent_note(const std::string& what, const std::string& detail, const std::string& host, uint64_t count) {
-  v1::Event note;
-  v1::set_timestamp(v1::unix_now_ns(), note.mutable_time());
-  note.set_kind(v1::Event::AGENT);
-  v1::AgentNote* a = note.mutable_agent();
-  a->set_what(what);
-  a->set_detail(detail);
-  a->set_host(host);
-  a->set_count(count);
+// The agent's note about PagerDuty, naming the host as PagerDuty sees it.
+v1::Event pagerduty_note(const std::string& what, const std::string& detail, const std::string& host, uint64_t count) {
+  v1::Event note = agent_note(what, detail);
+  note.mutable_agent()->set_host(host);
+  note.mutable_agent()->set_count(count);
   return note;
 }
 
@@ -407,7 +397,7 @@ PagerDutyForwarder::PagerDutyForwarder(const PagerDutyOptions& opts, Report repo
 std::unique_ptr<PagerDutyForwarder> PagerDutyForwarder::open(const PagerDutyOptions& given, Report report,
                                                              std::string* err) {
   PagerDutyOptions opts = given;
-  if (opts.host.empty()) opts.host = local_host_name();
+  if (opts.host.empty()) opts.host = host_name();
   if (severity_rank(opts.min_severity) == 0) {
     *err = "PagerDuty minimum severity '" + opts.min_severity + "' is not one of info, warning, error, critical";
     return nullptr;
@@ -446,7 +436,7 @@ std::unique_ptr<PagerDutyForwarder> PagerDutyForwarder::open(const PagerDutyOpti
     for (const auto& n : loaded.unreadable) names += (names.empty() ? "" : ", ") + n;
     spdlog::error("PagerDuty: {} unreadable spool entries set aside: {}", loaded.unreadable.size(), names);
     if (fw->report_) {
-      fw->report_(agent_note("pagerduty_spool_unreadable",
+      fw->report_(pagerduty_note("pagerduty_spool_unreadable",
                              "unreadable PagerDuty spool entries set aside, not sent: " + names, opts.host,
                              loaded.unreadable.size()));
     }
@@ -521,13 +511,7 @@ void PagerDutyForwarder::flush() {
   spdlog::warn("PagerDuty: {} alerts dropped from the spool ({} in total; {} waiting, at most {})", lost, total,
                waiting, opts_.spool_max);
   if (!report_) return;
-  v1::Event gap;
-  v1::set_timestamp(v1::unix_now_ns(), gap.mutable_time());
-  gap.set_kind(v1::Event::GAP);
-  gap.mutable_gap()->set_where("pagerduty_spool");
-  gap.mutable_gap()->set_lost(lost);
-  gap.mutable_gap()->set_lost_total(total);
-  report_(std::move(gap));
+  report_(gap_event("pagerduty_spool", lost, total));
 }
 
 PagerDutyForwarder::Stats PagerDutyForwarder::stats() const {
@@ -612,7 +596,7 @@ void PagerDutyForwarder::run() {
       spdlog::error("PagerDuty: {}", err);
       if (report_) {
         lock.unlock();
-        report_(agent_note("pagerduty_spool_unreadable", err + ", not sent", opts_.host, 1));
+        report_(pagerduty_note("pagerduty_spool_unreadable", err + ", not sent", opts_.host, 1));
         lock.lock();
       }
       continue;
@@ -660,7 +644,7 @@ v1::Event PagerDutyForwarder::settle(v1::SpoolEntry& entry, const EnqueueAnswer&
     const std::string what = event.event_action() == "trigger" ? rule_of(event) : event.event_action();
     const std::string said = pagerduty_message(answer);
     spdlog::error("PagerDuty refused {} ({}): {}; not retried", what, event.dedup_key(), said);
-    return agent_note("pagerduty_rejected", what + " (" + event.dedup_key() + "): " + said, opts_.host,
+    return pagerduty_note("pagerduty_rejected", what + " (" + event.dedup_key() + "): " + said, opts_.host,
                       stats_.rejected);
   }
   ++stats_.failed_attempts;

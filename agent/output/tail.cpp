@@ -619,16 +619,10 @@ void TailServer::check_timers(Client& c, int64_t now_ms) {
     spdlog::warn("live tail: disconnecting {}: {}", c.name, why);
     close_client(c, why);  // reports what it missed since the last report
     if (report_) {
-      v1::Event ev;
-      v1::set_timestamp(v1::unix_now_ns(), ev.mutable_time());
-      ev.set_kind(v1::Event::AGENT);
-      auto* a = ev.mutable_agent();
-      a->set_what("tail_client_disconnected");
-      a->set_detail(c.name + " " + why + "; " + std::to_string(dropped) + " events dropped for it");
-      a->set_host(opts_.host);
-      a->set_agent_pid(static_cast<uint32_t>(::getpid()));
-      a->set_version(opts_.version);
-      a->set_count(dropped);
+      v1::Event ev = agent_note("tail_client_disconnected",
+                                c.name + " " + why + "; " + std::to_string(dropped) + " events dropped for it");
+      ev.mutable_agent()->set_version(opts_.version);
+      ev.mutable_agent()->set_count(dropped);
       report_(std::move(ev));
     }
     return;
@@ -651,14 +645,7 @@ void TailServer::report_gap(Client& c, bool final) {
   spdlog::debug("live tail: {} missed {} events{}", c.name, lost, final ? " before it left" : "");
   // While the agent stops, the pipeline behind report_ may already be gone.
   if (!report_ || stop_.load()) return;
-  v1::Event ev;
-  v1::set_timestamp(v1::unix_now_ns(), ev.mutable_time());
-  ev.set_kind(v1::Event::GAP);
-  auto* g = ev.mutable_gap();
-  g->set_where("tail_client");
-  g->set_lost(lost);
-  g->set_lost_total(dropped_total_.load(std::memory_order_relaxed));
-  report_(std::move(ev));
+  report_(gap_event("tail_client", lost, dropped_total_.load(std::memory_order_relaxed)));
 }
 
 void TailServer::close_client(Client& c, const std::string& why) {
