@@ -451,7 +451,9 @@ class RulesWatcher {
         auto* ev = reinterpret_cast<inotify_event*>(p);
         std::string file = ev->len ? ev->name : "";
         bool yaml = file.size() > 5 && (file.rfind(".yaml") == file.size() - 5 || file.rfind(".yml") == file.size() - 4);
-        if (name_.empty() ? yaml : file == name_) hit = true;
+        // A Kubernetes ConfigMap volume changes by swapping its ..data symlink to a new
+        // directory: the rule files' own names see no event.
+        if (file == "..data" || (name_.empty() ? yaml : file == name_)) hit = true;
         p += sizeof(inotify_event) + ev->len;
       }
     }

@@ -10,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <set>
+#include <sstream>
 
 #include "harness.h"
 
@@ -505,6 +506,90 @@ TEST_F(E2E, RulesReloadOnChangeAndABadFileKeepsTheOldRules) {
   EXPECT_EQ(alerts_for("deny-a"), 2u);
   ASSERT_EQ(agent.stop(), 0);
   EXPECT_NE(agent.log().find("rule reloads: 1 applied, 1 refused"), std::string::npos) << agent.log();
+}
+
+// A ConfigMap volume (how Kubernetes hands the DaemonSet its rules) changes by writing a new
+// hidden directory and swapping the ..data symlink to it; the files' own names see no event.
+// The agent reloads on the swap.
+TEST_F(E2E, RulesReloadWhenAConfigMapVolumeSwapsItsData) {
+  TestCgroup cg("configmap");
+  const std::string a = dir_ + "/a.secret", b = dir_ + "/b.secret";
+  write_file(a, "a\n");
+  write_file(b, "b\n");
+  const std::string target = dir_ + "/cf-e2e-cm";
+  ASSERT_EQ(symlink("/bin/cat", target.c_str()), 0);
+  auto rules_for = [&](const std::string& id, const std::string& path) {
+    return "version: 1\ntargets:\n  - name: t\n    match:\n      - comm: [cf-e2e-cm]\n"
+           "files:\n  deny:\n    - { id: " + id + ", path: [\"" + path + "\"] }\n";
+  };
+  // the kubelet's atomic writer layout
+  const std::string vol = dir_ + "/rules.d";
+  ASSERT_EQ(mkdir(vol.c_str(), 0755), 0);
+  ASSERT_EQ(mkdir((vol + "/..2026_11_21_10_00_00.1").c_str(), 0755), 0);
+  write_file(vol + "/..2026_11_21_10_00_00.1/openclaw.yaml", rules_for("cm-deny-a", a));
+  ASSERT_EQ(symlink("..2026_11_21_10_00_00.1", (vol + "/..data").c_str()), 0);
+  ASSERT_EQ(symlink("..data/openclaw.yaml", (vol + "/openclaw.yaml").c_str()), 0);
+  Agent agent(bin_, vol, cg.path(), out_, dir_ + "/agent.log");
+  ASSERT_TRUE(agent.ready()) << agent.log();
+  auto alerts_for = [&](const std::string& id) {
+    size_t n = 0;
+    for (const auto& e : of_kind(read_events(out_), v1::Event::ALERT)) n += e.alert().rule_id() == id;
+    return n;
+  };
+  ASSERT_EQ(run({target, a, b}, seconds(10), cg.path()), 0);
+  ASSERT_TRUE(eventually([&] { return alerts_for("cm-deny-a") == 1; }, seconds(5))) << agent.log();
+
+  ASSERT_EQ(mkdir((vol + "/..2026_11_21_10_05_00.2").c_str(), 0755), 0);
+  write_file(vol + "/..2026_11_21_10_05_00.2/openclaw.yaml", rules_for("cm-deny-b", b));
+  ASSERT_EQ(symlink("..2026_11_21_10_05_00.2", (vol + "/..data_tmp").c_str()), 0);
+  ASSERT_EQ(rename((vol + "/..data_tmp").c_str(), (vol + "/..data").c_str()), 0);
+  ASSERT_TRUE(eventually([&] { return agent.log().find("rules reloaded") != std::string::npos; }, seconds(10)))
+      << agent.log();
+  ASSERT_EQ(run({target, a, b}, seconds(10), cg.path()), 0);
+  ASSERT_TRUE(eventually([&] { return alerts_for("cm-deny-b") == 1; }, seconds(5))) << agent.log();
+  EXPECT_EQ(alerts_for("cm-deny-a"), 1u);
+  ASSERT_EQ(agent.stop(), 0);
+}
+
+// OpenClaw installed as a systemd service, system or user unit, is watched by the shipped rules
+// with no configuration: the unit's cgroup is a target. A neighbouring unit is not.
+TEST_F(E2E, ShippedRulesWatchTheOpenClawGatewayUnits) {
+  TestCgroup cg("units");
+  const std::vector<std::string> units = {
+      "/system.slice/openclaw-gateway.service",
+      "/user.slice/user-1000.slice/user@1000.service/app.slice/openclaw-gateway.service",
+      "/system.slice/openclaw-gateway-work.service", "/system.slice/nginx.service"};
+  for (const auto& u : units) {
+    std::string path = cg.path();
+    std::istringstream parts(u);
+    for (std::string part; std::getline(parts, part, '/');) {
+      if (part.empty()) continue;
+      path += "/" + part;
+      mkdir(path.c_str(), 0755);
+    }
+  }
+  Agent agent(bin_, repo_root() + "/rules/openclaw.yaml", cg.path(), out_, dir_ + "/agent.log");
+  ASSERT_TRUE(agent.ready()) << agent.log();
+  std::vector<std::string> markers;
+  for (size_t i = 0; i < units.size(); ++i) {
+    markers.push_back(dir_ + "/marker-" + std::to_string(i));
+    write_file(markers.back(), "m\n");
+    EXPECT_EQ(run({"sh", "-c", "cat " + markers.back() + " > /dev/null"}, seconds(10), cg.path() + units[i]), 0);
+  }
+  ASSERT_EQ(agent.stop(), 0) << agent.log();
+  // the unit cgroups go, deepest first
+  for (const auto& u : units) {
+    for (std::string path = cg.path() + u; path.size() > cg.path().size(); path = path.substr(0, path.rfind('/')))
+      rmdir(path.c_str());
+  }
+  auto evs = read_events(out_);
+  for (size_t i = 0; i < 3; ++i) {
+    const v1::Event* open = find_open(evs, markers[i]);
+    ASSERT_NE(open, nullptr) << units[i] << "\n" << describe(evs);
+    EXPECT_EQ(open->process().target(), "openclaw");
+    EXPECT_EQ(open->process().tracked_by(), "cgroup");
+  }
+  EXPECT_EQ(find_open(evs, markers[3]), nullptr) << "nginx.service is not OpenClaw";
 }
 
 // Hostname rules match the names the process itself resolved, learned from the DNS answers it
