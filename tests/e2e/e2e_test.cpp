@@ -587,7 +587,10 @@ TEST_F(E2E, ShippedRulesWatchTheOpenClawGatewayUnits) {
     const v1::Event* open = find_open(evs, markers[i]);
     ASSERT_NE(open, nullptr) << units[i] << "\n" << describe(evs);
     EXPECT_EQ(open->process().target(), "openclaw");
-    EXPECT_EQ(open->process().tracked_by(), "cgroup");
+    // the shell started in the unit matched by its cgroup; cat inherited it
+    auto root = of_kind(of_pid(evs, open->process().root_pid()), v1::Event::EXEC);
+    ASSERT_FALSE(root.empty()) << describe(evs);
+    EXPECT_EQ(root[0].process().tracked_by(), "cgroup");
   }
   EXPECT_EQ(find_open(evs, markers[3]), nullptr) << "nginx.service is not OpenClaw";
 }
