@@ -170,6 +170,49 @@ void append_value(const Message& msg, const Reflection* r, const FieldDescriptor
   }
 }
 
+// A map key as a JSON object key: the mapping writes every key type as a string.
+void append_map_key(const Message& entry, const Reflection* r, const FieldDescriptor* key, std::string& out) {
+  switch (key->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_BOOL:
+      out += r->GetBool(entry, key) ? "\"true\"" : "\"false\"";
+      break;
+    case FieldDescriptor::CPPTYPE_INT32:
+    case FieldDescriptor::CPPTYPE_UINT32:
+      out.push_back('"');
+      append_value(entry, r, key, -1, out);
+      out.push_back('"');
+      break;
+    default:  // strings, and 64-bit integers (already strings in the mapping)
+      append_value(entry, r, key, -1, out);
+      break;
+  }
+}
+
+// A map field is an object keyed by the map key. MessageToJsonString (3.21) prints the entries
+// in the order the message serializes them, which is the map's own iteration order: a hash
+// order seeded per map instance, neither sorted nor insertion order. (Sorted only under
+// deterministic serialization as the process default, which protobuf keeps private and this
+// agent never sets.) Reflection's repeated view of a map lists the entries in that same
+// iteration order, so walking it reproduces protobuf byte for byte. The exception: a generated
+// message whose map was filled through that repeated view (Reflection::AddMessage, as
+// TextFormat parsing does) keeps the fill order in the view while protobuf serializes the
+// map's order; same entries, maybe in another order. The agent fills maps through their own API.
+void append_map(const Message& msg, const Reflection* r, const FieldDescriptor* f, std::string& out) {
+  const FieldDescriptor* key = f->message_type()->map_key();
+  const FieldDescriptor* value = f->message_type()->map_value();
+  out.push_back('{');
+  const int n = r->FieldSize(msg, f);
+  for (int i = 0; i < n; ++i) {
+    if (i) out.push_back(',');
+    const Message& entry = r->GetRepeatedMessage(msg, f, i);
+    const Reflection* er = entry.GetReflection();
+    append_map_key(entry, er, key, out);
+    out.push_back(':');
+    append_value(entry, er, value, -1, out);
+  }
+  out.push_back('}');
+}
+
 void append_message(const Message& msg, std::string& out, RenderedField rendered) {
   const Descriptor* d = msg.GetDescriptor();
   if (d == google::protobuf::Timestamp::descriptor()) {
@@ -201,6 +244,8 @@ void append_message(const Message& msg, std::string& out, RenderedField rendered
     out += "\":";
     if (f == rendered.field) {
       out += *rendered.json;
+    } else if (f->is_map()) {
+      append_map(msg, r, f, out);
     } else if (f->is_repeated()) {
       out.push_back('[');
       int n = r->FieldSize(msg, f);

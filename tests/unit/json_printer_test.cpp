@@ -1,5 +1,8 @@
 // The fast JSON printer must produce exactly what protobuf's MessageToJsonString produces
 // (preserve_proto_field_names), for every shape of event the schema allows.
+#include <google/protobuf/descriptor.pb.h>
+#include <google/protobuf/dynamic_message.h>
+#include <google/protobuf/text_format.h>
 #include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 
@@ -151,6 +154,137 @@ TEST(JsonPrinter, RenderedFieldIsSplicedInFieldOrder) {
     print_json(ev, spliced, {field, &process_json});
     ASSERT_EQ(spliced, reference(ev));
   }
+}
+
+// Map fields (Pod.labels). protobuf 3.21 prints a map's entries in its hash order, seeded per
+// map instance, so every fresh map below is a new order to match.
+TEST(JsonPrinter, PodLabelsMatchProtobufByteForByte) {
+  v1::Process p;
+  p.set_pid(4242);
+  p.set_comm("node");
+  auto* pod = p.mutable_pod();
+  pod->set_uid("526120d8-1661-46ed-87be-f7f63847bc8a");
+  pod->set_container_id("adf04e8d003f0537a04041a5241a7310061586cc8719c346dc3eea4d1bef5e7c");
+  pod->set_qos("burstable");
+  pod->set_runtime("containerd");
+  pod->set_cgroup_driver("systemd");
+  pod->set_namespace_("openclaw");
+  pod->set_name("gateway-7d9f-x2x");
+  pod->set_container_name("gateway");
+  pod->set_image("ghcr.io/openclaw/gateway:1.4");
+  auto& labels = *pod->mutable_labels();
+  labels["app.kubernetes.io/name"] = "openclaw-gateway";
+  labels["pod-template-hash"] = "7d9f";
+  labels["quote\"key"] = "back\\slash";
+  labels["<tag>&"] = "new\nline\ttab";
+  labels["caf\xc3\xa9 \xe4\xb8\xad \xf0\x9f\x98\x80"] = "\xe2\x80\xa8 sep";
+  labels[""] = "empty key";
+  labels["empty value"] = "";
+  std::string json = mine(p);
+  EXPECT_EQ(json, reference(p));
+  EXPECT_NE(json.find("\"labels\":{"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"quote\\\"key\":\"back\\\\slash\""), std::string::npos) << json;
+
+  v1::Event ev;
+  ev.set_kind(v1::Event::EXEC);
+  *ev.mutable_process() = p;
+  EXPECT_EQ(mine(ev), reference(ev));
+}
+
+TEST(JsonPrinter, ManyLabelMapsMatchProtobuf) {
+  std::mt19937 rng(11);
+  for (int i = 0; i < 2000; ++i) {
+    v1::Event ev = random_event(rng);
+    auto* pod = ev.mutable_process()->mutable_pod();
+    if (rng() % 2) pod->set_uid("fbd47bb0-b010-4b27-a676-a44fb1b299a6");
+    for (int n = rng() % 20; n > 0; --n) (*pod->mutable_labels())[random_string(rng)] = random_string(rng);
+    ASSERT_EQ(mine(ev), reference(ev)) << ev.DebugString();
+  }
+}
+
+TEST(JsonPrinter, EmptyMapIsLeftOut) {
+  v1::Process p;
+  p.mutable_pod()->set_uid("fbd47bb0-b010-4b27-a676-a44fb1b299a6");
+  EXPECT_EQ(mine(p), reference(p));
+  EXPECT_EQ(mine(p), R"({"pod":{"uid":"fbd47bb0-b010-4b27-a676-a44fb1b299a6"}})");
+  (*p.mutable_pod()->mutable_labels())["a"] = "b";
+  p.mutable_pod()->mutable_labels()->clear();
+  EXPECT_EQ(mine(p), reference(p));
+  EXPECT_EQ(mine(p).find("labels"), std::string::npos);
+  v1::Process only_empty_pod;
+  only_empty_pod.mutable_pod();  // set but empty: {}
+  EXPECT_EQ(mine(only_empty_pod), reference(only_empty_pod));
+}
+
+TEST(JsonPrinter, RenderedProcessWithPodIsSplicedInFieldOrder) {
+  std::mt19937 rng(5);
+  const auto* field = v1::Event::descriptor()->FindFieldByName("process");
+  for (int i = 0; i < 300; ++i) {
+    v1::Event ev = random_event(rng);
+    auto& labels = *ev.mutable_process()->mutable_pod()->mutable_labels();
+    for (int n = rng() % 6; n > 0; --n) labels[random_string(rng)] = "v";
+    std::string process_json;
+    print_json(ev.process(), process_json);
+    std::string spliced;
+    print_json(ev, spliced, {field, &process_json});
+    ASSERT_EQ(spliced, reference(ev));
+  }
+}
+
+// Key types the schema does not use yet (integers, bool) and message values, on a message built
+// at run time: keys are strings in the mapping, 64-bit ones quoted once.
+TEST(JsonPrinter, MapKeysOfEveryScalarTypeMatchProtobuf) {
+  using google::protobuf::FileDescriptorProto;
+  FileDescriptorProto file;
+  ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(R"pb(
+    name: "maps.proto" package: "t" syntax: "proto3"
+    message_type {
+      name: "Sub"
+      field { name: "s" number: 1 label: LABEL_OPTIONAL type: TYPE_STRING }
+    }
+    message_type {
+      name: "Maps"
+      field { name: "i32" number: 1 label: LABEL_REPEATED type: TYPE_MESSAGE type_name: ".t.Maps.I32Entry" }
+      field { name: "u32" number: 2 label: LABEL_REPEATED type: TYPE_MESSAGE type_name: ".t.Maps.U32Entry" }
+      field { name: "i64" number: 3 label: LABEL_REPEATED type: TYPE_MESSAGE type_name: ".t.Maps.I64Entry" }
+      field { name: "u64" number: 4 label: LABEL_REPEATED type: TYPE_MESSAGE type_name: ".t.Maps.U64Entry" }
+      field { name: "b" number: 5 label: LABEL_REPEATED type: TYPE_MESSAGE type_name: ".t.Maps.BEntry" }
+      field { name: "sub" number: 6 label: LABEL_REPEATED type: TYPE_MESSAGE type_name: ".t.Maps.SubEntry" }
+      nested_type { name: "I32Entry" options { map_entry: true }
+        field { name: "key" number: 1 label: LABEL_OPTIONAL type: TYPE_SINT32 }
+        field { name: "value" number: 2 label: LABEL_OPTIONAL type: TYPE_STRING } }
+      nested_type { name: "U32Entry" options { map_entry: true }
+        field { name: "key" number: 1 label: LABEL_OPTIONAL type: TYPE_FIXED32 }
+        field { name: "value" number: 2 label: LABEL_OPTIONAL type: TYPE_UINT32 } }
+      nested_type { name: "I64Entry" options { map_entry: true }
+        field { name: "key" number: 1 label: LABEL_OPTIONAL type: TYPE_INT64 }
+        field { name: "value" number: 2 label: LABEL_OPTIONAL type: TYPE_INT64 } }
+      nested_type { name: "U64Entry" options { map_entry: true }
+        field { name: "key" number: 1 label: LABEL_OPTIONAL type: TYPE_UINT64 }
+        field { name: "value" number: 2 label: LABEL_OPTIONAL type: TYPE_BOOL } }
+      nested_type { name: "BEntry" options { map_entry: true }
+        field { name: "key" number: 1 label: LABEL_OPTIONAL type: TYPE_BOOL }
+        field { name: "value" number: 2 label: LABEL_OPTIONAL type: TYPE_STRING } }
+      nested_type { name: "SubEntry" options { map_entry: true }
+        field { name: "key" number: 1 label: LABEL_OPTIONAL type: TYPE_STRING }
+        field { name: "value" number: 2 label: LABEL_OPTIONAL type: TYPE_MESSAGE type_name: ".t.Sub" } }
+    }
+  )pb", &file));
+  google::protobuf::DescriptorPool pool;
+  const auto* fd = pool.BuildFile(file);
+  ASSERT_NE(fd, nullptr);
+  google::protobuf::DynamicMessageFactory factory(&pool);
+  std::unique_ptr<google::protobuf::Message> m(factory.GetPrototype(fd->FindMessageTypeByName("Maps"))->New());
+  ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(R"pb(
+    i32 { key: -2147483648 value: "min" } i32 { key: 0 value: "" } i32 { key: 7 value: "<7>" }
+    u32 { key: 4294967295 value: 1 } u32 { key: 3 value: 0 }
+    i64 { key: -9223372036854775808 value: 9223372036854775807 } i64 { key: 12 value: -1 }
+    u64 { key: 18446744073709551615 value: true } u64 { key: 1 value: false }
+    b { key: true value: "yes" } b { key: false value: "no" }
+    sub { key: "set" value { s: "x" } } sub { key: "empty" value {} }
+  )pb", m.get()));
+  EXPECT_EQ(mine(*m), reference(*m));
+  EXPECT_NE(mine(*m).find(R"("i64":{"-9223372036854775808":"9223372036854775807")"), std::string::npos) << mine(*m);
 }
 
 TEST(SanitizeUtf8, InvalidBytesBecomeVisibleEscapes) {
