@@ -271,6 +271,18 @@ class Reader {
 
   // ---- targets ------------------------------------------------------------------------------
 
+  // 8-4-4-4-12 hex digits (the API's form), or 32 hex digits (a static pod's config hash).
+  static bool pod_uid_like(const std::string& u) {
+    auto hex = [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; };
+    if (u.size() == 32) return std::all_of(u.begin(), u.end(), hex);
+    if (u.size() != 36) return false;
+    for (size_t i = 0; i < u.size(); ++i) {
+      const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+      if (dash ? u[i] != '-' : !hex(u[i])) return false;
+    }
+    return true;
+  }
+
   void read_target(const YAML::Node& n) {
     if (!check_keys(n, "targets", {"name", "match"})) return;
     process::Target t;
@@ -279,7 +291,8 @@ class Reader {
     if (t.name.empty()) return error(n, "targets: a target needs a name");
     if (!target_names_.insert(t.name).second) error(n, "targets: duplicate target name '" + t.name + "'");
     if (t.comms.empty() && t.argv_contains.empty() && t.cgroups.empty())
-      return error(n, "target '" + t.name + "' matches nothing: give at least one comm, argv_contains or cgroup");
+      return error(n, "target '" + t.name + "' matches nothing: give at least one comm, argv_contains, cgroup, "
+                      "pod_uid or container_id");
     out_.rules.targets.push_back(std::move(t));
   }
 
@@ -287,7 +300,7 @@ class Reader {
     if (!n.IsSequence()) return error(n, "match: expected a list of conditions");
     for (const auto& cond : n) {
       if (!cond.IsMap() || cond.size() != 1) {
-        error(cond, "match: each condition is one of comm, argv_contains, cgroup");
+        error(cond, "match: each condition is one of comm, argv_contains, cgroup, pod_uid, container_id");
         continue;
       }
       const auto kv = *cond.begin();
@@ -307,8 +320,37 @@ class Reader {
         }
       } else if (key == "cgroup") {
         for (auto& g : strings(kv.second, "cgroup")) t.cgroups.push_back(std::move(g));
+      } else if (key == "pod_uid") {
+        // A pod's UID is in the path of every cgroup of the pod: with dashes under the cgroupfs
+        // driver (pod<uid>), with underscores under systemd's (…-pod<uid_>.slice).
+        for (auto& uid : strings(kv.second, "pod_uid")) {
+          if (!pod_uid_like(uid)) {
+            error(kv.second, "pod_uid '" + uid + "' is not a pod UID (8-4-4-4-12 hex digits, or 32 for a static pod)");
+            continue;
+          }
+          std::string lower = uid;
+          for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+          std::string underscored = lower;
+          std::replace(underscored.begin(), underscored.end(), '-', '_');
+          t.cgroups.push_back("*pod" + lower + "*");
+          if (underscored != lower) t.cgroups.push_back("*pod" + underscored + ".slice*");
+        }
+      } else if (key == "container_id") {
+        // The runtime's container ID ends the name of the container's cgroup (cri-containerd-<id>.scope,
+        // crio-<id>.scope, or <id> alone); a prefix of 12 or more digits, as `crictl ps` shows, is enough.
+        for (auto& id : strings(kv.second, "container_id")) {
+          const bool hex = !id.empty() && std::all_of(id.begin(), id.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
+          if (!hex || id.size() < 12 || id.size() > 64) {
+            error(kv.second, "container_id '" + id + "' is not a container ID (12 to 64 hex digits)");
+            continue;
+          }
+          for (char& c : id) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+          t.cgroups.push_back("*/" + id + "*");
+          t.cgroups.push_back("*-" + id + "*");
+        }
       } else {
-        error(kv.first, "match: unknown condition '" + key + "' (expected comm, argv_contains, cgroup)");
+        error(kv.first, "match: unknown condition '" + key +
+                            "' (expected comm, argv_contains, cgroup, pod_uid, container_id)");
       }
     }
   }

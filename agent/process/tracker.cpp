@@ -1,5 +1,7 @@
 #include "process/tracker.h"
 
+#include "process/pod_identity.h"
+
 #include <algorithm>
 #include <unordered_set>
 
@@ -130,6 +132,7 @@ void Tracker::fill_fields(uint32_t pid, uint32_t tid, const std::string& comm, u
   out->set_uid(p->uid);
   out->set_gid(p->gid);
   out->set_cgroup(p->cgroup_id == cgroup_id && !p->cgroup.empty() ? p->cgroup : cgroup_paths_.path(cgroup_id, pid));
+  if (const v1::Pod* pod = pod_of(cgroup_id, out->cgroup())) *out->mutable_pod() = *pod;
   if (p->start_ns) v1::set_timestamp(clock_.to_unix_ns(p->start_ns), out->mutable_start_time());
   out->set_tracked_by(p->tracked_by);
   out->set_root_pid(p->root_pid);
@@ -141,6 +144,19 @@ void Tracker::fill_fields(uint32_t pid, uint32_t tid, const std::string& comm, u
     anc->set_comm(std::move(a.comm));
     anc->set_exe(std::move(a.exe));
   }
+}
+
+const v1::Pod* Tracker::pod_of(uint64_t cgroup_id, const std::string& cgroup_path) {
+  if (cgroup_path.empty()) return nullptr;  // not known yet: not cached either
+  auto it = pods_.find(cgroup_id);
+  if (it == pods_.end()) {
+    if (pods_.size() > 4096) pods_.clear();
+    std::optional<v1::Pod> pod;
+    v1::Pod parsed;
+    if (pod_from_cgroup(cgroup_path, &parsed)) pod = std::move(parsed);
+    it = pods_.emplace(cgroup_id, std::move(pod)).first;
+  }
+  return it->second ? &*it->second : nullptr;
 }
 
 Tracker::SeedResult Tracker::seed(sensor::Sensor& sensor) {

@@ -3,6 +3,7 @@
 // with its whole tree.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -55,6 +56,10 @@ class Tracker {
   const sensor::BootClock& clock_;
   std::vector<Target> targets_;
   CgroupPaths cgroup_paths_;
+  // What each cgroup's path says of a Kubernetes pod, parsed once per cgroup (bounded; a miss
+  // only parses again). nullopt: not in a pod.
+  std::unordered_map<uint64_t, std::optional<v1::Pod>> pods_;
+  const v1::Pod* pod_of(uint64_t cgroup_id, const std::string& cgroup_path);
   DnsNames dns_names_;
 };
 

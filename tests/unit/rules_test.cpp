@@ -93,6 +93,34 @@ TEST(ParseRules, UnknownMatchCondition) {
             "unknown condition 'pid'");
 }
 
+// Pods are targeted through the cgroup paths the kubelet gives them: both drivers' forms of
+// the UID, and the container's cgroup name for a container ID.
+TEST(ParseRules, PodAndContainerTargetsBecomeCgroupGlobs) {
+  LoadResult r = parse_rules("targets:\n  - name: p\n    match:\n"
+                             "      - pod_uid: [3F1D0C2A-8b7e-4c11-9a5d-0e2f6b7c8d9e]\n"
+                             "      - container_id: [5B3C1E9A7D2F]\n",
+                             "test.yaml");
+  ASSERT_TRUE(r.ok()) << (r.errors.empty() ? "" : r.errors[0].to_string());
+  ASSERT_EQ(r.rules.targets.size(), 1u);
+  const auto& g = r.rules.targets[0].cgroups;
+  ASSERT_EQ(g.size(), 4u);
+  EXPECT_EQ(g[0], "*pod3f1d0c2a-8b7e-4c11-9a5d-0e2f6b7c8d9e*");
+  EXPECT_EQ(g[1], "*pod3f1d0c2a_8b7e_4c11_9a5d_0e2f6b7c8d9e.slice*");
+  EXPECT_EQ(g[2], "*/5b3c1e9a7d2f*");
+  EXPECT_EQ(g[3], "*-5b3c1e9a7d2f*");
+  EXPECT_TRUE(process::cgroup_glob_matches(
+      g[1], "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod3f1d0c2a_8b7e_4c11_9a5d_0e2f6b7c8d9e.slice/"
+            "cri-containerd-5b3c1e9a7d2f4b6c8e0a1c3e5f7b9d1f3a5c7e9b1d3f5a7c9e1b3d5f7a9c1e3b.scope"));
+  EXPECT_TRUE(process::cgroup_glob_matches(g[0], "/kubepods/besteffort/pod3f1d0c2a-8b7e-4c11-9a5d-0e2f6b7c8d9e/abc"));
+}
+
+TEST(ParseRules, BadPodUidAndContainerId) {
+  expect_at(the_error("targets:\n  - name: p\n    match:\n      - pod_uid: [not-a-uid]\n      - comm: x\n"), 4, 18,
+            "pod_uid 'not-a-uid' is not a pod UID");
+  expect_at(the_error("targets:\n  - name: p\n    match:\n      - container_id: [abc]\n      - comm: x\n"), 4, 23,
+            "container_id 'abc' is not a container ID");
+}
+
 TEST(ParseRules, BadMode) {
   expect_at(the_error("version: 1\nmode: sometimes\n"), 2, 7, "mode");
   expect_at(the_error("mode: [enforce]\n"), 1, 7, "mode");

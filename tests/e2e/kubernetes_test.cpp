@@ -1,0 +1,137 @@
+// Pod identity end to end: a cgroup tree under a test cgroup laid out as a kubelet lays out a
+// node (the systemd driver with containerd and with CRI-O, the cgroupfs driver), an OpenClaw-like
+// workload started in a "pod", and rules that target pods by UID and by container ID.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sstream>
+
+#include "harness.h"
+
+namespace clawfence::testing {
+namespace {
+
+using std::chrono::seconds;
+
+struct FakePod {
+  std::string uid;           // as the API shows it
+  std::string container_id;  // 64 hex
+  std::string cgroup;        // the container's cgroup, relative to the test cgroup
+};
+
+// mkdir -p below `root`; returns the full path.
+std::string make_cgroups(const std::string& root, const std::string& rel) {
+  std::string path = root;
+  std::istringstream parts(rel);
+  for (std::string part; std::getline(parts, part, '/');) {
+    if (part.empty()) continue;
+    path += "/" + part;
+    mkdir(path.c_str(), 0755);
+  }
+  return path;
+}
+
+// rmdir from the deepest component up to (not including) `root`.
+void remove_cgroups(const std::string& root, const std::string& rel) {
+  for (std::string path = root + rel; path.size() > root.size(); path = path.substr(0, path.rfind('/')))
+    rmdir(path.c_str());
+}
+
+std::string underscored(std::string uid) {
+  for (char& c : uid)
+    if (c == '-') c = '_';
+  return uid;
+}
+
+class Kubernetes : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root (loads eBPF programs): skipped";
+    bin_ = build_dir() + "/clawfence";
+    dir_ = make_temp_dir("k8s");
+    ASSERT_FALSE(dir_.empty());
+    out_ = dir_ + "/events.jsonl";
+  }
+  void TearDown() override {
+    if (!dir_.empty()) remove_tree(dir_);
+  }
+  std::string bin_, dir_, out_;
+};
+
+TEST_F(Kubernetes, RecordsCarryThePodAndRulesTargetPods) {
+  TestCgroup cg("k8s");
+  const FakePod a{"3f1d0c2a-8b7e-4c11-9a5d-0e2f6b7c8d9e",
+                  "5b3c1e9a7d2f4b6c8e0a1c3e5f7b9d1f3a5c7e9b1d3f5a7c9e1b3d5f7a9c1e3b", ""};
+  const FakePod b{"0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                  "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00", ""};
+  const FakePod c{"7e6d5c4b-3a29-4180-97a6-b5c4d3e2f1a0",
+                  "deadbeefdeadbeefdeadbeefdeadbeefdeadbeefdeadbeefdeadbeefdeadbeef", ""};
+  // a: systemd driver, containerd, burstable; b: cgroupfs driver, besteffort; c: systemd, CRI-O,
+  // guaranteed, not a target
+  const std::string a_cg = "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + underscored(a.uid) +
+                           ".slice/cri-containerd-" + a.container_id + ".scope";
+  const std::string b_cg = "/kubepods/besteffort/pod" + b.uid + "/" + b.container_id;
+  const std::string c_cg = "/kubepods.slice/kubepods-pod" + underscored(c.uid) + ".slice/crio-" + c.container_id + ".scope";
+  for (const auto& p : {a_cg, b_cg, c_cg}) make_cgroups(cg.path(), p);
+
+  const std::string rules = dir_ + "/rules.yaml";
+  write_file(rules, "version: 1\nmode: monitor\ntargets:\n"
+                    "  - name: openclaw-pod\n    match:\n      - pod_uid: [\"" + a.uid + "\"]\n"
+                    "  - name: by-container\n    match:\n      - container_id: [\"" + b.container_id.substr(0, 12) + "\"]\n");
+  const std::string log = dir_ + "/agent.log";
+  std::vector<std::string> argv = {bin_, "agent", "--rules", rules, "--cgroup", cg.path(), "--pin", "never", "-o", out_};
+  for (auto& f : private_outputs(dir_)) argv.push_back(f);
+  {
+    Child agent(argv, "", log);
+    ASSERT_TRUE(eventually([&] { return read_file(log).find("watching:") != std::string::npos; }, seconds(20)))
+        << read_file(log);
+
+    // an OpenClaw-like gateway with its shell tool, in pod a
+    const std::string work = dir_ + "/oc";
+    for (const auto& d : {work, work + "/workspace"}) mkdir(d.c_str(), 0755);
+    write_file(work + "/openclaw.json", "{}\n");
+    write_file(work + "/workspace/notes.txt", "notes\n");
+    EXPECT_EQ(run({"node", repo_root() + "/tests/workloads/fake-openclaw.js", work}, seconds(30), cg.path() + a_cg), 0);
+    const std::string mb = dir_ + "/marker-b", mc = dir_ + "/marker-c";
+    write_file(mb, "b\n");
+    write_file(mc, "c\n");
+    EXPECT_EQ(run({"sh", "-c", "cat " + mb + " > /dev/null"}, seconds(10), cg.path() + b_cg), 0);
+    EXPECT_EQ(run({"sh", "-c", "cat " + mc + " > /dev/null"}, seconds(10), cg.path() + c_cg), 0);
+    agent.signal(SIGINT);
+    ASSERT_EQ(agent.wait(seconds(20)), 0) << read_file(log);
+  }
+  for (const auto& p : {a_cg, b_cg, c_cg}) remove_cgroups(cg.path(), p);
+
+  auto evs = read_events(out_);
+  // Pod a: every record of the gateway's tree names the pod, its container and its QoS class.
+  const v1::Event* tool = find_open(evs, dir_ + "/oc/workspace/notes.txt");
+  ASSERT_NE(tool, nullptr) << describe(evs, 100);
+  EXPECT_EQ(tool->process().target(), "openclaw-pod");
+  EXPECT_EQ(tool->process().pod().uid(), a.uid);
+  EXPECT_EQ(tool->process().pod().container_id(), a.container_id);
+  EXPECT_EQ(tool->process().pod().qos(), "burstable");
+  EXPECT_EQ(tool->process().pod().runtime(), "containerd");
+  EXPECT_EQ(tool->process().pod().cgroup_driver(), "systemd");
+  size_t in_a = 0;
+  for (const auto& e : evs) {
+    if (e.process().target() != "openclaw-pod") continue;
+    ++in_a;
+    EXPECT_EQ(e.process().pod().uid(), a.uid) << e.DebugString();
+  }
+  EXPECT_GT(in_a, 10u);
+  // Pod b, targeted by a 12-digit container ID prefix, under the cgroupfs driver.
+  const v1::Event* in_b = find_open(evs, dir_ + "/marker-b");
+  ASSERT_NE(in_b, nullptr) << describe(evs, 100);
+  EXPECT_EQ(in_b->process().target(), "by-container");
+  EXPECT_EQ(in_b->process().pod().uid(), b.uid);
+  EXPECT_EQ(in_b->process().pod().container_id(), b.container_id);
+  EXPECT_EQ(in_b->process().pod().qos(), "besteffort");
+  EXPECT_EQ(in_b->process().pod().cgroup_driver(), "cgroupfs");
+  // Pod c is no target: nothing of it is reported.
+  EXPECT_EQ(find_open(evs, dir_ + "/marker-c"), nullptr);
+  for (const auto& e : evs) EXPECT_NE(e.process().pod().uid(), c.uid) << e.DebugString();
+}
+
+}  // namespace
+}  // namespace clawfence::testing
