@@ -276,6 +276,12 @@ void open_outputs(const OutputOptions& o, Outputs& outs) {
   output::PagerDutyOptions pd = o.pagerduty;
   pd.resolve_after = std::chrono::seconds(o.pagerduty_resolve_s);
   const char* env_key = pd.key_env.empty() ? nullptr : getenv(pd.key_env.c_str());
+  struct stat key_st {};
+  if (!pd.key_file.empty() && stat(pd.key_file.c_str(), &key_st) != 0 && errno == ENOENT) {
+    // An optional Kubernetes Secret that was never created: no key, no paging (said loudly).
+    spdlog::warn("PagerDuty off: the routing key file {} does not exist", pd.key_file);
+    return;
+  }
   if (pd.key_file.empty() && (!env_key || !*env_key)) {
     spdlog::info("PagerDuty off: no routing key (set {} or --pagerduty-key-file)",
                  pd.key_env.empty() ? "--pagerduty-key-env" : pd.key_env);

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
+
 #include "proto/timestamp.h"
 
 namespace clawfence::output {
@@ -15,6 +17,9 @@ int severity_rank(const std::string& severity) {
 }
 
 std::string host_name() {
+  // In a DaemonSet the pod's own hostname is the pod name: the node's name comes from the
+  // downward API instead.
+  if (const char* node = getenv("CLAWFENCE_NODE_NAME"); node && *node) return node;
   char buf[256] = {};
   if (gethostname(buf, sizeof(buf) - 1) != 0 || buf[0] == '\0') return "localhost";
   return buf;

@@ -27,7 +27,8 @@ using Report = std::function<void(v1::Event)>;
 // anything else.
 int severity_rank(const std::string& severity);
 
-// This machine's name, as records and PagerDuty show it ("localhost" when it has none).
+// This machine's name, as records and PagerDuty show it: $CLAWFENCE_NODE_NAME when set (a
+// Kubernetes node's name), else the host name ("localhost" when it has none).
 std::string host_name();
 
 // An AGENT event stamped now: the agent's own note, with this host and process.
