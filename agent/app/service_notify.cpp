@@ -32,11 +32,6 @@ void ServiceNotifier::ready(const std::string& status) {
   send("READY=1\nSTATUS=" + status_);
 }
 
-void ServiceNotifier::status(const std::string& status) {
-  status_ = one_line(status);
-  if (!troubled_) send("STATUS=" + status_);
-}
-
 void ServiceNotifier::stopping(const std::string& status) { send("STOPPING=1\nSTATUS=" + one_line(status)); }
 
 int ServiceNotifier::pet_watchdog(const std::string& trouble, Clock::time_point now) {

@@ -23,8 +23,8 @@ class ServiceNotifier {
   // The watchdog timeout systemd enforces (WatchdogSec=); zero when there is none.
   std::chrono::microseconds watchdog_timeout() const { return watchdog_; }
 
+  // READY=1 with the status line shown while healthy.
   void ready(const std::string& status);
-  void status(const std::string& status);
   void stopping(const std::string& status);
 
   // Called from the main loop whenever it wakes. `trouble` is "" while the agent is healthy, else
