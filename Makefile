@@ -21,7 +21,7 @@ VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
 
 # pkg-config runs lazily (=, not :=), so `make run` on a fresh machine can install the
 # packages before anything asks for their flags.
-PKGS      = libbpf protobuf spdlog yaml-cpp fmt libcrypto libelf libcurl cpp-httplib
+PKGS      = libbpf protobuf spdlog yaml-cpp fmt libcrypto libelf libcurl cpp-httplib libsystemd
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
 
@@ -144,6 +144,62 @@ fuzz-smoke: $(BUILD)/fuzz/rules_fuzz
 fuzz: $(BUILD)/fuzz/rules_fuzz
 	@mkdir -p $(BUILD)/fuzz/artifacts $(BUILD)/fuzz/corpus
 	$(FUZZ_RUN) -max_total_time=$(FUZZ_SECONDS) $(BUILD)/fuzz/corpus $(FUZZ_SEEDS)
+
+# ---- install ---------------------------------------------------------------------------------
+# `make install` (as root) puts the agent on a host run by systemd:
+#   $(PREFIX)/bin/clawfence                  the agent; its eBPF object is embedded in the binary
+#                                            (bpftool skeleton), so there is no .o to install
+#   /etc/clawfence/rules.d/*.yaml            the shipped rules (rules/)
+#   /etc/clawfence/clawfence.yaml            the configuration (deploy/clawfence.yaml)
+#   $(UNITDIR)/clawfence.service             deploy/systemd/clawfence.service, ExecStart pointing
+#                                            at $(PREFIX)/bin
+# then `systemctl enable --now clawfence`. DESTDIR stages the tree for a package instead.
+# Files under /etc belong to the operator once installed: one that was edited is kept, and the
+# shipped version is put beside it as NAME.new (neither loaded as rules nor read as the config:
+# only *.yaml are), with a message. Logs, state and pins are the unit's and the agent's business:
+# nothing here creates /var/log/clawfence, /var/lib/clawfence or /run/clawfence.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+UNITDIR ?= /lib/systemd/system
+CONFDIR := /etc/clawfence
+PIN_DIR := /sys/fs/bpf/clawfence
+# systemctl only on the live system (no DESTDIR) and only when systemd runs it
+SYSTEMD_LIVE = [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]
+
+# A shell function: install_conf SOURCE TARGET installs SOURCE as TARGET (0644) unless TARGET
+# was edited.
+INSTALL_CONF = install_conf() { \
+	  if [ ! -e "$$2" ]; then install -m 0644 "$$1" "$$2" && echo "installed $$2"; \
+	  elif cmp -s "$$1" "$$2"; then echo "unchanged $$2"; \
+	  else install -m 0644 "$$1" "$$2.new" && \
+	    echo "kept $$2: it differs from the shipped version, which is now $$2.new (merge by hand)"; fi; }
+
+.PHONY: install uninstall
+install: $(BUILD)/clawfence
+	install -d -m 0755 "$(DESTDIR)$(PREFIX)/bin" "$(DESTDIR)$(CONFDIR)" "$(DESTDIR)$(CONFDIR)/rules.d" \
+	  "$(DESTDIR)$(UNITDIR)"
+	install -m 0755 $(BUILD)/clawfence "$(DESTDIR)$(PREFIX)/bin/clawfence"
+	@$(INSTALL_CONF); \
+	for f in rules/*.yaml; do install_conf "$$f" "$(DESTDIR)$(CONFDIR)/rules.d/$${f##*/}" || exit 1; done; \
+	if [ -f deploy/clawfence.yaml ]; then install_conf deploy/clawfence.yaml "$(DESTDIR)$(CONFDIR)/clawfence.yaml"; \
+	else echo "no deploy/clawfence.yaml in this tree: no config file installed"; fi
+	sed 's|/usr/local/bin/clawfence|$(PREFIX)/bin/clawfence|g' deploy/systemd/clawfence.service \
+	  > "$(DESTDIR)$(UNITDIR)/.clawfence.service.tmp"
+	chmod 0644 "$(DESTDIR)$(UNITDIR)/.clawfence.service.tmp"
+	mv "$(DESTDIR)$(UNITDIR)/.clawfence.service.tmp" "$(DESTDIR)$(UNITDIR)/clawfence.service"
+	@if $(SYSTEMD_LIVE); then systemctl daemon-reload && \
+	  echo "start it with: systemctl enable --now clawfence (if it already runs: systemctl restart clawfence)"; fi
+
+# Removes the binary and the unit; /etc/clawfence, the audit log and the state stay. On the live
+# system the service is stopped first, and whatever it left pinned is unloaded with the binary
+# that is about to go: enforcement with no agent and no clawfence to remove it would be an orphan.
+uninstall:
+	@if $(SYSTEMD_LIVE); then systemctl disable --now clawfence.service 2>/dev/null || true; fi
+	@if [ -z "$(DESTDIR)" ] && [ -d $(PIN_DIR) ] && [ -x "$(PREFIX)/bin/clawfence" ]; then \
+	  "$(PREFIX)/bin/clawfence" unload --pin-dir $(PIN_DIR); fi
+	rm -f "$(DESTDIR)$(PREFIX)/bin/clawfence" "$(DESTDIR)$(UNITDIR)/clawfence.service"
+	@if $(SYSTEMD_LIVE); then systemctl daemon-reload; fi
+	@echo "left in place: $(CONFDIR), /var/log/clawfence (audit log), /var/lib/clawfence"
 
 # ---- entry points ----------------------------------------------------------------------------
 .PHONY: all deps run test check bench clean

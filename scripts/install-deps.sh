@@ -11,6 +11,8 @@ packages=(
   libcli11-dev libyaml-cpp-dev libgtest-dev libssl-dev
   # outputs: PagerDuty (libcurl), the metrics endpoint and the tests' HTTP servers (cpp-httplib)
   libcurl4-openssl-dev libcpp-httplib-dev
+  # systemd: sd_notify readiness and watchdog (libsystemd); systemd-analyze verifies the unit in the tests
+  libsystemd-dev systemd
   # fuzzing: libFuzzer and the sanitizer runtimes for clang
   libclang-rt-14-dev
   # tests and workloads

@@ -27,6 +27,7 @@
 #include <thread>
 
 #include "app/pipeline.h"
+#include "app/service_notify.h"
 #include "output/audit.h"
 #include "output/metrics.h"
 #include "output/pagerduty.h"
@@ -472,13 +473,14 @@ class RulesWatcher {
 };
 
 // Waits for one of `sigs` (returns it) or a rule change (returns 0, after letting a burst of
-// writes settle).
-int wait_signal_or_change(const sigset_t& sigs, RulesWatcher& watcher) {
+// writes settle), at most `timeout_ms` (returns -1; a negative timeout waits for ever).
+int wait_signal_or_change(const sigset_t& sigs, RulesWatcher& watcher, int timeout_ms) {
   static int sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
   for (;;) {
     pollfd fds[2] = {{sfd, POLLIN, 0}, {watcher.fd(), POLLIN, 0}};
-    int n = poll(fds, watcher.fd() >= 0 ? 2 : 1, -1);
+    int n = poll(fds, watcher.fd() >= 0 ? 2 : 1, timeout_ms);
     if (n < 0 && errno == EINTR) continue;
+    if (n == 0) return -1;
     if (fds[0].revents & POLLIN) {
       signalfd_siginfo si{};
       if (read(sfd, &si, sizeof(si)) == sizeof(si)) return static_cast<int>(si.ssi_signo);
@@ -601,12 +603,14 @@ int run_agent_impl(const AgentOptions& opts) {
   pipeline.add_output(metrics.get());
   outs.pipeline.store(&pipeline);
   register_metrics(*metrics, *sensor, pipeline, outs);
-  metrics->set_health([&pipeline] {
+  // "" or why the agent is unhealthy: /healthz and systemd's watchdog ask the same question
+  auto trouble = [&pipeline] {
     auto idle = std::chrono::steady_clock::now() - pipeline.last_turn();
     return idle > std::chrono::seconds(5) ? std::string("the event pipeline has not turned for ") +
                                                 std::to_string(std::chrono::duration_cast<std::chrono::seconds>(idle).count()) + " s"
                                           : std::string();
-  });
+  };
+  metrics->set_health(trouble);
   if (!opts.outputs.metrics_addr.empty()) {
     if (auto err = metrics->serve(opts.outputs.metrics_addr); !err.empty()) throw StartError(1, err);
     std::string host;
@@ -640,14 +644,17 @@ int run_agent_impl(const AgentOptions& opts) {
   spdlog::info("watching: {} running processes matched a target, {} tracked with their descendants{}",
                seeded.roots, seeded.tracked,
                seeded.failed ? " (" + std::to_string(seeded.failed) + " could not be tracked)" : "");
-  pipeline.report(lifecycle_note("start", "watching " + std::to_string(seeded.tracked) + " processes; " +
-                                          std::to_string(sensor->attachments().size()) + " programs " +
-                                          (sensor->adopted() ? "adopted" : "attached"),
-                              guard));
-  // 5. run until told to stop; reload on SIGHUP and when the rule files change
+  const std::string watching = "watching " + std::to_string(seeded.tracked) + " processes; " +
+                               std::to_string(sensor->attachments().size()) + " programs " +
+                               (sensor->adopted() ? "adopted" : "attached");
+  pipeline.report(lifecycle_note("start", watching, guard));
+  // 5. ready (for systemd: Type=notify); run until told to stop; reload on SIGHUP and when the
+  // rule files change; keep systemd's watchdog fed while the pipeline turns
   RulesWatcher watcher(opts.rules);
+  ServiceNotifier notifier;
+  notifier.ready(watching);
   for (;;) {
-    int sig = wait_signal_or_change(sigs, watcher);
+    int sig = wait_signal_or_change(sigs, watcher, notifier.pet_watchdog(trouble()));
     if (sig == SIGINT || sig == SIGTERM) {
       spdlog::info("{} received, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
       break;
@@ -661,10 +668,11 @@ int run_agent_impl(const AgentOptions& opts) {
     }
   }
   // 6. shutdown, in reverse
-  pipeline.report(lifecycle_note("stop", sensor->pinned() && guard.current().config.mode == CF_MODE_ENFORCE
-                                         ? "stopping; enforcement stays in force (pinned)"
-                                         : "stopping",
-                             guard));
+  const std::string stopping = sensor->pinned() && guard.current().config.mode == CF_MODE_ENFORCE
+                                   ? "stopping; enforcement stays in force (pinned)"
+                                   : "stopping";
+  notifier.stopping(stopping);
+  pipeline.report(lifecycle_note("stop", stopping, guard));
   pipeline.stop();
   outs.pipeline.store(nullptr);
   metrics->stop();
