@@ -6,6 +6,9 @@
 #include <arpa/inet.h>
 #include <httplib.h>
 #include <netinet/in.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <spdlog/sinks/ostream_sink.h>
@@ -18,6 +21,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "temp_dir.h"
@@ -611,6 +615,128 @@ TEST_F(PodMetadataTest, StopsPromptlyWithAFetchInFlight) {
   release = true;
   hang.stop();
   t.join();
+}
+
+// ---- TLS -------------------------------------------------------------------------------------
+
+// A self-signed certificate for 127.0.0.1, made here so no key material is checked in.
+struct SelfSigned {
+  EVP_PKEY* key = nullptr;
+  X509* cert = nullptr;
+  SelfSigned() {
+    key = EVP_EC_gen("P-256");
+    cert = X509_new();
+    if (!key || !cert) return;
+    X509_set_version(cert, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
+    X509_gmtime_adj(X509_getm_notBefore(cert), -60);
+    X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
+    X509_set_pubkey(cert, key);
+    X509_NAME* name = X509_get_subject_name(cert);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("kubelet-test"), -1, -1, 0);
+    X509_set_issuer_name(cert, name);
+    X509V3_CTX ctx;
+    X509V3_set_ctx_nodb(&ctx);
+    X509V3_set_ctx(&ctx, cert, cert, nullptr, nullptr, 0);
+    for (const auto& [nid, value] : {std::pair{NID_subject_alt_name, "IP:127.0.0.1"},
+                                     std::pair{NID_basic_constraints, "critical,CA:TRUE"}}) {
+      X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value);
+      X509_add_ext(cert, ext, -1);
+      X509_EXTENSION_free(ext);
+    }
+    X509_sign(cert, key, EVP_sha256());
+  }
+  ~SelfSigned() {
+    X509_free(cert);
+    EVP_PKEY_free(key);
+  }
+  std::string pem() const {
+    BIO* bio = BIO_new(BIO_s_mem());
+    PEM_write_bio_X509(bio, cert);
+    char* data = nullptr;
+    const long n = BIO_get_mem_data(bio, &data);
+    std::string out(data, static_cast<size_t>(n));
+    BIO_free(bio);
+    return out;
+  }
+};
+
+class PodMetadataTlsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(cert_.key && cert_.cert);
+    server_ = std::make_unique<httplib::SSLServer>(cert_.cert, cert_.key);
+    ASSERT_TRUE(server_->is_valid());
+    server_->Get("/pods", [this](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard<std::mutex> lock(mu_);
+      authorizations_.push_back(req.get_header_value("Authorization"));
+      res.set_content(kPodList, "application/json");
+    });
+    port_ = server_->bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_->listen_after_bind(); });
+    for (int i = 0; i < 500 && !server_->is_running(); ++i) std::this_thread::sleep_for(2ms);
+  }
+  void TearDown() override {
+    if (server_) server_->stop();
+    if (thread_.joinable()) thread_.join();
+  }
+  PodSourceOptions options() const {
+    PodSourceOptions o;
+    o.url = "https://127.0.0.1:" + std::to_string(port_) + "/pods";
+    o.token_file = tmp_.write("token", kToken);
+    o.ca_file = tmp_.write("ca.crt", cert_.pem());
+    o.refresh = 10s;
+    o.timeout = 2000ms;
+    return o;
+  }
+  std::vector<std::string> authorizations() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return authorizations_;
+  }
+
+  TempDir tmp_;
+  SelfSigned cert_;
+  std::unique_ptr<httplib::SSLServer> server_;
+  int port_ = 0;
+  std::thread thread_;
+  mutable std::mutex mu_;
+  std::vector<std::string> authorizations_;
+};
+
+TEST_F(PodMetadataTlsTest, VerifiesTheServerAgainstTheServiceAccountCa) {
+  std::string err;
+  auto pm = PodMetadata::start(options(), &err);
+  ASSERT_NE(pm, nullptr) << err;
+  EXPECT_EQ(pm->stats().failures, 0u);
+  EXPECT_EQ(pm->stats().pods, 3u);
+  ASSERT_EQ(authorizations().size(), 1u);
+  EXPECT_EQ(authorizations().front(), std::string("Bearer ") + kToken);
+}
+
+TEST_F(PodMetadataTlsTest, RefusesAnUnverifiedServerAndSendsItNoToken) {
+  LogCapture log;
+  PodSourceOptions o = options();
+  o.ca_file = tmp_ / "absent-ca.crt";  // the system's CAs do not know the self-signed certificate
+  std::string err;
+  auto pm = PodMetadata::start(o, &err);
+  ASSERT_NE(pm, nullptr) << err;
+  EXPECT_EQ(pm->stats().failures, 1u);
+  EXPECT_EQ(pm->stats().pods, 0u);
+  EXPECT_TRUE(authorizations().empty());  // the handshake failed before any header went out
+  EXPECT_NE(log.text().find("certificate"), std::string::npos) << log.text();
+}
+
+TEST_F(PodMetadataTlsTest, InsecureKubeletTlsIsAnExplicitLoggedOptIn) {
+  LogCapture log;
+  PodSourceOptions o = options();
+  o.ca_file = tmp_ / "absent-ca.crt";
+  o.insecure_kubelet_tls = true;
+  std::string err;
+  auto pm = PodMetadata::start(o, &err);
+  ASSERT_NE(pm, nullptr) << err;
+  EXPECT_EQ(pm->stats().failures, 0u);
+  EXPECT_EQ(pm->stats().pods, 3u);
+  EXPECT_NE(log.text().find("NOT verified"), std::string::npos) << log.text();
 }
 
 // ---- options ---------------------------------------------------------------------------------
