@@ -108,6 +108,23 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->group("Outputs");
   add_pagerduty_delivery(agent_cmd, outs.pagerduty);
+  agent_cmd->add_option("--pod-metadata-url", agent.pod_metadata.url,
+                        "resolve pod names, namespaces, labels and images from this pod list: the kubelet "
+                        "(https://127.0.0.1:10250/pods, http://127.0.0.1:10255/pods) or the API server "
+                        "(https://kubernetes.default.svc/api/v1/pods?fieldSelector=spec.nodeName=NODE); \"\" = off")
+      ->group("Kubernetes");
+  agent_cmd->add_option("--pod-metadata-token-file", agent.pod_metadata.token_file, "bearer token (read at every fetch)")
+      ->capture_default_str()
+      ->group("Kubernetes");
+  agent_cmd->add_option("--pod-metadata-ca-file", agent.pod_metadata.ca_file, "CA that signs the server's certificate")
+      ->capture_default_str()
+      ->group("Kubernetes");
+  agent_cmd->add_flag("--pod-metadata-insecure-kubelet-tls", agent.pod_metadata.insecure_kubelet_tls,
+                      "do not verify the kubelet's (often self-signed) certificate")
+      ->group("Kubernetes");
+  agent_cmd->add_option("--pod-metadata-refresh", agent.pod_metadata_refresh_s, "seconds between pod list fetches")
+      ->capture_default_str()
+      ->group("Kubernetes");
   agent_cmd->add_option("--pagerduty-severity", outs.pagerduty.min_severity,
                         "page for alerts at or above: info, warning, error, critical")
       ->check(CLI::IsMember({"info", "warning", "error", "critical"}))

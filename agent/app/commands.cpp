@@ -548,6 +548,17 @@ int run_agent_impl(const AgentOptions& opts) {
   process::ProcessTable table(opts.common.process_table_size, &procfs);
   process::Tracker tracker(table, procfs, clock, kf.cgroup2_path);
   tracker.set_targets(rules.targets);
+  std::unique_ptr<process::PodMetadata> pod_metadata;
+  if (!opts.pod_metadata.url.empty()) {
+    process::PodSourceOptions po = opts.pod_metadata;
+    po.refresh = std::chrono::seconds(opts.pod_metadata_refresh_s);
+    std::string err;
+    pod_metadata = process::PodMetadata::start(po, &err);
+    if (!pod_metadata) throw StartError(1, "pod metadata: " + err);
+    const auto st = pod_metadata->stats();
+    spdlog::info("pod metadata: {} pods listed from {} (every {} s)", st.pods, po.url, opts.pod_metadata_refresh_s);
+    tracker.set_pod_metadata(pod_metadata.get());
+  }
   // A reload runs on the pipeline's worker, between two records: the new rules are loaded and
   // compiled completely before anything of the old ones is replaced.
   Reloader reloader = [&, path = opts.rules, root = kf.cgroup2_path](process::Tracker& t,

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "output/pagerduty.h"
+#include "process/pod_metadata.h"
 
 namespace clawfence::app {
 
@@ -41,6 +42,10 @@ struct OutputOptions {
 struct AgentOptions {
   CommonOptions common;
   OutputOptions outputs;
+  // Pod names, namespaces, labels and images from the kubelet or the API server: off while the
+  // url is "".
+  process::PodSourceOptions pod_metadata;
+  uint32_t pod_metadata_refresh_s = 10;
   std::string rules;                  // file or directory
   std::string cgroup;                 // attach the network hooks here instead of the v2 root
   bool dry_run = false;               // enforce mode: report what would be blocked, block nothing

@@ -151,12 +151,21 @@ const v1::Pod* Tracker::pod_of(uint64_t cgroup_id, const std::string& cgroup_pat
   auto it = pods_.find(cgroup_id);
   if (it == pods_.end()) {
     if (pods_.size() > 4096) pods_.clear();
-    std::optional<v1::Pod> pod;
+    PodEntry entry;
     v1::Pod parsed;
-    if (pod_from_cgroup(cgroup_path, &parsed)) pod = std::move(parsed);
-    it = pods_.emplace(cgroup_id, std::move(pod)).first;
+    if (pod_from_cgroup(cgroup_path, &parsed)) entry.pod = std::move(parsed);
+    it = pods_.emplace(cgroup_id, std::move(entry)).first;
   }
-  return it->second ? &*it->second : nullptr;
+  PodEntry& e = it->second;
+  if (e.pod && pod_metadata_ && e.generation != pod_metadata_->generation()) {
+    // what the path says stays; names, labels and image come from the current pod list
+    e.generation = pod_metadata_->generation();
+    v1::Pod fresh;
+    pod_from_cgroup(cgroup_path, &fresh);
+    pod_metadata_->resolve(&fresh);
+    *e.pod = std::move(fresh);
+  }
+  return e.pod ? &*e.pod : nullptr;
 }
 
 Tracker::SeedResult Tracker::seed(sensor::Sensor& sensor) {

@@ -10,6 +10,7 @@
 
 #include "process/cgroup_paths.h"
 #include "process/dns_names.h"
+#include "process/pod_metadata.h"
 #include "process/process_table.h"
 #include "process/targets.h"
 #include "sensor/decoder.h"
@@ -24,6 +25,8 @@ class Tracker {
           const std::string& cgroup2_root = "");
 
   void set_targets(std::vector<Target> targets) { targets_ = std::move(targets); }
+  // Pod names, namespaces, labels and images from the kubelet or the API server (nullptr: off).
+  void set_pod_metadata(const PodMetadata* metadata) { pod_metadata_ = metadata; }
 
   // Updates the table from the record and fills rec.event.process.
   void apply(sensor::DecodedRecord& rec);
@@ -57,8 +60,13 @@ class Tracker {
   std::vector<Target> targets_;
   CgroupPaths cgroup_paths_;
   // What each cgroup's path says of a Kubernetes pod, parsed once per cgroup (bounded; a miss
-  // only parses again). nullopt: not in a pod.
-  std::unordered_map<uint64_t, std::optional<v1::Pod>> pods_;
+  // only parses again; nullopt: not in a pod), and resolved again when the pod list changes.
+  struct PodEntry {
+    std::optional<v1::Pod> pod;
+    uint64_t generation = 0;  // of the pod list it was resolved against
+  };
+  std::unordered_map<uint64_t, PodEntry> pods_;
+  const PodMetadata* pod_metadata_ = nullptr;
   const v1::Pod* pod_of(uint64_t cgroup_id, const std::string& cgroup_path);
   DnsNames dns_names_;
 };

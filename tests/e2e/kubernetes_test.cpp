@@ -5,7 +5,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <httplib.h>
+
 #include <sstream>
+#include <thread>
 
 #include "harness.h"
 
@@ -75,6 +78,29 @@ TEST_F(Kubernetes, RecordsCarryThePodAndRulesTargetPods) {
   const std::string c_cg = "/kubepods.slice/kubepods-pod" + underscored(c.uid) + ".slice/crio-" + c.container_id + ".scope";
   for (const auto& p : {a_cg, b_cg, c_cg}) make_cgroups(cg.path(), p);
 
+  // The node's kubelet, as far as its pod list goes: pod a is known to it.
+  httplib::Server kubelet;
+  const std::string pods =
+      R"({"kind":"PodList","apiVersion":"v1","items":[{"metadata":{"name":"openclaw-0","namespace":"agents","uid":")" +
+      a.uid + R"(","labels":{"app":"openclaw","team":"ml"}},"spec":{"nodeName":"node-1","containers":[{"name":"gateway",)"
+      R"("image":"ghcr.io/openclaw/openclaw:1.2"}]},"status":{"containerStatuses":[{"name":"gateway","image":)"
+      R"("ghcr.io/openclaw/openclaw:1.2","containerID":"containerd://)" + a.container_id + R"("}]}}]})";
+  kubelet.Get("/pods", [&pods](const httplib::Request&, httplib::Response& res) {
+    res.set_content(pods, "application/json");
+  });
+  const int kubelet_port = kubelet.bind_to_any_port("127.0.0.1");
+  ASSERT_GT(kubelet_port, 0);
+  std::thread kubelet_thread([&kubelet] { kubelet.listen_after_bind(); });
+  struct Stop {
+    httplib::Server& s;
+    std::thread& t;
+    ~Stop() {
+      for (int i = 0; i < 500 && !s.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      s.stop();
+      t.join();
+    }
+  } stop_kubelet{kubelet, kubelet_thread};
+
   const std::string rules = dir_ + "/rules.yaml";
   write_file(rules, "version: 1\nmode: monitor\ntargets:\n"
                     "  - name: openclaw-pod\n    match:\n      - pod_uid: [\"" + a.uid + "\"]\n"
@@ -82,6 +108,7 @@ TEST_F(Kubernetes, RecordsCarryThePodAndRulesTargetPods) {
   const std::string log = dir_ + "/agent.log";
   std::vector<std::string> argv = {bin_, "agent", "--rules", rules, "--cgroup", cg.path(), "--pin", "never", "-o", out_};
   for (auto& f : private_outputs(dir_)) argv.push_back(f);
+  argv.push_back("--pod-metadata-url=http://127.0.0.1:" + std::to_string(kubelet_port) + "/pods");
   {
     Child agent(argv, "", log);
     ASSERT_TRUE(eventually([&] { return read_file(log).find("watching:") != std::string::npos; }, seconds(20)))
@@ -113,6 +140,12 @@ TEST_F(Kubernetes, RecordsCarryThePodAndRulesTargetPods) {
   EXPECT_EQ(tool->process().pod().qos(), "burstable");
   EXPECT_EQ(tool->process().pod().runtime(), "containerd");
   EXPECT_EQ(tool->process().pod().cgroup_driver(), "systemd");
+  // and what the kubelet says of it
+  EXPECT_EQ(tool->process().pod().namespace_(), "agents");
+  EXPECT_EQ(tool->process().pod().name(), "openclaw-0");
+  EXPECT_EQ(tool->process().pod().labels().at("app"), "openclaw");
+  EXPECT_EQ(tool->process().pod().container_name(), "gateway");
+  EXPECT_EQ(tool->process().pod().image(), "ghcr.io/openclaw/openclaw:1.2");
   size_t in_a = 0;
   for (const auto& e : evs) {
     if (e.process().target() != "openclaw-pod") continue;
@@ -128,6 +161,7 @@ TEST_F(Kubernetes, RecordsCarryThePodAndRulesTargetPods) {
   EXPECT_EQ(in_b->process().pod().container_id(), b.container_id);
   EXPECT_EQ(in_b->process().pod().qos(), "besteffort");
   EXPECT_EQ(in_b->process().pod().cgroup_driver(), "cgroupfs");
+  EXPECT_TRUE(in_b->process().pod().name().empty()) << "pod b is not in the kubelet's list";
   // Pod c is no target: nothing of it is reported.
   EXPECT_EQ(find_open(evs, dir_ + "/marker-c"), nullptr);
   for (const auto& e : evs) EXPECT_NE(e.process().pod().uid(), c.uid) << e.DebugString();
