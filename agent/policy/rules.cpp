@@ -290,17 +290,35 @@ class Reader {
     if (const auto m = n["match"]) read_match(m, t);
     if (t.name.empty()) return error(n, "targets: a target needs a name");
     if (!target_names_.insert(t.name).second) error(n, "targets: duplicate target name '" + t.name + "'");
-    if (t.comms.empty() && t.argv_contains.empty() && t.cgroups.empty())
+    if (t.comms.empty() && t.argv_contains.empty() && t.cgroups.empty() && t.pods.empty())
       return error(n, "target '" + t.name + "' matches nothing: give at least one comm, argv_contains, cgroup, "
-                      "pod_uid or container_id");
+                      "pod_uid, container_id or pod");
     out_.rules.targets.push_back(std::move(t));
+  }
+
+  // pod: {namespace: [globs], name: [globs], labels: {key: value}, image: [globs]}: every part
+  // given must hold. Pods are known from the pod list the agent fetches (--pod-metadata-url).
+  void read_pod_selector(const YAML::Node& n, process::Target& t) {
+    if (!n.IsMap()) return error(n, "pod: expected a map of namespace, name, labels, image");
+    if (!check_keys(n, "pod", {"namespace", "name", "labels", "image"})) return;
+    process::PodSelector sel;
+    if (const auto v = n["namespace"]) sel.namespaces = strings(v, "namespace");
+    if (const auto v = n["name"]) sel.names = strings(v, "name");
+    if (const auto v = n["image"]) sel.images = strings(v, "image");
+    if (const auto v = n["labels"]) {
+      if (!v.IsMap()) return error(v, "labels: expected a map of label keys to values");
+      for (const auto& kv : v) sel.labels[scalar(kv.first)] = scalar(kv.second);
+    }
+    if (sel.namespaces.empty() && sel.names.empty() && sel.images.empty() && sel.labels.empty())
+      return error(n, "pod: give at least one of namespace, name, labels, image");
+    t.pods.push_back(std::move(sel));
   }
 
   void read_match(const YAML::Node& n, process::Target& t) {
     if (!n.IsSequence()) return error(n, "match: expected a list of conditions");
     for (const auto& cond : n) {
       if (!cond.IsMap() || cond.size() != 1) {
-        error(cond, "match: each condition is one of comm, argv_contains, cgroup, pod_uid, container_id");
+        error(cond, "match: each condition is one of comm, argv_contains, cgroup, pod_uid, container_id, pod");
         continue;
       }
       const auto kv = *cond.begin();
@@ -328,13 +346,10 @@ class Reader {
             error(kv.second, "pod_uid '" + uid + "' is not a pod UID (8-4-4-4-12 hex digits, or 32 for a static pod)");
             continue;
           }
-          std::string lower = uid;
-          for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-          std::string underscored = lower;
-          std::replace(underscored.begin(), underscored.end(), '-', '_');
-          t.cgroups.push_back("*pod" + lower + "*");
-          if (underscored != lower) t.cgroups.push_back("*pod" + underscored + ".slice*");
+          for (auto& g : process::pod_uid_globs(uid)) t.cgroups.push_back(std::move(g));
         }
+      } else if (key == "pod") {
+        read_pod_selector(kv.second, t);
       } else if (key == "container_id") {
         // The runtime's container ID ends the name of the container's cgroup (cri-containerd-<id>.scope,
         // crio-<id>.scope, or <id> alone); a prefix of 12 or more digits, as `crictl ps` shows, is enough.
@@ -350,7 +365,7 @@ class Reader {
         }
       } else {
         error(kv.first, "match: unknown condition '" + key +
-                            "' (expected comm, argv_contains, cgroup, pod_uid, container_id)");
+                            "' (expected comm, argv_contains, cgroup, pod_uid, container_id, pod)");
       }
     }
   }

@@ -1,5 +1,8 @@
 #include "process/targets.h"
 
+#include <algorithm>
+#include <cctype>
+
 #include <fnmatch.h>
 #include <sys/stat.h>
 
@@ -81,6 +84,26 @@ sensor::KernelTargets compile_kernel_targets(const std::vector<Target>& targets,
   }
   k.cgroup_ids = find_cgroups(cgroup2_root, globs);
   return k;
+}
+
+std::vector<std::string> pod_uid_globs(const std::string& uid) {
+  std::string lower = uid;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string underscored = lower;
+  std::replace(underscored.begin(), underscored.end(), '-', '_');
+  std::vector<std::string> globs = {"*pod" + lower + "*"};
+  if (underscored != lower) globs.push_back("*pod" + underscored + ".slice*");
+  return globs;
+}
+
+std::vector<Target> with_pod_cgroups(const std::vector<Target>& targets, const PodMetadata* metadata) {
+  std::vector<Target> out = targets;
+  if (!metadata) return out;
+  for (Target& t : out)
+    for (const PodSelector& sel : t.pods)
+      for (const std::string& uid : metadata->match(sel))
+        for (auto& g : pod_uid_globs(uid)) t.cgroups.push_back(std::move(g));
+  return out;
 }
 
 }  // namespace clawfence::process

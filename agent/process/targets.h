@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "process/pod_metadata.h"
 #include "process/proc_fs.h"
 #include "sensor/sensor.h"
 
@@ -17,7 +18,18 @@ struct Target {
   std::vector<std::string> comms;          // exact comm (the kernel keeps 15 characters)
   std::vector<std::string> argv_contains;  // substring of the NUL-joined argv
   std::vector<std::string> cgroups;        // fnmatch glob over the cgroup path, '*' crosses '/'
+  // Pods by namespace, name, labels, image: known only from the pod list (--pod-metadata-url),
+  // and then turned into globs over the matching pods' cgroups (with_pod_cgroups).
+  std::vector<PodSelector> pods;
 };
+
+// The cgroup globs that cover every cgroup of the pod with this UID, under either driver: the
+// UID with dashes (cgroupfs: pod<uid>) and with underscores (systemd: …-pod<uid_>.slice).
+std::vector<std::string> pod_uid_globs(const std::string& uid);
+
+// The targets with the cgroups of the pods their selectors match in `metadata`'s current list
+// added (unchanged when metadata is nullptr).
+std::vector<Target> with_pod_cgroups(const std::vector<Target>& targets, const PodMetadata* metadata);
 
 // Name of the first target `p` matches, if any.
 std::optional<std::string> match_target(const std::vector<Target>& targets, const ProcInfo& p);

@@ -114,6 +114,23 @@ TEST(ParseRules, PodAndContainerTargetsBecomeCgroupGlobs) {
   EXPECT_TRUE(process::cgroup_glob_matches(g[0], "/kubepods/besteffort/pod3f1d0c2a-8b7e-4c11-9a5d-0e2f6b7c8d9e/abc"));
 }
 
+TEST(ParseRules, PodSelectors) {
+  LoadResult r = parse_rules("targets:\n  - name: p\n    match:\n"
+                             "      - pod: {namespace: [agents], name: [\"openclaw-*\"], labels: {app: openclaw}, image: [\"*openclaw*\"]}\n",
+                             "test.yaml");
+  ASSERT_TRUE(r.ok()) << (r.errors.empty() ? "" : r.errors[0].to_string());
+  ASSERT_EQ(r.rules.targets[0].pods.size(), 1u);
+  const auto& sel = r.rules.targets[0].pods[0];
+  EXPECT_EQ(sel.namespaces, std::vector<std::string>{"agents"});
+  EXPECT_EQ(sel.names, std::vector<std::string>{"openclaw-*"});
+  EXPECT_EQ(sel.labels.at("app"), "openclaw");
+  EXPECT_EQ(sel.images, std::vector<std::string>{"*openclaw*"});
+  expect_at(the_error("targets:\n  - name: p\n    match:\n      - pod: {node: x, namespace: [a]}\n"), 4, 15,
+            "unknown key 'node'");
+  expect_at(the_error("targets:\n  - name: p\n    match:\n      - pod: {}\n      - comm: x\n"), 4, 14,
+            "give at least one of");
+}
+
 TEST(ParseRules, BadPodUidAndContainerId) {
   expect_at(the_error("targets:\n  - name: p\n    match:\n      - pod_uid: [not-a-uid]\n      - comm: x\n"), 4, 18,
             "pod_uid 'not-a-uid' is not a pod UID");
