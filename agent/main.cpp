@@ -6,6 +6,7 @@
 #include "app/audit_cmd.h"
 #include "app/alert_cmd.h"
 #include "app/commands.h"
+#include "app/config.h"
 #include "app/tail_cmd.h"
 #include "clawfence/abi.h"
 
@@ -16,7 +17,8 @@
 namespace {
 
 void add_common(CLI::App* cmd, clawfence::app::CommonOptions& c) {
-  cmd->add_option("-o,--output", c.output, "write JSON lines here instead of stdout (file is created 0600)");
+  cmd->add_option("-o,--output", c.output,
+                  "write JSON lines here instead of stdout (file is created 0600); none = no JSON lines");
   cmd->add_option("--ringbuf-mib", c.ringbuf_mib, "kernel ring buffer size in MiB (power of two)")
       ->capture_default_str();
   cmd->add_option("--max-tracked", c.max_tracked, "most processes tracked at once")->capture_default_str();
@@ -54,95 +56,14 @@ void add_pagerduty_delivery(CLI::App* cmd, clawfence::output::PagerDutyOptions& 
 int main(int argc, char** argv) {
   CLI::App app{"clawfence: watches what an AI assistant's process tree does, from inside the kernel"};
   app.require_subcommand(1);
-  std::string log_level = "info";
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
-      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
-      ->capture_default_str();
 
-  clawfence::app::AgentOptions agent;
-  agent.rules = "rules/openclaw.yaml";
+  // The agent's options: defaults < config file < CLAWFENCE_* environment < flags (app/config.h).
+  clawfence::app::AgentSettings settings;
   auto* agent_cmd = app.add_subcommand("agent", "run the agent: watch the targets in the rules, print events");
-  agent_cmd->add_option("-r,--rules", agent.rules, "rule file or directory")->capture_default_str();
-  agent_cmd->add_option("--cgroup", agent.cgroup,
-                        "attach the network hooks to this cgroup v2 directory instead of the root");
-  agent_cmd->add_flag("--dry-run", agent.dry_run,
+  const auto config_errors = settings.prepare(app, *agent_cmd, argc, argv);
+  bool dry_run = false;  // a flag only: `mode: dry-run` is the form the file and environment take
+  agent_cmd->add_flag("--dry-run", dry_run,
                       "enforce-mode rules report what they would block or kill, and block nothing");
-  agent_cmd->add_option("--pin", agent.pin,
-                        "pin programs and maps so enforcement outlives the agent: auto (in enforce mode), always, never")
-      ->check(CLI::IsMember({"auto", "always", "never"}))
-      ->capture_default_str();
-  agent_cmd->add_option("--pin-dir", agent.pin_dir, "where pins live (bpffs)")->capture_default_str();
-  auto& outs = agent.outputs;
-  agent_cmd->add_option("--metrics-addr", outs.metrics_addr,
-                        "serve Prometheus /metrics and /healthz on host:port; \"\" = off")
-      ->capture_default_str()
-      ->group("Outputs");
-  agent_cmd->add_option("--audit-dir", outs.audit_dir, "hash-chained audit log directory; \"\" = off")
-      ->capture_default_str()
-      ->group("Outputs");
-  agent_cmd->add_flag("--audit-all", outs.audit_all, "audit every event, not only alerts, blocks, kills, gaps and "
-                                                     "the agent's own notes")
-      ->group("Outputs");
-  agent_cmd->add_option("--audit-fsync", outs.audit_fsync,
-                        "when audit records reach the disk: always, critical (blocks, kills, notes at once; the "
-                        "rest within a second), interval")
-      ->check(CLI::IsMember({"always", "critical", "interval"}))
-      ->capture_default_str()
-      ->group("Outputs");
-  agent_cmd->add_option("--audit-rotate-mib", outs.audit_rotate_mib, "start a new audit file at this size; 0 = never")
-      ->capture_default_str()
-      ->group("Outputs");
-  agent_cmd->add_option("--audit-rotate-hours", outs.audit_rotate_hours,
-                        "start a new audit file at this age; 0 = never")
-      ->capture_default_str()
-      ->group("Outputs");
-  agent_cmd->add_option("--audit-hmac-key", outs.audit_hmac_key,
-                        "key file (mode 0600, >= 16 bytes): every audit record also carries an HMAC-SHA256")
-      ->group("Outputs");
-  agent_cmd->add_option("--tail-socket", outs.tail_socket, "serve the live event stream here; \"\" = off")
-      ->capture_default_str()
-      ->group("Outputs");
-  agent_cmd->add_option("--tail-group", outs.tail_group, "let this group read the tail socket (mode 0660)")
-      ->group("Outputs");
-  agent_cmd->add_option("--tail-buffer", outs.tail_buffer, "recent events kept for `clawfence tail --since`")
-      ->capture_default_str()
-      ->group("Outputs");
-  add_pagerduty_delivery(agent_cmd, outs.pagerduty);
-  agent_cmd->add_option("--pod-metadata-url", agent.pod_metadata.url,
-                        "resolve pod names, namespaces, labels and images from this pod list: the kubelet "
-                        "(https://127.0.0.1:10250/pods, http://127.0.0.1:10255/pods) or the API server "
-                        "(https://kubernetes.default.svc/api/v1/pods?fieldSelector=spec.nodeName=NODE); \"\" = off")
-      ->group("Kubernetes");
-  agent_cmd->add_option("--pod-metadata-token-file", agent.pod_metadata.token_file, "bearer token (read at every fetch)")
-      ->capture_default_str()
-      ->group("Kubernetes");
-  agent_cmd->add_option("--pod-metadata-ca-file", agent.pod_metadata.ca_file, "CA that signs the server's certificate")
-      ->capture_default_str()
-      ->group("Kubernetes");
-  agent_cmd->add_flag("--pod-metadata-insecure-kubelet-tls", agent.pod_metadata.insecure_kubelet_tls,
-                      "do not verify the kubelet's (often self-signed) certificate")
-      ->group("Kubernetes");
-  agent_cmd->add_option("--pod-metadata-refresh", agent.pod_metadata_refresh_s, "seconds between pod list fetches")
-      ->capture_default_str()
-      ->group("Kubernetes");
-  agent_cmd->add_option("--pagerduty-severity", outs.pagerduty.min_severity,
-                        "page for alerts at or above: info, warning, error, critical")
-      ->check(CLI::IsMember({"info", "warning", "error", "critical"}))
-      ->capture_default_str()
-      ->group("PagerDuty");
-  agent_cmd->add_option("--pagerduty-spool", outs.pagerduty.spool_dir,
-                        "alerts wait here (synced) until PagerDuty accepts them")
-      ->capture_default_str()
-      ->group("PagerDuty");
-  agent_cmd->add_option("--pagerduty-spool-max", outs.pagerduty.spool_max,
-                        "most alerts waiting; beyond it the oldest is dropped, counted and recorded")
-      ->capture_default_str()
-      ->group("PagerDuty");
-  agent_cmd->add_option("--pagerduty-resolve-after", outs.pagerduty_resolve_s,
-                        "resolve an incident once its rule has been quiet this many seconds; 0 = never")
-      ->capture_default_str()
-      ->group("PagerDuty");
-  add_common(agent_cmd, agent.common);
 
   clawfence::app::RunOptions run;
   auto* run_cmd = app.add_subcommand("run", "start a command already watched and stream its events");
@@ -202,20 +123,42 @@ int main(int argc, char** argv) {
   auto* alert_test_cmd = alert_cmd->add_subcommand("test", "send one test event to PagerDuty and print its answer");
   add_pagerduty_delivery(alert_test_cmd, pagerduty);
 
+  std::string config_path;
+  auto* config_cmd = app.add_subcommand("config", "work with the configuration file");
+  config_cmd->require_subcommand(1);
+  auto* config_check_cmd = config_cmd->add_subcommand(
+      "check", "validate a config file and print the configuration the agent would run with (flags aside)");
+  config_check_cmd->add_option("file", config_path,
+                               "config file (default: --config, $CLAWFENCE_CONFIG, else " +
+                                   std::string(clawfence::app::kDefaultConfigPath) + ")");
+
   app.add_subcommand("version", "print the version");
 
   CLI11_PARSE(app, argc, argv);
 
   auto logger = spdlog::stderr_color_mt("clawfence");
   spdlog::set_default_logger(logger);
-  spdlog::set_level(spdlog::level::from_str(log_level));
+  spdlog::set_level(spdlog::level::from_str(settings.log_level()));
   spdlog::set_pattern("%^%Y-%m-%dT%H:%M:%S.%e %l%$ %v");
 
   if (app.got_subcommand("version")) {
     std::printf("clawfence %s (ABI %d)\n", CLAWFENCE_VERSION, CF_ABI_VERSION);
     return 0;
   }
-  if (app.got_subcommand(agent_cmd)) return clawfence::app::run_agent(agent);
+  if (app.got_subcommand(agent_cmd)) {
+    if (!config_errors.empty()) {
+      for (const auto& e : config_errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
+      std::fprintf(stderr, "clawfence agent: not started: the configuration file has errors\n");
+      return 2;
+    }
+    if (!settings.config_path().empty()) spdlog::info("configuration: {}", settings.config_path());
+    clawfence::app::AgentOptions agent = settings.agent();
+    agent.dry_run = agent.dry_run || dry_run;
+    return clawfence::app::run_agent(agent);
+  }
+  if (config_check_cmd->parsed())
+    return clawfence::app::check_config(config_path.empty() ? clawfence::app::find_config_file(argc, argv)
+                                                            : clawfence::app::ConfigFile{config_path, true});
   if (app.got_subcommand(run_cmd)) return clawfence::app::run_command(run);
   if (check_cmd->parsed()) return clawfence::app::check_rules(rules_path);
   if (app.got_subcommand(tail_cmd)) {

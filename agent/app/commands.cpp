@@ -26,6 +26,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "app/config.h"
 #include "app/pipeline.h"
 #include "app/service_notify.h"
 #include "output/audit.h"
@@ -496,6 +497,7 @@ int wait_signal_or_change(const sigset_t& sigs, RulesWatcher& watcher, int timeo
 int run_agent_impl(const AgentOptions& opts) {
   // 1. inputs
   policy::RuleSet rules = load_rules_or_throw(opts.rules);
+  apply_mode(opts.mode, rules);
   auto engine = std::make_unique<policy::Engine>(rules);
   engine->set_dry_run(opts.dry_run);
   spdlog::info("rules: {}: {}", opts.rules, rules_summary(rules));
@@ -569,6 +571,7 @@ int run_agent_impl(const AgentOptions& opts) {
       for (const auto& err : res.errors) msg += "\n  " + err.to_string();
       return msg;
     }
+    apply_mode(opts.mode, res.rules);
     std::unique_ptr<policy::Engine> fresh;
     try {
       fresh = std::make_unique<policy::Engine>(res.rules);
@@ -830,8 +833,10 @@ int guarded(F&& f) {
 
 }  // namespace
 
-int run_agent(const AgentOptions& opts) {
+int run_agent(const AgentOptions& given) {
   sensor::route_libbpf_log();
+  AgentOptions opts = given;
+  if (opts.mode == "dry-run") opts.dry_run = true;
   return guarded([&] { return run_agent_impl(opts); });
 }
 

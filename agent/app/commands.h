@@ -12,7 +12,7 @@
 namespace clawfence::app {
 
 struct CommonOptions {
-  std::string output;                 // "" or "-" = stdout
+  std::string output;                 // "" or "-" = stdout; "none" = no JSON lines
   uint32_t ringbuf_mib = 16;
   uint32_t max_tracked = 65536;
   size_t queue_capacity = 262144;     // records between the reader and the worker
@@ -48,6 +48,8 @@ struct AgentOptions {
   uint32_t pod_metadata_refresh_s = 10;
   std::string rules;                  // file or directory
   std::string cgroup;                 // attach the network hooks here instead of the v2 root
+  // over the rule files' own mode: rules (keep it), monitor, enforce, dry-run (enforce + dry_run)
+  std::string mode = "rules";
   bool dry_run = false;               // enforce mode: report what would be blocked, block nothing
   std::string pin = "auto";           // auto (pin in enforce mode), always, never
   std::string pin_dir = "/sys/fs/bpf/clawfence";

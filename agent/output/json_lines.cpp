@@ -22,6 +22,7 @@ JsonLinesSink::JsonLinesSink(const std::string& path) {
     out_ = stdout;
     return;
   }
+  if (path == "none") return;  // no JSON lines: write() drops every event unrendered
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0) throw std::runtime_error("cannot open output " + path + ": " + std::strerror(errno));
   out_ = fdopen(fd, "a");
@@ -38,6 +39,7 @@ JsonLinesSink::~JsonLinesSink() {
 }
 
 void JsonLinesSink::write(const v1::Event& ev, uint64_t process_generation) {
+  if (!out_) return;
   line_.clear();
   if (process_generation != 0 && ev.has_process()) {
     // Most events repeat their process object unchanged: render it once per process state.

@@ -15,7 +15,8 @@ std::string to_json(const v1::Event& ev);
 
 class JsonLinesSink {
  public:
-  // Writes to stdout when path is "" or "-"; otherwise appends to the file (created 0600).
+  // Writes to stdout when path is "" or "-", nowhere when it is "none"; otherwise appends to the
+  // file (created 0600).
   explicit JsonLinesSink(const std::string& path);
   ~JsonLinesSink();
   JsonLinesSink(const JsonLinesSink&) = delete;

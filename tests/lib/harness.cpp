@@ -171,7 +171,9 @@ std::vector<std::string> dnsmasq_argv(const std::string& listen, const std::vect
 }
 
 std::vector<std::string> private_outputs(const std::string& dir) {
-  return {"--audit-dir", dir + "/audit", "--tail-socket", dir + "/tail.sock", "--metrics-addr", "127.0.0.1:0"};
+  // --config /dev/null: a configuration installed on this host (/etc/clawfence) does not apply
+  return {"--config",      "/dev/null", "--audit-dir",    dir + "/audit", "--tail-socket",
+          dir + "/tail.sock", "--metrics-addr", "127.0.0.1:0"};
 }
 
 std::vector<v1::Event> read_events(const std::string& path) {

@@ -73,7 +73,8 @@ bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds tim
 std::vector<std::string> dnsmasq_argv(const std::string& listen, const std::vector<std::string>& extra);
 
 // The output flags a test's `clawfence agent` takes so that it shares nothing with another agent
-// on this machine: audit log and tail socket under `dir`, metrics on a port the kernel picks.
+// on this machine: audit log and tail socket under `dir`, metrics on a port the kernel picks, no
+// installed configuration file.
 std::vector<std::string> private_outputs(const std::string& dir);
 
 // Parses a JSON lines file into events; a line that does not parse fails the test.
