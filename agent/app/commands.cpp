@@ -16,6 +16,7 @@
 #include <openssl/crypto.h>
 #include <bpf/libbpf.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -494,6 +495,28 @@ int wait_signal_or_change(const sigset_t& sigs, RulesWatcher& watcher, int timeo
   }
 }
 
+// The pod list, when --pod-metadata-url names one; a source that cannot be used stops the agent.
+std::unique_ptr<process::PodMetadata> start_pod_metadata(const AgentOptions& opts) {
+  if (opts.pod_metadata.url.empty()) return nullptr;
+  process::PodSourceOptions po = opts.pod_metadata;
+  po.refresh = std::chrono::seconds(opts.pod_metadata_refresh_s);
+  std::string err;
+  auto m = process::PodMetadata::start(po, &err);
+  if (!m) throw StartError(1, "pod metadata: " + err);
+  spdlog::info("pod metadata: {} pods listed from {} (every {} s)", m->stats().pods, po.url,
+               opts.pod_metadata_refresh_s);
+  return m;
+}
+
+void warn_unresolvable_pod_targets(const policy::RuleSet& rules, const process::PodMetadata* metadata) {
+  if (metadata) return;
+  for (const auto& t : rules.targets)
+    if (!t.pods.empty())
+      spdlog::warn("target '{}' selects pods by namespace, name, labels or image, which only the pod list knows: "
+                   "without --pod-metadata-url that part matches nothing",
+                   t.name);
+}
+
 int run_agent_impl(const AgentOptions& opts) {
   // 1. inputs
   policy::RuleSet rules = load_rules_or_throw(opts.rules);
@@ -518,12 +541,18 @@ int run_agent_impl(const AgentOptions& opts) {
                  "own programs", opts.pin_dir, opts.dry_run ? "dry run" : "monitor mode or --pin never");
   sensor_opts.build_id = build_id();
   sensor_opts.lsm = kf.lsm;  // file and exec rules refused before they happen, not killed after
+  // Before any thread starts (the pod list's, the outputs'): they inherit the mask, and the
+  // signals reach the main thread's wait.
+  sigset_t sigs = block_signals();
+  // Pods named by namespace, name, labels or image become their cgroups: the pod list first.
+  std::unique_ptr<process::PodMetadata> pod_metadata = start_pod_metadata(opts);
+  warn_unresolvable_pod_targets(rules, pod_metadata.get());
+  rules.targets = process::with_pod_cgroups(rules.targets, pod_metadata.get());
   std::vector<std::string> warnings;
   sensor::KernelTargets kt = process::compile_kernel_targets(rules.targets, kf.cgroup2_path, &warnings);
   for (const auto& w : warnings) spdlog::warn("{}", w);
   // 3. sinks, then sensors: nothing is read before there is somewhere to write it
   output::JsonLinesSink sink(opts.common.output);
-  sigset_t sigs = block_signals();  // before the outputs start their threads, which inherit the mask
   Outputs outs;
   open_outputs(opts.outputs, outs);
   auto sensor = sensor::Sensor::start(sensor_opts, kt);
@@ -550,17 +579,8 @@ int run_agent_impl(const AgentOptions& opts) {
   process::ProcessTable table(opts.common.process_table_size, &procfs);
   process::Tracker tracker(table, procfs, clock, kf.cgroup2_path);
   tracker.set_targets(rules.targets);
-  std::unique_ptr<process::PodMetadata> pod_metadata;
-  if (!opts.pod_metadata.url.empty()) {
-    process::PodSourceOptions po = opts.pod_metadata;
-    po.refresh = std::chrono::seconds(opts.pod_metadata_refresh_s);
-    std::string err;
-    pod_metadata = process::PodMetadata::start(po, &err);
-    if (!pod_metadata) throw StartError(1, "pod metadata: " + err);
-    const auto st = pod_metadata->stats();
-    spdlog::info("pod metadata: {} pods listed from {} (every {} s)", st.pods, po.url, opts.pod_metadata_refresh_s);
-    tracker.set_pod_metadata(pod_metadata.get());
-  }
+  tracker.set_pod_metadata(pod_metadata.get());
+  uint64_t pod_generation = pod_metadata ? pod_metadata->generation() : 0;
   // A reload runs on the pipeline's worker, between two records: the new rules are loaded and
   // compiled completely before anything of the old ones is replaced.
   Reloader reloader = [&, path = opts.rules, root = kf.cgroup2_path](process::Tracker& t,
@@ -578,6 +598,7 @@ int run_agent_impl(const AgentOptions& opts) {
     } catch (const std::exception& ex) {
       return std::string(ex.what());
     }
+    res.rules.targets = process::with_pod_cgroups(res.rules.targets, pod_metadata.get());
     std::vector<std::string> warns;
     sensor::KernelTargets next = process::compile_kernel_targets(res.rules.targets, root, &warns);
     try {
@@ -602,6 +623,11 @@ int run_agent_impl(const AgentOptions& opts) {
     }
     sensor->keep_pins_on_exit(enforcing);
     spdlog::info("rules reloaded: {}", rules_summary(res.rules));
+    // processes already running that the new targets match (a pod just listed, a new target)
+    auto picked = t.seed(*sensor);
+    if (picked.roots)
+      spdlog::info("now watching {} more running processes that matched a target, {} with their descendants",
+                   picked.roots, picked.tracked);
     return std::string();
   };
   sensor->keep_pins_on_exit(rules.mode == policy::Mode::kEnforce && !opts.dry_run);
@@ -668,7 +694,17 @@ int run_agent_impl(const AgentOptions& opts) {
   ServiceNotifier notifier;
   notifier.ready(watching);
   for (;;) {
-    int sig = wait_signal_or_change(sigs, watcher, notifier.pet_watchdog(trouble()));
+    int timeout_ms = notifier.pet_watchdog(trouble());
+    if (pod_metadata && (timeout_ms < 0 || timeout_ms > 1000)) timeout_ms = 1000;  // to see the pod list change
+    int sig = wait_signal_or_change(sigs, watcher, timeout_ms);
+    if (pod_metadata && pod_metadata->generation() != pod_generation) {
+      // pods came or went: targets that select pods by name, namespace, labels or image follow
+      pod_generation = pod_metadata->generation();
+      if (std::any_of(rules.targets.begin(), rules.targets.end(), [](const auto& t) { return !t.pods.empty(); })) {
+        spdlog::info("pod list changed: re-reading the targets");
+        pipeline.request_reload();
+      }
+    }
     if (sig == SIGINT || sig == SIGTERM) {
       spdlog::info("{} received, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
       break;

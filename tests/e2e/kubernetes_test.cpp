@@ -8,6 +8,7 @@
 #include <httplib.h>
 
 #include <sstream>
+#include <mutex>
 #include <thread>
 
 #include "harness.h"
@@ -165,6 +166,91 @@ TEST_F(Kubernetes, RecordsCarryThePodAndRulesTargetPods) {
   // Pod c is no target: nothing of it is reported.
   EXPECT_EQ(find_open(evs, dir_ + "/marker-c"), nullptr);
   for (const auto& e : evs) EXPECT_NE(e.process().pod().uid(), c.uid) << e.DebugString();
+}
+
+}  // namespace
+}  // namespace clawfence::testing
+
+namespace clawfence::testing {
+namespace {
+
+// Targets by namespace and labels follow the kubelet's pod list: a pod listed after the agent
+// started becomes a target, and the process already running in it is picked up; a pod of another
+// namespace is not watched.
+TEST_F(Kubernetes, TargetsByNamespaceAndLabelsFollowThePodList) {
+  TestCgroup cg("k8s-sel");
+  const std::string d_uid = "11111111-2222-4333-8444-555555555555", e_uid = "66666666-7777-4888-9999-aaaaaaaaaaaa";
+  const std::string d_id(64, 'd'), e_id(64, 'e');
+  const std::string d_cg = "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" + underscored(d_uid) +
+                           ".slice/cri-containerd-" + d_id + ".scope";
+  const std::string e_cg = "/kubepods/burstable/pod" + e_uid + "/" + e_id;
+  for (const auto& p : {d_cg, e_cg}) make_cgroups(cg.path(), p);
+  auto pod_json = [](const std::string& uid, const std::string& ns, const std::string& id) {
+    return R"({"metadata":{"name":"p-)" + uid.substr(0, 4) + R"(","namespace":")" + ns + R"(","uid":")" + uid +
+           R"(","labels":{"app":"openclaw"}},"spec":{"containers":[{"name":"gw","image":"openclaw:1"}]},)"
+           R"("status":{"containerStatuses":[{"name":"gw","image":"openclaw:1","containerID":"containerd://)" + id +
+           R"("}]}})";
+  };
+  std::mutex mu;
+  std::string pods = R"({"kind":"PodList","items":[)" + pod_json(e_uid, "other", e_id) + "]}";
+  httplib::Server kubelet;
+  kubelet.Get("/pods", [&](const httplib::Request&, httplib::Response& res) {
+    std::lock_guard<std::mutex> l(mu);
+    res.set_content(pods, "application/json");
+  });
+  const int port = kubelet.bind_to_any_port("127.0.0.1");
+  ASSERT_GT(port, 0);
+  std::thread kubelet_thread([&kubelet] { kubelet.listen_after_bind(); });
+  struct Stop {
+    httplib::Server& s;
+    std::thread& t;
+    ~Stop() {
+      for (int i = 0; i < 500 && !s.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      s.stop();
+      t.join();
+    }
+  } stop_kubelet{kubelet, kubelet_thread};
+
+  const std::string rules = dir_ + "/rules.yaml";
+  write_file(rules, "version: 1\nmode: monitor\ntargets:\n  - name: agents-openclaw\n    match:\n"
+                    "      - pod: {namespace: [agents], labels: {app: openclaw}}\n");
+  const std::string log = dir_ + "/agent.log", go = dir_ + "/go", md = dir_ + "/marker-d", me = dir_ + "/marker-e";
+  write_file(md, "d\n");
+  write_file(me, "e\n");
+  std::vector<std::string> argv = {bin_, "agent", "--rules", rules, "--cgroup", cg.path(), "--pin", "never", "-o", out_,
+                                   "--pod-metadata-url=http://127.0.0.1:" + std::to_string(port) + "/pods",
+                                   "--pod-metadata-refresh=1"};
+  for (auto& f : private_outputs(dir_)) argv.push_back(f);
+  {
+    Child agent(argv, "", log);
+    ASSERT_TRUE(eventually([&] { return read_file(log).find("watching:") != std::string::npos; }, seconds(20)))
+        << read_file(log);
+    // already running in pod d before the kubelet lists it
+    Child waiting({"sh", "-c", "while [ ! -e " + go + " ]; do sleep 0.05; done; cat " + md + " > /dev/null"}, "", "",
+                  cg.path() + d_cg);
+    {
+      std::lock_guard<std::mutex> l(mu);
+      pods = R"({"kind":"PodList","items":[)" + pod_json(e_uid, "other", e_id) + "," + pod_json(d_uid, "agents", d_id) +
+             "]}";
+    }
+    // the shell, and the sleep it may be in at that moment
+    ASSERT_TRUE(eventually([&] { return read_file(log).find(" more running processes that matched") != std::string::npos; },
+                           seconds(20)))
+        << read_file(log);
+    write_file(go, "");
+    EXPECT_EQ(waiting.wait(seconds(10)), 0);
+    EXPECT_EQ(run({"sh", "-c", "cat " + me + " > /dev/null"}, seconds(10), cg.path() + e_cg), 0);
+    agent.signal(SIGINT);
+    ASSERT_EQ(agent.wait(seconds(20)), 0) << read_file(log);
+  }
+  for (const auto& p : {d_cg, e_cg}) remove_cgroups(cg.path(), p);
+  auto evs = read_events(out_);
+  const v1::Event* in_d = find_open(evs, md);
+  ASSERT_NE(in_d, nullptr) << describe(evs) << read_file(log);
+  EXPECT_EQ(in_d->process().target(), "agents-openclaw");
+  EXPECT_EQ(in_d->process().pod().namespace_(), "agents");
+  EXPECT_EQ(in_d->process().pod().uid(), d_uid);
+  EXPECT_EQ(find_open(evs, me), nullptr) << "pod e is in another namespace";
 }
 
 }  // namespace
