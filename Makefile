@@ -115,6 +115,7 @@ FUZZ_CXXFLAGS := -O1 -g -fno-omit-frame-pointer -std=c++17 -Wall -Wextra -Werror
                  $(FUZZ_SAN)
 # The record decoder (and what it calls) comes with the targets; the sensor's loader does not.
 FUZZ_SRCS     := $(wildcard agent/policy/*.cpp) agent/process/targets.cpp agent/process/proc_fs.cpp \
+                 agent/process/pod_metadata.cpp agent/common/http.cpp \
                  $(filter-out agent/sensor/sensor.cpp agent/sensor/kernel.cpp,$(wildcard agent/sensor/*.cpp)) \
                  tests/fuzz/rules_fuzz.cpp
 FUZZ_OBJS     := $(patsubst %.cpp,$(BUILD)/fuzz/obj/%.o,$(FUZZ_SRCS)) $(BUILD)/fuzz/obj/gen/clawfence.pb.o

@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "common/http.h"
 #include "output/json_printer.h"
 #include "proto/timestamp.h"
 
@@ -115,23 +116,6 @@ std::string pagerduty_severity(const std::string& severity) {
   return severity_rank(severity) > 0 ? severity : "error";
 }
 
-bool is_loopback_host(std::string host) {
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  std::string lower = host;
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
-  if (lower == "localhost") return true;
-  in_addr v4{};
-  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
-  in6_addr v6{};
-  if (inet_pton(AF_INET6, host.c_str(), &v6) == 1) return IN6_IS_ADDR_LOOPBACK(&v6);
-  return false;
-}
-
-void init_curl_once() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
 // What PagerDuty said, for a log line or a note: its message and errors, else the raw body.
 std::string pagerduty_message(const EnqueueAnswer& a) {
   if (a.http_status == 0) return a.error;
@@ -167,7 +151,7 @@ class EventsClient {
  public:
   EventsClient(const PagerDutyOptions& opts, bool loopback, const std::atomic<bool>* cancel)
       : opts_(opts), loopback_(loopback), cancel_(cancel) {
-    init_curl_once();
+    common::init_curl_once();
     curl_ = curl_easy_init();
     headers_ = curl_slist_append(headers_, "Content-Type: application/json");
     headers_ = curl_slist_append(headers_, "Accept: application/json");
@@ -354,7 +338,7 @@ std::string load_routing_key(const PagerDutyOptions& opts, std::string* key) {
 }
 
 std::string check_endpoint(const std::string& url, bool* loopback) {
-  init_curl_once();
+  common::init_curl_once();
   CURLU* u = curl_url();
   char* scheme = nullptr;
   char* host = nullptr;
@@ -364,7 +348,7 @@ std::string check_endpoint(const std::string& url, bool* loopback) {
       curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
     err = "PagerDuty URL '" + url + "' is not a valid URL";
   } else {
-    const bool local = is_loopback_host(host);
+    const bool local = common::is_loopback_host(host);
     if (loopback) *loopback = local;
     const std::string s = scheme;
     if (s == "http" && !local) {

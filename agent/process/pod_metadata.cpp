@@ -23,6 +23,8 @@
 #include <thread>
 #include <unordered_map>
 
+#include "common/http.h"
+
 namespace clawfence::process {
 namespace {
 
@@ -53,25 +55,10 @@ bool any_glob_matches(const std::vector<std::string>& globs, const std::string& 
   return std::any_of(globs.begin(), globs.end(), [&](const std::string& g) { return glob_matches(g, s); });
 }
 
-bool is_loopback_host(std::string host) {
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  if (lower(host) == "localhost") return true;
-  in_addr v4{};
-  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
-  in6_addr v6{};
-  if (inet_pton(AF_INET6, host.c_str(), &v6) == 1) return IN6_IS_ADDR_LOOPBACK(&v6);
-  return false;
-}
-
-void init_curl_once() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
 // Empty when `url` is one we may poll: https anywhere, http only to a loopback host, and no
 // credentials in the URL itself (they would end up in log lines; the token file is for that).
 std::string check_url(const std::string& url) {
-  init_curl_once();
+  common::init_curl_once();
   if (url.empty()) return "pod metadata: no pod list URL given";
   CURLU* u = curl_url();
   char* scheme = nullptr;
@@ -86,7 +73,7 @@ std::string check_url(const std::string& url) {
     err = "pod metadata: the pod list URL must not carry credentials; the bearer token is read from the token file";
   } else {
     const std::string s = lower(scheme);
-    if (s == "http" && !is_loopback_host(host)) {
+    if (s == "http" && !common::is_loopback_host(host)) {
       err = "pod metadata: '" + url + "': plain http is only allowed to a loopback host (the kubelet's "
             "read-only port on this node); use https";
     } else if (s != "https" && s != "http") {

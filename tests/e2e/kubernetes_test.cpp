@@ -48,6 +48,38 @@ std::string underscored(std::string uid) {
   return uid;
 }
 
+// The node's kubelet, as far as its pod list (GET /pods) goes, on 127.0.0.1; the list can change
+// while the agent runs.
+class FakeKubelet {
+ public:
+  explicit FakeKubelet(std::string pods) : pods_(std::move(pods)) {
+    server_.Get("/pods", [this](const httplib::Request&, httplib::Response& res) {
+      std::lock_guard<std::mutex> l(mu_);
+      res.set_content(pods_, "application/json");
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    for (int i = 0; i < 500 && !server_.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  ~FakeKubelet() {
+    server_.stop();
+    thread_.join();
+  }
+  void set_pods(std::string pods) {
+    std::lock_guard<std::mutex> l(mu_);
+    pods_ = std::move(pods);
+  }
+  int port() const { return port_; }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/pods"; }
+
+ private:
+  std::mutex mu_;
+  std::string pods_;
+  httplib::Server server_;
+  int port_ = -1;
+  std::thread thread_;
+};
+
 class Kubernetes : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -79,28 +111,14 @@ TEST_F(Kubernetes, RecordsCarryThePodAndRulesTargetPods) {
   const std::string c_cg = "/kubepods.slice/kubepods-pod" + underscored(c.uid) + ".slice/crio-" + c.container_id + ".scope";
   for (const auto& p : {a_cg, b_cg, c_cg}) make_cgroups(cg.path(), p);
 
-  // The node's kubelet, as far as its pod list goes: pod a is known to it.
-  httplib::Server kubelet;
+  // pod a is in the kubelet's list
   const std::string pods =
       R"({"kind":"PodList","apiVersion":"v1","items":[{"metadata":{"name":"openclaw-0","namespace":"agents","uid":")" +
       a.uid + R"(","labels":{"app":"openclaw","team":"ml"}},"spec":{"nodeName":"node-1","containers":[{"name":"gateway",)"
       R"("image":"ghcr.io/openclaw/openclaw:1.2"}]},"status":{"containerStatuses":[{"name":"gateway","image":)"
       R"("ghcr.io/openclaw/openclaw:1.2","containerID":"containerd://)" + a.container_id + R"("}]}}]})";
-  kubelet.Get("/pods", [&pods](const httplib::Request&, httplib::Response& res) {
-    res.set_content(pods, "application/json");
-  });
-  const int kubelet_port = kubelet.bind_to_any_port("127.0.0.1");
-  ASSERT_GT(kubelet_port, 0);
-  std::thread kubelet_thread([&kubelet] { kubelet.listen_after_bind(); });
-  struct Stop {
-    httplib::Server& s;
-    std::thread& t;
-    ~Stop() {
-      for (int i = 0; i < 500 && !s.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
-      s.stop();
-      t.join();
-    }
-  } stop_kubelet{kubelet, kubelet_thread};
+  FakeKubelet kubelet(pods);
+  ASSERT_GT(kubelet.port(), 0);
 
   const std::string rules = dir_ + "/rules.yaml";
   write_file(rules, "version: 1\nmode: monitor\ntargets:\n"
@@ -109,7 +127,7 @@ TEST_F(Kubernetes, RecordsCarryThePodAndRulesTargetPods) {
   const std::string log = dir_ + "/agent.log";
   std::vector<std::string> argv = {bin_, "agent", "--rules", rules, "--cgroup", cg.path(), "--pin", "never", "-o", out_};
   for (auto& f : private_outputs(dir_)) argv.push_back(f);
-  argv.push_back("--pod-metadata-url=http://127.0.0.1:" + std::to_string(kubelet_port) + "/pods");
+  argv.push_back("--pod-metadata-url=" + kubelet.url());
   {
     Child agent(argv, "", log);
     ASSERT_TRUE(eventually([&] { return read_file(log).find("watching:") != std::string::npos; }, seconds(20)))
@@ -191,25 +209,8 @@ TEST_F(Kubernetes, TargetsByNamespaceAndLabelsFollowThePodList) {
            R"("status":{"containerStatuses":[{"name":"gw","image":"openclaw:1","containerID":"containerd://)" + id +
            R"("}]}})";
   };
-  std::mutex mu;
-  std::string pods = R"({"kind":"PodList","items":[)" + pod_json(e_uid, "other", e_id) + "]}";
-  httplib::Server kubelet;
-  kubelet.Get("/pods", [&](const httplib::Request&, httplib::Response& res) {
-    std::lock_guard<std::mutex> l(mu);
-    res.set_content(pods, "application/json");
-  });
-  const int port = kubelet.bind_to_any_port("127.0.0.1");
-  ASSERT_GT(port, 0);
-  std::thread kubelet_thread([&kubelet] { kubelet.listen_after_bind(); });
-  struct Stop {
-    httplib::Server& s;
-    std::thread& t;
-    ~Stop() {
-      for (int i = 0; i < 500 && !s.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
-      s.stop();
-      t.join();
-    }
-  } stop_kubelet{kubelet, kubelet_thread};
+  FakeKubelet kubelet(R"({"kind":"PodList","items":[)" + pod_json(e_uid, "other", e_id) + "]}");
+  ASSERT_GT(kubelet.port(), 0);
 
   const std::string rules = dir_ + "/rules.yaml";
   write_file(rules, "version: 1\nmode: monitor\ntargets:\n  - name: agents-openclaw\n    match:\n"
@@ -218,7 +219,7 @@ TEST_F(Kubernetes, TargetsByNamespaceAndLabelsFollowThePodList) {
   write_file(md, "d\n");
   write_file(me, "e\n");
   std::vector<std::string> argv = {bin_, "agent", "--rules", rules, "--cgroup", cg.path(), "--pin", "never", "-o", out_,
-                                   "--pod-metadata-url=http://127.0.0.1:" + std::to_string(port) + "/pods",
+                                   "--pod-metadata-url=" + kubelet.url(),
                                    "--pod-metadata-refresh=1"};
   for (auto& f : private_outputs(dir_)) argv.push_back(f);
   {
@@ -228,11 +229,8 @@ TEST_F(Kubernetes, TargetsByNamespaceAndLabelsFollowThePodList) {
     // already running in pod d before the kubelet lists it
     Child waiting({"sh", "-c", "while [ ! -e " + go + " ]; do sleep 0.05; done; cat " + md + " > /dev/null"}, "", "",
                   cg.path() + d_cg);
-    {
-      std::lock_guard<std::mutex> l(mu);
-      pods = R"({"kind":"PodList","items":[)" + pod_json(e_uid, "other", e_id) + "," + pod_json(d_uid, "agents", d_id) +
-             "]}";
-    }
+    kubelet.set_pods(R"({"kind":"PodList","items":[)" + pod_json(e_uid, "other", e_id) + "," +
+                     pod_json(d_uid, "agents", d_id) + "]}");
     // the shell, and the sleep it may be in at that moment
     ASSERT_TRUE(eventually([&] { return read_file(log).find(" more running processes that matched") != std::string::npos; },
                            seconds(20)))

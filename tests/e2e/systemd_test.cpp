@@ -26,6 +26,7 @@
 #include <thread>
 
 #include "harness.h"
+#include "scoped_env.h"
 
 namespace clawfence::testing {
 namespace {
@@ -237,31 +238,6 @@ TEST(SystemdInstall, StagesTheTreeUnderDestdirAndKeepsEditedFiles) {
   remove_tree(dest);
 }
 
-// Sets (or with nullptr unsets) environment variables while a child is started; a Child takes
-// the test's environment at fork.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) {
-      old_ = old;
-      had_ = true;
-    }
-    if (value)
-      setenv(name, value, 1);
-    else
-      unsetenv(name);
-  }
-  ~ScopedEnv() {
-    if (had_)
-      setenv(name_.c_str(), old_.c_str(), 1);
-    else
-      unsetenv(name_.c_str());
-  }
-
- private:
-  std::string name_, old_;
-  bool had_ = false;
-};
 
 // systemd's end of NOTIFY_SOCKET: a datagram socket; each message with when it arrived.
 class NotifyListener {

@@ -12,39 +12,17 @@
 #include <string>
 #include <vector>
 
+#include "scoped_env.h"
 #include "temp_dir.h"
 
 namespace clawfence::app {
 namespace {
 
+using clawfence::testing::ScopedEnv;
 using clawfence::testing::TempDir;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-// Sets (or, with nullptr, unsets) an environment variable for the scope of one test.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) {
-      old_ = old;
-      had_ = true;
-    }
-    if (value)
-      setenv(name, value, 1);
-    else
-      unsetenv(name);
-  }
-  ~ScopedEnv() {
-    if (had_)
-      setenv(name_.c_str(), old_.c_str(), 1);
-    else
-      unsetenv(name_.c_str());
-  }
-
- private:
-  std::string name_, old_;
-  bool had_ = false;
-};
 
 // The service manager's end: a SOCK_DGRAM socket bound in a temporary directory.
 class Listener {
