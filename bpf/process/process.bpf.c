@@ -300,11 +300,22 @@ int BPF_PROG(cf_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 	/* hierarchy 0 is the cgroup v2 (default) hierarchy; v1 mkdirs of a hybrid layout are not */
 	if (BPF_CORE_READ(cgrp, root, hierarchy_id) != 0)
 		return 0;
-	n = bpf_probe_read_kernel_str(name, CF_CGPAT_LEN + 1, BPF_CORE_READ(cgrp, kn, name));
-	if (n <= 1)
-		return 0;
-	c.len = n - 1;
-	bpf_loop(CF_CGPAT_MAX, cf_cgpat_step, &c, 0);
+	/*
+	 * A cgroup below a target cgroup is a target too: a pod's new container (its scope made under
+	 * the pod's slice long after the pod matched) or a unit's sub-cgroup. css.parent is the
+	 * parent cgroup's own css; its kernfs node id is the parent's cgroup id.
+	 */
+	__u64 parent_id = BPF_CORE_READ(cgrp, self.parent, cgroup, kn, id);
+
+	if (parent_id && bpf_map_lookup_elem(&target_cgroups, &parent_id)) {
+		c.matched = 1;
+	} else {
+		n = bpf_probe_read_kernel_str(name, CF_CGPAT_LEN + 1, BPF_CORE_READ(cgrp, kn, name));
+		if (n <= 1)
+			return 0;
+		c.len = n - 1;
+		bpf_loop(CF_CGPAT_MAX, cf_cgpat_step, &c, 0);
+	}
 	if (c.matched) {
 		__u64 id = BPF_CORE_READ(cgrp, kn, id);
 		__u8 one = 1;

@@ -128,6 +128,7 @@ TEST_F(Kubernetes, RecordsCarryThePodAndRulesTargetPods) {
   std::vector<std::string> argv = {bin_, "agent", "--rules", rules, "--cgroup", cg.path(), "--pin", "never", "-o", out_};
   for (auto& f : private_outputs(dir_)) argv.push_back(f);
   argv.push_back("--pod-metadata-url=" + kubelet.url());
+  const std::string a2_id(64, 'a');  // a second container of pod a, started after the agent
   {
     Child agent(argv, "", log);
     ASSERT_TRUE(eventually([&] { return read_file(log).find("watching:") != std::string::npos; }, seconds(20)))
@@ -139,6 +140,12 @@ TEST_F(Kubernetes, RecordsCarryThePodAndRulesTargetPods) {
     write_file(work + "/openclaw.json", "{}\n");
     write_file(work + "/workspace/notes.txt", "notes\n");
     EXPECT_EQ(run({"node", repo_root() + "/tests/workloads/fake-openclaw.js", work}, seconds(30), cg.path() + a_cg), 0);
+    // a container started in pod a after the agent: its cgroup is made under the pod's slice now
+    const std::string a2_cg = a_cg.substr(0, a_cg.rfind('/')) + "/cri-containerd-" + a2_id + ".scope";
+    make_cgroups(cg.path(), a2_cg);
+    const std::string ma2 = dir_ + "/marker-a2";
+    write_file(ma2, "a2\n");
+    EXPECT_EQ(run({"sh", "-c", "cat " + ma2 + " > /dev/null"}, seconds(10), cg.path() + a2_cg), 0);
     const std::string mb = dir_ + "/marker-b", mc = dir_ + "/marker-c";
     write_file(mb, "b\n");
     write_file(mc, "c\n");
@@ -147,6 +154,7 @@ TEST_F(Kubernetes, RecordsCarryThePodAndRulesTargetPods) {
     agent.signal(SIGINT);
     ASSERT_EQ(agent.wait(seconds(20)), 0) << read_file(log);
   }
+  rmdir((cg.path() + a_cg.substr(0, a_cg.rfind('/')) + "/cri-containerd-" + a2_id + ".scope").c_str());
   for (const auto& p : {a_cg, b_cg, c_cg}) remove_cgroups(cg.path(), p);
 
   auto evs = read_events(out_);
@@ -172,6 +180,10 @@ TEST_F(Kubernetes, RecordsCarryThePodAndRulesTargetPods) {
     EXPECT_EQ(e.process().pod().uid(), a.uid) << e.DebugString();
   }
   EXPECT_GT(in_a, 10u);
+  const v1::Event* in_a2 = find_open(evs, dir_ + "/marker-a2");
+  ASSERT_NE(in_a2, nullptr) << "a container started later in a target pod is watched\n" << describe(evs, 100);
+  EXPECT_EQ(in_a2->process().target(), "openclaw-pod");
+  EXPECT_EQ(in_a2->process().pod().container_id(), a2_id);
   // Pod b, targeted by a 12-digit container ID prefix, under the cgroupfs driver.
   const v1::Event* in_b = find_open(evs, dir_ + "/marker-b");
   ASSERT_NE(in_b, nullptr) << describe(evs, 100);
