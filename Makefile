@@ -101,27 +101,38 @@ $(eval $(call test_binary,e2e_tests,e2e,tests/lib/harness.cpp tests/lib/fake_pag
 TEST_BINS := $(BUILD)/tests/unit_tests $(BUILD)/tests/bpf_tests $(BUILD)/tests/e2e_tests
 
 # ---- fuzzing ---------------------------------------------------------------------------------
-# libFuzzer target for the rule parser (tests/fuzz/rules_fuzz.cpp), built with clang++ and
-# ASan/UBSan. The agent sources it reaches are compiled again here with the same compiler and
+# libFuzzer targets, one binary each ($(BUILD)/fuzz/<name>_fuzz from tests/fuzz/<name>_fuzz.cpp),
+# built with clang++ and ASan/UBSan:
+#   rules    the rule loader and the Engine compiling what it accepts
+#   decoder  the ring-buffer record decoder (sensor::decode_record)
+#   dns      the user-space DNS answer parser (sensor::parse_dns_response)
+#   tail     the tail protocol: DelimitedReader, tail_matches, serialize_delimited
+# The agent sources a target reaches are compiled again here with the same compiler and
 # sanitizers rather than taken from the g++-built $(AGENT_LIB): mixing the two is fragile. Only
 # the code under test is coverage-instrumented; the generated protobuf code is not.
-#   make fuzz-smoke   20 s from the seeds (a tier of `make test`, through scripts/run-tests.sh)
-#   make fuzz         FUZZ_SECONDS (600) more, keeping what it finds in $(BUILD)/fuzz/corpus
-# Crashing inputs are written to $(BUILD)/fuzz/artifacts/, never into the repository.
-FUZZ_CXX      ?= clang++
-FUZZ_SECONDS  ?= 600
+#   make fuzz-smoke   FUZZ_SMOKE_SECONDS (15) per target from its seeds (a tier of `make test`,
+#                     through scripts/run-tests.sh)
+#   make fuzz         FUZZ_SECONDS (600) per target, keeping what it finds in
+#                     $(BUILD)/fuzz/corpus/<name>
+# Seeds are tests/fuzz/corpus/<name>. Crashing inputs are written to $(BUILD)/fuzz/artifacts/,
+# never into the repository.
+FUZZ_CXX           ?= clang++
+FUZZ_SECONDS       ?= 600
+FUZZ_SMOKE_SECONDS ?= 15
 FUZZ_SAN      := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CXXFLAGS := -O1 -g -fno-omit-frame-pointer -std=c++17 -Wall -Wextra -Werror -MMD -MP -pthread \
                  $(FUZZ_SAN)
-# The record decoder (and what it calls) comes with the targets; the sensor's loader does not.
-FUZZ_SRCS     := $(wildcard agent/policy/*.cpp) agent/process/targets.cpp agent/process/proc_fs.cpp \
-                 agent/process/pod_metadata.cpp agent/common/http.cpp \
-                 $(filter-out agent/sensor/sensor.cpp agent/sensor/kernel.cpp,$(wildcard agent/sensor/*.cpp)) \
-                 tests/fuzz/rules_fuzz.cpp
-FUZZ_OBJS     := $(patsubst %.cpp,$(BUILD)/fuzz/obj/%.o,$(FUZZ_SRCS)) $(BUILD)/fuzz/obj/gen/clawfence.pb.o
-FUZZ_SEEDS    := tests/fuzz/corpus/rules
-FUZZ_RUN       = $(BUILD)/fuzz/rules_fuzz -rss_limit_mb=2048 -timeout=10 \
-                 -artifact_prefix=$(BUILD)/fuzz/artifacts/
+FUZZ_TARGETS  := rules decoder dns tail
+# The agent sources each target links. The rules target reaches the record decoder (and what it
+# calls); the sensor's loader stays out of every target.
+FUZZ_SRCS_rules   := $(wildcard agent/policy/*.cpp) agent/process/targets.cpp agent/process/proc_fs.cpp \
+                     agent/process/pod_metadata.cpp agent/common/http.cpp \
+                     $(filter-out agent/sensor/sensor.cpp agent/sensor/kernel.cpp,$(wildcard agent/sensor/*.cpp))
+FUZZ_SRCS_decoder := agent/sensor/decoder.cpp agent/sensor/dns.cpp
+FUZZ_SRCS_dns     := agent/sensor/dns.cpp agent/sensor/decoder.cpp
+FUZZ_SRCS_tail    := agent/output/tail.cpp agent/output/output.cpp
+FUZZ_BINS     := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%_fuzz)
+FUZZ_RUN       = -rss_limit_mb=2048 -timeout=10 -artifact_prefix=$(BUILD)/fuzz/artifacts/
 
 $(BUILD)/fuzz/obj/%.o: %.cpp | $(PROTO_H)
 	@mkdir -p $(@D)
@@ -131,20 +142,36 @@ $(BUILD)/fuzz/obj/gen/clawfence.pb.o: $(PROTO_CC) $(PROTO_H)
 	@mkdir -p $(@D)
 	$(FUZZ_CXX) $(CPPFLAGS) $(PKG_CFLAGS) $(filter-out -Werror,$(FUZZ_CXXFLAGS)) -c $< -o $@
 
-$(BUILD)/fuzz/rules_fuzz: $(FUZZ_OBJS)
-	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+define FUZZ_TARGET
+$$(BUILD)/fuzz/$(1)_fuzz: $$(patsubst %.cpp,$$(BUILD)/fuzz/obj/%.o,$$(FUZZ_SRCS_$(1)) tests/fuzz/$(1)_fuzz.cpp) \
+                          $$(BUILD)/fuzz/obj/gen/clawfence.pb.o
+	$$(FUZZ_CXX) $$(FUZZ_CXXFLAGS) -fsanitize=fuzzer -o $$@ $$^ $$(PKG_LIBS) $$(LDLIBS)
+endef
+$(foreach t,$(FUZZ_TARGETS),$(eval $(call FUZZ_TARGET,$(t))))
 
 # libFuzzer writes new inputs to its first corpus directory: a throwaway copy of the seeds here,
-# so the bounded run is the same every time and leaves nothing behind.
-.PHONY: fuzz fuzz-smoke
-fuzz-smoke: $(BUILD)/fuzz/rules_fuzz
-	@mkdir -p $(BUILD)/fuzz/artifacts
-	@dir=$$(mktemp -d) && trap 'rm -rf "$$dir"' EXIT && cp $(FUZZ_SEEDS)/* "$$dir"/ && \
-	  $(FUZZ_RUN) -max_total_time=20 "$$dir" $(FUZZ_SEEDS)
+# so the bounded run is the same every time and leaves nothing behind. One target after another;
+# the first finding stops the run. FUZZ_ONLY=<name> runs one target.
+FUZZ_RUN_TARGETS = $(or $(FUZZ_ONLY),$(FUZZ_TARGETS))
+.PHONY: fuzz fuzz-smoke fuzz-bins
+fuzz-bins: $(FUZZ_BINS)
 
-fuzz: $(BUILD)/fuzz/rules_fuzz
-	@mkdir -p $(BUILD)/fuzz/artifacts $(BUILD)/fuzz/corpus
-	$(FUZZ_RUN) -max_total_time=$(FUZZ_SECONDS) $(BUILD)/fuzz/corpus $(FUZZ_SEEDS)
+fuzz-smoke: $(FUZZ_BINS)
+	@mkdir -p $(BUILD)/fuzz/artifacts
+	@set -e; for t in $(FUZZ_RUN_TARGETS); do \
+	  echo "== fuzz $$t"; \
+	  dir=$$(mktemp -d) && trap 'rm -rf "$$dir"' EXIT && cp tests/fuzz/corpus/$$t/* "$$dir"/ && \
+	  $(BUILD)/fuzz/$${t}_fuzz $(FUZZ_RUN) -max_total_time=$(FUZZ_SMOKE_SECONDS) "$$dir" tests/fuzz/corpus/$$t; \
+	  rm -rf "$$dir"; \
+	done
+
+fuzz: $(FUZZ_BINS)
+	@mkdir -p $(BUILD)/fuzz/artifacts
+	@set -e; for t in $(FUZZ_RUN_TARGETS); do \
+	  echo "== fuzz $$t"; mkdir -p $(BUILD)/fuzz/corpus/$$t; \
+	  $(BUILD)/fuzz/$${t}_fuzz $(FUZZ_RUN) -max_total_time=$(FUZZ_SECONDS) \
+	    $(BUILD)/fuzz/corpus/$$t tests/fuzz/corpus/$$t; \
+	done
 
 # ---- install ---------------------------------------------------------------------------------
 # `make install` (as root) puts the agent on a host run by systemd:
@@ -219,7 +246,7 @@ run: deps
 test: deps
 	@$(MAKE) --no-print-directory -j$(shell nproc) check
 
-check: $(BUILD)/clawfence $(TEST_BINS) $(WORKLOADS) $(BUILD)/fuzz/rules_fuzz
+check: $(BUILD)/clawfence $(TEST_BINS) $(WORKLOADS) $(FUZZ_BINS)
 	scripts/run-tests.sh
 
 bench: deps

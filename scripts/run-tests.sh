@@ -19,23 +19,35 @@ for tier in unit_tests bpf_tests e2e_tests; do
   "$BUILD/tests/$tier" --gtest_output="json:$results/$tier.json" || rc=1
 done
 
-# The rule parser's fuzzer, for a bounded time (`make fuzz-smoke`); it counts as one test, written
-# out in gtest's JSON shape so the summary below counts it with the rest.
+# The fuzz targets, each for a bounded time (`make fuzz-smoke`, FUZZ_SMOKE_SECONDS each); each
+# counts as one test, written out in gtest's JSON shape so the summary below counts them with the
+# rest. They are built first, so a build failure is reported once and every target fails.
 echo "== fuzz"
-fuzz_log=$BUILD/fuzz/smoke.log
+fuzz_targets="rules decoder dns tail"
 mkdir -p "$BUILD/fuzz"
-if MAKEFLAGS= make --no-print-directory BUILD="$BUILD" fuzz-smoke >"$fuzz_log" 2>&1; then
-  runs=$(sed -n 's/^Done \([0-9]*\) runs in \([0-9]*\) second.*/\1 runs in \2 s/p' "$fuzz_log")
-  echo "rules_fuzz: ${runs:-? runs}, no findings"
-  fuzz_failures='[]'
-else
-  rc=1
-  tail -n 40 "$fuzz_log"
-  echo "rules_fuzz: FAILED (full log: $fuzz_log; a finding's input is under $BUILD/fuzz/artifacts/)"
-  fuzz_failures='[{"failure": "rules_fuzz: a crash, leak, timeout or broken invariant, or it did not build"}]'
+fuzz_build_ok=1
+if ! MAKEFLAGS= make --no-print-directory BUILD="$BUILD" fuzz-bins >"$BUILD/fuzz/build.log" 2>&1; then
+  fuzz_build_ok=0
+  tail -n 40 "$BUILD/fuzz/build.log"
 fi
-printf '{"testsuites": [{"name": "fuzz", "testsuite": [{"name": "rules_fuzz", "failures": %s}]}]}\n' \
-  "$fuzz_failures" >"$results/fuzz.json"
+fuzz_cases=""
+for t in $fuzz_targets; do
+  name=${t}_fuzz
+  fuzz_log=$BUILD/fuzz/smoke-$t.log
+  if [ "$fuzz_build_ok" = 1 ] &&
+    MAKEFLAGS= make --no-print-directory BUILD="$BUILD" FUZZ_ONLY="$t" fuzz-smoke >"$fuzz_log" 2>&1; then
+    runs=$(sed -n 's/^Done \([0-9]*\) runs in \([0-9]*\) second.*/\1 runs in \2 s/p' "$fuzz_log")
+    echo "$name: ${runs:-? runs}, no findings"
+    failures='[]'
+  else
+    rc=1
+    [ "$fuzz_build_ok" = 1 ] && tail -n 40 "$fuzz_log"
+    echo "$name: FAILED (log: $fuzz_log or $BUILD/fuzz/build.log; a finding's input is under $BUILD/fuzz/artifacts/)"
+    failures="[{\"failure\": \"$name: a crash, leak, timeout or broken invariant, or it did not build\"}]"
+  fi
+  fuzz_cases="${fuzz_cases:+$fuzz_cases, }{\"name\": \"$name\", \"failures\": $failures}"
+done
+printf '{"testsuites": [{"name": "fuzz", "testsuite": [%s]}]}\n' "$fuzz_cases" >"$results/fuzz.json"
 
 python3 - "$results" <<'PY'
 import json, os, sys
