@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <cctype>
 #include <string>
+#include <utility>
+
+#include "sensor/decoder.h"
 
 namespace clawfence::sensor {
 namespace {
@@ -105,7 +108,8 @@ bool parse_dns_response(const uint8_t* data, size_t len, v1::Dns* out) {
     uint16_t qtype, qclass;
     if (!r.name(off, &q) || !r.u16(off, &qtype) || !r.u16(off, &qclass)) return false;
     if (i == 0) {
-      out->set_query(q);
+      // Labels are bytes; the schema's strings must be UTF-8 (a tail client refuses the event).
+      out->set_query(sanitize_utf8(std::move(q)));
       const char* tn = type_name(qtype);
       out->set_query_type(*tn ? tn : std::to_string(qtype));
     }
@@ -136,9 +140,9 @@ bool parse_dns_response(const uint8_t* data, size_t len, v1::Dns* out) {
       continue;  // other records are not needed to map addresses to names
     }
     auto* rec = out->add_answers();
-    rec->set_name(owner);
+    rec->set_name(sanitize_utf8(std::move(owner)));
     rec->set_type(type_name(type));
-    rec->set_value(value);
+    rec->set_value(sanitize_utf8(std::move(value)));
     rec->set_ttl(ttl);
   }
   // Addresses of the query name: follow its CNAME chain (bounded) through the answers.
