@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <limits>
 
 #include "clawfence/abi.h"
 #include "proto/timestamp.h"
@@ -104,9 +105,13 @@ void open_flags(uint32_t flags, v1::FileOp* f) {
   if ((flags & O_TMPFILE) == O_TMPFILE) f->add_flags("O_TMPFILE");
 }
 
+// -result for errno_name. The most negative result has no positive counterpart (negating it is
+// undefined); it is passed on as it is, and errno_name shows it as a number.
+int64_t negate_result(int64_t result) { return result == std::numeric_limits<int64_t>::min() ? result : -result; }
+
 void set_result(int64_t result, v1::FileOp* f) {
   f->set_result(static_cast<int32_t>(result));
-  if (result < 0) f->set_error(errno_name(-result));
+  if (result < 0) f->set_error(errno_name(negate_result(result)));
 }
 
 }  // namespace
@@ -427,7 +432,7 @@ DecodeStatus decode_record(const void* data, size_t size, const BootClock& clock
       if (!(r.flags & CF_NET_NO_SYSCALL)) {
         n->set_syscall(syscall_name(r.syscall));
         n->set_result(static_cast<int32_t>(r.result));
-        if (r.result < 0) n->set_error(errno_name(-r.result));
+        if (r.result < 0) n->set_error(errno_name(negate_result(r.result)));
       }
       set_verdict(r.verdict, r.net_op == CF_NET_CONNECT ? "cgroup connect hook" : "cgroup sendmsg hook", out);
       return DecodeStatus::kOk;

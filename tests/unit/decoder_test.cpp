@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -326,6 +327,15 @@ TEST(DecodeFile, OpenFailureAbsoluteNameIgnoresDirectory) {
   EXPECT_EQ(out.event.file().error(), "EACCES");
 }
 
+// Found by tests/fuzz/decoder_fuzz (UBSan): negating the most negative result to name the
+// error overflowed. Without a sanitizer this only shows that the value is named as a number.
+TEST(DecodeFile, MostNegativeResultIsNamedAsANumber) {
+  cf_file r = file_record(CF_FILE_OPEN, std::numeric_limits<int64_t>::min(), O_RDONLY);
+  DecodedRecord out;
+  ASSERT_EQ(decode(strs_record(r, {"/tmp", "x"}), out), DecodeStatus::kOk);
+  EXPECT_EQ(out.event.file().error(), "E-9223372036854775808");
+}
+
 TEST(DecodeFile, TruncatedStringFlagsTheEvent) {
   cf_file r = file_record(CF_FILE_OPEN, 3, O_RDONLY);
   r.strs.flags[0] = CF_STR_RESOLVED | CF_STR_TRUNCATED;
@@ -416,6 +426,14 @@ TEST(DecodeNet, ConnectIpv4) {
   EXPECT_EQ(n.result(), -115);
   EXPECT_EQ(n.error(), "EINPROGRESS");
   EXPECT_EQ(n.syscall(), "connect");
+}
+
+TEST(DecodeNet, MostNegativeResultIsNamedAsANumber) {
+  cf_net r = net_record(AF_INET, {10, 0, 0, 1});
+  r.result = std::numeric_limits<int64_t>::min();
+  DecodedRecord out;
+  ASSERT_EQ(decode(fixed_record(r), out), DecodeStatus::kOk);
+  EXPECT_EQ(out.event.net().error(), "E-9223372036854775808");
 }
 
 TEST(DecodeNet, SendtoIpv6Loopback) {
