@@ -10,6 +10,7 @@
 
 #include <climits>
 #include <filesystem>
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -75,12 +76,23 @@ TestCgroup::~TestCgroup() {
     for (std::string line; std::getline(f, line);)
       if (line.rfind("0::", 0) == 0) self_cg = cgroup2_mount() + line.substr(3);
   }
-  for (int i = 0; i < 100; ++i) {
-    if (rmdir(path_.c_str()) == 0 || errno == ENOENT) return;
-    std::ifstream procs(path_ + "/cgroup.procs");
-    std::ofstream dest(self_cg + "/cgroup.procs");
-    for (std::string pid; std::getline(procs, pid);) dest << pid << std::endl;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  // Cgroups a test made below its own (a kubelet-like tree, unit cgroups) go too, deepest
+  // first, their processes moved out: also when the test stopped half-way.
+  std::vector<std::string> dirs;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(path_, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
+    if (it->is_directory(ec)) dirs.push_back(it->path().string());
+  std::sort(dirs.begin(), dirs.end(), [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+  dirs.push_back(path_);
+  for (const std::string& dir : dirs) {
+    for (int i = 0; i < 100; ++i) {
+      if (rmdir(dir.c_str()) == 0 || errno == ENOENT) break;
+      std::ifstream procs(dir + "/cgroup.procs");
+      std::ofstream dest(self_cg + "/cgroup.procs");
+      for (std::string pid; std::getline(procs, pid);) dest << pid << std::endl;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
   }
 }
 
