@@ -581,6 +581,11 @@ int run_agent_impl(const AgentOptions& opts) {
   tracker.set_targets(rules.targets);
   tracker.set_pod_metadata(pod_metadata.get());
   uint64_t pod_generation = pod_metadata ? pod_metadata->generation() : 0;
+  // whether the rules in force select pods by what only the pod list knows (set again by reloads)
+  auto selects_pods = [](const policy::RuleSet& r) {
+    return std::any_of(r.targets.begin(), r.targets.end(), [](const auto& t) { return !t.pods.empty(); });
+  };
+  std::atomic<bool> pod_selectors{selects_pods(rules)};
   // A reload runs on the pipeline's worker, between two records: the new rules are loaded and
   // compiled completely before anything of the old ones is replaced.
   Reloader reloader = [&, path = opts.rules, root = kf.cgroup2_path](process::Tracker& t,
@@ -612,6 +617,7 @@ int run_agent_impl(const AgentOptions& opts) {
     t.set_targets(res.rules.targets);
     fresh->set_dry_run(opts.dry_run);
     e = std::move(fresh);
+    pod_selectors.store(selects_pods(res.rules));
     const bool enforcing = res.rules.mode == policy::Mode::kEnforce && !opts.dry_run;
     if (enforcing && !sensor->pinned() && opts.pin != "never" && !sensor::has_pins(opts.pin_dir)) {
       try {
@@ -700,7 +706,7 @@ int run_agent_impl(const AgentOptions& opts) {
     if (pod_metadata && pod_metadata->generation() != pod_generation) {
       // pods came or went: targets that select pods by name, namespace, labels or image follow
       pod_generation = pod_metadata->generation();
-      if (std::any_of(rules.targets.begin(), rules.targets.end(), [](const auto& t) { return !t.pods.empty(); })) {
+      if (pod_selectors.load()) {
         spdlog::info("pod list changed: re-reading the targets");
         pipeline.request_reload();
       }

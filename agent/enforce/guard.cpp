@@ -1,7 +1,6 @@
 #include "enforce/guard.h"
 
 #include <bpf/bpf.h>
-#include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -13,9 +12,11 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <stdexcept>
 
+#include "common/digest.h"
 #include "enforce/names.h"
 #include "enforce/paths.h"
 #include "sensor/map_keys.h"
@@ -289,26 +290,13 @@ std::string rules_digest(const std::string& path) {
   } else {
     files.push_back(path);
   }
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+  // the files' contents one after the other, in name order
+  std::string all;
   for (const auto& f : files) {
     std::ifstream in(f, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    const std::string data = ss.str();
-    EVP_DigestUpdate(ctx, data.data(), data.size());
+    all.append(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   }
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(ctx, md, &len);
-  EVP_MD_CTX_free(ctx);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) {
-    out += hex[md[i] >> 4];
-    out += hex[md[i] & 15];
-  }
-  return out;
+  return common::sha256_hex(all);
 }
 
 }  // namespace clawfence::enforce

@@ -2,8 +2,6 @@
 
 #include <fcntl.h>
 #include <google/protobuf/util/json_util.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -30,16 +28,6 @@ constexpr size_t kHexDigits = 64;
 constexpr size_t kMinKeyBytes = 16;
 constexpr size_t kMaxKeyBytes = 1 << 20;
 constexpr size_t kScanWindow = 64 << 10;
-
-std::string to_hex(const unsigned char* p, size_t n) {
-  static const char kDigits[] = "0123456789abcdef";
-  std::string out(n * 2, '0');
-  for (size_t i = 0; i < n; ++i) {
-    out[2 * i] = kDigits[p[i] >> 4];
-    out[2 * i + 1] = kDigits[p[i] & 0xf];
-  }
-  return out;
-}
 
 bool is_lower_hex(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
@@ -254,21 +242,6 @@ bool split_audit_line(std::string_view line, AuditLineParts* parts) {
   parts->body.assign(line);
   parts->body.push_back('}');
   return true;
-}
-
-std::string sha256_hex(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
-  return to_hex(md, len);
-}
-
-std::string hmac_sha256_hex(const std::string& key, std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
-       data.size(), md, &len);
-  return to_hex(md, len);
 }
 
 bool load_audit_key(const std::string& path, bool require_private, std::string* key, std::string* err) {

@@ -24,6 +24,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/digest.h"
 #include "output/output.h"
 #include "proto/clawfence.pb.h"
 
@@ -114,8 +115,8 @@ struct AuditLineParts {
 // False when the line does not end with `,"hash":"<hex>"}` (optionally followed by an hmac).
 bool split_audit_line(std::string_view line, AuditLineParts* parts);
 
-std::string sha256_hex(std::string_view data);
-std::string hmac_sha256_hex(const std::string& key, std::string_view data);
+using common::hmac_sha256_hex;
+using common::sha256_hex;
 
 // Reads an HMAC key file: a regular file of at least 16 bytes, used byte for byte. With
 // `require_private`, a file group or others may read or write is refused (the writer's rule).

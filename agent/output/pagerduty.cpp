@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <google/protobuf/util/json_util.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,6 +15,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "common/digest.h"
 #include "common/http.h"
 #include "output/json_printer.h"
 #include "proto/timestamp.h"
@@ -37,19 +37,6 @@ std::string utf8_prefix(const std::string& s, size_t max) {
   size_t n = max;
   while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
   return s.substr(0, n);
-}
-
-std::string sha256_hex(const std::string& data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    out.push_back(kHex[md[i] >> 4]);
-    out.push_back(kHex[md[i] & 0xf]);
-  }
-  return out;
 }
 
 std::string trim(const std::string& s) {
@@ -253,7 +240,7 @@ std::string dedup_key(const v1::Event& ev, const std::string& host) {
   fields.push_back('\0');
   fields += ev.process().target();
   return std::string("clawfence/") + utf8_prefix(ev.alert().rule_id(), kMaxKeyPart) + "/" +
-         utf8_prefix(host, kMaxKeyPart) + "/" + sha256_hex(fields).substr(0, 16);
+         utf8_prefix(host, kMaxKeyPart) + "/" + common::sha256_hex(fields).substr(0, 16);
 }
 
 v1::PagerDutyEvent build_trigger(const v1::Event& ev, const std::string& host) {

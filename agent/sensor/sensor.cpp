@@ -4,7 +4,6 @@
 #include <bpf/libbpf.h>
 #include <dirent.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <spdlog/spdlog.h>
 #include <sys/mman.h>
@@ -19,6 +18,7 @@
 #include <stdexcept>
 
 #include "clawfence.skel.h"
+#include "common/digest.h"
 #include "sensor/map_keys.h"
 
 namespace clawfence::sensor {
@@ -127,16 +127,7 @@ bool is_cgroup_prog(const bpf_program* p) {
 std::string object_digest() {
   size_t size = 0;
   const void* data = clawfence_bpf__elf_bytes(&size);
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data, size, md, &len, EVP_sha256(), nullptr);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < 8 && i < len; ++i) {
-    out += hex[md[i] >> 4];
-    out += hex[md[i] & 15];
-  }
-  return out;
+  return common::sha256_hex(std::string_view(static_cast<const char*>(data), size)).substr(0, 16);
 }
 
 bool has_pins(const std::string& pin_dir) { return access((pin_dir + "/links").c_str(), F_OK) == 0; }
