@@ -231,7 +231,7 @@ void Pipeline::worker() {
     bool open = queue_.pop_batch(batch, 1024, std::chrono::milliseconds(env_rescans_.empty() ? 200 : 10));
     last_turn_.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
     if (env_probes_) env_due();
-    drain_reports();
+    if (open) drain_reports();  // at the end, after the last fold summaries: the stop note comes last
     for (const std::string& raw : batch) {
       auto status = sensor::decode_record(raw.data(), raw.size(), clock_, rec);
       if (status != sensor::DecodeStatus::kOk) {
@@ -269,7 +269,7 @@ void Pipeline::worker() {
       next_gap_check_ = now + std::chrono::milliseconds(500);
     }
     if (reload_requested_.load()) reload();
-    if (!open) drain_reports();  // the agent's stop note comes last
+    if (!open) drain_reports();
     sink_.flush();
     for (auto* out : outputs_) out->flush();
     if (!open) break;
