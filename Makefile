@@ -98,7 +98,10 @@ endef
 $(eval $(call test_binary,unit_tests,unit,tests/lib/fake_pagerduty.cpp))
 $(eval $(call test_binary,bpf_tests,bpf,tests/lib/harness.cpp tests/lib/guard_fixture.cpp))
 $(eval $(call test_binary,e2e_tests,e2e,tests/lib/harness.cpp tests/lib/fake_pagerduty.cpp))
-TEST_BINS := $(BUILD)/tests/unit_tests $(BUILD)/tests/bpf_tests $(BUILD)/tests/e2e_tests
+# The adversarial suite (tests/adversarial): the attacker's playbook, each case a watched tool.
+$(eval $(call test_binary,adversarial_tests,adversarial,tests/lib/harness.cpp tests/lib/fake_pagerduty.cpp))
+TEST_BINS := $(BUILD)/tests/unit_tests $(BUILD)/tests/bpf_tests $(BUILD)/tests/e2e_tests \
+             $(BUILD)/tests/adversarial_tests
 
 # ---- fuzzing ---------------------------------------------------------------------------------
 # libFuzzer targets, one binary each ($(BUILD)/fuzz/<name>_fuzz from tests/fuzz/<name>_fuzz.cpp),

@@ -11,7 +11,7 @@ results=$(mktemp -d)
 trap 'rm -rf "$results"' EXIT
 
 rc=0
-for tier in unit_tests bpf_tests e2e_tests; do
+for tier in unit_tests bpf_tests e2e_tests adversarial_tests; do
   echo "== $tier"
   if [ "$tier" != unit_tests ] && [ "$(id -u)" -ne 0 ]; then
     echo "$tier: skipped: needs root (loads eBPF programs, creates cgroups)"
