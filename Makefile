@@ -4,7 +4,7 @@
 #   make            build everything
 #   make run        install missing packages, build, start the agent with rules/openclaw.yaml
 #   make test       install missing packages, build, run every test tier
-#   make bench      benchmarks (figures go in README.md)
+#   make bench      benchmarks against auditd and bpftrace (written to bench/results.md)
 
 BUILD    := build
 CXX      ?= g++
@@ -252,9 +252,10 @@ test: deps
 check: $(BUILD)/clawfence $(TEST_BINS) $(WORKLOADS) $(FUZZ_BINS)
 	scripts/run-tests.sh
 
-bench: deps
+bench:
+	@scripts/install-deps.sh --bench
 	@$(MAKE) --no-print-directory all $(WORKLOADS)
-	scripts/bench.sh
+	BUILD=$(BUILD) scripts/bench.sh
 
 clean:
 	rm -rf $(BUILD)

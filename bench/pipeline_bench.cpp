@@ -11,6 +11,10 @@
 // and of every event).
 //
 //   pipeline_bench [N]     N records (default 200000), each phase run 3 times, median reported
+//   pipeline_bench --processes N
+//                          the memory of N tracked processes in user space: N children of the
+//                          gateway, each forked and exec'd, as the records would come, with RSS
+//                          before and after
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -164,6 +168,14 @@ std::string exec_git(uint32_t pid, uint64_t ts, uint64_t start_ns) {
   r.strs.flags[1] = CF_STR_RESOLVED;
   fill_hdr(r.hdr, CF_OP_EXEC, sizeof(r) + strs[0].size() + strs[1].size(), pid, ts, "git");
   return with_strings(r, strs);
+}
+
+std::string fork_child(uint32_t parent, uint32_t child, uint64_t ts, uint64_t child_start_ns) {
+  cf_fork r{};
+  fill_hdr(r.hdr, CF_OP_FORK, sizeof(r), parent, ts, "node");
+  r.child_tgid = child;
+  r.child_start_ns = child_start_ns;
+  return std::string(reinterpret_cast<const char*>(&r), sizeof(r));
 }
 
 struct Mix {
@@ -363,9 +375,64 @@ Run median_of(int reps, F&& f) {
   return m;
 }
 
+long rss_kib() {
+  FILE* f = std::fopen("/proc/self/status", "r");
+  char line[256];
+  long kib = -1;
+  while (f && std::fgets(line, sizeof(line), f))
+    if (std::sscanf(line, "VmRSS: %ld", &kib) == 1) break;
+  if (f) std::fclose(f);
+  return kib;
+}
+
+// N processes tracked at once: each a fork of the gateway, then an exec, applied as the worker
+// would; the records are made one at a time, so the RSS growth is the process state alone.
+int run_processes(size_t n) {
+  sensor::BootClock clock;
+  ProcFs procfs;
+  clawfence::app::CommonOptions common;
+  common.max_tracked = static_cast<uint32_t>(n);
+  ProcessTable table(common.table_size(), &procfs);
+  Tracker tracker(table, procfs, clock);
+  populate(table);
+  sensor::DecodedRecord rec;
+  const long before = rss_kib();
+  uint64_t errors = 0;
+  auto t0 = std::chrono::steady_clock::now();
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t pid = 100000 + static_cast<uint32_t>(i);
+    const uint64_t ts = kStartNs * 2 + i * 3000;
+    for (const std::string& raw : {fork_child(kRoot, pid, ts, ts), exec_git(pid, ts + 1000, ts)}) {
+      if (sensor::decode_record(raw.data(), raw.size(), clock, rec) != sensor::DecodeStatus::kOk) {
+        ++errors;
+        continue;
+      }
+      tracker.apply(rec);
+    }
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const long after = rss_kib();
+  std::printf("processes: %zu tracked at once (a fork and an exec each, as git with its argv), table of %zu "
+              "entries, room for %zu: RSS %.1f MiB -> %.1f MiB (+%.0f bytes per process), %.0f ns per process "
+              "(fork + exec records); goal RSS <= 64 MiB at 100k: %s\n",
+              n, table.size(), common.table_size(), before / 1024.0, after / 1024.0,
+              (after - before) * 1024.0 / static_cast<double>(n), secs * 1e9 / static_cast<double>(n),
+              after <= 64 * 1024 ? "met" : "NOT met");
+  if (errors || table.size() < n) {
+    std::fprintf(stderr, "pipeline_bench: %llu records not decoded, %zu processes in the table\n",
+                 static_cast<unsigned long long>(errors), table.size());
+    return 1;
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 3 && std::strcmp(argv[1], "--processes") == 0) {
+    size_t n = std::strtoul(argv[2], nullptr, 10);
+    return n ? run_processes(n) : 2;
+  }
   size_t n = argc > 1 ? std::strtoul(argv[1], nullptr, 10) : 200000;
   if (n == 0) {
     std::fprintf(stderr, "usage: pipeline_bench [N]\n");

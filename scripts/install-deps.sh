@@ -3,6 +3,10 @@
 # Idempotent: prints nothing and touches nothing when everything is already present.
 set -euo pipefail
 
+# --bench: also what `make bench` compares clawfence with (Debian's auditd and bpftrace).
+bench=0
+[ "${1:-}" = --bench ] && bench=1
+
 packages=(
   # build: kernel side
   clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
@@ -18,6 +22,7 @@ packages=(
   # tests and workloads
   nodejs python3 iproute2 procps util-linux dnsmasq-base curl openssl
 )
+[ "$bench" = 1 ] && packages+=(auditd bpftrace)
 
 missing=()
 for p in "${packages[@]}"; do

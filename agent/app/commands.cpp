@@ -576,7 +576,7 @@ int run_agent_impl(const AgentOptions& opts) {
   // 4. process state
   sensor::BootClock clock;
   process::ProcFs procfs;
-  process::ProcessTable table(opts.common.process_table_size, &procfs);
+  process::ProcessTable table(opts.common.table_size(), &procfs);
   process::Tracker tracker(table, procfs, clock, kf.cgroup2_path);
   tracker.set_targets(rules.targets);
   tracker.set_pod_metadata(pod_metadata.get());
@@ -799,7 +799,7 @@ int run_command_impl(const RunOptions& opts) {
 
   sensor::BootClock clock;
   process::ProcFs procfs;
-  process::ProcessTable table(opts.common.process_table_size, &procfs);
+  process::ProcessTable table(opts.common.table_size(), &procfs);
   process::Tracker tracker(table, procfs, clock, kf.cgroup2_path);
   tracker.set_targets(rules.targets);
   {

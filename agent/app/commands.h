@@ -2,6 +2,7 @@
 // options and calls one function.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -12,11 +13,14 @@
 namespace clawfence::app {
 
 struct CommonOptions {
+  // Room for every tracked process and as many of their ancestors and recently exited ones.
+  size_t table_size() const { return std::max<size_t>(process_table_size, size_t{2} * max_tracked); }
+
   std::string output;                 // "" or "-" = stdout; "none" = no JSON lines
   uint32_t ringbuf_mib = 16;
   uint32_t max_tracked = 65536;
   size_t queue_capacity = 262144;     // records between the reader and the worker
-  size_t process_table_size = 65536;
+  size_t process_table_size = 65536;  // at least: grows to twice max_tracked (table_size())
   uint32_t wakeup_kib = 64;           // 0: wake the reader for every record (lowest latency)
   uint32_t poll_ms = 5;
   std::string syscall_hooks = "auto";  // auto, tracepoint, fentry
