@@ -579,6 +579,7 @@ int run_agent_impl(const AgentOptions& opts) {
   process::ProcessTable table(opts.common.table_size(), &procfs);
   process::Tracker tracker(table, procfs, clock, kf.cgroup2_path);
   tracker.set_targets(rules.targets);
+  tracker.set_dns_min_ttl(static_cast<int64_t>(rules.egress.dns_min_ttl_ns));
   tracker.set_pod_metadata(pod_metadata.get());
   uint64_t pod_generation = pod_metadata ? pod_metadata->generation() : 0;
   // whether the rules in force select pods by what only the pod list knows (set again by reloads)
@@ -615,6 +616,7 @@ int run_agent_impl(const AgentOptions& opts) {
     if (auto err = sensor->set_targets(next); !err.empty()) return err;
     for (const auto& w : warns) spdlog::warn("{}", w);
     t.set_targets(res.rules.targets);
+    t.set_dns_min_ttl(static_cast<int64_t>(res.rules.egress.dns_min_ttl_ns));
     fresh->set_dry_run(opts.dry_run);
     e = std::move(fresh);
     pod_selectors.store(selects_pods(res.rules));
@@ -802,6 +804,7 @@ int run_command_impl(const RunOptions& opts) {
   process::ProcessTable table(opts.common.table_size(), &procfs);
   process::Tracker tracker(table, procfs, clock, kf.cgroup2_path);
   tracker.set_targets(rules.targets);
+  tracker.set_dns_min_ttl(static_cast<int64_t>(rules.egress.dns_min_ttl_ns));
   {
     std::ofstream procs(cg.path() + "/cgroup.procs");
     procs << child << std::endl;

@@ -27,6 +27,9 @@ class DnsNames {
   // What `pid` resolved to `address`.
   Names names_for(uint32_t pid, const std::string& address, int64_t now_ns) const;
   void forget(uint32_t pid) { by_pid_.erase(pid); }
+  // The rules' egress.dns_min_ttl: names learned from now on live at least this long, as the
+  // kernel keeps the addresses approved.
+  void set_min_ttl(int64_t min_ttl_ns) { min_ttl_ns_ = min_ttl_ns; }
 
  private:
   struct Entry {

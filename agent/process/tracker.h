@@ -25,6 +25,7 @@ class Tracker {
           const std::string& cgroup2_root = "");
 
   void set_targets(std::vector<Target> targets) { targets_ = std::move(targets); }
+  void set_dns_min_ttl(int64_t min_ttl_ns) { dns_names_.set_min_ttl(min_ttl_ns); }
   // Pod names, namespaces, labels and images from the kubelet or the API server (nullptr: off).
   void set_pod_metadata(const PodMetadata* metadata) { pod_metadata_ = metadata; }
 
