@@ -491,14 +491,11 @@ void Engine::evaluate(const v1::Event& ev, std::vector<v1::Event>& out) {
       bool allowed = false;
       for (uint32_t i : rules_->allow_cidrs.match(n.address()))
         allowed |= applies(rules_->rules.egress.allow[i], rules_->allow_ports[i]);
-      // A name the process resolved, or any name of its CNAME chain: the address is that name's.
-      if (!allowed && !n.hostname().empty()) {
-        std::vector<const std::string*> names{&n.hostname()};
-        for (const auto& c : n.cnames()) names.push_back(&c);
-        for (const std::string* name : names)
-          for (uint32_t i : rules_->allow_hosts.match(*name))
-            allowed |= applies(rules_->rules.egress.allow[i], rules_->allow_ports[i]);
-      }
+      // The name the process asked for, as the kernel judges it in enforce mode: an alias whose
+      // CNAME chain ends at an approved name is not approved itself (the chain is evidence).
+      if (!allowed && !n.hostname().empty())
+        for (uint32_t i : rules_->allow_hosts.match(n.hostname()))
+          allowed |= applies(rules_->rules.egress.allow[i], rules_->allow_ports[i]);
       if (!allowed) {
         Hit hit{&rules_->rules.egress.unapproved, evidence, false};
         enforce_outcome(ev, hit, &consumed);
