@@ -4,6 +4,7 @@
 // TTL, and at least `min_ttl` (resolvers and runtimes cache beyond short TTLs). Bounded.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <unordered_map>
@@ -28,8 +29,11 @@ class DnsNames {
   Names names_for(uint32_t pid, const std::string& address, int64_t now_ns) const;
   void forget(uint32_t pid) { by_pid_.erase(pid); }
   // The rules' egress.dns_min_ttl: names learned from now on live at least this long, as the
-  // kernel keeps the addresses approved.
-  void set_min_ttl(int64_t min_ttl_ns) { min_ttl_ns_ = min_ttl_ns; }
+  // kernel keeps the addresses approved, and never less than 60 s: the kernel also holds an
+  // address past its TTL while a connection still sends to it, which the agent cannot see, so a
+  // shorter life would name fewer connects than the kernel allows.
+  void set_min_ttl(int64_t min_ttl_ns) { min_ttl_ns_ = std::max<int64_t>(min_ttl_ns, kFloorNs); }
+  static constexpr int64_t kFloorNs = 60'000'000'000ll;
 
  private:
   struct Entry {
