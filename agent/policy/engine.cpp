@@ -320,6 +320,7 @@ void Engine::apply_enforcement(const v1::Event& ev, const std::string& role, boo
   } else if (ev.kind() == v1::Event::FILE) {
     hit.evidence.set_path(ev.file().path());
     hit.evidence.set_access(ev.file().access());
+    if (ev.file().op() == v1::FileOp::LINK) hit.evidence.set_via("hard link");
   } else if (ev.kind() == v1::Event::EXEC) {
     hit.evidence.set_exe(ev.exec().filename());
   } else if (ev.kind() == v1::Event::GUARD) {
@@ -414,6 +415,11 @@ void Engine::evaluate(const v1::Event& ev, std::vector<v1::Event>& out) {
           hit.evidence.set_path(*path);
           if (f.has_result()) hit.evidence.set_result(f.result());
           hit.evidence.set_access(f.access());
+          if (f.op() == v1::FileOp::LINK) {
+            // the file read later under the new name is this one: path rules see it here
+            hit.evidence.set_via("hard link");
+            if (path == &f.path()) hit.evidence.set_new_path(f.new_path());
+          }
           enforce_outcome(ev, hit, &consumed);
           if (r.secret && read_ok) {
             secret.rule_ids.push_back(r.meta.id);

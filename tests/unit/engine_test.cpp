@@ -291,6 +291,41 @@ TEST_F(EngineTest, RenameIsCheckedOnBothPaths) {
   EXPECT_EQ(ids(out), Strings{"ssh-keys"});
 }
 
+// A hard link to a secret: the secret's own path is judged (the later open is under the link's).
+TEST_F(EngineTest, HardLinkToASecretRaisesItsRule) {
+  v1::Event ev = event(v1::Event::FILE, kT0, tool_child());
+  ev.mutable_file()->set_op(v1::FileOp::LINK);
+  ev.mutable_file()->set_path("/root/.ssh/id_rsa");
+  ev.mutable_file()->set_new_path("/tmp/innocent");
+  ev.mutable_file()->set_result(0);
+  Events out = eval(ev);
+  const v1::Alert a = the_alert(out, "ssh-keys").alert();
+  EXPECT_EQ(a.evidence().path(), "/root/.ssh/id_rsa");
+  EXPECT_EQ(a.evidence().new_path(), "/tmp/innocent");
+  EXPECT_EQ(a.evidence().via(), "hard link");
+  EXPECT_EQ(a.outcome(), "alerted");
+
+  // The link guard's kill, from the kernel: the alert carries it.
+  v1::Event killed = event(v1::Event::FILE, kT0, tool_child(301));
+  killed.mutable_file()->set_op(v1::FileOp::LINK);
+  killed.mutable_file()->set_path("/root/.ssh/id_rsa");
+  killed.mutable_file()->set_resolved(true);
+  killed.mutable_enforcement()->set_rule_id("ssh-keys");
+  killed.mutable_enforcement()->set_verdict("killed");
+  killed.mutable_enforcement()->set_mechanism("SIGKILL at link (kprobe may_linkat)");
+  const v1::Alert k = the_alert(eval(killed), "ssh-keys").alert();
+  EXPECT_EQ(k.outcome(), "killed");
+  EXPECT_EQ(k.evidence().via(), "hard link");
+
+  // A link of an ordinary file raises nothing (no scope rule judges links).
+  v1::Event plain = event(v1::Event::FILE, kT0, tool_child(302));
+  plain.mutable_file()->set_op(v1::FileOp::LINK);
+  plain.mutable_file()->set_path("/tmp/a");
+  plain.mutable_file()->set_new_path("/tmp/b");
+  plain.mutable_file()->set_result(0);
+  EXPECT_TRUE(eval(plain).empty());
+}
+
 TEST_F(EngineTest, ProcEnviron) {
   EXPECT_EQ(ids(eval(open_file(fresh(), "/proc/1/environ"))), (Strings{"proc-environ", "tool-out-of-scope"}));
   EXPECT_TRUE(eval(open_file(fresh(), "/proc/self/status")).empty());
