@@ -65,12 +65,14 @@ CF_FILE_PROG(openat2)
 CF_FILE_PROG(unlinkat)
 CF_FILE_PROG(renameat)
 CF_FILE_PROG(renameat2)
+CF_FILE_PROG(linkat)
 #if defined(__TARGET_ARCH_x86)
 /* the legacy calls exist on x86 only */
 CF_FILE_PROG(open)
 CF_FILE_PROG(creat)
 CF_FILE_PROG(unlink)
 CF_FILE_PROG(rename)
+CF_FILE_PROG(link)
 #endif
 
 CF_NET_PROGS(connect)

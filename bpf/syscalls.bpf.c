@@ -54,3 +54,19 @@ int BPF_PROG(cf_sys_exit, struct pt_regs *regs, long ret)
 	}
 	return 0;
 }
+
+/*
+ * Not a dispatcher: the hard-link guard (file/file.bpf.h), loaded with either set of syscall
+ * hooks where the kernel's BTF has may_linkat (agent/sensor/sensor.cpp). linkat's permission
+ * check, called with the existing file's path as the kernel looked it up, after both names are
+ * resolved and before the link is made. A kprobe, not fentry: it needs no BPF tracing programs
+ * (not every kernel that has the rest allows them); and not security_path_link, which says the
+ * same but exists only with CONFIG_SECURITY_PATH. Runs for every link on the host: one map lookup
+ * for an untracked caller.
+ */
+SEC("kprobe/may_linkat")
+int BPF_KPROBE(cf_link_guard, void *idmap, const struct path *link)
+{
+	cf_file_link_guard(link);
+	return 0;
+}

@@ -59,6 +59,31 @@ bool role_allowed(const std::vector<std::string>& roles, const std::string& role
 
 }  // namespace
 
+bool is_dynamic_loader(const std::string& path) {
+  const std::string base = basename_of(path);
+  for (const char* pattern : {"ld-linux*.so*", "ld-*.so*", "ld.so", "ld-musl-*"})
+    if (fnmatch(pattern, base.c_str(), 0) == 0) return true;
+  return false;
+}
+
+std::string loader_program(const std::vector<std::string>& argv) {
+  // glibc's and musl's ld.so options that take the next argument as their value
+  static const char* const kWithValue[] = {"--library-path", "--inhibit-rpath",         "--audit",
+                                           "--preload",      "--argv0",                 "--glibc-hwcaps-prepend",
+                                           "--glibc-hwcaps-mask"};
+  for (size_t i = 1; i < argv.size(); ++i) {
+    const std::string& a = argv[i];
+    if (a == "--") return i + 1 < argv.size() ? argv[i + 1] : "";
+    if (a.rfind("--", 0) != 0) return a;
+    // --opt=VALUE (musl) is one argument; --list, --verify, --inhibit-cache, ... take none
+    if (a.find('=') != std::string::npos) continue;
+    if (std::find_if(std::begin(kWithValue), std::end(kWithValue), [&](const char* o) { return a == o; }) !=
+        std::end(kWithValue))
+      ++i;
+  }
+  return "";
+}
+
 // The rules, compiled. Path globs with `~` depend on the process's home, so the file matchers
 // are compiled per home on first use (a handful of users on a host).
 class CompiledRules {
@@ -216,6 +241,13 @@ void Engine::evaluate_env(const v1::Event& ev, std::vector<v1::Event>& out) {
   }
 }
 
+std::vector<uint32_t> Engine::exec_rules_for(const std::string& path) const {
+  std::vector<uint32_t> hits = rules_->exec_globs.match(path);
+  auto range = rules_->exec_names.equal_range(basename_of(path));
+  for (auto it = range.first; it != range.second; ++it) hits.push_back(it->second);
+  return hits;
+}
+
 const RuleMeta* Engine::rule(const std::string& id) const {
   auto it = rules_->by_id.find(id);
   return it == rules_->by_id.end() ? nullptr : it->second;
@@ -320,6 +352,7 @@ void Engine::apply_enforcement(const v1::Event& ev, const std::string& role, boo
   } else if (ev.kind() == v1::Event::FILE) {
     hit.evidence.set_path(ev.file().path());
     hit.evidence.set_access(ev.file().access());
+    if (ev.file().op() == v1::FileOp::LINK) hit.evidence.set_via("hard link");
   } else if (ev.kind() == v1::Event::EXEC) {
     hit.evidence.set_exe(ev.exec().filename());
   } else if (ev.kind() == v1::Event::GUARD) {
@@ -414,6 +447,11 @@ void Engine::evaluate(const v1::Event& ev, std::vector<v1::Event>& out) {
           hit.evidence.set_path(*path);
           if (f.has_result()) hit.evidence.set_result(f.result());
           hit.evidence.set_access(f.access());
+          if (f.op() == v1::FileOp::LINK) {
+            // the file read later under the new name is this one: path rules see it here
+            hit.evidence.set_via("hard link");
+            if (path == &f.path()) hit.evidence.set_new_path(f.new_path());
+          }
           enforce_outcome(ev, hit, &consumed);
           if (r.secret && read_ok) {
             secret.rule_ids.push_back(r.meta.id);
@@ -442,12 +480,19 @@ void Engine::evaluate(const v1::Event& ev, std::vector<v1::Event>& out) {
       const v1::Exec& x = ev.exec();
       const std::string role = role_of(p);
       const std::string argv = join_argv(x.argv());
-      std::vector<uint32_t> hits = rules_->exec_globs.match(x.filename());
-      auto range = rules_->exec_names.equal_range(basename_of(x.filename()));
-      for (auto it = range.first; it != range.second; ++it) hits.push_back(it->second);
+      std::vector<uint32_t> hits = exec_rules_for(x.filename());
       for (uint32_t i = 0; i < rules_->rules.exec.size(); ++i)
         for (const auto& pat : rules_->rules.exec[i].argv_contains)
           if (argv.find(pat) != std::string::npos) hits.push_back(i);
+      // ld.so PROGRAM: the kernel execs the loader only; the rules judge the program it runs too
+      std::string program;
+      if (is_dynamic_loader(x.filename())) {
+        program = loader_program({x.argv().begin(), x.argv().end()});
+        if (!program.empty()) {
+          std::vector<uint32_t> more = exec_rules_for(program);
+          hits.insert(hits.end(), more.begin(), more.end());
+        }
+      }
       std::sort(hits.begin(), hits.end());
       hits.erase(std::unique(hits.begin(), hits.end()), hits.end());
       for (uint32_t i : hits) {
@@ -456,6 +501,10 @@ void Engine::evaluate(const v1::Event& ev, std::vector<v1::Event>& out) {
         Hit hit{&r.meta, {}, false};
         hit.evidence.set_exe(x.filename());
         for (const auto& a : x.argv()) hit.evidence.add_argv(a);
+        if (!program.empty()) {
+          hit.evidence.set_via("dynamic loader");
+          hit.evidence.set_program(program);
+        }
         enforce_outcome(ev, hit, &consumed);
         raise(ev, role, std::move(hit), out);
       }

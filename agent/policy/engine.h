@@ -16,6 +16,14 @@ namespace clawfence::policy {
 
 class CompiledRules;
 
+// Whether `path` names a dynamic loader (ld-linux*.so*, ld-*.so*, ld.so, ld-musl-*): run as a
+// program, it maps and runs the program its arguments name, which the kernel never execs.
+bool is_dynamic_loader(const std::string& path);
+// The program a loader run with `argv` (argv[0] the loader) is asked to run: the first argument
+// after the loader's own options (--library-path X, --preload X, --argv0 X, --audit X, --list,
+// ...; "--" ends them), as given. "" when there is none.
+std::string loader_program(const std::vector<std::string>& argv);
+
 struct EngineStats {
   uint64_t evaluated = 0;
   uint64_t alerts = 0;  // alerts emitted (first of a window, summaries, correlations)
@@ -76,6 +84,8 @@ class Engine {
   // no user-space rule matched (or a guard event) raises that rule's alert itself.
   void apply_enforcement(const v1::Event& ev, const std::string& role, bool consumed, std::vector<v1::Event>& out);
   void evaluate_env(const v1::Event& ev, std::vector<v1::Event>& out);
+  // The exec rules whose binary (a glob, or a name for the basename) names `path`.
+  std::vector<uint32_t> exec_rules_for(const std::string& path) const;
   bool annotate_env_names(v1::EnvRead* e) const;
   void enforce_outcome(const v1::Event& ev, Hit& hit, bool* consumed) const;
   bool dry_run_ = false;

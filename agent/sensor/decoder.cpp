@@ -27,13 +27,13 @@ constexpr SyscallName kSyscalls[] = {
     {2, "open"},       {85, "creat"},     {87, "unlink"},     {82, "rename"},
     {42, "connect"},   {44, "sendto"},    {46, "sendmsg"},    {307, "sendmmsg"},
     {257, "openat"},   {263, "unlinkat"}, {264, "renameat"},  {316, "renameat2"},
-    {437, "openat2"},
+    {437, "openat2"},  {86, "link"},      {265, "linkat"},
 };
 #elif defined(__aarch64__)
 constexpr SyscallName kSyscalls[] = {
     {203, "connect"},  {206, "sendto"},   {211, "sendmsg"},  {269, "sendmmsg"},
     {56, "openat"},    {35, "unlinkat"},  {38, "renameat"},  {276, "renameat2"},
-    {437, "openat2"},
+    {437, "openat2"},  {37, "linkat"},
 };
 #else
 #error "syscall names for this architecture are missing"
@@ -400,6 +400,21 @@ DecodeStatus decode_record(const void* data, size_t size, const BootClock& clock
           if (r.flags & RENAME_NOREPLACE) f->add_flags("RENAME_NOREPLACE");
           if (r.flags & RENAME_EXCHANGE) f->add_flags("RENAME_EXCHANGE");
           if (r.flags & RENAME_WHITEOUT) f->add_flags("RENAME_WHITEOUT");
+          f->set_path(join_path(s[0], s[1]));
+          f->set_new_path(join_path(s[2], s[3]));
+          break;
+        case CF_FILE_LINK:
+          f->set_op(v1::FileOp::LINK);
+          if (r.flags & AT_SYMLINK_FOLLOW) f->add_flags("AT_SYMLINK_FOLLOW");
+          if (r.flags & AT_EMPTY_PATH) f->add_flags("AT_EMPTY_PATH");
+          if (r.syscall == 0) {
+            // judged by the link guard before the link was made: the existing file, walked
+            f->set_path(s[0]);
+            f->set_resolved(true);
+            f->clear_result();
+            set_verdict(r.verdict, "SIGKILL at link (kprobe may_linkat)", out);
+            return DecodeStatus::kOk;
+          }
           f->set_path(join_path(s[0], s[1]));
           f->set_new_path(join_path(s[2], s[3]));
           break;

@@ -1,6 +1,7 @@
 #include "sensor/sensor.h"
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -43,6 +44,15 @@ std::runtime_error errno_error(const std::string& what, int err) {
   return std::runtime_error(what + ": " + std::strerror(err < 0 ? -err : err));
 }
 
+// Whether the running kernel's BTF has function `name` (a program attached to it would load).
+bool kernel_has_function(const char* name) {
+  btf* vmlinux = btf__load_vmlinux_btf();
+  if (!vmlinux) return false;
+  const bool found = btf__find_by_name_kind(vmlinux, name, BTF_KIND_FUNC) > 0;
+  btf__free(vmlinux);
+  return found;
+}
+
 }  // namespace
 
 void route_libbpf_log() { libbpf_set_print(libbpf_print); }
@@ -58,6 +68,9 @@ bool is_syscall_tracepoint(const bpf_program* p) {
 }
 
 bool is_lsm_prog(const bpf_program* p) { return bpf_program__type(p) == BPF_PROG_TYPE_LSM; }
+
+// The hard-link guard (kprobe/may_linkat), with either set of syscall hooks.
+bool is_link_guard(const bpf_program* p) { return std::string(bpf_program__name(p)) == "cf_link_guard"; }
 
 // SEC("uprobe")/SEC("uretprobe") with no binary: attached per watched binary, never here.
 bool is_uprobe_prog(const bpf_program* p) {
@@ -302,6 +315,9 @@ void Sensor::open_and_configure(const SensorOptions& opts) {
     if (is_syscall_tracepoint(p)) bpf_program__set_autoload(p, hooks_ == SyscallHooks::kTracepoints);
     // Kernels without BPF LSM have no program type (or no hook) to load these for.
     if (is_lsm_prog(p)) bpf_program__set_autoload(p, opts.lsm);
+    // Where the function is not in BTF (inlined, renamed): links are still recorded (the
+    // syscall exits), and a kill rule on a linked file is carried out from user space.
+    if (is_link_guard(p)) bpf_program__set_autoload(p, kernel_has_function("may_linkat"));
   }
   skel_->rodata->cf_agent_tgid = opts.agent_tgid;
   skel_->rodata->cf_match_argv = opts.match_argv;
@@ -341,11 +357,18 @@ void Sensor::attach(const SensorOptions& opts) {
   };
   bpf_program* prog;
   bpf_object__for_each_program(prog, skel_->obj) {
-    if ((is_fentry_prog(prog) || is_syscall_tracepoint(prog) || is_lsm_prog(prog)) && bpf_program__autoload(prog))
+    if ((is_fentry_prog(prog) || is_syscall_tracepoint(prog) || is_lsm_prog(prog) || is_link_guard(prog)) &&
+        bpf_program__autoload(prog))
       tracing.push_back(prog);
   }
   for (bpf_program* p : tracing) {
     bpf_link* l = bpf_program__attach(p);
+    if (!l && is_link_guard(p)) {
+      // Not fatal: links are still recorded, a kill rule on a linked file is carried out from user space.
+      spdlog::warn("hard-link guard not attached ({}): kill rules on a linked file act from user space",
+                   std::strerror(errno));
+      continue;
+    }
     if (!l) throw errno_error(std::string("attaching ") + bpf_program__section_name(p), errno);
     links_.push_back(l);
     link_progs_.push_back(p);

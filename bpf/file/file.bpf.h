@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * File operations of tracked processes, called from the sys_exit dispatcher: opens
- * (open, openat, openat2, creat), deletes (unlink, unlinkat) and renames (rename, renameat,
- * renameat2). A successful open reports the path of the struct file that was installed at the
+ * (open, openat, openat2, creat), deletes (unlink, unlinkat), renames (rename, renameat,
+ * renameat2) and hard links (link, linkat). A successful open reports the path of the struct file that was installed at the
  * returned descriptor, walked from the kernel's dentries: never the caller's string.
  */
 #ifndef CF_FILE_BPF_H
@@ -109,7 +109,11 @@ static __always_inline void cf_file_unlink_exit(const struct cf_inflight *in, lo
 	cf_file_finish(rec, &w);
 }
 
-static __always_inline void cf_file_rename_exit(const struct cf_inflight *in, long ret)
+/*
+ * Renames and hard links: both name an existing file and a new name, in the same argument
+ * layout (renameat2 and linkat: olddfd, old, newdfd, new, flags).
+ */
+static __always_inline void cf_file_pair_exit(const struct cf_inflight *in, long ret, __u32 file_op)
 {
 	struct cf_scratch *s = cf_get_scratch();
 	struct cf_strw w;
@@ -117,12 +121,12 @@ static __always_inline void cf_file_rename_exit(const struct cf_inflight *in, lo
 
 	if (!s)
 		return;
-	rec = cf_file_begin(s, &w, CF_FILE_RENAME, in, ret);
-	if (in->nr == CF_NR_rename) {
+	rec = cf_file_begin(s, &w, file_op, in, ret);
+	if (in->nr == CF_NR_rename || in->nr == CF_NR_link) {
 		cf_append_name_at(&w, 0, -100, (const char *)in->args[0]);
 		cf_append_name_at(&w, 2, -100, (const char *)in->args[1]);
 	} else {
-		if (in->nr == CF_NR_renameat2)
+		if (in->nr == CF_NR_renameat2 || in->nr == CF_NR_linkat)
 			rec->flags = in->args[4];
 		cf_append_name_at(&w, 0, (int)in->args[0], (const char *)in->args[1]);
 		cf_append_name_at(&w, 2, (int)in->args[2], (const char *)in->args[3]);
@@ -130,11 +134,54 @@ static __always_inline void cf_file_rename_exit(const struct cf_inflight *in, lo
 	cf_file_finish(rec, &w);
 }
 
+/*
+ * A hard link about to be made by a tracked process, from linkat's permission check: `old` is
+ * the existing file's path as the kernel looked it up, walked like an open's (resolved) and
+ * judged as an open of that file. A file the
+ * rules deny with `action: kill` gets the opener's SIGKILL here, delivered on the way back to
+ * user space: the new name is made but never used. Reported only when a pattern holds (the
+ * syscall exit reports every link). Judged here whether or not the BPF LSM hooks are in force:
+ * they have no link hook.
+ */
+static __always_inline void cf_file_link_guard(const struct path *old)
+{
+	const struct cf_tracked *t = cf_lookup_tracked(cf_current_tgid());
+	const struct cf_guard_config *cfg;
+	struct cf_scratch *s;
+	struct cf_strw w;
+	struct cf_file *rec;
+	struct path p;
+
+	if (!t)
+		return;
+	cfg = cf_guard_judging();
+	if (!cfg || !(cfg->flags & CF_GUARD_PATHS))
+		return;
+	s = cf_get_scratch();
+	if (!s)
+		return;
+	rec = (struct cf_file *)s->buf;
+	__builtin_memset(rec, 0, sizeof(*rec));
+	cf_fill_hdr(&rec->hdr, CF_OP_FILE);
+	rec->file_op = CF_FILE_LINK;
+	w.data = rec->data;
+	w.strs = &rec->strs;
+	w.off = 0;
+	if (bpf_probe_read_kernel(&p, sizeof(p), old)) {
+		cf_count(CF_CNT_READ_FAILED);
+		return;
+	}
+	cf_append_path(&w, 0, &p);
+	cf_gpath_decide(cfg, t->role, CF_GPATH_ON_OPEN, false, &rec->verdict);
+	if (rec->verdict.verdict != CF_VERDICT_NONE)
+		cf_file_finish(rec, &w);
+}
+
 static __always_inline bool cf_file_wants(long nr)
 {
 	return nr == CF_NR_openat || nr == CF_NR_open || nr == CF_NR_openat2 || nr == CF_NR_creat ||
 	       nr == CF_NR_unlinkat || nr == CF_NR_unlink || nr == CF_NR_renameat ||
-	       nr == CF_NR_renameat2 || nr == CF_NR_rename;
+	       nr == CF_NR_renameat2 || nr == CF_NR_rename || nr == CF_NR_linkat || nr == CF_NR_link;
 }
 
 static __always_inline void cf_file_exit(const struct cf_inflight *in, long ret)
@@ -145,8 +192,8 @@ static __always_inline void cf_file_exit(const struct cf_inflight *in, long ret)
 		cf_file_open_exit(in, ret);
 	else if (nr == CF_NR_unlinkat || nr == CF_NR_unlink)
 		cf_file_unlink_exit(in, ret);
-	else
-		cf_file_rename_exit(in, ret);
+	else /* one inlined copy of the pair body: two pushed the callers past the 512-byte stack */
+		cf_file_pair_exit(in, ret, nr == CF_NR_linkat || nr == CF_NR_link ? CF_FILE_LINK : CF_FILE_RENAME);
 }
 
 #endif /* CF_FILE_BPF_H */

@@ -90,7 +90,14 @@ static long cf_walk_step(__u32 i, void *data)
 		d_name = BPF_CORE_READ(dentry, d_name);
 	}
 
-	if (dentry == w->mnt_root || dentry == parent) {
+	/*
+	 * A dentry that is its own parent without being its mount's root is a detached one (a
+	 * memfd, a file of a kernel-internal mount): its own name is all the path there is, as
+	 * d_path shows it ("/memfd:NAME"). Without it, an exec from a memfd would be "/".
+	 */
+	bool detached = dentry == parent && dentry != w->mnt_root;
+
+	if (!detached && (dentry == w->mnt_root || dentry == parent)) {
 		if (mnt != w->mnt_parent) {
 			/* Top of a mount: continue from where it is mounted. */
 			w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
@@ -123,6 +130,10 @@ static long cf_walk_step(__u32 i, void *data)
 	if (w->components++ == 0)
 		w->leaf_len = len;
 	w->dentry = parent;
+	if (detached) {
+		w->done = true;
+		return 1;
+	}
 	return 0;
 }
 

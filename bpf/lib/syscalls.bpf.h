@@ -24,6 +24,7 @@
 #define CF_NR_creat 85
 #define CF_NR_unlink 87
 #define CF_NR_rename 82
+#define CF_NR_link 86
 #define CF_NR_connect 42
 #define CF_NR_sendto 44
 #define CF_NR_sendmsg 46
@@ -32,6 +33,7 @@
 #define CF_NR_unlinkat 263
 #define CF_NR_renameat 264
 #define CF_NR_renameat2 316
+#define CF_NR_linkat 265
 #define CF_NR_openat2 437
 #define CF_NR_io_uring_setup 425
 #define CF_NR_socket 41
@@ -42,6 +44,7 @@
 #define CF_NR_creat -2
 #define CF_NR_unlink -3
 #define CF_NR_rename -4
+#define CF_NR_link -5
 #define CF_NR_connect 203
 #define CF_NR_sendto 206
 #define CF_NR_sendmsg 211
@@ -50,6 +53,7 @@
 #define CF_NR_unlinkat 35
 #define CF_NR_renameat 38
 #define CF_NR_renameat2 276
+#define CF_NR_linkat 37
 #define CF_NR_openat2 437
 #define CF_NR_io_uring_setup 425
 #define CF_NR_socket 198

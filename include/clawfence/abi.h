@@ -191,6 +191,7 @@ enum cf_file_op {
 	CF_FILE_UNLINK = 2,
 	CF_FILE_RENAME = 3,
 	CF_FILE_EXEC = 4,   /* an exec refused (or, dry run, judged) by the BPF LSM hook */
+	CF_FILE_LINK = 5,   /* a hard link (link, linkat) */
 };
 
 /*
@@ -198,14 +199,15 @@ enum cf_file_op {
  *   open, success, and open or exec judged by a BPF LSM hook: 0 = resolved path of the file.
  *   open, failure / unlink: 0 = resolved directory the name is relative to (cwd or dirfd; empty
  *     when the name is absolute), 1 = the name as passed by the caller.
- *   rename: 0/1 = old directory and name, 2/3 = new directory and name.
+ *   rename, link: 0/1 = old directory and name, 2/3 = new directory and name.
+ *   link judged by the link guard at may_linkat (syscall 0, a verdict): 0 = resolved path of the existing file.
  */
 struct cf_file {
 	struct cf_hdr hdr;
 	__u32 file_op;  /* enum cf_file_op */
 	__u32 syscall;  /* syscall number, for the record (0: from an LSM hook) */
 	__s64 result;   /* fd or 0 on success, -errno on failure; LSM hook: -EPERM refused, 0 allowed */
-	__u32 flags;    /* open(2) flags, unlinkat/renameat2 flags */
+	__u32 flags;    /* open(2) flags, unlinkat/renameat2/linkat flags */
 	__u32 mode;
 	struct cf_verdict verdict; /* a kill on open, or an LSM hook's refusal */
 	struct cf_strs strs;

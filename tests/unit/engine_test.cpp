@@ -291,6 +291,41 @@ TEST_F(EngineTest, RenameIsCheckedOnBothPaths) {
   EXPECT_EQ(ids(out), Strings{"ssh-keys"});
 }
 
+// A hard link to a secret: the secret's own path is judged (the later open is under the link's).
+TEST_F(EngineTest, HardLinkToASecretRaisesItsRule) {
+  v1::Event ev = event(v1::Event::FILE, kT0, tool_child());
+  ev.mutable_file()->set_op(v1::FileOp::LINK);
+  ev.mutable_file()->set_path("/root/.ssh/id_rsa");
+  ev.mutable_file()->set_new_path("/tmp/innocent");
+  ev.mutable_file()->set_result(0);
+  Events out = eval(ev);
+  const v1::Alert a = the_alert(out, "ssh-keys").alert();
+  EXPECT_EQ(a.evidence().path(), "/root/.ssh/id_rsa");
+  EXPECT_EQ(a.evidence().new_path(), "/tmp/innocent");
+  EXPECT_EQ(a.evidence().via(), "hard link");
+  EXPECT_EQ(a.outcome(), "alerted");
+
+  // The link guard's kill, from the kernel: the alert carries it.
+  v1::Event killed = event(v1::Event::FILE, kT0, tool_child(301));
+  killed.mutable_file()->set_op(v1::FileOp::LINK);
+  killed.mutable_file()->set_path("/root/.ssh/id_rsa");
+  killed.mutable_file()->set_resolved(true);
+  killed.mutable_enforcement()->set_rule_id("ssh-keys");
+  killed.mutable_enforcement()->set_verdict("killed");
+  killed.mutable_enforcement()->set_mechanism("SIGKILL at link (kprobe may_linkat)");
+  const v1::Alert k = the_alert(eval(killed), "ssh-keys").alert();
+  EXPECT_EQ(k.outcome(), "killed");
+  EXPECT_EQ(k.evidence().via(), "hard link");
+
+  // A link of an ordinary file raises nothing (no scope rule judges links).
+  v1::Event plain = event(v1::Event::FILE, kT0, tool_child(302));
+  plain.mutable_file()->set_op(v1::FileOp::LINK);
+  plain.mutable_file()->set_path("/tmp/a");
+  plain.mutable_file()->set_new_path("/tmp/b");
+  plain.mutable_file()->set_result(0);
+  EXPECT_TRUE(eval(plain).empty());
+}
+
 TEST_F(EngineTest, ProcEnviron) {
   EXPECT_EQ(ids(eval(open_file(fresh(), "/proc/1/environ"))), (Strings{"proc-environ", "tool-out-of-scope"}));
   EXPECT_TRUE(eval(open_file(fresh(), "/proc/self/status")).empty());
@@ -315,6 +350,28 @@ TEST_F(EngineTest, ToolRunningCurlRaisesExfilTools) {
   // exfil-tools is for tools: the gateway running curl is not an alert.
   EXPECT_TRUE(eval(exec(gateway(), "/usr/bin/curl", {"curl", "https://example.com"})).empty());
   EXPECT_TRUE(eval(exec(tool_child(303, "ls"), "/usr/bin/ls", {"ls", "-l"})).empty());
+}
+
+// `ld.so PROGRAM`: the kernel execs the loader, the rules judge the program too.
+TEST_F(EngineTest, ExecThroughTheDynamicLoaderJudgesTheProgram) {
+  const std::string ld = "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2";
+  const Strings argv = {"/lib64/ld-linux-x86-64.so.2", "--library-path", "/opt/lib", "/usr/bin/curl", "http://x"};
+  Events out = eval(exec(tool_child(310, "ld-linux-x86-6"), ld, argv));
+  ASSERT_EQ(ids(out), Strings{"exfil-tools"});
+  const v1::Evidence& e = out[0].alert().evidence();
+  EXPECT_EQ(e.exe(), ld);
+  EXPECT_EQ(e.via(), "dynamic loader");
+  EXPECT_EQ(e.program(), "/usr/bin/curl");
+  EXPECT_EQ(Strings(e.argv().begin(), e.argv().end()), argv);
+  // a relative program is judged as given: a name rule still sees its basename
+  EXPECT_EQ(ids(eval(exec(tool_child(311, "ld.so"), "/lib/ld.so", {"ld.so", "--", "bin/nc", "x", "1"}))),
+            Strings{"exfil-tools"});
+  // --argv0's value is not the program
+  EXPECT_TRUE(eval(exec(tool_child(312, "ld-musl-x86_64"), "/lib/ld-musl-x86_64.so.1",
+                        {"ld-musl-x86_64.so.1", "--argv0", "curl", "/usr/bin/ls"}))
+                  .empty());
+  // not a loader: its first argument is only an argument
+  EXPECT_TRUE(eval(exec(tool_child(313, "env"), "/usr/bin/env", {"env", "/usr/bin/curl"})).empty());
 }
 
 TEST_F(EngineTest, PipeToShellRaisesDropperPatterns) {
@@ -965,6 +1022,51 @@ TEST(EngineEnv, SecretReadsDumpsHandingAndPtrace) {
       EXPECT_EQ(a.alert().related_evidence().env_name(), "OPENAI_API_KEY");
     }
   EXPECT_TRUE(exfil);
+}
+
+}  // namespace
+}  // namespace clawfence::policy
+
+namespace clawfence::policy {
+namespace {
+
+TEST(DynamicLoader, Names) {
+  for (const char* yes : {"/lib64/ld-linux-x86-64.so.2", "/lib/ld-linux-aarch64.so.1", "/lib/ld-linux.so.2",
+                          "/lib/x86_64-linux-gnu/ld-2.31.so", "/etc/ld.so", "/lib/ld-musl-x86_64.so.1", "ld-musl-armhf"})
+    EXPECT_TRUE(is_dynamic_loader(yes)) << yes;
+  for (const char* no : {"/usr/bin/ld", "/usr/bin/ld.gold", "/usr/bin/ldd", "/usr/bin/cat", "/opt/old-ld.so",
+                         "/lib/ld.so/cat", ""})
+    EXPECT_FALSE(is_dynamic_loader(no)) << no;
+}
+
+TEST(DynamicLoader, ProgramAfterTheLoadersOptions) {
+  EXPECT_EQ(loader_program({"ld.so", "/bin/cat", "f"}), "/bin/cat");
+  EXPECT_EQ(loader_program({"ld.so", "--library-path", "/x", "--preload", "/p.so", "--argv0", "a", "--audit", "/a.so",
+                            "--inhibit-cache", "--inhibit-rpath", "l", "cat"}),
+            "cat");
+  EXPECT_EQ(loader_program({"ld.so", "--glibc-hwcaps-mask", "m", "--glibc-hwcaps-prepend", "p", "./tool"}), "./tool");
+  EXPECT_EQ(loader_program({"ld.so", "--list", "/bin/ls"}), "/bin/ls");
+  EXPECT_EQ(loader_program({"ld.so", "--library-path=/x", "/bin/ls"}), "/bin/ls");  // musl's form
+  EXPECT_EQ(loader_program({"ld.so", "--", "--odd-name"}), "--odd-name");
+  EXPECT_EQ(loader_program({"ld.so", "--preload", "/p.so"}), "");  // the option's value is not a program
+  EXPECT_EQ(loader_program({"ld.so", "--help"}), "");
+  EXPECT_EQ(loader_program({"ld.so"}), "");
+  EXPECT_EQ(loader_program({}), "");
+}
+
+// An exec rule may name the loader itself, by name or by glob.
+TEST(DynamicLoader, ARuleMayNameTheLoader) {
+  Engine e = engine_for(R"(version: 1
+exec:
+  - { id: loader-by-name, binary: [ld-linux-x86-64.so.2], severity: warning }
+  - { id: loader-by-glob, binary: ["/usr/lib/**/ld-linux-*"], severity: warning }
+  - { id: cat, binary: [cat], severity: warning }
+)");
+  Events out;
+  e.evaluate(exec(process(5, "ld-linux-x86-6", "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", {}, {}),
+                  "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", {"/lib64/ld-linux-x86-64.so.2", "/bin/cat", "/f"}),
+             out);
+  EXPECT_EQ(ids(out), (Strings{"cat", "loader-by-glob", "loader-by-name"}));
 }
 
 }  // namespace
