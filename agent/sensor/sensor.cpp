@@ -45,6 +45,14 @@ std::runtime_error errno_error(const std::string& what, int err) {
 }
 
 // Whether the running kernel's BTF has function `name` (a program attached to it would load).
+// Kprobes attach through the perf kprobe PMU (or tracefs's kprobe_events, which libbpf falls
+// back to); a kernel built without them has neither.
+bool kernel_has_kprobes() {
+  return ::access("/sys/bus/event_source/devices/kprobe/type", R_OK) == 0 ||
+         ::access("/sys/kernel/tracing/kprobe_events", W_OK) == 0 ||
+         ::access("/sys/kernel/debug/tracing/kprobe_events", W_OK) == 0;
+}
+
 bool kernel_has_function(const char* name) {
   btf* vmlinux = btf__load_vmlinux_btf();
   if (!vmlinux) return false;
@@ -201,6 +209,11 @@ void Sensor::adopt_links(const SensorOptions& opts) {
     }
     // A program the pins do not have (a newer build, or other syscall hooks): attach and pin it.
     bpf_link* l = is_cgroup_prog(p) ? bpf_program__attach_cgroup(p, cgroup_fd_) : bpf_program__attach(p);
+    if (!l && is_link_guard(p)) {
+      spdlog::warn("hard-link guard not attached ({}): kill rules on a linked file act from user space",
+                   std::strerror(errno));
+      continue;
+    }
     if (!l) throw errno_error(std::string("attaching ") + bpf_program__section_name(p), errno);
     if (int err = bpf_link__pin(l, pin.c_str())) throw errno_error("pinning " + pin, err);
     links_.push_back(l);
@@ -317,7 +330,13 @@ void Sensor::open_and_configure(const SensorOptions& opts) {
     if (is_lsm_prog(p)) bpf_program__set_autoload(p, opts.lsm);
     // Where the function is not in BTF (inlined, renamed): links are still recorded (the
     // syscall exits), and a kill rule on a linked file is carried out from user space.
-    if (is_link_guard(p)) bpf_program__set_autoload(p, kernel_has_function("may_linkat"));
+    if (is_link_guard(p)) {
+      const bool can = kernel_has_kprobes() && kernel_has_function("may_linkat");
+      bpf_program__set_autoload(p, can);
+      if (!can)
+        spdlog::info("hard-link guard off (no kprobes, or no may_linkat, in this kernel): links are recorded "
+                     "and alerted; a kill rule on a linked file is carried out from user space");
+    }
   }
   skel_->rodata->cf_agent_tgid = opts.agent_tgid;
   skel_->rodata->cf_match_argv = opts.match_argv;
