@@ -5,6 +5,8 @@
 #   make run        install missing packages, build, start the agent with rules/openclaw.yaml
 #   make test       install missing packages, build, run every test tier
 #   make bench      benchmarks (figures go in README.md)
+#   make soak       the agent under a mixed load for SOAK_SECONDS (600), as root: RSS, fds, loss,
+#                   the audit chain and PagerDuty delivery checked (scripts/soak.sh)
 
 BUILD    := build
 CXX      ?= g++
@@ -259,7 +261,7 @@ uninstall:
 	@echo "left in place: $(CONFDIR), /var/log/clawfence (audit log), /var/lib/clawfence"
 
 # ---- entry points ----------------------------------------------------------------------------
-.PHONY: all deps run test check bench clean
+.PHONY: all deps run test check bench soak clean
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/clawfence
@@ -281,6 +283,10 @@ check: $(BUILD)/clawfence $(TEST_BINS) $(SAN_BINS) $(WORKLOADS) $(FUZZ_BINS)
 bench: deps
 	@$(MAKE) --no-print-directory all $(WORKLOADS)
 	scripts/bench.sh
+
+soak: deps
+	@$(MAKE) --no-print-directory all $(SOAK_BINS)
+	BUILD=$(BUILD) scripts/soak.sh
 
 clean:
 	rm -rf $(BUILD)
@@ -324,3 +330,13 @@ $(BUILD)/bench/matchers_bench: $(BUILD)/obj/bench/matchers_bench.o $(AGENT_LIB)
 .PHONY: bench-bins
 bench-bins: $(BENCH_BINS)
 
+# ---- soak ------------------------------------------------------------------------------------
+# scripts/soak.sh (`make soak`): the PagerDuty stand-in it points the agent at.
+SOAK_BINS := $(BUILD)/bench/soak_pagerduty
+
+$(BUILD)/bench/soak_pagerduty: $(BUILD)/obj/bench/soak_pagerduty.o $(BUILD)/obj/tests/lib/fake_pagerduty.o $(AGENT_LIB)
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+.PHONY: soak-bins
+soak-bins: $(SOAK_BINS)
