@@ -5,6 +5,8 @@
 #   make run        install missing packages, build, start the agent with rules/openclaw.yaml
 #   make test       install missing packages, build, run every test tier
 #   make bench      benchmarks against auditd and bpftrace (written to bench/results.md)
+#   make soak       the agent under a mixed load for SOAK_SECONDS (600), as root: RSS, fds, loss,
+#                   the audit chain and PagerDuty delivery checked (scripts/soak.sh)
 
 BUILD    := build
 CXX      ?= g++
@@ -103,9 +105,37 @@ $(eval $(call test_binary,adversarial_tests,adversarial,tests/lib/harness.cpp te
 TEST_BINS := $(BUILD)/tests/unit_tests $(BUILD)/tests/bpf_tests $(BUILD)/tests/e2e_tests \
              $(BUILD)/tests/adversarial_tests
 
+# ---- sanitizers ------------------------------------------------------------------------------
+# The user space a second time with AddressSanitizer and UndefinedBehaviorSanitizer, by the main
+# compiler, into $(BUILD)/san: the unit tests, run as a tier of `make test` (scripts/run-tests.sh,
+# which sets ASAN_OPTIONS/UBSAN_OPTIONS so that any finding fails the tier). -O1 keeps the stacks
+# readable and the run short. The warnings are the main build's but -Wmaybe-uninitialized: GCC's
+# manual warns that the sanitizers raise false positives of it (here, in libstdc++'s <regex>
+# through httplib.h), and the -O2 build checks that warning on the same code. The fuzz targets
+# below use the same sanitizer flags with clang++.
+SAN_FLAGS    := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+SAN_CXXFLAGS := -O1 -g -std=c++17 -Wall -Wextra -Werror -Wno-maybe-uninitialized -MMD -MP -pthread $(SAN_FLAGS)
+SAN_OBJS     := $(patsubst %.cpp,$(BUILD)/san/obj/%.o,$(AGENT_SRCS) $(wildcard tests/unit/*.cpp) \
+                  tests/lib/fake_pagerduty.cpp) $(BUILD)/san/obj/gen/clawfence.pb.o
+SAN_BINS     := $(BUILD)/san/unit_tests
+
+$(BUILD)/san/obj/%.o: %.cpp | $(GENERATED)
+	@mkdir -p $(@D)
+	$(CXX) $(CPPFLAGS) $(PKG_CFLAGS) $(SAN_CXXFLAGS) -c $< -o $@
+
+$(BUILD)/san/obj/gen/clawfence.pb.o: $(PROTO_CC) $(PROTO_H)
+	@mkdir -p $(@D)
+	$(CXX) $(CPPFLAGS) $(PKG_CFLAGS) $(filter-out -Werror,$(SAN_CXXFLAGS)) -c $< -o $@
+
+$(BUILD)/san/unit_tests: $(SAN_OBJS)
+	$(CXX) $(SAN_CXXFLAGS) -o $@ $^ $(PKG_LIBS) -lgtest -lgtest_main $(LDLIBS)
+
+.PHONY: san-bins
+san-bins: $(SAN_BINS)
+
 # ---- fuzzing ---------------------------------------------------------------------------------
 # libFuzzer targets, one binary each ($(BUILD)/fuzz/<name>_fuzz from tests/fuzz/<name>_fuzz.cpp),
-# built with clang++ and ASan/UBSan:
+# built with clang++ and ASan/UBSan ($(SAN_FLAGS)):
 #   rules    the rule loader and the Engine compiling what it accepts
 #   decoder  the ring-buffer record decoder (sensor::decode_record)
 #   dns      the user-space DNS answer parser (sensor::parse_dns_response)
@@ -122,9 +152,7 @@ TEST_BINS := $(BUILD)/tests/unit_tests $(BUILD)/tests/bpf_tests $(BUILD)/tests/e
 FUZZ_CXX           ?= clang++
 FUZZ_SECONDS       ?= 600
 FUZZ_SMOKE_SECONDS ?= 15
-FUZZ_SAN      := -fsanitize=address,undefined -fno-sanitize-recover=undefined
-FUZZ_CXXFLAGS := -O1 -g -fno-omit-frame-pointer -std=c++17 -Wall -Wextra -Werror -MMD -MP -pthread \
-                 $(FUZZ_SAN)
+FUZZ_CXXFLAGS := -O1 -g -std=c++17 -Wall -Wextra -Werror -MMD -MP -pthread $(SAN_FLAGS)
 FUZZ_TARGETS  := rules decoder dns tail
 # The agent sources each target links. The rules target reaches the record decoder (and what it
 # calls); the sensor's loader stays out of every target.
@@ -233,7 +261,7 @@ uninstall:
 	@echo "left in place: $(CONFDIR), /var/log/clawfence (audit log), /var/lib/clawfence"
 
 # ---- entry points ----------------------------------------------------------------------------
-.PHONY: all deps run test check bench clean
+.PHONY: all deps run test check bench soak clean
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/clawfence
@@ -249,13 +277,17 @@ run: deps
 test: deps
 	@$(MAKE) --no-print-directory -j$(shell nproc) check
 
-check: $(BUILD)/clawfence $(TEST_BINS) $(WORKLOADS) $(FUZZ_BINS)
+check: $(BUILD)/clawfence $(TEST_BINS) $(SAN_BINS) $(WORKLOADS) $(FUZZ_BINS)
 	scripts/run-tests.sh
 
 bench:
 	@scripts/install-deps.sh --bench
 	@$(MAKE) --no-print-directory all $(WORKLOADS)
 	BUILD=$(BUILD) scripts/bench.sh
+
+soak: deps
+	@$(MAKE) --no-print-directory all $(SOAK_BINS)
+	BUILD=$(BUILD) scripts/soak.sh
 
 clean:
 	rm -rf $(BUILD)
@@ -298,3 +330,14 @@ $(BUILD)/bench/matchers_bench: $(BUILD)/obj/bench/matchers_bench.o $(AGENT_LIB)
 
 .PHONY: bench-bins
 bench-bins: $(BENCH_BINS)
+
+# ---- soak ------------------------------------------------------------------------------------
+# scripts/soak.sh (`make soak`): the PagerDuty stand-in it points the agent at.
+SOAK_BINS := $(BUILD)/bench/soak_pagerduty
+
+$(BUILD)/bench/soak_pagerduty: $(BUILD)/obj/bench/soak_pagerduty.o $(BUILD)/obj/tests/lib/fake_pagerduty.o $(AGENT_LIB)
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+.PHONY: soak-bins
+soak-bins: $(SOAK_BINS)

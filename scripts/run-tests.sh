@@ -19,6 +19,33 @@ for tier in unit_tests bpf_tests e2e_tests adversarial_tests; do
   "$BUILD/tests/$tier" --gtest_output="json:$results/$tier.json" || rc=1
 done
 
+# The unit tests again, built with AddressSanitizer and UndefinedBehaviorSanitizer
+# ($BUILD/san/unit_tests, `make san-bins`): any finding fails the tier. A finding stops the run
+# before gtest writes its results, so then one failed test stands for the tier in the summary.
+# LeakSanitizer stops the process's threads through ptrace at exit; where that is not allowed (a
+# container without CAP_SYS_PTRACE, a run under a debugger) leaks cannot be checked, and the tier
+# says so rather than failing every run.
+echo "== unit_tests_san"
+san=$BUILD/san/unit_tests
+san_log=$BUILD/san/unit_tests.log # the sanitizers' reports
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+leaks=1
+if ! ASAN_OPTIONS=detect_leaks=1 "$san" --gtest_filter=NoSuchTest.None >/dev/null 2>"$san_log" &&
+  grep -q "LeakSanitizer has encountered a fatal error\|does not work under ptrace" "$san_log"; then
+  leaks=0
+  echo "unit_tests_san: LeakSanitizer cannot run here ($(grep -m1 "LeakSanitizer\|ptrace" "$san_log")): leaks not checked"
+fi
+export ASAN_OPTIONS=halt_on_error=1:detect_leaks=$leaks:detect_stack_use_after_return=1:check_initialization_order=1:strict_init_order=1
+if ! "$san" --gtest_output="json:$results/unit_tests_san.json" 2>"$san_log"; then
+  rc=1
+  sed -n '/ERROR: [A-Za-z]*Sanitizer\|runtime error:/,/^SUMMARY/p' "$san_log" | head -n 60
+  echo "unit_tests_san: FAILED (the sanitizer's report: $san_log)"
+  [ -s "$results/unit_tests_san.json" ] ||
+    echo '{"testsuites": [{"name": "unit_tests_san", "testsuite": [{"name": "unit_tests_san", "failures": [{"failure": "a sanitizer finding stopped the run"}]}]}]}' \
+      >"$results/unit_tests_san.json"
+fi
+unset ASAN_OPTIONS UBSAN_OPTIONS
+
 # The fuzz targets, each for a bounded time (`make fuzz-smoke`, FUZZ_SMOKE_SECONDS each); each
 # counts as one test, written out in gtest's JSON shape so the summary below counts them with the
 # rest. They are built first, so a build failure is reported once and every target fails.

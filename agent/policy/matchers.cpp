@@ -421,7 +421,12 @@ void CidrSet::insert(std::vector<Node>* trie, const uint8_t* bytes, int length, 
     return a.length != b.length ? a.length < b.length : a.value < b.value;
   };
   auto it = std::lower_bound(list.begin(), list.end(), e, less);
-  if (it == list.end() || it->length != e.length || it->value != e.value) list.insert(it, e);
+  // One rule's prefixes of one length under one node (127.0.0.52/30 and 127.0.0.56/30: the same
+  // first seven nibbles) differ only in their mask: the entry covers both.
+  if (it != list.end() && it->length == e.length && it->value == e.value)
+    it->mask |= e.mask;
+  else
+    list.insert(it, e);
 }
 
 std::optional<CidrSet::Address> CidrSet::normalise(int family, const uint8_t* address16) {

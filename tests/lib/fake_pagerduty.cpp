@@ -42,10 +42,11 @@ std::string pagerduty_schema_error(const httplib::Request& req, const std::strin
   return "";
 }
 
-FakePagerDuty::FakePagerDuty(std::string routing_key) : key_(std::move(routing_key)) {
+FakePagerDuty::FakePagerDuty(std::string routing_key, std::string host)
+    : key_(std::move(routing_key)), host_(std::move(host)) {
   server_.Post("/v2/enqueue", [this](const httplib::Request& req, httplib::Response& res) { handle(req, res); });
   server_.set_keep_alive_timeout(1);
-  port_ = server_.bind_to_any_port("127.0.0.1");
+  port_ = server_.bind_to_any_port(host_);
   thread_ = std::thread([this] { server_.listen_after_bind(); });
   for (int i = 0; i < 500 && !server_.is_running(); ++i) std::this_thread::sleep_for(2ms);
 }

@@ -1,7 +1,7 @@
-// A stand-in for PagerDuty's Events API v2 on 127.0.0.1 (a port the kernel picks), for the unit
-// and end-to-end tests: it checks every POST /v2/enqueue against the Events v2 schema and answers
-// as the test scripts it: 202, 400, 429, 500, or not at all (for 3 s, longer than a client's
-// timeout in the tests).
+// A stand-in for PagerDuty's Events API v2 on 127.0.0.1 (or another loopback address; a port the
+// kernel picks), for the unit and end-to-end tests and the soak (bench/soak_pagerduty): it checks
+// every POST /v2/enqueue against the Events v2 schema and answers as the test scripts it: 202,
+// 400, 429, 500, or not at all (for 3 s, longer than a client's timeout in the tests).
 #pragma once
 
 #include <httplib.h>
@@ -38,11 +38,11 @@ std::string pagerduty_schema_error(const httplib::Request& req, const std::strin
 
 class FakePagerDuty {
  public:
-  explicit FakePagerDuty(std::string routing_key);
+  explicit FakePagerDuty(std::string routing_key, std::string host = "127.0.0.1");
   ~FakePagerDuty();
 
   bool ok() const { return port_ > 0; }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v2/enqueue"; }
+  std::string url() const { return "http://" + host_ + ":" + std::to_string(port_) + "/v2/enqueue"; }
 
   // The next answers, in order; after them, the default.
   void answer_next(std::vector<Answer> answers);
@@ -58,6 +58,7 @@ class FakePagerDuty {
   void handle(const httplib::Request& req, httplib::Response& res);
 
   std::string key_;
+  std::string host_;
   httplib::Server server_;
   int port_ = -1;
   std::thread thread_;

@@ -312,6 +312,28 @@ TEST(CidrSetTest, OddPrefixLengthsCoverExactlyTheirRange) {
   }
 }
 
+// A rule's CIDRs share its value; two of one length that end in the same trie node (here the
+// last nibble's two top bits differ) must both match, not the first one alone.
+TEST(CidrSetTest, OneValuesPrefixesOfOneLengthInOneNodeAllMatch) {
+  CidrSet set;
+  ASSERT_EQ(set.add("127.0.0.52/30", 4), "");
+  ASSERT_EQ(set.add("127.0.0.56/30", 4), "");
+  ASSERT_EQ(set.add("127.0.0.50/31", 4), "");
+  ASSERT_EQ(set.add("fd00::4/126", 4), "");
+  ASSERT_EQ(set.add("fd00::8/126", 4), "");
+  for (int last = 40; last < 70; ++last) {
+    const std::string a = "127.0.0." + std::to_string(last);
+    const bool inside = last >= 50 && last <= 59;
+    EXPECT_EQ(set.matches(a), inside) << a;
+    EXPECT_EQ(set.match(a), inside ? Values{4} : Values{}) << a;
+    EXPECT_EQ(set.longest(a), inside ? std::optional<uint32_t>(4) : std::nullopt) << a;
+  }
+  EXPECT_TRUE(set.matches("fd00::5"));
+  EXPECT_TRUE(set.matches("fd00::b"));
+  EXPECT_FALSE(set.matches("fd00::c"));
+  EXPECT_FALSE(set.matches("fd00::3"));
+}
+
 TEST(CidrSetTest, Ipv6AndMappedIpv4) {
   CidrSet set;
   ASSERT_EQ(set.add("::1", 1), "");
