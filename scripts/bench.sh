@@ -718,7 +718,9 @@ mkdir -p "$(dirname "$OUT")"
   echo "$N_ALERTS processes, 2.5 ms apart, each reading a secret once (one critical alert each). From the" \
     "kernel's timestamp of the open to the alert's JSON line arriving at a reader of the agent's stdout" \
     "(PagerDuty off), and, in a second run with PagerDuty on (unreachable, so every alert stays), to the" \
-    "spool file's mtime (written; then synced with its directory)."
+    "spool file's mtime (written; then synced with its directory). A file's mtime comes from the" \
+    "kernel's coarse clock, which moves once per tick (1-4 ms): spool figures are that much early," \
+    "and can be below zero."
   echo
   echo "| to | alerts | p50 ms | p99 ms | max ms |"
   echo "|---|---:|---:|---:|---:|"
