@@ -36,6 +36,7 @@ say() { echo "bench: $*" >&2; }
 [ "$(id -u)" -eq 0 ] || die "must run as root: it loads eBPF programs and creates cgroups (try: sudo make bench)"
 
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 REPO=$PWD
 BUILD=${BUILD:-build}
 ROUNDS=${ROUNDS:-5}
@@ -65,23 +66,7 @@ tracefs_mounted=""  # where we mounted tracefs for bpftrace, unmounted at the en
 audit_backlog=""    # the kernel's audit backlog limit before we changed it
 audit_touched=0
 
-stop_pid() { # pid signal: signal, wait up to 10 s, then SIGKILL
-  local pid=$1 sig=$2 _
-  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-  kill "-$sig" "$pid" 2>/dev/null || true
-  for _ in $(seq 100); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-  wait "$pid" 2>/dev/null || true
-}
 
-forget_pid() { # pid: no longer ours to stop
-  local keep=() p
-  for p in "${started[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
-  started=("${keep[@]}")
-}
 
 audit_restore() { # no rules, auditing off, the backlog limit as it was
   [ "$audit_touched" = 1 ] || return 0
@@ -123,12 +108,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # ---- set-up ---------------------------------------------------------------------------------
-# The cgroup v2 mount: the first line of mountinfo whose filesystem type (the field after the
-# "-" separator) is cgroup2. Mount points are octal-escaped there.
-cg2=$(awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") { print $5; exit } break } }' \
-  /proc/self/mountinfo)
-[ -n "$cg2" ] || die "no cgroup v2 mount in /proc/self/mountinfo"
-cg2=$(printf '%b' "$cg2")
+cg2=$(cgroup2_mount)
 cg=$cg2/clawfence-bench.$$
 mkdir "$cg" "$cg/t" "$cg/u" || die "cannot create $cg and its children"
 
@@ -221,15 +201,6 @@ measure() { # cond sub workload [auid]
   samples["$1 $3"]+="$(ns_of "$out") "
 }
 
-wait_for_line() { # file pattern pid what: up to 30 s
-  local _
-  for _ in $(seq 300); do
-    grep -q "$2" "$1" 2>/dev/null && return 0
-    kill -0 "$3" 2>/dev/null || die "$4 exited before it was ready:$(printf '\n'; cat "$1")"
-    sleep 0.1
-  done
-  die "$4 not ready after 30 s:$(printf '\n'; cat "$1")"
-}
 
 child_of() { # pid -> its first child's pid (the program under `timeout`)
   local c _

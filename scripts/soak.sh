@@ -36,6 +36,7 @@ die() {
 [ "$(id -u)" -eq 0 ] || die "must run as root: it loads eBPF programs and creates a cgroup (try: sudo make soak)"
 
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 BUILD=${BUILD:-build}
 SOAK_SECONDS=${SOAK_SECONDS:-600}
 SAMPLE=${SOAK_SAMPLE_SECONDS:-10}
@@ -58,23 +59,7 @@ work=$(mktemp -d /tmp/clawfence-soak.XXXXXX)
 cg=""
 started=() # pids of background processes we started
 
-stop_pid() { # pid signal: signal, wait up to 10 s, then SIGKILL
-  local pid=$1 sig=$2 _
-  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-  kill "-$sig" "$pid" 2>/dev/null || true
-  for _ in $(seq 100); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-  wait "$pid" 2>/dev/null || true
-}
 
-forget_pid() { # pid: no longer ours to stop
-  local keep=() p
-  for p in "${started[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
-  started=("${keep[@]}")
-}
 
 cleanup() {
   local rc=$? pid p _
@@ -98,23 +83,9 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-wait_for_line() { # file pattern pid what: up to 30 s
-  local _
-  for _ in $(seq 300); do
-    grep -q "$2" "$1" 2>/dev/null && return 0
-    kill -0 "$3" 2>/dev/null || die "$4 exited before it was ready:$(printf '\n'; cat "$1")"
-    sleep 0.1
-  done
-  die "$4 not ready after 30 s:$(printf '\n'; cat "$1")"
-}
 
 # ---- set-up ---------------------------------------------------------------------------------
-# The cgroup v2 mount: the first line of mountinfo whose filesystem type (the field after the
-# "-" separator) is cgroup2. Mount points are octal-escaped there.
-cg2=$(awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") { print $5; exit } break } }' \
-  /proc/self/mountinfo)
-[ -n "$cg2" ] || die "no cgroup v2 mount in /proc/self/mountinfo"
-cg2=$(printf '%b' "$cg2")
+cg2=$(cgroup2_mount)
 cg=$cg2/clawfence-soak.$$
 mkdir "$cg" || die "cannot create $cg"
 

@@ -1,0 +1,41 @@
+# Shared by scripts/bench.sh and scripts/soak.sh (sourced): the background processes a script
+# started (in its `started` array, stopped by its cleanup), waiting for them, and the cgroup v2
+# mount. The caller defines die().
+
+stop_pid() { # pid signal: signal, wait up to 10 s, then SIGKILL
+  local pid=$1 sig=$2 _
+  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+  kill "-$sig" "$pid" 2>/dev/null || true
+  for _ in $(seq 100); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null || true
+}
+
+forget_pid() { # pid: no longer ours to stop
+  local keep=() p
+  for p in "${started[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+  started=("${keep[@]}")
+}
+
+wait_for_line() { # file pattern pid what: up to 30 s
+  local _
+  for _ in $(seq 300); do
+    grep -q "$2" "$1" 2>/dev/null && return 0
+    kill -0 "$3" 2>/dev/null || die "$4 exited before it was ready:$(printf '\n'; cat "$1")"
+    sleep 0.1
+  done
+  die "$4 not ready after 30 s:$(printf '\n'; cat "$1")"
+}
+
+# The cgroup v2 mount: the first line of mountinfo whose filesystem type (the field after the
+# "-" separator) is cgroup2. Mount points are octal-escaped there.
+cgroup2_mount() {
+  local m
+  m=$(awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") { print $5; exit } break } }' \
+    /proc/self/mountinfo)
+  [ -n "$m" ] || die "no cgroup v2 mount in /proc/self/mountinfo"
+  printf '%b' "$m"
+}
