@@ -709,6 +709,10 @@ mkdir -p "$(dirname "$OUT")"
   echo "$policy_out"
   echo
   echo "$matchers_out"
+  if [ -r bench/findings.md ]; then
+    echo
+    sed 's/^# /## /' bench/findings.md
+  fi
 } > "$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
 cat "$OUT"
