@@ -134,8 +134,9 @@ bool parse_dns_response(const uint8_t* data, size_t len, v1::Dns* out) {
       inet_ntop(AF_INET6, r.at(rdata), buf, sizeof(buf));
       value = buf;
     } else if (type == kTypeCname) {
+      // The name must be the rdata, exactly: read past it, it would be the next record's bytes.
       size_t p = rdata;
-      if (!r.name(p, &value)) return false;
+      if (rdlen == 0 || !r.name(p, &value) || p != rdata + rdlen) return false;
     } else {
       continue;  // other records are not needed to map addresses to names
     }

@@ -365,13 +365,17 @@ TEST_F(AdvFiles, HardlinkToASecretAlertsAndIsKilledAtTheLink) {
 
   const std::string link_e = dir_ + "/innocent-hardlink-e";
   Outcome k = attack("hardlink", {secret_, link_e}, "enforce");
-  if (last_err_.find("hard-link guard not attached") != std::string::npos) {
+  // The agent loads the guard only where the kernel has kprobes (it logs that at info level)
+  const bool kprobes = access("/sys/bus/event_source/devices/kprobe/type", R_OK) == 0 ||
+                       access("/sys/kernel/tracing/kprobe_events", W_OK) == 0 ||
+                       access("/sys/kernel/debug/tracing/kprobe_events", W_OK) == 0;
+  if (!kprobes || last_err_.find("hard-link guard not attached") != std::string::npos) {
     // No kprobes here: the link is still judged, from user space after the event (too late for
     // this tool, which reads at once and exits).
     const v1::Event* ua = alert(k, kSecretRule);
     ASSERT_NE(ua, nullptr) << describe(k.events, 200);
     EXPECT_EQ(ua->alert().evidence().via(), "hard link");
-    GTEST_SKIP() << "the kernel refused the kprobe on may_linkat (" << last_err_
+    GTEST_SKIP() << "no kprobe on may_linkat in this kernel (" << (kprobes ? last_err_ : "no kprobe support")
                  << "): the kill at the link is not testable here";
   }
   EXPECT_EQ(k.status, 137) << k.out << last_err_;

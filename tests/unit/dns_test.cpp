@@ -43,5 +43,34 @@ TEST(DnsParse, Utf8LabelsAreKept) {
   EXPECT_EQ(dns.addresses(0), "192.0.2.7");
 }
 
+// Found by tests/fuzz/dns_fuzz: a CNAME whose rdata was empty (or shorter than its name) had
+// its name read from the bytes after it, the next record's, so a datagram yielded more answers
+// than it could hold. Such an answer is malformed: the response teaches nothing.
+TEST(DnsParse, ACnameNameMustFillItsRdataExactly) {
+  const std::vector<uint8_t> empty = {
+      0x12, 0x34, 0x81, 0x80, 0, 0, 0, 2, 0, 0, 0, 0,  // no question, 2 answers
+      0, 0, 5, 0, 1, 0, 0, 0, 60, 0, 0,                // root CNAME, rdlength 0
+      0, 0, 5, 0, 1, 0, 0, 0, 60, 0, 0,
+  };
+  v1::Dns dns;
+  EXPECT_FALSE(parse_dns_response(empty.data(), empty.size(), &dns));
+  EXPECT_EQ(dns.answers_size(), 0);
+
+  const std::vector<uint8_t> longer = {
+      0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0,
+      1, 'a', 0, 0, 1, 0, 1,                                 // "a" A IN
+      0xc0, 12, 0, 5, 0, 1, 0, 0, 0, 60, 0, 3, 1, 'b', 0, 0,  // rdlength 3, the name takes 3: ok
+  };
+  v1::Dns ok;
+  EXPECT_TRUE(parse_dns_response(longer.data(), longer.size(), &ok));
+  ASSERT_EQ(ok.answers_size(), 1);
+  EXPECT_EQ(ok.answers(0).value(), "b");
+  std::vector<uint8_t> short_rdata = longer;
+  short_rdata[30] = 2;  // rdlength 2: the name runs past it
+  short_rdata.pop_back();
+  v1::Dns bad;
+  EXPECT_FALSE(parse_dns_response(short_rdata.data(), short_rdata.size(), &bad));
+}
+
 }  // namespace
 }  // namespace clawfence::sensor
