@@ -75,17 +75,6 @@ audit_restore() { # no rules, auditing off, the backlog limit as it was
   [ -n "$audit_backlog" ] && { auditctl -b "$audit_backlog" >/dev/null 2>&1 || true; }
 }
 
-remove_cgroup() { # dir: its processes killed (only ours ever run there), then removed
-  local d=$1 p _
-  [ -d "$d" ] || return 0
-  for _ in $(seq 50); do
-    while read -r p; do kill -KILL "$p" 2>/dev/null || true; done < "$d/cgroup.procs"
-    rmdir "$d" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "bench: warning: could not remove $d" >&2
-}
-
 cleanup() {
   local rc=$? pid p
   exec 9>&- 2>/dev/null || true

@@ -1,6 +1,6 @@
 # Shared by scripts/bench.sh and scripts/soak.sh (sourced): the background processes a script
-# started (in its `started` array, stopped by its cleanup), waiting for them, and the cgroup v2
-# mount. The caller defines die().
+# started (in its `started` array, stopped by its cleanup), waiting for them, removing the
+# cgroups it made, and the cgroup v2 mount. The caller defines die().
 
 stop_pid() { # pid signal: signal, wait up to 10 s, then SIGKILL
   local pid=$1 sig=$2 _
@@ -28,6 +28,17 @@ wait_for_line() { # file pattern pid what: up to 30 s
     sleep 0.1
   done
   die "$4 not ready after 30 s:$(printf '\n'; cat "$1")"
+}
+
+remove_cgroup() { # dir: its processes killed (only ours ever run there), then removed
+  local d=$1 p _
+  [ -d "$d" ] || return 0
+  for _ in $(seq 50); do
+    while read -r p; do kill -KILL "$p" 2>/dev/null || true; done < "$d/cgroup.procs"
+    rmdir "$d" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "${0##*/}: warning: could not remove $d" >&2
 }
 
 # The cgroup v2 mount: the first line of mountinfo whose filesystem type (the field after the

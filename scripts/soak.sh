@@ -59,20 +59,10 @@ work=$(mktemp -d /tmp/clawfence-soak.XXXXXX)
 cg=""
 started=() # pids of background processes we started
 
-
-
 cleanup() {
-  local rc=$? pid p _
+  local rc=$? pid
   for pid in "${started[@]}"; do stop_pid "$pid" INT; done
-  if [ -n "$cg" ] && [ -d "$cg" ]; then
-    # Only our load ever runs in it.
-    for _ in $(seq 50); do
-      while read -r p; do kill -KILL "$p" 2>/dev/null || true; done < "$cg/cgroup.procs"
-      rmdir "$cg" 2>/dev/null && break
-      sleep 0.1
-    done
-    [ -d "$cg" ] && echo "soak: warning: could not remove $cg" >&2
-  fi
+  [ -n "$cg" ] && remove_cgroup "$cg" # only our load ever runs in it
   [ -f "$work/agent.log" ] && cp "$work/agent.log" "$OUT/agent.log"
   if [ -d "$work/audit" ]; then rm -rf "$OUT/audit" && cp -r "$work/audit" "$OUT/audit"; fi
   [ -f "$work/pd.out" ] && cp "$work/pd.out" "$OUT/pagerduty.txt"

@@ -96,10 +96,10 @@ policy::RuleSet load_rules_or_throw(const std::string& path) {
 sensor::KernelFeatures probe_or_throw() {
   sensor::KernelFeatures f = sensor::probe_kernel();
   spdlog::info("kernel {}: BTF {}, ring buffer {}, raw tracepoints {}, cgroup sock_addr {}, bpf_loop {}, "
-               "fentry/tp_btf {}, BPF LSM {}",
+               "fentry/tp_btf {}, BPF LSM {}, kprobes {}",
                f.release, f.btf ? "yes" : "no", f.ringbuf ? "yes" : "no", f.raw_tracepoint ? "yes" : "no",
                f.cgroup_sock_addr ? "yes" : "no", f.bpf_loop ? "yes" : "no", f.tracing ? "yes" : "no",
-               f.lsm ? "yes" : "no");
+               f.lsm ? "yes" : "no", f.kprobes ? "yes" : "no");
   auto missing = sensor::missing_requirements(f);
   if (!missing.empty()) {
     std::string msg = "this kernel lacks what clawfence needs:";
@@ -120,6 +120,7 @@ sensor::SensorOptions sensor_options(const CommonOptions& c, const std::string& 
             : c.syscall_hooks == "tracepoint" || (c.syscall_hooks == "auto" && !kf.tracing) ? sensor::SyscallHooks::kTracepoints
                                                                                              : sensor::SyscallHooks::kFentry;
   o.fallback_to_tracepoints = c.syscall_hooks == "auto";
+  o.link_guard = kf.kprobes;
   uint32_t mib = c.ringbuf_mib;
   if (mib == 0 || (mib & (mib - 1)) != 0) throw StartError(1, "--ringbuf-mib must be a power of two");
   o.ringbuf_bytes = mib << 20;

@@ -16,7 +16,7 @@ namespace clawfence::process {
 
 class DnsNames {
  public:
-  explicit DnsNames(int64_t min_ttl_ns = 60'000'000'000ll, size_t max_processes = 4096,
+  explicit DnsNames(int64_t min_ttl_ns = kFloorNs, size_t max_processes = 4096,
                     size_t max_per_process = 1024)
       : min_ttl_ns_(min_ttl_ns), max_processes_(max_processes), max_per_process_(max_per_process) {}
 

@@ -60,6 +60,10 @@ KernelFeatures probe_kernel() {
   if (lsm_type && lsms.empty() && mount("securityfs", "/sys/kernel/security", "securityfs", 0, nullptr) == 0)
     lsms = read_file("/sys/kernel/security/lsm");
   f.lsm = lsm_type && lsms.find("bpf") != std::string::npos;
+  // libbpf attaches kprobes through perf's kprobe PMU, or else tracefs's kprobe_events
+  f.kprobes = access("/sys/bus/event_source/devices/kprobe/type", R_OK) == 0 ||
+              access("/sys/kernel/tracing/kprobe_events", W_OK) == 0 ||
+              access("/sys/kernel/debug/tracing/kprobe_events", W_OK) == 0;
   f.cgroup2_path = find_cgroup2_mount(read_file("/proc/self/mountinfo"));
   return f;
 }

@@ -15,6 +15,7 @@ struct KernelFeatures {
   bool bpf_loop = false;          // bpf_loop helper (5.17): path walks, argv matching
   bool tracing = false;           // fentry/fexit/tp_btf program type
   bool lsm = false;               // BPF LSM program type, and "bpf" in the active LSM list
+  bool kprobes = false;           // kprobes (perf's kprobe PMU or tracefs): the hard-link guard
   std::string cgroup2_path;       // where cgroup v2 is mounted
 };
 

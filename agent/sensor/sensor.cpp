@@ -44,15 +44,14 @@ std::runtime_error errno_error(const std::string& what, int err) {
   return std::runtime_error(what + ": " + std::strerror(err < 0 ? -err : err));
 }
 
-// Whether the running kernel's BTF has function `name` (a program attached to it would load).
-// Kprobes attach through the perf kprobe PMU (or tracefs's kprobe_events, which libbpf falls
-// back to); a kernel built without them has neither.
-bool kernel_has_kprobes() {
-  return ::access("/sys/bus/event_source/devices/kprobe/type", R_OK) == 0 ||
-         ::access("/sys/kernel/tracing/kprobe_events", W_OK) == 0 ||
-         ::access("/sys/kernel/debug/tracing/kprobe_events", W_OK) == 0;
+// Not fatal: links are still recorded, and a kill rule on a linked file is carried out from
+// user space after the event.
+void warn_link_guard_not_attached(int err) {
+  spdlog::warn("hard-link guard not attached ({}): kill rules on a linked file act from user space",
+               std::strerror(err));
 }
 
+// Whether the running kernel's BTF has function `name` (a program attached to it would load).
 bool kernel_has_function(const char* name) {
   btf* vmlinux = btf__load_vmlinux_btf();
   if (!vmlinux) return false;
@@ -210,8 +209,7 @@ void Sensor::adopt_links(const SensorOptions& opts) {
     // A program the pins do not have (a newer build, or other syscall hooks): attach and pin it.
     bpf_link* l = is_cgroup_prog(p) ? bpf_program__attach_cgroup(p, cgroup_fd_) : bpf_program__attach(p);
     if (!l && is_link_guard(p)) {
-      spdlog::warn("hard-link guard not attached ({}): kill rules on a linked file act from user space",
-                   std::strerror(errno));
+      warn_link_guard_not_attached(errno);
       continue;
     }
     if (!l) throw errno_error(std::string("attaching ") + bpf_program__section_name(p), errno);
@@ -331,7 +329,7 @@ void Sensor::open_and_configure(const SensorOptions& opts) {
     // Where the function is not in BTF (inlined, renamed): links are still recorded (the
     // syscall exits), and a kill rule on a linked file is carried out from user space.
     if (is_link_guard(p)) {
-      const bool can = kernel_has_kprobes() && kernel_has_function("may_linkat");
+      const bool can = opts.link_guard && kernel_has_function("may_linkat");
       bpf_program__set_autoload(p, can);
       if (!can)
         spdlog::info("hard-link guard off (no kprobes, or no may_linkat, in this kernel): links are recorded "
@@ -383,9 +381,7 @@ void Sensor::attach(const SensorOptions& opts) {
   for (bpf_program* p : tracing) {
     bpf_link* l = bpf_program__attach(p);
     if (!l && is_link_guard(p)) {
-      // Not fatal: links are still recorded, a kill rule on a linked file is carried out from user space.
-      spdlog::warn("hard-link guard not attached ({}): kill rules on a linked file act from user space",
-                   std::strerror(errno));
+      warn_link_guard_not_attached(errno);
       continue;
     }
     if (!l) throw errno_error(std::string("attaching ") + bpf_program__section_name(p), errno);

@@ -54,6 +54,9 @@ struct SensorOptions {
   // BPF LSM hooks (file_open, bprm_check_security) refuse what the path patterns deny before it
   // happens; only where the kernel has BPF LSM (KernelFeatures::lsm). Off: kills at the exits.
   bool lsm = false;
+  // A kprobe on may_linkat kills at a hard link to a file a kill rule denies, before the link
+  // exists; only where the kernel has kprobes (KernelFeatures::kprobes) and that function.
+  bool link_guard = false;
   // Pin programs' links and maps here (bpffs) so enforcement outlives the agent; if pins are
   // already there, adopt them instead of attaching again. "" = no pins (tests, monitor mode).
   std::string pin_dir;

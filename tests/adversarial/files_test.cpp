@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "harness.h"
+#include "sensor/kernel.h"
 
 namespace clawfence::testing {
 namespace {
@@ -366,9 +367,7 @@ TEST_F(AdvFiles, HardlinkToASecretAlertsAndIsKilledAtTheLink) {
   const std::string link_e = dir_ + "/innocent-hardlink-e";
   Outcome k = attack("hardlink", {secret_, link_e}, "enforce");
   // The agent loads the guard only where the kernel has kprobes (it logs that at info level)
-  const bool kprobes = access("/sys/bus/event_source/devices/kprobe/type", R_OK) == 0 ||
-                       access("/sys/kernel/tracing/kprobe_events", W_OK) == 0 ||
-                       access("/sys/kernel/debug/tracing/kprobe_events", W_OK) == 0;
+  const bool kprobes = sensor::probe_kernel().kprobes;
   if (!kprobes || last_err_.find("hard-link guard not attached") != std::string::npos) {
     // No kprobes here: the link is still judged, from user space after the event (too late for
     // this tool, which reads at once and exits).
