@@ -72,6 +72,12 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   run_cmd->add_option("command", run.command, "the command and its arguments (after --)")->required();
   add_common(run_cmd, run.common);
+  run.common.detail = "all";  // a command run to see what it does: every event by default
+  run_cmd->add_option("--detail", run.common.detail,
+                      "what the JSON lines carry: all (every event), activity (processes, network, file operations "
+                      "but routine reads, alerts), alerts")
+      ->check(CLI::IsMember({"all", "activity", "alerts"}))
+      ->capture_default_str();
 
   std::string rules_path;
   auto* rules_cmd = app.add_subcommand("rules", "work with rule files");

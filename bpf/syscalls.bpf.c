@@ -56,6 +56,18 @@ int BPF_PROG(cf_sys_exit, struct pt_regs *regs, long ret)
 }
 
 /*
+ * Not a dispatcher: operations submitted through an io_uring ring, which never pass the two
+ * above (guard/evasion.bpf.h). Runs for every submission on the host: one map lookup for an
+ * untracked submitter.
+ */
+SEC("raw_tp/io_uring_submit_req")
+int BPF_PROG(cf_uring_submit_req, struct io_kiocb *req)
+{
+	cf_uring_submit(req);
+	return 0;
+}
+
+/*
  * Not a dispatcher: the hard-link guard (file/file.bpf.h), loaded with either set of syscall
  * hooks where the kernel's BTF has may_linkat (agent/sensor/sensor.cpp). linkat's permission
  * check, called with the existing file's path as the kernel looked it up, after both names are

@@ -360,6 +360,12 @@ void register_metrics(output::Metrics& m, const sensor::Sensor& s, const Pipelin
   }
 }
 
+output::Detail stream_detail(const std::string& text) {
+  output::Detail d = output::Detail::kActivity;
+  if (!output::parse_detail(text, &d)) throw StartError(1, "--detail: expected alerts, activity or all, not '" + text + "'");
+  return d;
+}
+
 void log_summary(const sensor::Sensor& s, const Pipeline& p) {
   auto c = s.counters();
   auto st = p.stats();
@@ -368,6 +374,9 @@ void log_summary(const sensor::Sensor& s, const Pipeline& p) {
                st.records, st.written, c[CF_CNT_RINGBUF_FULL], st.queue_dropped, st.decode_errors,
                c[CF_CNT_PATH_TOO_DEEP] + c[CF_CNT_PATH_TOO_LONG] + c[CF_CNT_STR_TRUNCATED],
                c[CF_CNT_ARGV_TRUNCATED]);
+  if (st.left_out)
+    spdlog::info("stream: {} of those events left out at --detail {} (--detail all, or --audit-all, keeps them)",
+                 st.left_out, output::to_string(p.detail()));
   if (st.alerts || st.reloads || st.reload_failures)
     spdlog::info("alerts: {}; rule reloads: {} applied, {} refused", st.alerts, st.reloads, st.reload_failures);
   if (c[CF_CNT_TRACKED_FULL]) spdlog::warn("{} processes could not be tracked: tracked map full", c[CF_CNT_TRACKED_FULL]);
@@ -580,6 +589,7 @@ int run_agent_impl(const AgentOptions& opts) {
   process::ProcessTable table(opts.common.table_size(), &procfs);
   process::Tracker tracker(table, procfs, clock, kf.cgroup2_path);
   tracker.set_targets(rules.targets);
+  tracker.set_roles(process::RoleModel(rules.roles));
   tracker.set_dns_min_ttl(static_cast<int64_t>(rules.egress.dns_min_ttl_ns));
   tracker.set_pod_metadata(pod_metadata.get());
   uint64_t pod_generation = pod_metadata ? pod_metadata->generation() : 0;
@@ -617,6 +627,7 @@ int run_agent_impl(const AgentOptions& opts) {
     if (auto err = sensor->set_targets(next); !err.empty()) return err;
     for (const auto& w : warns) spdlog::warn("{}", w);
     t.set_targets(res.rules.targets);
+    t.set_roles(process::RoleModel(res.rules.roles));
     t.set_dns_min_ttl(static_cast<int64_t>(res.rules.egress.dns_min_ttl_ns));
     fresh->set_dry_run(opts.dry_run);
     e = std::move(fresh);
@@ -641,12 +652,13 @@ int run_agent_impl(const AgentOptions& opts) {
   };
   sensor->keep_pins_on_exit(rules.mode == policy::Mode::kEnforce && !opts.dry_run);
   Pipeline pipeline(*sensor, tracker, sink, clock, opts.common.queue_capacity, std::move(engine), reloader);
+  pipeline.set_detail(stream_detail(opts.common.detail));
   pipeline.set_guard(&guard);
   auto env_probes = make_env_probes(*sensor);
   pipeline.set_env_probes(env_probes.get());
   // outputs beside the JSON lines: the audit log first, so a record is kept before it is shown
   if (outs.audit) pipeline.add_output(outs.audit.get());
-  if (outs.tail) pipeline.add_output(outs.tail.get());
+  if (outs.tail) pipeline.add_stream_output(outs.tail.get());
   if (outs.pagerduty) pipeline.add_output(outs.pagerduty.get());
   auto& metrics = outs.metrics;
   pipeline.add_output(metrics.get());
@@ -669,13 +681,9 @@ int run_agent_impl(const AgentOptions& opts) {
                  host.find(':') != std::string::npos ? "[" + host + "]" : host, metrics->port());
   }
   pipeline.start();
+  // processes found in /proc, each tracked with the role the kernel would have given it
   auto seeded = tracker.seed(*sensor);
   pipeline.scan_env(seeded.pids);
-  {
-    // processes found in /proc get their roles from the engine (the kernel saw no fork or exec)
-    policy::Engine judge(rules);
-    guard.judge_roles(tracker, judge, seeded.pids);
-  }
   if (sensor->adopted()) {
     // Reconcile the adopted tracked set with /proc: the pinned programs kept it while no agent
     // ran (forks tracked, exits removed); drop what is gone all the same.
@@ -805,6 +813,7 @@ int run_command_impl(const RunOptions& opts) {
   process::ProcessTable table(opts.common.table_size(), &procfs);
   process::Tracker tracker(table, procfs, clock, kf.cgroup2_path);
   tracker.set_targets(rules.targets);
+  tracker.set_roles(process::RoleModel(rules.roles));
   tracker.set_dns_min_ttl(static_cast<int64_t>(rules.egress.dns_min_ttl_ns));
   {
     std::ofstream procs(cg.path() + "/cgroup.procs");
@@ -823,6 +832,7 @@ int run_command_impl(const RunOptions& opts) {
   tracker.adopt(static_cast<uint32_t>(child), "run");
   Pipeline pipeline(*sensor, tracker, sink, clock, opts.common.queue_capacity,
                     opts.rules.empty() ? nullptr : std::make_unique<policy::Engine>(rules));
+  pipeline.set_detail(stream_detail(opts.common.detail));
   pipeline.set_guard(guard.get());
   auto env_probes = make_env_probes(*sensor);
   pipeline.set_env_probes(env_probes.get());

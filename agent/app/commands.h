@@ -17,6 +17,7 @@ struct CommonOptions {
   size_t table_size() const { return std::max<size_t>(process_table_size, size_t{2} * max_tracked); }
 
   std::string output;                 // "" or "-" = stdout; "none" = no JSON lines
+  std::string detail = "activity";    // what the JSON lines and the tail carry: alerts, activity, all
   uint32_t ringbuf_mib = 16;
   uint32_t max_tracked = 65536;
   size_t queue_capacity = 262144;     // records between the reader and the worker

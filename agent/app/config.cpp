@@ -194,6 +194,10 @@ AgentSettings::AgentSettings() {
       {"pin_dir", "--pin-dir", "CLAWFENCE_PIN_DIR", "", "where pins live (bpffs)", &agent_.pin_dir, not_empty()},
       {"events", "-o,--output", "CLAWFENCE_OUTPUT", "",
        "JSON lines of every event: \"\" or - = stdout, none = no JSON lines, else this file (created 0600)", &c.output, any()},
+      {"detail", "--detail", "CLAWFENCE_DETAIL", "",
+       "what the JSON lines and `clawfence tail` carry: activity (processes, network, tools' file operations, "
+       "alerts), alerts (alerts, gaps, the agent's notes) or all (every event)",
+       &c.detail, one_of({"activity", "alerts", "all"})},
       {"log_level", "--log-level", "CLAWFENCE_LOG_LEVEL", "", "trace, debug, info, warn, error", &log_level_,
        one_of({"trace", "debug", "info", "warn", "error"}), true},
       {"sensor.ringbuf_mib", "--ringbuf-mib", "CLAWFENCE_RINGBUF_MIB", "", "kernel ring buffer size in MiB",

@@ -48,6 +48,7 @@ PipelineStats Pipeline::stats() const {
   s.queue_dropped = queue_.dropped();
   s.decode_errors = decode_errors_.load();
   s.written = written_.load();
+  s.left_out = left_out_.load();
   s.env_quiet = env_quiet_.load();
   s.kernel_lost = sensor_.counters()[CF_CNT_RINGBUF_FULL];
   s.alerts = alerts_written_.load();
@@ -56,9 +57,24 @@ PipelineStats Pipeline::stats() const {
   return s;
 }
 
-void Pipeline::emit(const v1::Event& ev, uint64_t process_generation) {
-  sink_.write(ev, process_generation);
+void Pipeline::emit(const v1::Event& ev, uint64_t process_generation, bool to_stream) {
+  if (to_stream) {
+    sink_.write(ev, process_generation);
+    for (auto* out : stream_outputs_) out->write(ev);
+  } else {
+    left_out_.fetch_add(1, std::memory_order_relaxed);
+  }
   for (auto* out : outputs_) out->write(ev);
+}
+
+bool Pipeline::keep_in_stream(const v1::Event& ev, bool judged) {
+  output::StreamSubject subject;
+  subject.run = ev.process().pid();
+  if (engine_ && !ev.process().role().empty()) {
+    subject.own = !engine_->is_final(ev.process().role());
+    subject.run = engine_->tool_run(ev.process());
+  }
+  return stream_.keep(ev, judged, subject);
 }
 
 void Pipeline::report(v1::Event ev) {
@@ -159,10 +175,12 @@ void Pipeline::scan_env(const std::vector<uint32_t>& pids) {
 }
 
 // A watched process's exec: its executable is mapped now, its libraries (libc, libuv, libnode)
-// only once the dynamic loader has run, so it is scanned again a little later.
+// only once the dynamic loader has run, so it is scanned again a little later. A process's
+// rename may be what made it watched (OpenClaw's gateway, tracked when it names itself
+// "openclaw", long after its exec): it is scanned then too.
 void Pipeline::env_events(const v1::Event& ev) {
   const uint32_t pid = ev.process().pid();
-  if (ev.kind() == v1::Event::EXEC) {
+  if (ev.kind() == v1::Event::EXEC || ev.kind() == v1::Event::COMM) {
     env_probes_->process_started(pid);
     const auto now = std::chrono::steady_clock::now();
     env_rescans_.emplace_back(now + std::chrono::milliseconds(20), pid);
@@ -250,12 +268,12 @@ void Pipeline::worker() {
       }
       // `~/` kill patterns follow the homes watched processes actually have
       if (guard_ && rec.event.kind() == v1::Event::EXEC) guard_->note_home(rec.event.process().home());
-      emit(rec.event, rec.process_generation);
+      // the event's alerts are written after it, and whether it raised any decides whether the
+      // stream shows it
+      if (engine_) engine_->evaluate(rec.event, alerts_);
+      emit(rec.event, rec.process_generation, keep_in_stream(rec.event, !alerts_.empty()));
       written_.fetch_add(1, std::memory_order_relaxed);
-      if (engine_) {
-        engine_->evaluate(rec.event, alerts_);
-        if (!alerts_.empty()) write_alerts();
-      }
+      if (!alerts_.empty()) write_alerts();
     }
     auto now = std::chrono::steady_clock::now();
     if (now >= next_gap_check_ || !open) {

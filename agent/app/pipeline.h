@@ -18,6 +18,7 @@
 #include "env/probes.h"
 #include "output/json_lines.h"
 #include "output/output.h"
+#include "output/stream_filter.h"
 #include "policy/engine.h"
 #include "process/tracker.h"
 #include "sensor/bounded_queue.h"
@@ -31,6 +32,7 @@ struct PipelineStats {
   uint64_t queue_dropped = 0;  // lost because the queue was full
   uint64_t decode_errors = 0;  // malformed or unknown records
   uint64_t written = 0;        // events written
+  uint64_t left_out = 0;       // of those, kept from the stream by its detail (the audit log has them with --audit-all)
   uint64_t env_quiet = 0;      // environment reads of variables that are no secret: counted, not written
   uint64_t kernel_lost = 0;    // ring buffer full in the kernel
   uint64_t alerts = 0;         // alerts written
@@ -53,8 +55,13 @@ class Pipeline {
   void set_guard(enforce::Guard* guard) { guard_ = guard; }
   // Attaches the environment probes to what watched processes map (before start; nullptr: none).
   void set_env_probes(env::EnvProbes* probes) { env_probes_ = probes; }
-  // Another output behind the JSON lines (before start): audit log, tail, PagerDuty, metrics.
+  // Another output behind the JSON lines (before start): audit log, PagerDuty, metrics see every
+  // event; a stream output (the tail) sees what the JSON lines see (set_detail).
   void add_output(output::EventOutput* out) { outputs_.push_back(out); }
+  void add_stream_output(output::EventOutput* out) { stream_outputs_.push_back(out); }
+  // How much the JSON lines and the stream outputs carry (before start; default: all).
+  void set_detail(output::Detail d) { stream_ = output::StreamFilter(d); }
+  output::Detail detail() const { return stream_.detail(); }
   // An event from outside the worker (an output's trouble, the agent's start and stop): written
   // by the worker, in order with the rest, to every output. Thread-safe.
   void report(v1::Event ev);
@@ -75,9 +82,11 @@ class Pipeline {
   void worker();
   void report_gaps();
   void write_gap(const char* where, uint64_t lost, uint64_t total);
-  // Writes one event to the JSON lines and every other output.
-  void emit(const v1::Event& ev, uint64_t process_generation = 0);
+  // Writes one event to every output, and to the JSON lines and the stream outputs when
+  // `to_stream` (the detail keeps it).
+  void emit(const v1::Event& ev, uint64_t process_generation = 0, bool to_stream = true);
   void drain_reports();
+  bool keep_in_stream(const v1::Event& ev, bool judged);
   void write_alerts();
   void reload();
 
@@ -101,7 +110,9 @@ class Pipeline {
   std::vector<uint32_t> env_seeded_;
   void env_events(const v1::Event& ev);
   void env_due();
-  std::vector<output::EventOutput*> outputs_;
+  std::vector<output::EventOutput*> outputs_, stream_outputs_;
+  output::StreamFilter stream_{output::Detail::kAll};
+  std::atomic<uint64_t> left_out_{0};
   std::mutex reports_mu_;
   std::vector<v1::Event> reports_;
   std::atomic<std::chrono::steady_clock::rep> last_turn_{std::chrono::steady_clock::now().time_since_epoch().count()};

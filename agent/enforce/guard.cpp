@@ -200,12 +200,13 @@ std::vector<std::string> Guard::apply(const policy::RuleSet& rules, const GuardI
     if (i < next.budgets.size()) b = next.budgets[i];
     if (bpf_map_update_elem(fd("guard_budgets"), &i, &b, BPF_ANY)) throw map_error("guard_budgets");
   }
-  const int comms = fd("guard_role_comms");
-  for (const auto& key : sensor::map_keys<std::array<char, CF_COMM_LEN>>(comms)) bpf_map_delete_elem(comms, key.data());
-  for (const auto& [comm, role] : next.role_comms) {
-    char key[CF_COMM_LEN] = {};
-    std::memcpy(key, comm.data(), std::min(comm.size(), sizeof(key) - 1));
-    if (bpf_map_update_elem(comms, key, &role, BPF_ANY)) throw map_error("guard_role_comms");
+  // every slot: a used rule, or an unused one that ends the table
+  const int role_rules = fd("guard_role_rules");
+  const auto& kernel_roles = next.roles.kernel_rules();
+  for (uint32_t i = 0; i < CF_ROLE_RULES; ++i) {
+    cf_role_rule r{};
+    if (i < kernel_roles.size()) r = kernel_roles[i];
+    if (bpf_map_update_elem(role_rules, &i, &r, BPF_ANY)) throw map_error("guard_role_rules");
   }
   for (auto& n : write_path_patterns(next, paths)) next.notes.push_back(std::move(n));
   current_ = std::move(next);
@@ -246,35 +247,6 @@ void Guard::name_rule(sensor::DecodedRecord& rec) const {
     return;
   }
   rec.event.mutable_enforcement()->set_rule_id(it->second[v.rule]);
-}
-
-size_t Guard::judge_roles(process::Tracker& tracker, const policy::Engine& engine, const std::vector<uint32_t>& pids) {
-  auto self_role = [&](const std::string& comm) -> uint8_t {
-    for (const auto& [c, r] : current_.role_comms)
-      if (c.substr(0, CF_COMM_LEN - 1) == comm) return r;
-    return 0;
-  };
-  size_t n = 0;
-  for (uint32_t pid : pids) {
-    v1::Process p;
-    tracker.describe(pid, &p);
-    const std::string role = engine.role_of(p);
-    auto it = current_.role_index.find(role);
-    const uint8_t idx = it == current_.role_index.end() ? 0 : it->second;
-    uint16_t ancestors = 0;
-    uint32_t group = 0, candidate = pid;
-    for (const auto& a : p.lineage()) {
-      const uint8_t r = self_role(a.comm());
-      if (r) {
-        ancestors |= static_cast<uint16_t>(1u << r);
-        if (!group) group = candidate;
-      }
-      candidate = a.pid();
-    }
-    if (!group) group = pid;
-    if (sensor_.set_role(pid, idx, self_role(p.comm()), ancestors, group)) ++n;
-  }
-  return n;
 }
 
 std::string rules_digest(const std::string& path) {

@@ -43,10 +43,6 @@ class Guard {
   // users' homes from the password database are there from the start).
   void note_home(const std::string& home);
 
-  // Tells the kernel the role, ancestors and group of processes tracked from user space (seeded
-  // from /proc), as the engine judges them. Returns how many were updated.
-  size_t judge_roles(process::Tracker& tracker, const policy::Engine& engine, const std::vector<uint32_t>& pids);
-
   const CompiledGuard& current() const { return current_; }
   uint32_t generation() const { return current_.config.generation; }
   const GuardOptions& options() const { return opts_; }

@@ -78,30 +78,14 @@ class Compiler {
 
   uint16_t role_mask(const std::vector<std::string>& names) const {
     uint16_t mask = 0;
-    for (const auto& n : names) {
-      auto it = out_.role_index.find(n);
-      if (it != out_.role_index.end()) mask |= static_cast<uint16_t>(1u << it->second);
-    }
+    for (const auto& n : names)
+      if (uint8_t i = out_.roles.index(n)) mask |= static_cast<uint16_t>(1u << i);
     return mask;
   }
 
   void roles() {
-    uint8_t next = 1;
-    for (const auto& r : rules_.roles) {
-      if (next >= CF_ROLE_MAX) throw std::invalid_argument("more than 15 roles for the kernel");
-      out_.role_index[r.name] = next++;
-    }
-    for (const auto& r : rules_.roles) {
-      const uint8_t idx = out_.role_index[r.name];
-      for (const auto& c : r.comms)
-        if (std::none_of(out_.role_comms.begin(), out_.role_comms.end(), [&](const auto& e) { return e.first == c; }))
-          out_.role_comms.emplace_back(c, idx);
-      if (!r.descendant_of.empty()) out_.config.role_parent[idx] = out_.role_index[r.descendant_of];
-      if (!r.exes.empty() || !r.argv_contains.empty())
-        out_.notes.push_back("role " + r.name +
-                             ": its exe/argv conditions are judged in user space after exec; the kernel's role "
-                             "decisions use comm and descent only");
-    }
+    out_.roles = process::RoleModel(rules_.roles);
+    out_.config.role_final = out_.roles.final_mask();
   }
 
   void config() {
@@ -229,8 +213,13 @@ class Compiler {
                              ": action block needs BPF LSM to refuse an open; without it, it alerts");
         continue;
       }
+      uint16_t access = 0;
+      if (f.access & policy::kAccessRead) access |= CF_GPATH_READ;
+      if (f.access & policy::kAccessWrite) access |= CF_GPATH_WRITE;
+      if (f.access & policy::kAccessCreate) access |= CF_GPATH_CREATE;
       for (const auto& g : f.paths)
-        out_.paths.push_back({g, role_mask(f.roles), kernel_action(f.meta.action), rule_index(f.meta.id), true});
+        out_.paths.push_back(
+            {g, role_mask(f.roles), kernel_action(f.meta.action), rule_index(f.meta.id), true, access});
     }
     for (const auto& x : rules_.exec) {
       if (x.meta.action == Action::kAlert) continue;

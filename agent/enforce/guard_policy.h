@@ -11,6 +11,7 @@
 
 #include "clawfence/abi.h"
 #include "policy/rules.h"
+#include "process/roles.h"
 
 namespace clawfence::enforce {
 
@@ -21,14 +22,14 @@ struct PathRule {
   uint8_t action = CF_ACTION_KILL;
   uint16_t rule = CF_RULE_NONE;
   bool on_open = true;  // false: judged at exec (the executed file)
+  uint16_t access = 0;  // at open: CF_GPATH_READ, _WRITE, _CREATE (the rule's `access`); 0: any
 };
 
 struct CompiledGuard {
   cf_guard_config config{};
   // Index = cf_verdict.rule: the id of every rule a guard can name.
   std::vector<std::string> rule_ids;
-  std::map<std::string, uint8_t> role_index;                // role name -> 1..15
-  std::vector<std::pair<std::string, uint8_t>> role_comms;  // comm -> role
+  process::RoleModel roles;                                 // role indices, guard_role_rules
   std::vector<cf_guard_rule> rules;                         // bit i = rules[i]
   std::vector<std::pair<cf_cidr_key, uint64_t>> cidrs;      // with the bits of every containing prefix
   std::vector<std::pair<std::string, uint64_t>> hosts;      // host pattern -> rule bits
@@ -55,7 +56,7 @@ struct GuardOptions {
 std::vector<std::string> resolv_conf_nameservers(const std::string& path = "/etc/resolv.conf");
 
 // Throws std::invalid_argument when the rules need more than the kernel maps hold (64 egress
-// rules, 8 budgets, 15 roles, 8 port ranges per rule).
+// rules, 8 budgets, 15 roles and 32 role exec patterns, 8 port ranges per rule).
 CompiledGuard compile_guard(const policy::RuleSet& rules, const GuardOptions& opts);
 
 // "a.b.c.d", "a.b.c.d/n", "x::y", "x::y/n" -> the guard maps' 16-byte form (IPv4 as

@@ -322,7 +322,7 @@ std::string compile_paths(const std::vector<PathRule>& rules, const std::vector<
     }
 
     cf_gpath g{};
-    g.flags = shape.flags | (r.on_open ? CF_GPATH_ON_OPEN : CF_GPATH_ON_EXEC);
+    g.flags = shape.flags | (r.on_open ? CF_GPATH_ON_OPEN | r.access : CF_GPATH_ON_EXEC);
     g.role_mask = r.role_mask;
     g.action = r.action;
     g.base_prefix_len = static_cast<uint8_t>(shape.base_prefix.size());
@@ -385,7 +385,8 @@ uint64_t kernel_path_matches(const CompiledPaths& c, std::string_view path, uint
   for (size_t i = 0; i < c.patterns.size() && i < CF_GPATH_MAX; ++i) {
     const cf_gpath& p = c.patterns[i];
     const uint64_t bit = 1ull << i;
-    if (!(p.flags & on)) continue;
+    if (!(p.flags & on & (CF_GPATH_ON_OPEN | CF_GPATH_ON_EXEC))) continue;
+    if ((p.flags & CF_GPATH_ACCESS) && !(p.flags & on & CF_GPATH_ACCESS)) continue;
     if (p.role_mask != 0 && !(role < CF_ROLE_MAX && (p.role_mask & (1u << role)))) continue;
     if (!(p.flags & kTrieFlags) || !((prefix | suffix | dir) & bit)) continue;  // no lookup names it
     if ((p.flags & CF_GPATH_PREFIX) && !(prefix & bit)) continue;

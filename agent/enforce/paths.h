@@ -62,8 +62,8 @@ std::vector<std::string> unexpressed_notes(const CompiledPaths& c, const std::ve
                                            const std::vector<std::string>& rule_ids);
 
 // What the kernel decides for `path` (absolute, normalised, as the kernel walks it): the bits of
-// every pattern whose conditions hold at `on` (CF_GPATH_ON_OPEN or CF_GPATH_ON_EXEC) for a
-// process of role `role`, whatever its action. A reading of bpf/guard/paths.bpf.h, for tests.
+// every pattern whose conditions hold at `on` (CF_GPATH_ON_OPEN or CF_GPATH_ON_EXEC, with an
+// open's CF_GPATH_READ/WRITE/CREATE) for a process of role `role`, whatever its action. A reading of bpf/guard/paths.bpf.h, for tests.
 uint64_t kernel_path_matches(const CompiledPaths& c, std::string_view path, uint16_t on, uint8_t role);
 
 // The pattern the kernel acts on: the first (by bit) of those that hold with action kill.

@@ -57,6 +57,38 @@ bool role_allowed(const std::vector<std::string>& roles, const std::string& role
   return roles.empty() || std::find(roles.begin(), roles.end(), role) != roles.end();
 }
 
+// The names a file operation has, each with what it does to it (AccessBits).
+std::vector<std::pair<const std::string*, uint8_t>> file_names(const v1::FileOp& f) {
+  switch (f.op()) {
+    case v1::FileOp::OPEN: {
+      uint8_t a = 0;
+      if (f.access() == "read" || f.access() == "read_write") a |= kAccessRead;
+      if (f.access() == "write" || f.access() == "read_write") a |= kAccessWrite;
+      for (const auto& flag : f.flags()) {
+        if (flag == "O_TRUNC" || flag == "O_APPEND") a |= kAccessWrite;
+        if (flag == "O_CREAT") a |= kAccessCreate;
+      }
+      return {{&f.path(), a ? a : static_cast<uint8_t>(kAccessRead)}};
+    }
+    case v1::FileOp::UNLINK: return {{&f.path(), kAccessWrite}};
+    case v1::FileOp::RENAME: return {{&f.path(), kAccessWrite}, {&f.new_path(), kAccessCreate}};
+    case v1::FileOp::LINK: return {{&f.path(), kAccessRead}, {&f.new_path(), kAccessCreate}};
+    default: return {{&f.path(), kAccessRead}, {&f.new_path(), kAccessCreate}};
+  }
+}
+
+}  // namespace
+
+std::string proc_self_alias(const std::string& path, uint32_t pid) {
+  const std::string own = "/proc/" + std::to_string(pid);
+  if (pid == 0 || path.compare(0, own.size(), own) != 0) return "";
+  if (path.size() == own.size()) return "/proc/self";
+  if (path[own.size()] != '/') return "";
+  return "/proc/self" + path.substr(own.size());
+}
+
+namespace {
+
 }  // namespace
 
 bool is_dynamic_loader(const std::string& path) {
@@ -154,6 +186,7 @@ class CompiledRules {
   }
 
   RuleSet rules;
+  process::RoleModel roles{rules.roles};
   CidrSet allow_cidrs, deny_cidrs;
   HostSet allow_hosts, deny_hosts;
   std::vector<PortSet> allow_ports, deny_ports;
@@ -253,50 +286,14 @@ const RuleMeta* Engine::rule(const std::string& id) const {
   return it == rules_->by_id.end() ? nullptr : it->second;
 }
 
-namespace {
-
-// A role's own conditions: comm, exe glob, argv substring (ancestors have no argv: nullptr).
-bool self_matches(const Role& r, const std::string& comm, const std::string& exe, const std::string* argv) {
-  for (const auto& c : r.comms)
-    if (comm == c.substr(0, 15)) return true;
-  for (const auto& g : r.exes)
-    if (glob_matches(g, exe)) return true;
-  if (argv)
-    for (const auto& a : r.argv_contains)
-      if (argv->find(a) != std::string::npos) return true;
-  return false;
-}
-
-}  // namespace
-
-const Role* Engine::self_role(const std::string& comm, const std::string& exe) const {
-  for (const auto& r : rules_->rules.roles)
-    if (self_matches(r, comm, exe, nullptr)) return &r;
-  return nullptr;
-}
-
-std::string Engine::role_of(const v1::Process& p) const {
-  const std::string argv = join_argv(p.argv());
-  for (const auto& r : rules_->rules.roles) {
-    if (self_matches(r, p.comm(), p.exe(), &argv)) return r.name;
-    if (!r.descendant_of.empty()) {
-      for (const auto& a : p.lineage()) {
-        const Role* ar = self_role(a.comm(), a.exe());
-        if (ar && ar->name == r.descendant_of) return r.name;
-      }
-    }
-  }
-  return "";
-}
+bool Engine::is_final(const std::string& role) const { return rules_->roles.is_final(rules_->roles.index(role)); }
 
 uint32_t Engine::tool_pid(const v1::Process& p) const {
-  // The tool run is the ancestor (or the process itself) whose parent has the gateway's role:
-  // a skill's `sh -c`, with everything it started.
-  const auto& lineage = p.lineage();
+  // The tool run is the ancestor (or the process itself) whose parent's role is not final: the
+  // broker's `sh -c`, with everything it started.
   uint32_t candidate = p.pid();
-  for (const auto& a : lineage) {
-    const Role* r = self_role(a.comm(), a.exe());
-    if (r && r->name != "tool") return candidate;
+  for (const auto& a : p.lineage()) {
+    if (!rules_->roles.is_final(rules_->roles.index(a.role()))) return candidate;
     candidate = a.pid();
   }
   return p.pid();
@@ -311,7 +308,7 @@ void Engine::emit(const v1::Event& ev, const std::string& role, const Hit& hit, 
   *a.mutable_process() = ev.process();
   auto* al = a.mutable_alert();
   al->set_rule_id(hit.meta->id);
-  al->set_severity(to_string(hit.meta->severity));
+  al->set_severity(to_string(hit.attempt ? std::min(hit.meta->severity, Severity::kInfo) : hit.meta->severity));
   al->set_action(to_string(hit.meta->action));
   al->set_outcome(hit.outcome);
   if (!hit.mechanism.empty()) al->set_mechanism(hit.mechanism);
@@ -324,7 +321,7 @@ void Engine::emit(const v1::Event& ev, const std::string& role, const Hit& hit, 
   for (const auto& id : hit.related_ids) al->add_related_rule_ids(id);
   if (!hit.related_ids.empty()) *al->mutable_related_evidence() = hit.related_evidence;
   al->set_mode(mode() == Mode::kEnforce && dry_run_ ? "dry-run" : to_string(mode()));
-  al->set_tool_pid(role == "tool" ? tool_pid(ev.process()) : 0);
+  al->set_tool_pid(rules_->roles.is_final(rules_->roles.index(role)) ? tool_pid(ev.process()) : 0);
   al->set_folded(folded);
   out.push_back(std::move(a));
   ++stats_.alerts;
@@ -369,24 +366,41 @@ void Engine::apply_enforcement(const v1::Event& ev, const std::string& role, boo
 
 void Engine::raise(const v1::Event& ev, const std::string& role, Hit hit, std::vector<v1::Event>& out) {
   const int64_t now = v1::timestamp_ns(ev.time());
-  const std::string key = hit.meta->id + "/" + std::to_string(ev.process().pid());
+  // a tool run's shells and programs are one subject: their repeats fold together
+  const uint32_t subject =
+      rules_->roles.is_final(rules_->roles.index(role)) ? tool_pid(ev.process()) : ev.process().pid();
+  const std::string key = hit.meta->id + "/" + std::to_string(subject);
   auto it = folds_.find(key);
   if (it != folds_.end() && now - it->second.window_start_ns < static_cast<int64_t>(rules_->rules.alerts.fold_window_ns)) {
-    it->second.repeats++;
-    it->second.last_ns = now;
-    it->second.last_event = ev;
-    it->second.hit = hit;
+    FoldState& f = it->second;
+    f.repeats++;
+    f.last_ns = now;
+    f.last_event = ev;
+    std::string id = hit.evidence.SerializeAsString();
+    if (std::find(f.seen.begin(), f.seen.end(), id) == f.seen.end()) {
+      if (f.other.size() < kKeptEvidence) {
+        f.other.push_back(hit.evidence);
+        f.seen.push_back(std::move(id));
+      } else {
+        ++f.other_dropped;
+      }
+    }
+    f.hit = std::move(hit);
     ++stats_.folded;
     return;
   }
-  if (it != folds_.end() && it->second.repeats > 0) {
-    const FoldState& f = it->second;
-    emit(f.last_event, f.role, f.hit, f.repeats, true, f.window_start_ns, f.last_ns, out);
-  }
+  if (it != folds_.end() && it->second.repeats > 0) emit_summary(it->second, out);
   if (folds_.size() > 65536) folds_.clear();  // bounded; at worst a repeat alerts again
   FoldState& f = folds_[key];
-  f = FoldState{now, now, 0, v1::Event(), role, hit};
+  f = FoldState{now, now, 0, v1::Event(), role, hit, {hit.evidence.SerializeAsString()}, {}, 0};
   emit(ev, role, hit, 1, false, now, now, out);
+}
+
+void Engine::emit_summary(const FoldState& f, std::vector<v1::Event>& out) {
+  emit(f.last_event, f.role, f.hit, f.repeats, true, f.window_start_ns, f.last_ns, out);
+  auto* al = out.back().mutable_alert();
+  for (const auto& e : f.other) *al->add_other_evidence() = e;
+  al->set_other_evidence_dropped(f.other_dropped);
 }
 
 void Engine::tick(int64_t now_ns, std::vector<v1::Event>& out) {
@@ -396,8 +410,7 @@ void Engine::tick(int64_t now_ns, std::vector<v1::Event>& out) {
       ++it;
       continue;
     }
-    const FoldState& f = it->second;
-    if (f.repeats > 0) emit(f.last_event, f.role, f.hit, f.repeats, true, f.window_start_ns, f.last_ns, out);
+    if (it->second.repeats > 0) emit_summary(it->second, out);
     it = folds_.erase(it);
   }
   const int64_t corr = static_cast<int64_t>(rules_->rules.alerts.correlation_window_ns);
@@ -432,20 +445,36 @@ void Engine::evaluate(const v1::Event& ev, std::vector<v1::Event>& out) {
   switch (ev.kind()) {
     case v1::Event::FILE: {
       const v1::FileOp& f = ev.file();
-      const std::string role = role_of(p);
+      const std::string& role = role_of(p);
       const auto& m = rules_->files_for(p.uid(), p.home());
+      // A failed operation did nothing to the file: reported (a probe of a secret path is worth
+      // knowing) at most at info, and it arms no correlation.
+      const bool failed = f.has_result() && f.result() < 0;
       // Reading a secret (an open for reading that succeeded) arms the correlation.
-      const bool read_ok = f.op() == v1::FileOp::OPEN && (f.access() == "read" || f.access() == "read_write") &&
-                           (!f.has_result() || f.result() >= 0);
-      for (const std::string* path : {&f.path(), &f.new_path()}) {
+      const bool read_ok = f.op() == v1::FileOp::OPEN && (f.access() == "read" || f.access() == "read_write") && !failed;
+      for (const auto& [path, access] : file_names(f)) {
         if (path->empty()) continue;
+        // A process's own /proc/PID is /proc/self: both names are judged.
+        const std::string self = proc_self_alias(*path, p.pid());
+        auto match = [&](const PathGlobSet& set) {
+          std::vector<uint32_t> hits = set.match(*path);
+          if (!self.empty()) {
+            auto more = set.match(self);
+            hits.insert(hits.end(), more.begin(), more.end());
+            std::sort(hits.begin(), hits.end());
+            hits.erase(std::unique(hits.begin(), hits.end()), hits.end());
+          }
+          return hits;
+        };
         SecretRead secret;
-        for (uint32_t i : m.deny.match(*path)) {
+        for (uint32_t i : match(m.deny)) {
           const FileRule& r = rules_->rules.file_deny[i];
-          if (!role_allowed(r.roles, role)) continue;
+          if (!role_allowed(r.roles, role) || (r.access && !(r.access & access))) continue;
           Hit hit{&r.meta, {}, r.secret};
+          hit.attempt = failed;
           hit.evidence.set_path(*path);
           if (f.has_result()) hit.evidence.set_result(f.result());
+          if (failed) hit.evidence.set_error(f.error());
           hit.evidence.set_access(f.access());
           if (f.op() == v1::FileOp::LINK) {
             // the file read later under the new name is this one: path rules see it here
@@ -463,11 +492,13 @@ void Engine::evaluate(const v1::Event& ev, std::vector<v1::Event>& out) {
           secret.ns = v1::timestamp_ns(ev.time());
           secrets_[tool_pid(p)] = std::move(secret);
         }
-        // Scope: only opens that succeeded (failed probes of library paths are noise).
-        if (f.op() != v1::FileOp::OPEN || (f.has_result() && f.result() < 0)) continue;
+        // Scope: only what succeeded (failed probes of library paths are noise).
+        if (failed) continue;
         for (size_t s = 0; s < rules_->rules.file_scope.size(); ++s) {
           const ScopeRule& sc = rules_->rules.file_scope[s];
-          if (!role_allowed(sc.roles, role) || !m.scopes[s].match(*path).empty()) continue;
+          if (!role_allowed(sc.roles, role) || !(sc.access & access) || !match(m.scopes[s]).empty()) continue;
+          // a program reading its own executable (Node does) reads nothing new
+          if (access == kAccessRead && *path == p.exe()) continue;
           Hit hit{&sc.meta, {}, false};
           hit.evidence.set_path(*path);
           hit.evidence.set_access(f.access());

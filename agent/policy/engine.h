@@ -23,6 +23,9 @@ bool is_dynamic_loader(const std::string& path);
 // after the loader's own options (--library-path X, --preload X, --argv0 X, --audit X, --list,
 // ...; "--" ends them), as given. "" when there is none.
 std::string loader_program(const std::vector<std::string>& argv);
+// "/proc/self/..." for a path under the process's own /proc/PID (what the kernel walks for an
+// open of /proc/self/...), else "": rules that name /proc/self then hold for it too.
+std::string proc_self_alias(const std::string& path, uint32_t pid);
 
 struct EngineStats {
   uint64_t evaluated = 0;
@@ -49,8 +52,13 @@ class Engine {
   // Ends fold windows that are over at `now_ns` (unix time), appending their summaries.
   void tick(int64_t now_ns, std::vector<v1::Event>& out);
 
-  // The role of a process given its comm, exe, argv and lineage ("" if none matches).
-  std::string role_of(const v1::Process& p) const;
+  // The role of a process: the kernel's, as its event says (process/roles.h).
+  static const std::string& role_of(const v1::Process& p) { return p.role(); }
+  // Whether `role` is kept by everything below it (a tool's): "" (no role) is not.
+  bool is_final(const std::string& role) const;
+  // The tool run of a process whose role is final: the first process below a role that is
+  // not (the broker's child, with everything it started); else the process itself.
+  uint32_t tool_run(const v1::Process& p) const { return tool_pid(p); }
   const EngineStats& stats() const { return stats_; }
   Mode mode() const;
   // Enforce mode reports "would" outcomes only (the kernel was told the same).
@@ -65,6 +73,8 @@ class Engine {
     const RuleMeta* meta;
     v1::Evidence evidence;
     bool secret = false;
+    // a failed attempt (nothing was read or written): reported at most at info
+    bool attempt = false;
     // what was done: "alerted", or a kernel guard's verdict (blocked, killed, would-block, ...)
     std::string outcome = "alerted";
     std::string mechanism;
@@ -89,14 +99,15 @@ class Engine {
   bool annotate_env_names(v1::EnvRead* e) const;
   void enforce_outcome(const v1::Event& ev, Hit& hit, bool* consumed) const;
   bool dry_run_ = false;
+  // The tool run: the process's first ancestor (or itself) whose parent's role is not final.
   uint32_t tool_pid(const v1::Process& p) const;
-  // The first role whose own conditions (comm, exe) match: how ancestors are judged.
-  const Role* self_role(const std::string& comm, const std::string& exe) const;
 
   std::unique_ptr<CompiledRules> rules_;
   EngineStats stats_;
 
-  // Folding: one alert per (rule, process) per window; repeats counted into a summary.
+  // Folding: one alert per (rule, tool run) per window (per process for roles that are not
+  // final); repeats are counted into a summary that keeps each distinct piece of evidence, so a
+  // decoy repeated first cannot hide what followed.
   struct FoldState {
     int64_t window_start_ns = 0;
     int64_t last_ns = 0;
@@ -104,7 +115,12 @@ class Engine {
     v1::Event last_event;
     std::string role;
     Hit hit;
+    std::vector<std::string> seen;    // serialized evidence of the first alert and of kept repeats
+    std::vector<v1::Evidence> other;  // distinct evidence of repeats (at most kKeptEvidence)
+    uint32_t other_dropped = 0;
   };
+  static constexpr size_t kKeptEvidence = 16;
+  void emit_summary(const FoldState& f, std::vector<v1::Event>& out);
   std::unordered_map<std::string, FoldState> folds_;
 
   // Correlation: the last secret a tool run read.

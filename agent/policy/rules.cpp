@@ -372,28 +372,77 @@ class Reader {
 
   // ---- roles --------------------------------------------------------------------------------
 
+  // A role: `root: true` and/or `started_by: [roles]` (who may have it), `exec:` patterns (what
+  // it must run), `final: true` (kept at exec and by every descendant).
   void read_roles(const YAML::Node& n) {
-    if (!n.IsMap()) return error(n, "roles: expected a map of role name to conditions");
+    if (!n.IsMap()) return error(n, "roles: expected a map of role name to what gives it");
     for (const auto& kv : n) {
       Role r;
       r.name = scalar(kv.first);
+      r.file = name_;
+      r.line = kv.first.Mark().line + 1;
+      r.column = kv.first.Mark().column + 1;
       const YAML::Node& v = kv.second;
-      if (!check_keys(v, "role '" + r.name + "'", {"comm", "exe", "argv_contains", "descendant_of"})) continue;
-      if (const auto c = v["comm"]) r.comms = strings(c, "comm");
-      if (const auto e = v["exe"]) {
-        r.exes = strings(e, "exe");
-        check_globs(e, r.exes, "role '" + r.name + "': exe");
+      const std::string what = "role '" + r.name + "'";
+      if (!v.IsMap()) {
+        error(v, what + ": expected a map (root, started_by, exec, final)");
+        continue;
       }
-      if (const auto a = v["argv_contains"]) r.argv_contains = strings(a, "argv_contains");
-      if (const auto d = v["descendant_of"]) {
-        r.descendant_of = scalar(d);
-        pending_roles_.push_back({r.descendant_of, d.Mark(), "role '" + r.name + "': descendant_of"});
+      for (const auto& e : v) {
+        const std::string k = scalar(e.first);
+        if (k == "comm" || k == "exe" || k == "argv_contains" || k == "descendant_of")
+          error(e.first, what + ": '" + k + "' is gone: a role is given at exec, by who started the process "
+                             "(root, started_by) and what it runs (exec: [{exe, argv}]), never by a name anyone "
+                             "can take (see the README, Rules)");
       }
-      if (r.comms.empty() && r.exes.empty() && r.argv_contains.empty() && r.descendant_of.empty())
-        error(kv.first, "role '" + r.name + "' matches nothing");
+      if (!check_keys(v, what, {"root", "started_by", "exec", "final", "comm", "exe", "argv_contains", "descendant_of"}))
+        continue;
+      if (const auto root = v["root"]) r.root = boolean(root, what + ": root");
+      if (const auto f = v["final"]) r.final = boolean(f, what + ": final");
+      if (const auto sb = v["started_by"]) {
+        r.started_by = strings(sb, what + ": started_by");
+        for (const auto& s : r.started_by) pending_roles_.push_back({s, mark_of(sb, s), what + ": started_by"});
+      }
+      if (const auto ex = v["exec"]) {
+        for_each_item(ex, what + ": exec", [&](const YAML::Node& item) {
+          if (!check_keys(item, what + ": exec", {"exe", "argv"})) return;
+          process::ExecPattern p;
+          if (const auto e = item["exe"]) p.exe = scalar(e);
+          if (const auto a = item["argv"]) {
+            if (!a.IsSequence()) return error(a, what + ": exec argv: expected a list, one pattern per argument");
+            for (const auto& arg : a) {
+              if (!arg.IsScalar()) return error(arg, what + ": exec argv: expected a string");
+              p.argv.push_back(arg.Scalar());
+            }
+          }
+          if (auto err = process::check_exec_pattern(p); !err.empty()) return error(item, what + ": exec: " + err);
+          r.exec.push_back(std::move(p));
+        });
+      }
+      if (!r.root && r.started_by.empty())
+        error(kv.first, what + " is given to nobody: say root: true (the process a target matched) or started_by");
       if (!role_names_.insert(r.name).second) error(kv.first, "roles: duplicate role '" + r.name + "'");
       out_.rules.roles.push_back(std::move(r));
     }
+  }
+
+  // access: read, write, create (one, or a list)
+  uint8_t access_list(const YAML::Node& n, const std::string& what) {
+    uint8_t bits = 0;
+    for (const auto& a : strings(n, what + ": access")) {
+      if (a == "read") bits |= kAccessRead;
+      else if (a == "write") bits |= kAccessWrite;
+      else if (a == "create") bits |= kAccessCreate;
+      else error(mark_of(n, a), what + ": access must be read, write or create");
+    }
+    return bits;
+  }
+
+  bool boolean(const YAML::Node& n, const std::string& what) {
+    const std::string v = scalar(n);
+    if (v == "true") return true;
+    if (v != "false") error(n, what + ": expected true or false");
+    return false;
   }
 
   // ---- egress -------------------------------------------------------------------------------
@@ -484,7 +533,7 @@ class Reader {
     if (const auto d = n["deny"])
       for_each_item(d, "files.deny", [&](const YAML::Node& r) {
         FileRule f;
-        if (!check_keys(r, "files.deny", with_rule_keys({"path", "roles", "secret"}))) return;
+        if (!check_keys(r, "files.deny", with_rule_keys({"path", "roles", "secret", "access"}))) return;
         f.meta = read_meta(r, "files.deny", Severity::kError);
         if (const auto p = r["path"]) {
           f.paths = strings(p, "path");
@@ -494,12 +543,13 @@ class Reader {
         }
         if (const auto ro = r["roles"]) f.roles = role_list(ro, "files.deny");
         if (const auto s = r["secret"]) f.secret = scalar(s) == "true";
+        if (const auto a = r["access"]) f.access = access_list(a, "files.deny");
         out_.rules.file_deny.push_back(std::move(f));
       });
     if (const auto s = n["scope"])
       for_each_item(s, "files.scope", [&](const YAML::Node& r) {
         ScopeRule sc;
-        if (!check_keys(r, "files.scope", with_rule_keys({"roles", "allow"}))) return;
+        if (!check_keys(r, "files.scope", with_rule_keys({"roles", "allow", "access"}))) return;
         sc.meta = read_meta(r, "files.scope", Severity::kWarning);
         if (const auto ro = r["roles"]) sc.roles = role_list(ro, "files.scope");
         else error(r, "files.scope: a scope names the roles it applies to");
@@ -509,6 +559,7 @@ class Reader {
         } else {
           error(r, "files.scope: a scope needs allow globs");
         }
+        if (const auto a = r["access"]) sc.access = access_list(a, "files.scope");
         out_.rules.file_scope.push_back(std::move(sc));
       });
   }
@@ -669,9 +720,22 @@ void append(std::vector<T>& to, std::vector<T>& from) {
 
 }  // namespace
 
+// What is wrong with the roles of a whole rule set (the order across files counts).
+void check_role_set(LoadResult& res) {
+  for (const auto& [i, msg] : process::check_roles(res.rules.roles)) {
+    const Role& r = res.rules.roles[i];
+    res.errors.push_back({r.file, r.line, r.column, msg});
+  }
+}
+
 LoadResult parse_rules(const std::string& text, const std::string& name) {
   MergeState st;
-  return parse_with(text, name, st);
+  LoadResult res = parse_with(text, name, st);
+  check_role_set(res);
+  std::stable_sort(res.errors.begin(), res.errors.end(), [](const RuleError& a, const RuleError& b) {
+    return std::tie(a.line, a.column) < std::tie(b.line, b.column);
+  });
+  return res;
 }
 
 LoadResult load_rules(const std::string& path) {
@@ -748,6 +812,7 @@ LoadResult load_rules(const std::string& path) {
     }
     to.files.push_back(f);
   }
+  check_role_set(merged);
   return merged;
 }
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "process/roles.h"
 #include "process/targets.h"
 
 namespace clawfence::policy {
@@ -39,14 +40,8 @@ struct RuleMeta {
   int line = 0;
 };
 
-// Who a process is inside the watched tree. The first role (in file order) that matches wins.
-struct Role {
-  std::string name;
-  std::vector<std::string> comms;          // exact comm
-  std::vector<std::string> exes;           // globs over the resolved executable path
-  std::vector<std::string> argv_contains;  // substring of the space-joined argv
-  std::string descendant_of;               // another role, matched on an ancestor
-};
+// Who a process is inside the watched tree (process/roles.h says how it is decided).
+using Role = process::Role;
 
 struct EgressRule {
   RuleMeta meta;
@@ -71,18 +66,27 @@ struct EgressPolicy {
   bool dns_resolvers_set = false;
 };
 
+// What a file operation does to a file (`access:` of file rules): an open reads (O_RDONLY,
+// O_RDWR), writes (O_WRONLY, O_RDWR, O_TRUNC, O_APPEND) and/or creates (O_CREAT); an unlink
+// writes; a rename writes its old name and creates its new one; a hard link reads the file it
+// names (a new name to read it by) and creates the new one.
+enum AccessBits : uint8_t { kAccessRead = 1, kAccessWrite = 2, kAccessCreate = 4 };
+
 struct FileRule {
   RuleMeta meta;
   std::vector<std::string> paths;  // globs; `~` is the process's home
   std::vector<std::string> roles;  // empty = every role
+  uint8_t access = 0;              // AccessBits the rule is about; 0 = any
   bool secret = true;              // a hit counts as reading a secret (for correlation)
 };
 
-// Opens by these roles outside `allow` raise the rule.
+// Operations by these roles outside `allow` raise the rule (successful ones: a failed probe of
+// a path is no access).
 struct ScopeRule {
   RuleMeta meta;
   std::vector<std::string> roles;
   std::vector<std::string> allow;  // globs
+  uint8_t access = kAccessRead | kAccessWrite | kAccessCreate;  // what the scope is about
 };
 
 struct ExecRule {

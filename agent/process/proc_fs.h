@@ -24,6 +24,7 @@ struct ProcInfo {
   uint32_t root_pid = 0;
   std::string target;
   std::string home;  // HOME of the tracking root (`~` in rules, besides the uid's home)
+  uint8_t role = 0;  // the kernel's role index (process/roles.h), as its last record said
   bool exited = false;
   uint64_t exited_ns = 0;
 };

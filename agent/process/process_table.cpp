@@ -63,6 +63,7 @@ ProcInfo& ProcessTable::on_exec(uint32_t pid, uint32_t ppid, uint64_t start_ns) 
       fresh.root_pid = it->second.root_pid;
       fresh.target = it->second.target;
       fresh.home = it->second.home;
+      fresh.role = it->second.role;
     }
     return upsert(std::move(fresh));
   }
@@ -88,6 +89,14 @@ void ProcessTable::on_comm(uint32_t pid, const std::string& comm) {
   auto it = by_pid_.find(pid);
   if (it != by_pid_.end()) {
     it->second.comm = comm;
+    ++generation_;
+  }
+}
+
+void ProcessTable::on_role(uint32_t pid, uint8_t role) {
+  auto it = by_pid_.find(pid);
+  if (it != by_pid_.end() && it->second.role != role) {
+    it->second.role = role;
     ++generation_;
   }
 }
@@ -126,7 +135,7 @@ std::vector<Ancestor> ProcessTable::lineage(uint32_t pid, size_t max_depth) {
   while (cur != 0 && out.size() < max_depth) {
     const ProcInfo* p = get_or_load(cur);
     if (!p) break;
-    out.push_back({p->pid, p->comm, p->exe});
+    out.push_back({p->pid, p->comm, p->exe, p->role});
     if (p->pid == 1 || p->pid == root || p->ppid == cur) break;
     cur = p->ppid;
   }

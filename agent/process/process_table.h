@@ -17,6 +17,7 @@ struct Ancestor {
   uint32_t pid = 0;
   std::string comm;
   std::string exe;
+  uint8_t role = 0;
 };
 
 class ProcessTable {
@@ -32,6 +33,8 @@ class ProcessTable {
   ProcInfo& on_exec(uint32_t pid, uint32_t ppid, uint64_t start_ns);
   void on_fork(uint32_t parent, uint32_t child, uint64_t child_start_ns);
   void on_comm(uint32_t pid, const std::string& comm);
+  // The process's role as the kernel's latest record about it said.
+  void on_role(uint32_t pid, uint8_t role);
   void on_exit(uint32_t pid, uint64_t ts_ns);
   // Forgets processes that exited more than `retention_ns` before `now_ns` (CLOCK_BOOTTIME):
   // records of a process arrive within milliseconds of its exit, its lineage is copied into them.

@@ -37,6 +37,7 @@ void Tracker::apply(sensor::DecodedRecord& rec) {
     case CF_OP_EXEC: {
       ProcInfo& p = table_.on_exec(r.tgid, r.ppid, r.start_ns);
       p.comm = r.comm;
+      p.role = r.role;
       p.exe = ev.exec().filename();
       p.argv.assign(ev.exec().argv().begin(), ev.exec().argv().end());
       p.uid = r.uid;
@@ -64,6 +65,7 @@ void Tracker::apply(sensor::DecodedRecord& rec) {
       break;
     case CF_OP_COMM:
       table_.on_comm(r.tgid, ev.comm().new_comm());
+      table_.on_role(r.tgid, r.role);
       if (r.track_reason == CF_TRACK_RENAME) {
         if (const ProcInfo* found = table_.get_or_load(r.tgid)) {
           ProcInfo p = *found;
@@ -90,8 +92,13 @@ void Tracker::apply(sensor::DecodedRecord& rec) {
     default:
       break;
   }
-  std::string comm = r.op == CF_OP_COMM ? ev.comm().new_comm() : r.comm;
-  fill_process(r.tgid, r.tid, comm, r.cgroup_id, rec);
+  RecordFacts facts;
+  facts.tid = r.tid;
+  facts.comm = r.op == CF_OP_COMM ? ev.comm().new_comm() : r.comm;
+  facts.thread_comm = r.op == CF_OP_COMM ? facts.comm : r.thread_comm;
+  facts.cgroup_id = r.cgroup_id;
+  facts.role = r.role;
+  fill_process(r.tgid, facts, rec);
   rec.process_generation = table_.generation();
   if (r.op == CF_OP_EXIT) {
     table_.on_exit(r.tgid, r.ts_ns);
@@ -100,28 +107,34 @@ void Tracker::apply(sensor::DecodedRecord& rec) {
   }
 }
 
-void Tracker::fill_process(uint32_t pid, uint32_t tid, const std::string& comm, uint64_t cgroup_id,
-                           sensor::DecodedRecord& rec) {
+void Tracker::fill_process(uint32_t pid, const RecordFacts& facts, sensor::DecodedRecord& rec) {
   // Reuse the previous event's process message: Clear() keeps its strings' storage.
   v1::Process* out = rec.spare_process ? rec.spare_process.release() : new v1::Process();
   out->Clear();
   rec.event.set_allocated_process(out);
-  fill_fields(pid, tid, comm, cgroup_id, out);
+  fill_fields(pid, facts, out);
 }
 
-void Tracker::describe(uint32_t pid, v1::Process* out) { fill_fields(pid, pid, "", 0, out); }
+void Tracker::describe(uint32_t pid, v1::Process* out) {
+  RecordFacts facts;
+  facts.tid = pid;
+  fill_fields(pid, facts, out);
+}
 
-void Tracker::fill_fields(uint32_t pid, uint32_t tid, const std::string& comm, uint64_t cgroup_id,
-                          v1::Process* out) {
+void Tracker::fill_fields(uint32_t pid, const RecordFacts& facts, v1::Process* out) {
+  uint64_t cgroup_id = facts.cgroup_id;
   out->set_pid(pid);
-  out->set_tid(tid);
-  out->set_comm(comm);
+  out->set_tid(facts.tid);
+  out->set_comm(facts.comm);
+  if (!facts.thread_comm.empty() && facts.thread_comm != facts.comm) out->set_thread(facts.thread_comm);
   out->set_cgroup_id(cgroup_id);
+  if (facts.role >= 0) out->set_role(roles_.name(static_cast<uint8_t>(facts.role)));
   const ProcInfo* p = table_.get_or_load(pid);
   if (!p) return;
+  if (facts.role < 0) out->set_role(roles_.name(p->role));
   // A record made outside the process's context (a DNS answer, received in softirq) has no
-  // thread comm or cgroup: the process's own stand in.
-  if (comm.empty()) out->set_comm(p->comm);
+  // comm or cgroup: the process's own stand in.
+  if (facts.comm.empty()) out->set_comm(p->comm);
   if (cgroup_id == 0) {
     cgroup_id = p->cgroup_id;
     out->set_cgroup_id(cgroup_id);
@@ -143,6 +156,7 @@ void Tracker::fill_fields(uint32_t pid, uint32_t tid, const std::string& comm, u
     anc->set_pid(a.pid);
     anc->set_comm(std::move(a.comm));
     anc->set_exe(std::move(a.exe));
+    anc->set_role(roles_.name(a.role));
   }
 }
 
@@ -193,15 +207,31 @@ Tracker::SeedResult Tracker::seed(sensor::Sensor& sensor) {
       if (!target) continue;
       ++res.roots;
       std::string root_home;
-      std::vector<uint32_t> stack{pid};
+      // each process with the role of the one it was forked from (its origin) and its tool run
+      struct Pending {
+        uint32_t pid;
+        uint8_t origin;
+        uint32_t group;
+      };
+      std::vector<Pending> stack{{pid, CF_ORIGIN_ROOT, pid}};
       while (!stack.empty()) {
-        uint32_t cur = stack.back();
+        const Pending pend = stack.back();
+        const uint32_t cur = pend.pid;
         stack.pop_back();
         if (tracked.count(cur)) continue;
         auto it = all.find(cur);
         if (it == all.end()) continue;
         uint32_t reason = cur == pid ? CF_TRACK_USER : CF_TRACK_INHERITED;
-        if (!sensor.track(cur, pid, reason)) {
+        // what it runs now is what it last exec'd: judged as the kernel would have at that exec
+        // (a final role is inherited whatever it runs)
+        const ProcInfo& info = it->second;
+        const std::string exe_name = info.exe.substr(info.exe.rfind('/') + 1);
+        const uint8_t inherited = roles_.is_final(pend.origin) ? pend.origin : 0;
+        sensor::TrackedRole role;
+        role.origin = pend.origin;
+        role.role = roles_.at_exec(inherited, pend.origin, exe_name, info.argv);
+        role.group = roles_.is_final(pend.origin) ? pend.group : cur;
+        if (!sensor.track(cur, pid, reason, role)) {
           ++res.failed;
           continue;
         }
@@ -211,10 +241,11 @@ Tracker::SeedResult Tracker::seed(sensor::Sensor& sensor) {
         p.tracked_by = "seed";
         p.root_pid = pid;
         p.target = *target;
+        p.role = role.role;
         if (cur == pid) root_home = procfs_.home(pid);
         p.home = root_home;
         table_.upsert(std::move(p));
-        for (uint32_t c : children[cur]) stack.push_back(c);
+        for (uint32_t c : children[cur]) stack.push_back({c, role.role, role.group});
       }
     }
   }

@@ -12,6 +12,7 @@
 #include "process/dns_names.h"
 #include "process/pod_metadata.h"
 #include "process/process_table.h"
+#include "process/roles.h"
 #include "process/targets.h"
 #include "sensor/decoder.h"
 #include "sensor/sensor.h"
@@ -25,6 +26,10 @@ class Tracker {
           const std::string& cgroup2_root = "");
 
   void set_targets(std::vector<Target> targets) { targets_ = std::move(targets); }
+  // The roles of the rules in force: how the kernel's role indices are named, and how processes
+  // found running at start are judged.
+  void set_roles(RoleModel roles) { roles_ = std::move(roles); }
+  const RoleModel& roles() const { return roles_; }
   void set_dns_min_ttl(int64_t min_ttl_ns) { dns_names_.set_min_ttl(min_ttl_ns); }
   // Pod names, namespaces, labels and images from the kubelet or the API server (nullptr: off).
   void set_pod_metadata(const PodMetadata* metadata) { pod_metadata_ = metadata; }
@@ -38,7 +43,8 @@ class Tracker {
     size_t failed = 0;   // could not be tracked (map full)
     std::vector<uint32_t> pids;  // the processes tracked
   };
-  // Scans /proc for processes matching the targets and tracks them and all their descendants.
+  // Scans /proc for processes matching the targets and tracks them and all their descendants,
+  // each with the role the kernel would have given it had it seen it start (process/roles.h).
   SeedResult seed(sensor::Sensor& sensor);
   // Tracks one process started by clawfence itself (`clawfence run`).
   void adopt(uint32_t pid, const std::string& target);
@@ -51,14 +57,22 @@ class Tracker {
   }
 
  private:
-  void fill_process(uint32_t pid, uint32_t tid, const std::string& comm, uint64_t cgroup_id, sensor::DecodedRecord& rec);
-  void fill_fields(uint32_t pid, uint32_t tid, const std::string& comm, uint64_t cgroup_id, v1::Process* out);
+  // What a record says of the process that the table may not know yet.
+  struct RecordFacts {
+    uint32_t tid = 0;
+    std::string comm, thread_comm;
+    uint64_t cgroup_id = 0;
+    int role = -1;  // the kernel's role index (-1: the table's)
+  };
+  void fill_process(uint32_t pid, const RecordFacts& facts, sensor::DecodedRecord& rec);
+  void fill_fields(uint32_t pid, const RecordFacts& facts, v1::Process* out);
   std::string target_for(const ProcInfo& p) const;
 
   ProcessTable& table_;
   const ProcFs& procfs_;
   const sensor::BootClock& clock_;
   std::vector<Target> targets_;
+  RoleModel roles_;
   CgroupPaths cgroup_paths_;
   // What each cgroup's path says of a Kubernetes pod, parsed once per cgroup (bounded; a miss
   // only parses again; nullopt: not in a pod), and resolved again when the pod list changes.

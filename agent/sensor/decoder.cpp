@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/io_uring.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -265,6 +266,21 @@ const char* env_op_name(uint32_t kind) {
   }
 }
 
+// The operations of an io_uring ring that the kernel judges (bpf/guard/evasion.bpf.h). The
+// opcodes are uapi: their values never change.
+std::string io_uring_op_name(uint16_t op) {
+  switch (op) {
+    case IORING_OP_OPENAT: return "openat";
+    case IORING_OP_OPENAT2: return "openat2";
+    case IORING_OP_UNLINKAT: return "unlinkat";
+    case IORING_OP_RENAMEAT: return "renameat";
+    case IORING_OP_LINKAT: return "linkat";
+    case IORING_OP_SYMLINKAT: return "symlinkat";
+    case IORING_OP_MKDIRAT: return "mkdirat";
+    default: return "op " + std::to_string(op);
+  }
+}
+
 std::string socket_name(uint16_t family, uint16_t type, uint16_t protocol) {
   std::string s = family == AF_INET ? "inet" : family == AF_INET6 ? "inet6" : family == 17 ? "packet"
                                                                                          : "family " + std::to_string(family);
@@ -295,6 +311,8 @@ DecodeStatus decode_record(const void* data, size_t size, const BootClock& clock
   p.tid = hdr.tid;
   p.cgroup_id = hdr.cgroup_id;
   p.comm = fixed_str(hdr.comm, sizeof(hdr.comm));
+  p.thread_comm = fixed_str(hdr.thread_comm, sizeof(hdr.thread_comm));
+  p.role = hdr.role;
   v1::Event& ev = out.event;
   v1::set_timestamp(clock.to_unix_ns(hdr.ts_ns), ev.mutable_time());
 
@@ -479,7 +497,11 @@ DecodeStatus decode_record(const void* data, size_t size, const BootClock& clock
         case CF_GUARD_IO_URING:
           g->set_what("io_uring_setup");
           g->set_result(r.result);
-          mechanism = "SIGKILL at io_uring_setup exit (sys_exit)";
+          break;
+        case CF_GUARD_IO_URING_OP:
+          g->set_what("io_uring_op");
+          g->set_operation(io_uring_op_name(r.type));
+          mechanism = "SIGKILL at io_uring submission (raw_tp io_uring_submit_req)";
           break;
         case CF_GUARD_RAW_SOCKET:
           g->set_what("raw_socket");

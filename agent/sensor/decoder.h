@@ -21,7 +21,9 @@ struct RecordProcess {
   uint32_t tgid = 0;
   uint32_t tid = 0;
   uint64_t cgroup_id = 0;
-  std::string comm;
+  std::string comm;         // the process's name
+  std::string thread_comm;  // the acting thread's name
+  uint8_t role = 0;         // the kernel's role index of the process (0: none)
   // exec
   uint32_t ppid = 0, uid = 0, gid = 0;
   uint64_t start_ns = 0;

@@ -51,11 +51,12 @@ void warn_link_guard_not_attached(int err) {
                std::strerror(err));
 }
 
-// Whether the running kernel's BTF has function `name` (a program attached to it would load).
-bool kernel_has_function(const char* name) {
+// Whether the running kernel's BTF has `name` of `kind` (a function a program attached to would
+// load; a tracepoint's btf_trace_ typedef).
+bool kernel_has(const char* name, int kind) {
   btf* vmlinux = btf__load_vmlinux_btf();
   if (!vmlinux) return false;
-  const bool found = btf__find_by_name_kind(vmlinux, name, BTF_KIND_FUNC) > 0;
+  const bool found = btf__find_by_name_kind(vmlinux, name, kind) > 0;
   btf__free(vmlinux);
   return found;
 }
@@ -75,6 +76,9 @@ bool is_syscall_tracepoint(const bpf_program* p) {
 }
 
 bool is_lsm_prog(const bpf_program* p) { return bpf_program__type(p) == BPF_PROG_TYPE_LSM; }
+
+// File operations submitted through io_uring (raw_tp/io_uring_submit_req).
+bool is_uring_prog(const bpf_program* p) { return std::string(bpf_program__name(p)) == "cf_uring_submit_req"; }
 
 // The hard-link guard (kprobe/may_linkat), with either set of syscall hooks.
 bool is_link_guard(const bpf_program* p) { return std::string(bpf_program__name(p)) == "cf_link_guard"; }
@@ -328,8 +332,17 @@ void Sensor::open_and_configure(const SensorOptions& opts) {
     if (is_lsm_prog(p)) bpf_program__set_autoload(p, opts.lsm);
     // Where the function is not in BTF (inlined, renamed): links are still recorded (the
     // syscall exits), and a kill rule on a linked file is carried out from user space.
+    // Kernels before 5.19 name the tracepoint io_uring_submit_sqe, and kernels without io_uring
+    // have none: ring operations are then not judged (the agent says so).
+    if (is_uring_prog(p)) {
+      const bool can = kernel_has("btf_trace_io_uring_submit_req", BTF_KIND_TYPEDEF);
+      bpf_program__set_autoload(p, can);
+      if (!can)
+        spdlog::info("io_uring submissions are not observed (no io_uring_submit_req tracepoint in this kernel): "
+                     "file operations through a ring are not judged");
+    }
     if (is_link_guard(p)) {
-      const bool can = opts.link_guard && kernel_has_function("may_linkat");
+      const bool can = opts.link_guard && kernel_has("may_linkat", BTF_KIND_FUNC);
       bpf_program__set_autoload(p, can);
       if (!can)
         spdlog::info("hard-link guard off (no kprobes, or no may_linkat, in this kernel): links are recorded "
@@ -374,7 +387,8 @@ void Sensor::attach(const SensorOptions& opts) {
   };
   bpf_program* prog;
   bpf_object__for_each_program(prog, skel_->obj) {
-    if ((is_fentry_prog(prog) || is_syscall_tracepoint(prog) || is_lsm_prog(prog) || is_link_guard(prog)) &&
+    if ((is_fentry_prog(prog) || is_syscall_tracepoint(prog) || is_lsm_prog(prog) || is_link_guard(prog) ||
+         is_uring_prog(prog)) &&
         bpf_program__autoload(prog))
       tracing.push_back(prog);
   }
@@ -479,28 +493,19 @@ std::string Sensor::set_targets(const KernelTargets& t) {
   return "";
 }
 
-bool Sensor::track(uint32_t tgid, uint32_t root_tgid, uint32_t reason) {
+bool Sensor::track(uint32_t tgid, uint32_t root_tgid, uint32_t reason, const TrackedRole& role) {
   timespec ts{};
   clock_gettime(CLOCK_BOOTTIME, &ts);
   cf_tracked v{};
   v.since_ns = static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
   v.root_tgid = root_tgid;
   v.reason = reason;
-  v.group = tgid;
+  v.group = role.group ? role.group : tgid;
+  v.role = role.role;
+  v.origin = role.origin;
   int fd = bpf_map__fd(skel_->maps.tracked);
   if (bpf_map_update_elem(fd, &tgid, &v, BPF_NOEXIST) == 0) return true;
   return errno == EEXIST;
-}
-
-bool Sensor::set_role(uint32_t tgid, uint8_t role, uint8_t self_role, uint16_t ancestors, uint32_t group) {
-  int fd = bpf_map__fd(skel_->maps.tracked);
-  cf_tracked v{};
-  if (bpf_map_lookup_elem(fd, &tgid, &v) != 0) return false;
-  v.role = role;
-  v.self_role = self_role;
-  v.ancestors = ancestors;
-  v.group = group;
-  return bpf_map_update_elem(fd, &tgid, &v, BPF_EXIST) == 0;
 }
 
 bool Sensor::is_tracked(uint32_t tgid) const {

@@ -88,6 +88,15 @@ Counters read_counters(int fd);
 // Called on the reader thread for each record; must only copy and queue.
 using RecordCallback = std::function<void(const void* data, size_t size)>;
 
+// Where a process tracked from user space stands in the tree (the kernel judges the same at fork
+// and exec for the processes it sees start): its role, the role of the process it was forked
+// from (CF_ORIGIN_ROOT: it starts a tree), its tool run (0: its own).
+struct TrackedRole {
+  uint8_t role = 0;
+  uint8_t origin = CF_ORIGIN_ROOT;
+  uint32_t group = 0;
+};
+
 class Sensor {
  public:
   // Opens, configures, loads and attaches. Throws std::runtime_error with the reason.
@@ -99,10 +108,7 @@ class Sensor {
   // Replaces the target maps. Returns "" or an error text.
   std::string set_targets(const KernelTargets& targets);
   // Tracks tgid from user space (seeding, `clawfence run`). False if the map is full.
-  bool track(uint32_t tgid, uint32_t root_tgid, uint32_t reason);
-  // Sets the kernel's idea of a tracked process's role (user space judged it: seeded processes,
-  // roles on exe/argv). False if tgid is not tracked.
-  bool set_role(uint32_t tgid, uint8_t role, uint8_t self_role, uint16_t ancestors, uint32_t group);
+  bool track(uint32_t tgid, uint32_t root_tgid, uint32_t reason, const TrackedRole& role = TrackedRole());
   bool is_tracked(uint32_t tgid) const;
   // Every tracked tgid (an adopted map may hold processes tracked while no agent ran).
   std::vector<uint32_t> tracked_pids() const;

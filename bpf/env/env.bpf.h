@@ -148,19 +148,22 @@ static __noinline __attribute__((unused)) void cf_env_exec(struct task_struct *t
 static __always_inline void cf_env_ptrace_exit(struct pt_regs *regs, long ret)
 {
 	struct cf_inflight in = {};
-	struct cf_env rec = {};
+	struct cf_env *rec;
 
 	if (!cf_read_args(regs, CF_NR_ptrace, &in))
 		return;
 	if (in.args[0] != CF_PTRACE_ATTACH && in.args[0] != CF_PTRACE_SEIZE)
 		return;
-	cf_fill_hdr(&rec.hdr, CF_OP_ENV);
-	rec.hdr.size = sizeof(rec);
-	rec.kind = CF_ENV_PTRACE;
-	rec.flags = CF_ENV_RESULT;
-	rec.target = (__u32)in.args[1];
-	rec.result = ret;
-	cf_output(&rec, sizeof(rec));
+	rec = cf_reserve(sizeof(*rec));
+	if (!rec)
+		return;
+	cf_fill_hdr(&rec->hdr, CF_OP_ENV);
+	rec->hdr.size = sizeof(*rec);
+	rec->kind = CF_ENV_PTRACE;
+	rec->flags = CF_ENV_RESULT;
+	rec->target = (__u32)in.args[1];
+	rec->result = ret;
+	cf_submit(rec);
 }
 
 #endif /* CF_ENV_BPF_H */

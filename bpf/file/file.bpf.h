@@ -81,7 +81,8 @@ static __always_inline void cf_file_open_exit(const struct cf_inflight *in, long
 			struct path fp = BPF_CORE_READ(f, f_path);
 
 			cf_append_path(&w, 0, &fp);
-			cf_guard_path(cf_lookup_tracked(cf_current_tgid()), CF_GPATH_ON_OPEN, false, &rec->verdict);
+			cf_guard_path(cf_lookup_tracked(cf_current_tgid()), CF_GPATH_ON_OPEN | cf_open_access(rec->flags),
+				      false, &rec->verdict);
 			cf_file_finish(rec, &w);
 			return;
 		}
@@ -172,7 +173,8 @@ static __always_inline void cf_file_link_guard(const struct path *old)
 		return;
 	}
 	cf_append_path(&w, 0, &p);
-	cf_gpath_decide(cfg, t->role, CF_GPATH_ON_OPEN, false, &rec->verdict);
+	/* a link to a file gives its reader a new name for it: judged as a read */
+	cf_gpath_decide(cfg, t->role, CF_GPATH_ON_OPEN | CF_GPATH_READ, false, &rec->verdict);
 	if (rec->verdict.verdict != CF_VERDICT_NONE)
 		cf_file_finish(rec, &w);
 }

@@ -17,14 +17,6 @@ struct {
 	__type(value, struct cf_guard_config);
 } guard_config SEC(".maps") CF_SHARED;
 
-/* comm -> role index, for roles matched on comm. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 256);
-	__type(key, char[CF_COMM_LEN]);
-	__type(value, __u8);
-} guard_role_comms SEC(".maps") CF_SHARED;
-
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, CF_GUARD_RULES);
@@ -183,12 +175,24 @@ static __always_inline const struct cf_evasion_rule *cf_evasion_applies(const st
 static __always_inline void cf_guard_rec_begin(struct cf_guard_rec *rec, __u32 what, const struct cf_tracked *t,
 					       const struct cf_guard_config *cfg)
 {
-	cf_fill_hdr(&rec->hdr, CF_OP_GUARD);
+	cf_fill_hdr_role(&rec->hdr, CF_OP_GUARD, t->role);
 	rec->hdr.size = sizeof(*rec);
 	rec->what = what;
 	rec->verdict.rule = CF_RULE_NONE;
 	rec->verdict.role = t->role;
 	rec->verdict.generation = cfg ? cfg->generation : 0;
+}
+
+/* What `action` comes to in the current mode, done: counted, and SIGKILL sent when it is a kill.
+ * Independent of any record (a full ring buffer must not spare the process). */
+static __always_inline __u8 cf_guard_act(const struct cf_guard_config *cfg, __u8 action)
+{
+	__u8 verdict = cf_verdict_for(cfg, action);
+
+	if (verdict == CF_VERDICT_KILLED)
+		bpf_send_signal(9);
+	cf_verdict_count(verdict);
+	return verdict;
 }
 
 /* Judges the record under `er` with `action`, what can still be done at this hook: the verdict
@@ -201,30 +205,6 @@ static __always_inline void cf_guard_rec_judge(struct cf_guard_rec *rec, const s
 	if (rec->verdict.verdict == CF_VERDICT_KILLED)
 		bpf_send_signal(9);
 	cf_verdict_count(rec->verdict.verdict);
-}
-
-/*
- * A process's role from its own comm and its ancestors' roles, as rules/ order says: the first
- * role (index order = file order) that the comm matches or whose `descendant_of` role an
- * ancestor had. Roles matched on an executable path or argv are judged in user space.
- */
-static __always_inline void cf_judge_role(struct cf_tracked *t, const char *comm)
-{
-	const struct cf_guard_config *cfg = cf_guard_cfg();
-	const __u8 *self = bpf_map_lookup_elem(&guard_role_comms, comm);
-
-	t->self_role = self ? *self : 0;
-	t->role = 0;
-	if (!cfg)
-		return;
-	for (__u32 r = 1; r < CF_ROLE_MAX; r++) {
-		__u8 parent = cfg->role_parent[r];
-
-		if (t->self_role == r || (parent && parent < CF_ROLE_MAX && (t->ancestors & (1u << parent)))) {
-			t->role = r;
-			return;
-		}
-	}
 }
 
 /* IPv4 (first 4 bytes of `addr`) or IPv6 as the 16-byte form the guard maps use. */

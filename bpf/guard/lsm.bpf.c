@@ -15,6 +15,7 @@
 #include "../lib/common.bpf.h"
 #include "../lib/strings.bpf.h"
 #include "guard.bpf.h"
+#include "roles.bpf.h"
 #include "paths.bpf.h"
 
 #define CF_EPERM 1
@@ -98,62 +99,26 @@ int BPF_PROG(cf_lsm_file_open, struct file *file, int ret)
 		return 0;
 	/* every open, the exec's own open of the file (and its interpreter) included: a file the
 	 * rules deny is denied however it is opened */
-	return cf_lsm_judge(t, file, CF_GPATH_ON_OPEN, CF_FILE_OPEN, BPF_CORE_READ(file, f_flags));
-}
+	__u32 flags = BPF_CORE_READ(file, f_flags);
 
-/* bpf_loop body: scans the exec'd name backwards for its last '/' (kbasename). */
-struct cf_base_ctx {
-	const char *name; /* in the scratch record's data area */
-	__u32 len;
-	__u32 base;       /* offset of the last component */
-};
-
-static long cf_base_step(__u32 i, void *data)
-{
-	struct cf_base_ctx *c = data;
-	__u32 k;
-
-	if (i >= c->len)
-		return 1;
-	k = c->len - 1 - i;
-	if (c->name[k & (CF_PATH_MAX - 1)] == '/') {
-		c->base = k + 1;
-		return 1;
-	}
-	return 0;
+	return cf_lsm_judge(t, file, CF_GPATH_ON_OPEN | cf_open_access(flags), CF_FILE_OPEN, flags);
 }
 
 /*
- * The role the process will have once this exec succeeds: sched_process_exec judges it again on
- * the new comm (process/process.bpf.c), and a rule for the tool role must hold for the gateway's
- * child exec'ing curl although, until the exec, the child still has the gateway's role. The new
- * comm is what begin_new_exec() sets: the last component of bprm->filename, or the file's name
- * when comm_from_dentry says so (execveat of a descriptor, since Linux 6.14; CO-RE probed).
+ * The role the process will have once this exec succeeds (sched_process_exec judges it again,
+ * guard/roles.bpf.h): a rule for the tool role must hold for the gateway's child exec'ing curl
+ * although, until the exec, the child still has the gateway's role. The new argv is in the new
+ * mm, which cannot be read from here: rules that name argv do not hold, so a helper's exec is
+ * judged as the role it would get without them (the tool, in the shipped rules): the stricter.
  */
 static __always_inline void cf_lsm_exec_role(struct cf_tracked *nt, struct linux_binprm *bprm)
 {
-	struct cf_scratch *s = cf_get_scratch();
-	char comm[CF_COMM_LEN] = {};
-	struct cf_base_ctx c = {};
-	long n;
+	struct cf_role_exec e = { .argv_unknown = true };
 
-	if (!s)
+	if (cf_role_final(cf_guard_cfg(), nt->role))
 		return;
-	c.name = (const char *)s->buf + CF_FIXED_MAX;
-	if (bpf_core_field_exists(bprm->comm_from_dentry) && BPF_CORE_READ_BITFIELD_PROBED(bprm, comm_from_dentry)) {
-		bpf_probe_read_kernel_str(comm, sizeof(comm), BPF_CORE_READ(bprm, file, f_path.dentry, d_name.name));
-		cf_judge_role(nt, comm);
-		return;
-	}
-	n = bpf_probe_read_kernel_str((void *)c.name, CF_PATH_MAX, BPF_CORE_READ(bprm, filename));
-	if (n <= 1)
-		return;
-	c.len = (n - 1) & (CF_PATH_MAX - 1);
-	/* a component is at most CF_NAME_MAX bytes: the last '/' is no further back */
-	bpf_loop(CF_NAME_MAX + 1, cf_base_step, &c, 0);
-	for (__u32 j = 0; j < CF_COMM_LEN - 1 && c.base + j < c.len; j++)
-		comm[j] = c.name[(c.base + j) & (CF_PATH_MAX - 1)];
-	cf_judge_role(nt, comm);
+	bpf_probe_read_kernel_str(e.exe, sizeof(e.exe), BPF_CORE_READ(bprm, file, f_path.dentry, d_name.name));
+	cf_role_judge(nt, &e);
 }
 
 /*

@@ -61,7 +61,10 @@ static __always_inline bool cf_gpath_holds(const struct cf_gpath_judge *j, const
 {
 	__u16 f = p->flags;
 
-	if (!(f & j->on) || !cf_role_applies(p->role_mask, j->role))
+	if (!(f & j->on & (CF_GPATH_ON_OPEN | CF_GPATH_ON_EXEC)) || !cf_role_applies(p->role_mask, j->role))
+		return false;
+	/* a pattern for some kinds of access holds only for an operation of one of them */
+	if ((f & CF_GPATH_ACCESS) && !(f & j->on & CF_GPATH_ACCESS))
 		return false;
 	if (p->action != CF_ACTION_KILL && !(j->refusing && p->action == CF_ACTION_BLOCK))
 		return false;
@@ -212,6 +215,21 @@ static __always_inline const struct cf_guard_config *cf_gpath_judging(bool refus
 	if (!cfg || !(cfg->flags & CF_GUARD_PATHS) || !!(cfg->flags & CF_GUARD_LSM) != refusing)
 		return NULL;
 	return cfg;
+}
+
+/* What an open does, as path patterns' `access` names it (CF_GPATH_READ, _WRITE, _CREATE). */
+static __always_inline __u16 cf_open_access(__u32 flags)
+{
+	__u32 acc = flags & 3; /* O_ACCMODE */
+	__u16 out = 0;
+
+	if (acc == 0 /* O_RDONLY */ || acc == 2 /* O_RDWR */)
+		out |= CF_GPATH_READ;
+	if (acc == 1 /* O_WRONLY */ || acc == 2 || (flags & (01000 /* O_TRUNC */ | 02000 /* O_APPEND */)))
+		out |= CF_GPATH_WRITE;
+	if (flags & 0100 /* O_CREAT */)
+		out |= CF_GPATH_CREATE;
+	return out;
 }
 
 /*

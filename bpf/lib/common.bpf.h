@@ -9,19 +9,21 @@
 #include <bpf/bpf_tracing.h>
 #include "clawfence/abi.h"
 
-_Static_assert(sizeof(struct cf_hdr) == 48, "cf_hdr layout");
+_Static_assert(sizeof(struct cf_hdr) == 64, "cf_hdr layout");
 _Static_assert(sizeof(struct cf_strs) == 16, "cf_strs layout");
-_Static_assert(sizeof(struct cf_exec) == 104, "cf_exec layout");
-_Static_assert(sizeof(struct cf_fork) == 64, "cf_fork layout");
-_Static_assert(sizeof(struct cf_exit) == 64, "cf_exit layout");
-_Static_assert(sizeof(struct cf_comm) == 72, "cf_comm layout");
-_Static_assert(sizeof(struct cf_file) == 96, "cf_file layout");
-_Static_assert(sizeof(struct cf_net) == 96, "cf_net layout");
-_Static_assert(sizeof(struct cf_dns) == 72 + CF_DNS_MAX, "cf_dns layout");
+_Static_assert(sizeof(struct cf_exec) == 120, "cf_exec layout");
+_Static_assert(sizeof(struct cf_fork) == 80, "cf_fork layout");
+_Static_assert(sizeof(struct cf_exit) == 80, "cf_exit layout");
+_Static_assert(sizeof(struct cf_comm) == 88, "cf_comm layout");
+_Static_assert(sizeof(struct cf_file) == 112, "cf_file layout");
+_Static_assert(sizeof(struct cf_net) == 112, "cf_net layout");
+_Static_assert(sizeof(struct cf_dns) == 88 + CF_DNS_MAX, "cf_dns layout");
 _Static_assert(sizeof(struct cf_cgpat) == 12 + 2 * CF_CGPAT_LEN, "cf_cgpat layout");
 _Static_assert(sizeof(struct cf_tracked) == 24, "cf_tracked layout");
-_Static_assert(sizeof(struct cf_env) == 96, "cf_env layout");
-_Static_assert(sizeof(struct cf_guard_rec) == 112, "cf_guard_rec layout");
+_Static_assert(sizeof(struct cf_env) == 112, "cf_env layout");
+_Static_assert(sizeof(struct cf_guard_rec) == 128, "cf_guard_rec layout");
+_Static_assert(sizeof(struct cf_role_rule) == 40 + CF_ROLE_ARGS * (4 + CF_ROLE_TEXT), "cf_role_rule layout");
+_Static_assert(CF_ROLE_TEXT <= 255 && CF_ROLE_EXE <= 255, "role rule lengths are bytes");
 _Static_assert(sizeof(struct cf_guard_rule) == 40, "cf_guard_rule layout");
 _Static_assert(sizeof(struct cf_gpath) == 32, "cf_gpath layout");
 /* The verifier only accepts the masked offsets below if these are powers of two. */
@@ -157,32 +159,79 @@ static __always_inline struct cf_scratch *cf_get_scratch(void)
 	return bpf_map_lookup_elem(&scratch, &zero);
 }
 
-static __always_inline void cf_fill_hdr(struct cf_hdr *h, __u16 op)
+/*
+ * The header of a record about the current task, a process of role `role`. `comm` is the
+ * process's name, the thread group leader's: a thread's own name (Node names its threads
+ * libuv-worker, WorkerThread, ...) is `thread_comm`.
+ */
+static __always_inline void cf_fill_hdr_role(struct cf_hdr *h, __u16 op, __u8 role)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 
 	h->op = op;
 	h->size = 0;
 	h->cpu = bpf_get_smp_processor_id();
+	h->role = role;
 	h->ts_ns = bpf_ktime_get_boot_ns();
 	h->tgid = id >> 32;
 	h->tid = (__u32)id;
 	h->cgroup_id = bpf_get_current_cgroup_id();
-	bpf_get_current_comm(h->comm, sizeof(h->comm));
+	bpf_get_current_comm(h->thread_comm, sizeof(h->thread_comm));
+	if (h->tid == h->tgid) {
+		__builtin_memcpy(h->comm, h->thread_comm, sizeof(h->comm));
+	} else {
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+		BPF_CORE_READ_STR_INTO(&h->comm, task, group_leader, comm);
+	}
+}
+
+/* As cf_fill_hdr_role, for a record whose caller has not looked the process up. */
+static __always_inline void cf_fill_hdr(struct cf_hdr *h, __u16 op)
+{
+	const struct cf_tracked *t = cf_lookup_tracked(cf_current_tgid());
+
+	cf_fill_hdr_role(h, op, t ? t->role : 0);
+}
+
+/* Whether to wake the reader for the record about to be written (see cf_wakeup_bytes). */
+static __always_inline __u64 cf_wakeup_flags(void)
+{
+	if (!cf_wakeup_bytes)
+		return 0;
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= cf_wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 }
 
 /* Copies a finished record into the ring buffer; `size` must already be bounded. */
 static __always_inline void cf_output(void *rec, __u64 size)
 {
-	__u64 flags = 0;
-
-	if (cf_wakeup_bytes)
-		flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= cf_wakeup_bytes ? BPF_RB_FORCE_WAKEUP
-											 : BPF_RB_NO_WAKEUP;
-	if (bpf_ringbuf_output(&events, rec, size, flags)) {
+	if (bpf_ringbuf_output(&events, rec, size, cf_wakeup_flags())) {
 		cf_lost_record();
 		return;
 	}
+	cf_count(CF_CNT_RECORDS);
+}
+
+/*
+ * A fixed-size record built in place in the ring buffer, zeroed, rather than on the stack (the
+ * syscall dispatchers' whole call chain has 512 bytes); NULL (counted as lost) when there is no
+ * room. cf_submit() writes it.
+ */
+static __always_inline void *cf_reserve(__u64 size)
+{
+	void *rec = bpf_ringbuf_reserve(&events, size, 0);
+
+	if (!rec) {
+		cf_lost_record();
+		return NULL;
+	}
+	__builtin_memset(rec, 0, size);
+	return rec;
+}
+
+static __always_inline void cf_submit(void *rec)
+{
+	bpf_ringbuf_submit(rec, cf_wakeup_flags());
 	cf_count(CF_CNT_RECORDS);
 }
 

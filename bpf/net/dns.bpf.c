@@ -401,7 +401,10 @@ int cf_dns_ingress(struct __sk_buff *skb)
 	rec->hdr.tgid = owner->tgid;
 	rec->hdr.tid = 0;
 	rec->hdr.cgroup_id = 0;
+	rec->hdr.role = owner->role;
+	rec->hdr._pad = 0;
 	__builtin_memset(rec->hdr.comm, 0, sizeof(rec->hdr.comm));
+	__builtin_memset(rec->hdr.thread_comm, 0, sizeof(rec->hdr.thread_comm));
 	rec->family = family;
 	rec->port = 53;
 	rec->flags = flags;

@@ -37,6 +37,7 @@ static __always_inline void cf_budget_report(struct cf_budget_judge *j, const st
 	rec.hdr.cpu = bpf_get_smp_processor_id();
 	rec.hdr.ts_ns = j->now;
 	rec.hdr.tgid = j->owner->tgid; /* may run in softirq: the owner, not current */
+	rec.hdr.role = j->owner->role;
 	rec.what = CF_GUARD_BUDGET;
 	rec.verdict.verdict = verdict;
 	rec.verdict.role = j->owner->role;

@@ -30,21 +30,23 @@ static __always_inline void cf_net_emit(__u32 op, long nr, long ret, __u16 flags
 					__u8 protocol, __u8 sock_type, const __u8 *addr,
 					const struct cf_verdict *verdict)
 {
-	struct cf_net rec = {};
+	struct cf_net *rec = cf_reserve(sizeof(*rec));
 
-	cf_fill_hdr(&rec.hdr, CF_OP_NET);
-	rec.hdr.size = sizeof(rec);
-	rec.net_op = op;
-	rec.syscall = nr;
-	rec.result = ret;
-	rec.flags = flags;
-	rec.family = family;
-	rec.port = port;
-	rec.protocol = protocol;
-	rec.sock_type = sock_type;
-	__builtin_memcpy(rec.addr, addr, sizeof(rec.addr));
-	rec.verdict = *verdict;
-	cf_output(&rec, sizeof(rec));
+	if (!rec)
+		return;
+	cf_fill_hdr(&rec->hdr, CF_OP_NET);
+	rec->hdr.size = sizeof(*rec);
+	rec->net_op = op;
+	rec->syscall = nr;
+	rec->result = ret;
+	rec->flags = flags;
+	rec->family = family;
+	rec->port = port;
+	rec->protocol = protocol;
+	rec->sock_type = sock_type;
+	__builtin_memcpy(rec->addr, addr, sizeof(rec->addr));
+	rec->verdict = *verdict;
+	cf_submit(rec);
 }
 
 /* Entry of a network syscall by a tracked process: state for the cgroup hooks to fill. */

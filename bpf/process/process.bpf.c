@@ -5,12 +5,14 @@
  * A process is tracked when it matches a target at exec (comm, argv needle, target cgroup),
  * when it renames itself to a target comm, when user space adds it, or when its parent is
  * tracked at fork. The fork tracepoint fires before the child is first woken, so a child is
- * tracked before its first instruction. Only tracked processes produce records.
+ * tracked before its first instruction. Only tracked processes produce records. Roles are
+ * judged at exec (guard/roles.bpf.h).
  */
 #include "../lib/common.bpf.h"
 #include "../lib/strings.bpf.h"
 #include "../lib/syscalls.bpf.h"
 #include "../guard/guard.bpf.h"
+#include "../guard/roles.bpf.h"
 #include "../guard/paths.bpf.h"
 #include "../env/env.bpf.h"
 
@@ -29,21 +31,14 @@ int BPF_PROG(cf_fork, struct task_struct *parent, struct task_struct *child)
 	t = cf_lookup_tracked(ptgid);
 	if (!t)
 		return 0;
-	/*
-	 * The child runs the parent's program under the parent's comm until it execs: same role.
-	 * A child of a process with a role of its own (the gateway) starts a new group: a tool run.
-	 */
 	child_t.root_tgid = t->root_tgid;
 	child_t.reason = CF_TRACK_INHERITED;
-	child_t.role = t->role;
-	child_t.self_role = t->self_role;
-	child_t.ancestors = t->ancestors | (t->self_role && t->self_role < CF_ROLE_MAX ? 1u << t->self_role : 0);
-	child_t.group = t->self_role ? ctgid : t->group;
+	cf_role_inherit(&child_t, t, ctgid);
 	if (!cf_track(ctgid, &child_t))
 		return 0;
 	cf_count(CF_CNT_TRACKED_FORK);
 
-	cf_fill_hdr(&rec.hdr, CF_OP_FORK);
+	cf_fill_hdr_role(&rec.hdr, CF_OP_FORK, t->role);
 	rec.hdr.size = sizeof(rec);
 	rec.child_tgid = ctgid;
 	rec.child_start_ns = BPF_CORE_READ(child, start_boottime);
@@ -138,8 +133,8 @@ int BPF_PROG(cf_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	if (t) {
 		reason = t->reason;
 		root = t->root_tgid;
-		/* a new program and comm: judge the role again */
-		cf_judge_role(t, rec->hdr.comm);
+		/* a new program: judge the role again (a final role is kept) */
+		cf_role_judge_exec(t, bprm, rec->data, rec->strs.len[0]);
 	} else {
 		__u64 cgid = rec->hdr.cgroup_id;
 
@@ -151,9 +146,9 @@ int BPF_PROG(cf_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 			reason = CF_TRACK_ARGV;
 		if (!reason)
 			return 0;
-		struct cf_tracked nt = { .root_tgid = tgid, .reason = reason, .group = tgid };
+		struct cf_tracked nt = { .root_tgid = tgid, .reason = reason, .group = tgid, .origin = CF_ORIGIN_ROOT };
 
-		cf_judge_role(&nt, rec->hdr.comm);
+		cf_role_judge_exec(&nt, bprm, rec->data, rec->strs.len[0]);
 		if (!cf_track(tgid, &nt))
 			return 0;
 		cf_count(CF_CNT_TRACKED_MATCH);
@@ -166,6 +161,7 @@ int BPF_PROG(cf_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	rec->start_ns = BPF_CORE_READ(p, start_boottime);
 	rec->track_reason = reason;
 	rec->root_tgid = root;
+	rec->hdr.role = t ? t->role : 0;
 
 	w.data = rec->data;
 	w.strs = &rec->strs;
@@ -218,35 +214,44 @@ SEC("raw_tp/task_rename")
 int BPF_PROG(cf_rename, struct task_struct *task, const char *comm)
 {
 	__u32 tgid = BPF_CORE_READ(task, tgid);
+	struct cf_tracked nt = { .root_tgid = tgid, .reason = CF_TRACK_RENAME, .group = tgid, .origin = CF_ORIGIN_ROOT };
+	struct cf_tracked *t;
 	struct cf_comm rec = {};
+	__u8 role;
 
 	if (tgid == cf_agent_tgid)
+		return 0;
+	/*
+	 * A thread's name is its own: Node names every thread it starts (libuv-worker, WorkerThread,
+	 * node-V8Worker), and none of that renames the process. Only the main thread's name is.
+	 */
+	if (BPF_CORE_READ(task, pid) != tgid)
 		return 0;
 	/* exec renames the task to the new binary's name: the exec record already says that */
 	if (bpf_core_field_exists(task->in_execve) && BPF_CORE_READ_BITFIELD_PROBED(task, in_execve))
 		return 0;
 	bpf_probe_read_kernel_str(rec.new_comm, sizeof(rec.new_comm), comm);
-	struct cf_tracked *t = cf_lookup_tracked(tgid);
-
-	if (!t) {
-		struct cf_tracked nt = { .root_tgid = tgid, .reason = CF_TRACK_RENAME, .group = tgid };
-
+	t = cf_lookup_tracked(tgid);
+	if (t) {
+		role = t->role; /* a tracked process's role does not follow its name */
+	} else {
+		/* a process that names itself as a target starts a tree */
 		if (!bpf_map_lookup_elem(&target_comms, rec.new_comm))
 			return 0;
-		cf_judge_role(&nt, rec.new_comm);
+		cf_role_judge(&nt, NULL);
 		if (!cf_track(tgid, &nt))
 			return 0;
 		cf_count(CF_CNT_TRACKED_MATCH);
 		rec.track_reason = CF_TRACK_RENAME;
-	} else {
-		cf_judge_role(t, rec.new_comm);
+		role = nt.role;
 	}
 
-	cf_fill_hdr(&rec.hdr, CF_OP_COMM);
-	/* The renamed task may not be current (a write to /proc/PID/comm). */
+	cf_fill_hdr_role(&rec.hdr, CF_OP_COMM, role);
+	/* The renamed task may not be current (a write to /proc/PID/comm): the header is its. */
 	rec.hdr.tgid = tgid;
-	rec.hdr.tid = BPF_CORE_READ(task, pid);
+	rec.hdr.tid = tgid;
 	BPF_CORE_READ_STR_INTO(&rec.hdr.comm, task, comm);
+	__builtin_memcpy(rec.hdr.thread_comm, rec.hdr.comm, sizeof(rec.hdr.comm));
 	rec.hdr.size = sizeof(rec);
 	cf_output(&rec, sizeof(rec));
 	return 0;

@@ -14,7 +14,7 @@
 #include <linux/types.h>
 #endif
 
-#define CF_ABI_VERSION 1
+#define CF_ABI_VERSION 2
 
 /* ---- limits ------------------------------------------------------------------------------ */
 
@@ -117,16 +117,24 @@ struct cf_verdict {
 	__u32 generation; /* policy generation the decision was made under */
 };
 
-/* Every record starts with this header. `size` is the whole record including variable data. */
+/*
+ * Every record starts with this header. `size` is the whole record including variable data.
+ * `comm` is the process's name (its thread group leader's), `thread_comm` the name of the thread
+ * that acted: Node names every thread (libuv-worker, WorkerThread), and a thread's name is not
+ * its process's.
+ */
 struct cf_hdr {
 	__u16 op;
 	__u16 size;
-	__u32 cpu;
+	__u16 cpu;
+	__u8 role;       /* the process's role index as the kernel judged it (0: none) */
+	__u8 _pad;
 	__u64 ts_ns;     /* CLOCK_BOOTTIME */
 	__u32 tgid;
 	__u32 tid;
 	__u64 cgroup_id; /* cgroup v2 id of the task */
 	char comm[CF_COMM_LEN];
+	char thread_comm[CF_COMM_LEN];
 };
 
 /* Flags shared by records that carry strings. */
@@ -178,7 +186,8 @@ struct cf_exit {
 	__u64 start_ns;
 };
 
-/* comm change (prctl PR_SET_NAME, write to /proc/PID/comm): hdr.comm holds the old name. */
+/* A process's rename (prctl PR_SET_NAME or a write to /proc/PID/comm by its main thread; other
+ * threads' names are theirs, not the process's): hdr.comm holds the old name. */
 struct cf_comm {
 	struct cf_hdr hdr;
 	char new_comm[CF_COMM_LEN];
@@ -256,9 +265,10 @@ struct cf_dns {
 };
 
 enum cf_guard_what {
-	CF_GUARD_IO_URING = 1,   /* io_uring_setup: its operations bypass the syscall tracepoints */
+	CF_GUARD_IO_URING = 1,   /* io_uring_setup (Node 26's libuv sets up rings in every process) */
 	CF_GUARD_RAW_SOCKET = 2, /* a raw, packet or ICMP socket: a way around connect */
 	CF_GUARD_BUDGET = 3,     /* egress past a byte budget (once per window and process group) */
+	CF_GUARD_IO_URING_OP = 4, /* a file operation submitted through a ring: the syscall sensors never see it */
 };
 
 /* Something a guard judged that has no record of its own. */
@@ -272,7 +282,7 @@ struct cf_guard_rec {
 	__u32 group;      /* budget: the process group (tool run) charged */
 	__u16 family;     /* socket: AF_*; budget: of the destination */
 	__u16 port;       /* budget: destination port, host order */
-	__u16 type;       /* socket: SOCK_* */
+	__u16 type;       /* socket: SOCK_*; io_uring operation: its IORING_OP_* */
 	__u16 protocol;   /* socket: protocol */
 	__u32 _pad;
 	__u8 addr[16];    /* budget: destination, network order */
@@ -352,15 +362,18 @@ struct cf_sock_owner {
 	__u8 _pad[7];
 };
 
+/* cf_tracked.origin of a process that started a watched tree (it matched a target). */
+#define CF_ORIGIN_ROOT 0xff
+
 /* tracked: tgid -> this. Never LRU: an evicted entry would silently stop watching a process. */
 struct cf_tracked {
 	__u64 since_ns;
 	__u32 root_tgid;
 	__u32 reason;    /* enum cf_track_reason */
-	__u32 group;     /* budget group: the tool run (the gateway's child) this process is part of */
-	__u16 ancestors; /* bit r: an ancestor had (self-matched) role r */
-	__u8 role;       /* role index (0: none), as the kernel judges it: comm and descent */
-	__u8 self_role;  /* the role its own comm matched (0: none) */
+	__u32 group;     /* budget group: the tool run (the first process below a non-final role) */
+	__u8 role;       /* role index (0: none), judged at exec from the role rules */
+	__u8 origin;     /* the role of the process it was forked from, or CF_ORIGIN_ROOT */
+	__u16 _pad;
 };
 
 /* argv needle for in-kernel target matching. */
@@ -435,7 +448,8 @@ struct cf_guard_config {
 	__u64 dns_min_ttl_ns;    /* an address learned from DNS lives at least this long */
 	__u64 dns_hold_ns;       /* and at least this long after the last packet sent to it */
 	__u64 fail_closed_ns;    /* fail-closed: refuse new egress this long after a lost record */
-	__u8 role_parent[CF_ROLE_MAX]; /* role r is the role of descendants of role_parent[r] (0: no) */
+	__u16 role_final;        /* bit r: role r is kept at exec and by every descendant */
+	__u8 _pad2[14];
 	struct cf_evasion_rule evasion[CF_EVASION_MAX];
 	__u16 budget_roles; /* bit r: some budget counts role r's bytes (0xffff: every role) */
 	__u16 _pad1[3];
@@ -537,7 +551,13 @@ enum cf_gpath_flag {
 	CF_GPATH_BASE_PREFIX = 1 << 4,
 	CF_GPATH_ON_OPEN = 1 << 5, /* judged at open */
 	CF_GPATH_ON_EXEC = 1 << 6, /* judged at exec (the executed file) */
+	/* The rule's `access:` (none: any). An open is read, write (O_WRONLY, O_RDWR, O_TRUNC,
+	 * O_APPEND) and/or create (O_CREAT); the judge is handed what the operation is. */
+	CF_GPATH_READ = 1 << 7,
+	CF_GPATH_WRITE = 1 << 8,
+	CF_GPATH_CREATE = 1 << 9,
 };
+#define CF_GPATH_ACCESS (CF_GPATH_READ | CF_GPATH_WRITE | CF_GPATH_CREATE)
 
 struct cf_gpath {
 	__u16 flags;       /* enum cf_gpath_flag; 0: unused */
@@ -558,6 +578,48 @@ struct cf_gpath_key {
 
 struct cf_gpath_dir {
 	char dir[CF_GPATH_KEY]; /* zero padded */
+};
+
+/*
+ * Role rules (guard_role_rules[i], judged in index order at every exec of a tracked process whose
+ * role is not final): the first rule whose `from_mask` holds the process's origin and whose
+ * conditions hold gives it `role`. The conditions are on what the kernel holds at exec: the
+ * executed file's name (the dentry's, so a symlink's target) and argv, element by element.
+ */
+#define CF_ROLE_RULES 32
+#define CF_ROLE_ARGS 12  /* argv elements a rule names */
+#define CF_ROLE_TEXT 96  /* bytes of an element's literal parts */
+#define CF_ROLE_EXE 32
+
+enum cf_role_arg_kind {
+	CF_RARG_ANY = 0,   /* any argument */
+	CF_RARG_EXACT = 1, /* exactly text[0..prefix_len) */
+	CF_RARG_GLOB = 2,  /* starts with the prefix and ends with the suffix (the '*' between: anything) */
+};
+
+struct cf_role_arg {
+	__u8 kind;       /* enum cf_role_arg_kind */
+	__u8 prefix_len;
+	__u8 suffix_len;
+	__u8 _pad;
+	char text[CF_ROLE_TEXT]; /* the prefix, then the suffix */
+};
+
+enum cf_role_rule_flag {
+	CF_RR_USED = 1 << 0,
+	CF_RR_EXE = 1 << 1,       /* the executed file's name must be `exe` */
+	CF_RR_ARGV = 1 << 2,      /* argv[0..nargs) must match args */
+	CF_RR_MORE_ARGS = 1 << 3, /* with CF_RR_ARGV: further arguments may follow */
+};
+
+struct cf_role_rule {
+	__u16 from_mask; /* bit 0: a process that started a watched tree; bit r: forked by role r */
+	__u8 role;       /* the role given */
+	__u8 flags;      /* enum cf_role_rule_flag */
+	__u8 nargs;
+	__u8 _pad[3];
+	char exe[CF_ROLE_EXE]; /* zero padded: compared as whole words */
+	struct cf_role_arg args[CF_ROLE_ARGS];
 };
 
 /* env_fold: one entry per (process, variable name) read in the current window. */

@@ -44,34 +44,6 @@ class E2E : public ::testing::Test {
   std::string bin_, workloads_, dir_, out_;
 };
 
-// A background `clawfence agent`, started with the given rules and its network hooks on a
-// cgroup the test owns; stopped with SIGINT.
-class Agent {
- public:
-  Agent(const std::string& bin, const std::string& rules, const std::string& cgroup, const std::string& out,
-        const std::string& log, const std::vector<std::string>& extra = {})
-      : log_(log), child_(argv(bin, rules, cgroup, out, extra), "", log) {}
-  static std::vector<std::string> argv(const std::string& bin, const std::string& rules, const std::string& cgroup,
-                                       const std::string& out, const std::vector<std::string>& extra) {
-    std::vector<std::string> a = {bin, "agent", "--rules", rules, "--cgroup", cgroup, "--pin", "never", "-o", out};
-    for (auto& f : private_outputs(out.substr(0, out.rfind('/')))) a.push_back(f);
-    a.insert(a.end(), extra.begin(), extra.end());
-    return a;
-  }
-  bool ready() {
-    return eventually([&] { return read_file(log_).find("watching:") != std::string::npos; }, seconds(20));
-  }
-  int stop() {
-    child_.signal(SIGINT);
-    return child_.wait(seconds(20));
-  }
-  std::string log() const { return read_file(log_); }
-
- private:
-  std::string log_;
-  Child child_;
-};
-
 TEST_F(E2E, RunReturnsTheCommandsExitStatusAndTracksFromTheFirstExec) {
   EXPECT_EQ(clawfence_run({"/bin/sh", "-c", "exit 7"}), 7);
   auto evs = read_events(out_);
@@ -356,7 +328,7 @@ TEST_F(E2E, FakeOpenClawGatewayTreeUnderTheShippedRules) {
   ASSERT_EQ(agent.stop(), 0) << agent.log();
   auto evs = read_events(out_);
 
-  // The wrapper renamed itself to "openclaw": that rename is what started tracking.
+  // The gateway renamed itself to "openclaw": that rename is what started tracking.
   const v1::Event* rename = nullptr;
   for (const auto& e : evs)
     if (e.kind() == v1::Event::COMM && e.comm().new_comm() == "openclaw" && e.process().tracked_by() == "rename")
@@ -367,19 +339,22 @@ TEST_F(E2E, FakeOpenClawGatewayTreeUnderTheShippedRules) {
   const v1::Event* cfg = find_open(evs, work + "/openclaw.json");
   ASSERT_NE(cfg, nullptr) << describe(evs, 200);
   EXPECT_EQ(cfg->process().comm(), "openclaw-gatewa");
-  // The shell tool's read, with the whole lineage up to the wrapper.
+  EXPECT_EQ(cfg->process().role(), "gateway");
+  // The shell tool's read, with the whole lineage up to the gateway and each one's role: the
+  // tool's shell (the broker's `sh -c` wrapper, which exec'd bash), the broker running
+  // OpenClaw's own file (a helper), the gateway.
   const v1::Event* tool = find_open(evs, work + "/workspace/notes.txt");
   ASSERT_NE(tool, nullptr) << describe(evs, 200);
   EXPECT_EQ(tool->process().comm(), "cat");
+  EXPECT_EQ(tool->process().role(), "tool");
   EXPECT_EQ(tool->process().target(), "openclaw");
   std::vector<std::string> chain;
-  for (const auto& a : tool->process().lineage()) chain.push_back(a.comm());
-  ASSERT_GE(chain.size(), 4u) << tool->DebugString();
-  EXPECT_EQ(chain[0], "sh");
-  EXPECT_EQ(chain[1], "openclaw-broker");
-  EXPECT_EQ(chain[2], "openclaw-gatewa");
-  EXPECT_EQ(chain[3], "openclaw");
-  EXPECT_EQ(tool->process().lineage(3).pid(), tool->process().root_pid());
+  for (const auto& a : tool->process().lineage()) chain.push_back(a.comm() + "/" + a.role());
+  ASSERT_GE(chain.size(), 3u) << tool->DebugString();
+  EXPECT_EQ(chain[0], "bash/tool");
+  EXPECT_EQ(chain[1], "node/helper");
+  EXPECT_EQ(chain[2], "openclaw-gatewa/gateway");
+  EXPECT_EQ(tool->process().lineage(2).pid(), tool->process().root_pid());
   // The tool's write is reported too.
   bool wrote = false;
   for (const auto& e : evs)
@@ -403,7 +378,9 @@ TEST_F(E2E, MaliciousSkillRaisesAlertsWithLineageAndEvidence) {
   const std::string rules = dir_ + "/rules.yaml";
   write_file(rules, "version: 1\n"
                     "targets:\n  - name: openclaw\n    match:\n      - comm: [openclaw, openclaw-gatewa]\n"
-                    "roles:\n  gateway: { comm: [openclaw, openclaw-gatewa] }\n  tool: { descendant_of: gateway }\n"
+                    "roles:\n  gateway: { root: true }\n"
+                    "  helper: { started_by: [gateway], exec: [{ exe: node, argv: [\"*\", \"*/spawn-broker/worker.js\"] }] }\n"
+                    "  tool: { started_by: [gateway, helper], final: true }\n"
                     "egress:\n  default: deny\n  allow:\n    - { id: sink, cidr: 127.0.0.1, ports: [" +
                         std::to_string(sink) + "] }\n"
                     "files:\n  deny:\n    - { id: test-ssh-keys, path: [\"" + home +
@@ -433,8 +410,7 @@ TEST_F(E2E, MaliciousSkillRaisesAlertsWithLineageAndEvidence) {
   for (const auto& a : alerts) all += a.alert().rule_id() + (a.alert().folded() ? "(folded) " : " ");
 
   auto ssh = by_rule("test-ssh-keys", false);
-  ASSERT_EQ(ssh.size(), 2u) << all;
-  EXPECT_NE(ssh[0].process().pid(), ssh[1].process().pid());
+  ASSERT_EQ(ssh.size(), 1u) << all;
   const auto& al = ssh[0].alert();
   EXPECT_EQ(al.severity(), "critical");
   EXPECT_EQ(al.action(), "kill");
@@ -445,10 +421,14 @@ TEST_F(E2E, MaliciousSkillRaisesAlertsWithLineageAndEvidence) {
   std::vector<std::string> chain;
   for (const auto& a : ssh[0].process().lineage()) chain.push_back(a.comm());
   ASSERT_GE(chain.size(), 3u) << ssh[0].DebugString();
-  EXPECT_EQ(chain[0], "sh");
+  EXPECT_EQ(chain[0], "bash");
   EXPECT_EQ(chain[2], "openclaw-gatewa");
-  // The second read is another process (another cat): an alert of its own, not a fold.
-  EXPECT_EQ(by_rule("test-ssh-keys", true).size(), 0u) << all;
+  // The second read is another cat of the same tool run: folded into the run's alert, and the
+  // summary at the agent's stop counts it.
+  auto repeats = by_rule("test-ssh-keys", true);
+  ASSERT_EQ(repeats.size(), 1u) << all;
+  EXPECT_EQ(repeats[0].alert().count(), 1u);
+  EXPECT_NE(repeats[0].process().pid(), ssh[0].process().pid());
 
   auto egress = by_rule("egress-unapproved", false);
   ASSERT_EQ(egress.size(), 1u) << all;
@@ -460,7 +440,7 @@ TEST_F(E2E, MaliciousSkillRaisesAlertsWithLineageAndEvidence) {
   EXPECT_EQ(exfil[0].alert().related_evidence().path(), home + "/.ssh/id_rsa");
   EXPECT_EQ(by_rule("test-dropper", false).size(), 1u) << all;
   // The approved connect and the gateway's own reads raise nothing else.
-  EXPECT_EQ(alerts.size(), 5u) << all;
+  EXPECT_EQ(alerts.size(), 6u) << all;
   for (const auto& a : alerts) EXPECT_NE(a.alert().role(), "gateway") << a.DebugString();
   EXPECT_NE(agent.log().find("alert test-ssh-keys"), std::string::npos);
 }
@@ -805,14 +785,20 @@ TEST_F(E2E, ShippedRulesCatchTheMaliciousSkill) {
   EXPECT_EQ(key->process().home(), home);
   ASSERT_GE(key->process().lineage_size(), 3);
   EXPECT_EQ(key->process().lineage(2).comm(), "openclaw-gatewa");
-  // the unapproved name, the raw IP, the sink, curl's destination
+  // the unapproved name, the raw IP, the sink, curl's destination: one tool run, so one alert at
+  // the first and, in the summary at the agent's stop, every other destination
   const v1::Event* evil = first("egress-unapproved", [](const v1::Alert& a) { return a.evidence().hostname() == "evil.example"; });
   ASSERT_NE(evil, nullptr) << all;
   EXPECT_EQ(evil->alert().evidence().address(), "127.0.0.11");
   EXPECT_EQ(evil->alert().severity(), "error");
-  for (const char* addr : {"127.0.0.12", "127.0.0.13", "127.0.0.14"})
-    EXPECT_NE(first("egress-unapproved", [&](const v1::Alert& a) { return a.evidence().address() == addr; }), nullptr)
-        << addr << ": " << all;
+  std::set<std::string> destinations;
+  for (const auto& a : alerts) {
+    if (a.alert().rule_id() != "egress-unapproved") continue;
+    destinations.insert(a.alert().evidence().address());
+    for (const auto& o : a.alert().other_evidence()) destinations.insert(o.address());
+  }
+  for (const char* addr : {"127.0.0.11", "127.0.0.12", "127.0.0.13", "127.0.0.14"})
+    EXPECT_TRUE(destinations.count(addr)) << addr << ": " << all;
   // the key read followed by egress from the same tool run
   const v1::Event* exfil = first("secret-exfiltration");
   ASSERT_NE(exfil, nullptr) << all;
@@ -928,13 +914,16 @@ TEST_F(E2E, SecretReadsAreSeenAndTheirValuesNever) {
 
   auto evs = read_events(out_);
   auto envs = of_kind(evs, v1::Event::ENV);
-  auto seen = [&](const std::string& op, const std::string& name, const std::string& comm) {
+  auto seen = [&](const std::string& op, const std::string& name, const std::string& comm, const std::string& role = "") {
     for (const auto& e : envs)
-      if (e.env().op() == op && e.env().name() == name && e.process().comm() == comm) return &e;
+      if (e.env().op() == op && e.env().name() == name && e.process().comm() == comm &&
+          (role.empty() || e.env().role() == role))
+        return &e;
     return static_cast<const v1::Event*>(nullptr);
   };
   // process.env.X in the tool (node with libuv built in), in the gateway, in the copied node
-  const v1::Event* tool_read = seen("uv_os_getenv", "OPENAI_API_KEY", "node");
+  // (the broker, a helper, is a node too: it hands its environment to the tool)
+  const v1::Event* tool_read = seen("uv_os_getenv", "OPENAI_API_KEY", "node", "tool");
   ASSERT_NE(tool_read, nullptr) << describe(envs);
   EXPECT_TRUE(tool_read->env().secret());
   EXPECT_TRUE(tool_read->env().set());

@@ -143,8 +143,9 @@ TEST_F(Enforce, ShippedRulesStopTheMaliciousSkill) {
       py + "'import socket\ntry:\n  socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b\"x\", (\"127.0.0.12\", 9))\n  print(\"sent\")\nexcept OSError as e: print(e.errno)' > " + res + "/udp; "
       // past the 10 MiB budget its packets are dropped: the upload stalls
       + py + "'import socket; s=socket.create_connection((\"127.0.0.13\", 18789)); s.settimeout(5)\ntry: s.sendall(b\"x\" * (16 << 20)); print(\"all sent\")\nexcept Exception as e: print(\"stalled\", e)' > " + res + "/upload 2>&1; "
-      // an io_uring ring: the tool is killed at io_uring_setup's exit
-      + py + "'import ctypes; p=ctypes.create_string_buffer(120); print(ctypes.CDLL(None).syscall(425, 4, p))' > " + res + "/uring; echo \"uring=$?\" >> " + res + "/uring; "
+      // the key again, opened through an io_uring ring (past the syscall sensors): killed as the
+      // open is submitted, before it can read the completion
+      + build_dir() + "/workloads/uring_open ~/.ssh/id_rsa > " + res + "/uring; echo \"uring=$?\" >> " + res + "/uring; "
       "true";
   const char* old_home = getenv("HOME");
   const std::string saved_home = old_home ? old_home : "";
@@ -171,8 +172,8 @@ TEST_F(Enforce, ShippedRulesStopTheMaliciousSkill) {
       << "an answer from a resolver that is not the host's approved an address: " << read_file(res + "/rogue");
   EXPECT_EQ(read_file(res + "/rawip"), "1\n");
   EXPECT_EQ(read_file(res + "/udp"), "1\n");
-  // io_uring_setup: killed
-  EXPECT_NE(read_file(res + "/uring").find("uring=137"), std::string::npos) << read_file(res + "/uring");
+  // the open through io_uring: killed, nothing read
+  EXPECT_EQ(read_file(res + "/uring"), "uring=137\n");
   // the budget: the sink got no more than the budget plus one window of TCP in flight
   EXPECT_NE(read_file(res + "/upload").find("stalled"), std::string::npos) << read_file(res + "/upload");
   const std::string got = read_file(sink_out);

@@ -102,10 +102,22 @@ void TestCgroup::add(pid_t pid) const {
 }
 
 Child::Child(const std::vector<std::string>& argv, const std::string& out_file, const std::string& err_file,
-             const std::string& cgroup) {
+             const std::string& cgroup, const std::vector<std::string>& env) {
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  // the environment, built before fork (the child may only make async-signal-safe calls)
+  std::vector<std::string> vars;
+  for (char** e = environ; *e; ++e) {
+    const std::string var = *e;
+    const std::string name = var.substr(0, var.find('='));
+    if (std::none_of(env.begin(), env.end(), [&](const std::string& o) { return o.substr(0, o.find('=')) == name; }))
+      vars.push_back(var);
+  }
+  vars.insert(vars.end(), env.begin(), env.end());
+  std::vector<char*> envp;
+  for (auto& v : vars) envp.push_back(v.data());
+  envp.push_back(nullptr);
   std::string procs = cgroup.empty() ? "" : cgroup + "/cgroup.procs";
   const pid_t parent = getpid();
   pid_ = fork();
@@ -128,7 +140,7 @@ Child::Child(const std::vector<std::string>& argv, const std::string& out_file, 
       int fd = open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
       dup2(fd, 2);
     }
-    execvp(args[0], args.data());
+    execvpe(args[0], args.data(), envp.data());
     _exit(127);
   }
 }
@@ -182,10 +194,41 @@ std::vector<std::string> dnsmasq_argv(const std::string& listen, const std::vect
   return argv;
 }
 
-std::vector<std::string> private_outputs(const std::string& dir) {
+std::vector<std::string> private_outputs(const std::string& dir, const std::string& detail) {
   // --config /dev/null: a configuration installed on this host (/etc/clawfence) does not apply
-  return {"--config",      "/dev/null", "--audit-dir",    dir + "/audit", "--tail-socket",
-          dir + "/tail.sock", "--metrics-addr", "127.0.0.1:0"};
+  return {"--config",         "/dev/null",      "--audit-dir", dir + "/audit", "--tail-socket",
+          dir + "/tail.sock", "--metrics-addr", "127.0.0.1:0", "--detail",    detail};
+}
+
+Agent::Agent(const std::string& bin, const std::string& rules, const std::string& cgroup, const std::string& out,
+             const std::string& log, const std::vector<std::string>& extra)
+    : log_(log), child_(argv(bin, rules, cgroup, out, extra), "", log) {}
+
+std::vector<std::string> Agent::argv(const std::string& bin, const std::string& rules, const std::string& cgroup,
+                                     const std::string& out, const std::vector<std::string>& extra) {
+  std::vector<std::string> a = {bin, "agent", "--rules", rules, "--cgroup", cgroup, "--pin", "never", "-o", out};
+  // `--detail X` among the extras says what the stream carries; else all of it
+  std::string detail = "all";
+  for (size_t i = 0; i + 1 < extra.size(); ++i)
+    if (extra[i] == "--detail") detail = extra[i + 1];
+  for (auto& f : private_outputs(out.substr(0, out.rfind('/')), detail)) a.push_back(f);
+  for (size_t i = 0; i < extra.size(); ++i) {
+    if (extra[i] == "--detail") {
+      ++i;
+      continue;
+    }
+    a.push_back(extra[i]);
+  }
+  return a;
+}
+
+bool Agent::ready(std::chrono::seconds timeout) {
+  return eventually([&] { return read_file(log_).find("watching:") != std::string::npos; }, timeout);
+}
+
+int Agent::stop() {
+  child_.signal(SIGINT);
+  return child_.wait(std::chrono::seconds(20));
 }
 
 std::vector<v1::Event> read_events(const std::string& path) {

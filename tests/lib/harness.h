@@ -47,9 +47,10 @@ class TestCgroup {
 // A child process started by the test; killed (SIGKILL) at scope exit if still running.
 class Child {
  public:
-  // argv[0] is resolved through PATH. stdout/stderr go to the given files ("" = inherit).
+  // argv[0] is resolved through PATH. stdout/stderr go to the given files ("" = inherit). `env`
+  // ("NAME=value") is added to the environment, replacing a variable of the same name.
   Child(const std::vector<std::string>& argv, const std::string& out_file = "", const std::string& err_file = "",
-        const std::string& cgroup = "");
+        const std::string& cgroup = "", const std::vector<std::string>& env = {});
   ~Child();
   pid_t pid() const { return pid_; }
   // Waits up to `timeout`; returns the exit status (128+signal when killed) or -1 on timeout.
@@ -74,8 +75,27 @@ std::vector<std::string> dnsmasq_argv(const std::string& listen, const std::vect
 
 // The output flags a test's `clawfence agent` takes so that it shares nothing with another agent
 // on this machine: audit log and tail socket under `dir`, metrics on a port the kernel picks, no
-// installed configuration file.
-std::vector<std::string> private_outputs(const std::string& dir);
+// installed configuration file; and the event stream at `detail` (tests read the whole record).
+std::vector<std::string> private_outputs(const std::string& dir, const std::string& detail = "all");
+
+// A background `clawfence agent`, started with the given rules and its network hooks on a
+// cgroup the test owns, its outputs private (private_outputs) and nothing pinned; stopped with
+// SIGINT.
+class Agent {
+ public:
+  Agent(const std::string& bin, const std::string& rules, const std::string& cgroup, const std::string& out,
+        const std::string& log, const std::vector<std::string>& extra = {});
+  static std::vector<std::string> argv(const std::string& bin, const std::string& rules, const std::string& cgroup,
+                                       const std::string& out, const std::vector<std::string>& extra);
+  // Waits for the agent to say it watches (programs attached, running processes seeded).
+  bool ready(std::chrono::seconds timeout = std::chrono::seconds(20));
+  int stop();
+  std::string log() const { return read_file(log_); }
+
+ private:
+  std::string log_;
+  Child child_;
+};
 
 // Parses a JSON lines file into events; a line that does not parse fails the test.
 std::vector<v1::Event> read_events(const std::string& path);

@@ -6,66 +6,74 @@
 
 #include "clawfence/abi.h"
 
-static_assert(sizeof(cf_hdr) == 48, "cf_hdr layout");
+static_assert(sizeof(cf_hdr) == 64, "cf_hdr layout");
 static_assert(sizeof(cf_strs) == 16, "cf_strs layout");
-static_assert(sizeof(cf_exec) == 104, "cf_exec layout");
-static_assert(sizeof(cf_fork) == 64, "cf_fork layout");
-static_assert(sizeof(cf_exit) == 64, "cf_exit layout");
-static_assert(sizeof(cf_comm) == 72, "cf_comm layout");
-static_assert(sizeof(cf_file) == 96, "cf_file layout");
-static_assert(sizeof(cf_net) == 96, "cf_net layout");
-static_assert(sizeof(cf_dns) == 72 + CF_DNS_MAX, "cf_dns layout");
-static_assert(offsetof(cf_dns, data) == 72, "cf_dns layout");
+static_assert(sizeof(cf_exec) == 120, "cf_exec layout");
+static_assert(sizeof(cf_fork) == 80, "cf_fork layout");
+static_assert(sizeof(cf_exit) == 80, "cf_exit layout");
+static_assert(sizeof(cf_comm) == 88, "cf_comm layout");
+static_assert(sizeof(cf_file) == 112, "cf_file layout");
+static_assert(sizeof(cf_net) == 112, "cf_net layout");
+static_assert(sizeof(cf_dns) == 88 + CF_DNS_MAX, "cf_dns layout");
+static_assert(offsetof(cf_dns, data) == 88, "cf_dns layout");
 
 static_assert(offsetof(cf_hdr, op) == 0, "cf_hdr::op");
 static_assert(offsetof(cf_hdr, size) == 2, "cf_hdr::size");
 static_assert(offsetof(cf_hdr, cpu) == 4, "cf_hdr::cpu");
+static_assert(offsetof(cf_hdr, role) == 6, "cf_hdr::role");
 static_assert(offsetof(cf_hdr, ts_ns) == 8, "cf_hdr::ts_ns");
 static_assert(offsetof(cf_hdr, tgid) == 16, "cf_hdr::tgid");
 static_assert(offsetof(cf_hdr, tid) == 20, "cf_hdr::tid");
 static_assert(offsetof(cf_hdr, cgroup_id) == 24, "cf_hdr::cgroup_id");
 static_assert(offsetof(cf_hdr, comm) == 32, "cf_hdr::comm");
+static_assert(offsetof(cf_hdr, thread_comm) == 48, "cf_hdr::thread_comm");
 
 static_assert(offsetof(cf_strs, len) == 0, "cf_strs::len");
 static_assert(offsetof(cf_strs, flags) == 8, "cf_strs::flags");
 
-static_assert(offsetof(cf_exec, ppid) == 48, "cf_exec::ppid");
-static_assert(offsetof(cf_exec, start_ns) == 64, "cf_exec::start_ns");
-static_assert(offsetof(cf_exec, root_tgid) == 76, "cf_exec::root_tgid");
-static_assert(offsetof(cf_exec, verdict) == 80, "cf_exec::verdict");
-static_assert(offsetof(cf_exec, strs) == 88, "cf_exec::strs");
-static_assert(offsetof(cf_exec, data) == 104, "cf_exec::data");
+static_assert(offsetof(cf_exec, ppid) == 64, "cf_exec::ppid");
+static_assert(offsetof(cf_exec, start_ns) == 80, "cf_exec::start_ns");
+static_assert(offsetof(cf_exec, root_tgid) == 92, "cf_exec::root_tgid");
+static_assert(offsetof(cf_exec, verdict) == 96, "cf_exec::verdict");
+static_assert(offsetof(cf_exec, strs) == 104, "cf_exec::strs");
+static_assert(offsetof(cf_exec, data) == 120, "cf_exec::data");
 
-static_assert(offsetof(cf_fork, child_tgid) == 48, "cf_fork::child_tgid");
-static_assert(offsetof(cf_fork, child_start_ns) == 56, "cf_fork::child_start_ns");
-static_assert(offsetof(cf_exit, exit_code) == 48, "cf_exit::exit_code");
-static_assert(offsetof(cf_exit, start_ns) == 56, "cf_exit::start_ns");
-static_assert(offsetof(cf_comm, new_comm) == 48, "cf_comm::new_comm");
-static_assert(offsetof(cf_comm, track_reason) == 64, "cf_comm::track_reason");
+static_assert(offsetof(cf_fork, child_tgid) == 64, "cf_fork::child_tgid");
+static_assert(offsetof(cf_fork, child_start_ns) == 72, "cf_fork::child_start_ns");
+static_assert(offsetof(cf_exit, exit_code) == 64, "cf_exit::exit_code");
+static_assert(offsetof(cf_exit, start_ns) == 72, "cf_exit::start_ns");
+static_assert(offsetof(cf_comm, new_comm) == 64, "cf_comm::new_comm");
+static_assert(offsetof(cf_comm, track_reason) == 80, "cf_comm::track_reason");
 
-static_assert(offsetof(cf_file, result) == 56, "cf_file::result");
-static_assert(offsetof(cf_file, flags) == 64, "cf_file::flags");
-static_assert(offsetof(cf_file, verdict) == 72, "cf_file::verdict");
-static_assert(offsetof(cf_file, strs) == 80, "cf_file::strs");
-static_assert(offsetof(cf_file, data) == 96, "cf_file::data");
+static_assert(offsetof(cf_file, result) == 72, "cf_file::result");
+static_assert(offsetof(cf_file, flags) == 80, "cf_file::flags");
+static_assert(offsetof(cf_file, verdict) == 88, "cf_file::verdict");
+static_assert(offsetof(cf_file, strs) == 96, "cf_file::strs");
+static_assert(offsetof(cf_file, data) == 112, "cf_file::data");
 
-static_assert(offsetof(cf_net, result) == 56, "cf_net::result");
-static_assert(offsetof(cf_net, family) == 64, "cf_net::family");
-static_assert(offsetof(cf_net, port) == 66, "cf_net::port");
-static_assert(offsetof(cf_net, flags) == 70, "cf_net::flags");
-static_assert(offsetof(cf_net, addr) == 72, "cf_net::addr");
-static_assert(offsetof(cf_net, verdict) == 88, "cf_net::verdict");
+static_assert(offsetof(cf_net, result) == 72, "cf_net::result");
+static_assert(offsetof(cf_net, family) == 80, "cf_net::family");
+static_assert(offsetof(cf_net, port) == 82, "cf_net::port");
+static_assert(offsetof(cf_net, flags) == 86, "cf_net::flags");
+static_assert(offsetof(cf_net, addr) == 88, "cf_net::addr");
+static_assert(offsetof(cf_net, verdict) == 104, "cf_net::verdict");
 static_assert(sizeof(cf_verdict) == 8, "cf_verdict layout");
-static_assert(sizeof(cf_env) == 96, "cf_env layout");
-static_assert(offsetof(cf_env, fingerprint) == 72, "cf_env::fingerprint");
-static_assert(offsetof(cf_env, strs) == 80, "cf_env::strs");
-static_assert(sizeof(cf_guard_rec) == 112, "cf_guard_rec layout");
+static_assert(sizeof(cf_env) == 112, "cf_env layout");
+static_assert(offsetof(cf_env, fingerprint) == 88, "cf_env::fingerprint");
+static_assert(offsetof(cf_env, strs) == 96, "cf_env::strs");
+static_assert(sizeof(cf_guard_rec) == 128, "cf_guard_rec layout");
 static_assert(sizeof(cf_guard_rule) == 40, "cf_guard_rule layout");
 static_assert(sizeof(cf_gpath) == 32, "cf_gpath layout");
 static_assert(sizeof(cf_cidr_key) == 20, "cf_cidr_key layout");
 static_assert(sizeof(cf_gpath_key) == 4 + CF_GPATH_KEY, "cf_gpath_key layout");
 
 static_assert(sizeof(cf_tracked) == 24, "cf_tracked layout");
+static_assert(offsetof(cf_tracked, role) == 20, "cf_tracked::role");
+static_assert(offsetof(cf_tracked, origin) == 21, "cf_tracked::origin");
+static_assert(sizeof(cf_role_arg) == 4 + CF_ROLE_TEXT, "cf_role_arg layout");
+static_assert(sizeof(cf_role_rule) == 40 + CF_ROLE_ARGS * (4 + CF_ROLE_TEXT), "cf_role_rule layout");
+static_assert(offsetof(cf_role_rule, exe) == 8, "cf_role_rule::exe (compared as aligned words)");
+static_assert(CF_ROLE_EXE % 8 == 0, "cf_role_rule::exe is whole words");
 static_assert(sizeof(cf_needle) == 4 + CF_NEEDLE_LEN, "cf_needle layout");
 static_assert(sizeof(cf_cgpat) == 12 + 2 * CF_CGPAT_LEN, "cf_cgpat layout");
 

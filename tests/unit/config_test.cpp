@@ -93,6 +93,7 @@ cgroup: /sys/fs/cgroup/openclaw.slice
 pin: never
 pin_dir: /sys/fs/bpf/cf-test
 events: /var/log/clawfence/events.jsonl
+detail: all
 log_level: debug
 sensor:
   ringbuf_mib: 64
@@ -142,6 +143,7 @@ TEST_F(ConfigTest, FileSetsEveryKey) {
   EXPECT_EQ(a.pin, "never");
   EXPECT_EQ(a.pin_dir, "/sys/fs/bpf/cf-test");
   EXPECT_EQ(a.common.output, "/var/log/clawfence/events.jsonl");
+  EXPECT_EQ(a.common.detail, "all");
   EXPECT_EQ(s.log_level(), "debug");
   EXPECT_EQ(a.common.ringbuf_mib, 64u);
   EXPECT_EQ(a.common.max_tracked, 1000u);
@@ -176,7 +178,7 @@ TEST_F(ConfigTest, FileSetsEveryKey) {
   std::istringstream lines(s.describe());
   int n = 0;
   for (std::string line; std::getline(lines, line); ++n) EXPECT_NE(line.find("(file)"), std::string::npos) << line;
-  EXPECT_EQ(n, 36);
+  EXPECT_EQ(n, 37);
 }
 
 TEST_F(ConfigTest, EmptyFileAndEmptyGroupsKeepTheDefaults) {
@@ -196,8 +198,8 @@ TEST_F(ConfigTest, EmptyFileAndEmptyGroupsKeepTheDefaults) {
 TEST_F(ConfigTest, UnknownKeysArePlacedAndNamed) {
   ConfigError e = the_error("rules: r.yaml\nrulez: x\n");
   EXPECT_EQ(e.to_string().substr(0, 23), "c.yaml:2:1: rulez: unkn");
-  EXPECT_EQ(e.message, "unknown key (known: rules, mode, cgroup, pin, pin_dir, events, log_level, sensor, audit, "
-                      "tail, metrics, pagerduty, kubernetes)");
+  EXPECT_EQ(e.message, "unknown key (known: rules, mode, cgroup, pin, pin_dir, events, detail, log_level, sensor, "
+                      "audit, tail, metrics, pagerduty, kubernetes)");
 
   e = the_error("sensor:\n  ringbuf_mib: 16\n  ringbuf: 32\n");
   EXPECT_EQ(e.line, 3);

@@ -382,7 +382,7 @@ TEST(EnforcePathsProperty, KernelPatternsMatchExactlyWhatTheShippedGlobsMatch) {
   std::set<size_t> unexpressed;
   for (const auto& u : c.not_expressible) unexpressed.insert(u.input);
   // The shipped globs the kernel cannot judge: a wildcard inside a directory, or two '*'.
-  EXPECT_EQ(unexpressed.size(), 5u);
+  EXPECT_EQ(unexpressed.size(), 6u);
   for (const auto& u : c.not_expressible) std::cout << "  not in the kernel: " << u.glob << ": " << u.reason << "\n";
   EXPECT_LE(c.patterns.size(), static_cast<size_t>(CF_GPATH_MAX));
 
@@ -406,8 +406,9 @@ TEST(EnforcePathsProperty, KernelPatternsMatchExactlyWhatTheShippedGlobsMatch) {
         ASSERT_EQ(kernel_path_matches(one, p, CF_GPATH_ON_OPEN, 0) != 0, reference(globs[i], p)) << globs[i] << " on " << p;
       }
   }
-  // the generator reaches both sides often enough for the comparison to mean something
-  EXPECT_GT(matched, checked / 100);
+  // the generator reaches both sides often enough for the comparison to mean something (each
+  // path is checked against every pattern, and each is made from one glob)
+  EXPECT_GT(matched, checked / 400);
   EXPECT_LT(matched, checked / 2);
 }
 

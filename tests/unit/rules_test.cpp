@@ -327,11 +327,12 @@ TEST(ShippedRules, OpenClawModel) {
   EXPECT_TRUE(m.mode_set);
   EXPECT_EQ(all_rule_ids(m), (std::vector<std::string>{
                                  "egress-unapproved", "llm-providers", "chat-platforms", "openclaw-updates",
-                                 "gateway-port", "dns", "cloud-metadata", "ssh-keys", "cloud-credentials",
-                                 "token-files", "private-keys", "dotenv", "openclaw-credentials", "shadow",
-                                 "proc-environ", "tool-out-of-scope", "exfil-tools", "dropper-patterns",
-                                 "exfil-volume"}));
-  EXPECT_EQ(m.rule_count(), 25u);
+                                 "openclaw-services", "gateway-port", "dns", "cloud-metadata", "ssh-keys",
+                                 "cloud-credentials", "token-files", "npm-token", "private-keys", "dotenv",
+                                 "openclaw-credentials", "persistence", "shadow", "proc-environ",
+                                 "tool-out-of-scope", "tool-write-out-of-scope", "exfil-tools",
+                                 "dropper-patterns", "exfil-volume"}));
+  EXPECT_EQ(m.rule_count(), 29u);
   ASSERT_EQ(m.env.size(), 4u);
   EXPECT_EQ(m.env[0].what, "read");
   EXPECT_EQ(m.env[0].roles, (std::vector<std::string>{"tool"}));
@@ -339,19 +340,27 @@ TEST(ShippedRules, OpenClawModel) {
   EXPECT_EQ(m.evasion[0].what, "io_uring");
   EXPECT_EQ(m.evasion[1].what, "raw_socket");
 
-  ASSERT_EQ(m.roles.size(), 2u);
+  // the gateway is the root; OpenClaw's helpers are given by what they run; tools are final
+  ASSERT_EQ(m.roles.size(), 3u);
   EXPECT_EQ(m.roles[0].name, "gateway");
-  EXPECT_EQ(m.roles[0].comms, (std::vector<std::string>{"openclaw", "openclaw-gatewa"}));
-  EXPECT_EQ(m.roles[1].name, "tool");
-  EXPECT_EQ(m.roles[1].descendant_of, "gateway");
+  EXPECT_TRUE(m.roles[0].root);
+  EXPECT_EQ(m.roles[1].name, "helper");
+  EXPECT_EQ(m.roles[1].started_by, (std::vector<std::string>{"gateway", "helper"}));
+  EXPECT_FALSE(m.roles[1].exec.empty());
+  EXPECT_FALSE(m.roles[1].final);
+  EXPECT_EQ(m.roles[2].name, "tool");
+  EXPECT_EQ(m.roles[2].started_by, (std::vector<std::string>{"gateway", "helper"}));
+  EXPECT_TRUE(m.roles[2].exec.empty());
+  EXPECT_TRUE(m.roles[2].final);
 
   EXPECT_TRUE(m.egress.default_deny);
   EXPECT_EQ(m.egress.unapproved.severity, Severity::kError);
   EXPECT_EQ(m.egress.unapproved.action, Action::kBlock);
-  ASSERT_EQ(m.egress.allow.size(), 5u);
+  ASSERT_EQ(m.egress.allow.size(), 6u);
   EXPECT_EQ(m.egress.allow[1].roles, (std::vector<std::string>{"gateway"}));  // chat-platforms
-  EXPECT_EQ(m.egress.allow[3].cidrs, (std::vector<std::string>{"127.0.0.0/8", "::1"}));
-  EXPECT_EQ(m.egress.allow[4].ports, (std::vector<std::string>{"53"}));
+  EXPECT_EQ(m.egress.allow[3].roles, (std::vector<std::string>{"gateway"}));  // openclaw-services
+  EXPECT_EQ(m.egress.allow[4].cidrs, (std::vector<std::string>{"127.0.0.0/8", "::1"}));
+  EXPECT_EQ(m.egress.allow[5].ports, (std::vector<std::string>{"53"}));
   ASSERT_EQ(m.egress.deny.size(), 1u);
   EXPECT_EQ(m.egress.deny[0].meta.severity, Severity::kCritical);
   EXPECT_EQ(m.egress.deny[0].cidrs, (std::vector<std::string>{"169.254.169.254", "fd00:ec2::254"}));
@@ -361,8 +370,10 @@ TEST(ShippedRules, OpenClawModel) {
   EXPECT_EQ(m.file_deny[0].meta.severity, Severity::kCritical);
   EXPECT_EQ(m.file_deny[0].meta.action, Action::kKill);
   EXPECT_TRUE(m.file_deny[0].secret);
-  ASSERT_EQ(m.file_scope.size(), 1u);
+  ASSERT_EQ(m.file_scope.size(), 2u);
   EXPECT_EQ(m.file_scope[0].roles, (std::vector<std::string>{"tool"}));
+  EXPECT_EQ(m.file_scope[0].access, kAccessRead);
+  EXPECT_EQ(m.file_scope[1].access, kAccessWrite | kAccessCreate);
   EXPECT_EQ(m.file_scope[0].meta.severity, Severity::kWarning);
   EXPECT_EQ(m.file_scope[0].meta.action, Action::kAlert);
 
@@ -383,9 +394,13 @@ targets:
     match:
       - comm: openclaw
 roles:
-  gateway: { comm: [openclaw, openclaw-gatewa] }
-  helper: { exe: ["/usr/lib/node_modules/**"], argv_contains: [--helper] }
-  tool: { descendant_of: gateway }
+  gateway: { root: true }
+  helper:
+    started_by: [gateway, helper]
+    exec:
+      - { exe: node, argv: ["*", "*/worker.js", "**"] }
+      - { argv: [git, --version] }
+  tool: { started_by: [gateway, helper], final: true }
 egress:
   default: deny
   unapproved:
@@ -456,14 +471,20 @@ TEST(ParseSections, EverySectionParsesToTheModel) {
   // roles, in file order
   ASSERT_EQ(m.roles.size(), 3u);
   EXPECT_EQ(m.roles[0].name, "gateway");
-  EXPECT_EQ(m.roles[0].comms, (Strings{"openclaw", "openclaw-gatewa"}));
+  EXPECT_TRUE(m.roles[0].root);
+  EXPECT_TRUE(m.roles[0].started_by.empty());
   EXPECT_EQ(m.roles[1].name, "helper");
-  EXPECT_EQ(m.roles[1].exes, Strings{"/usr/lib/node_modules/**"});
-  EXPECT_EQ(m.roles[1].argv_contains, Strings{"--helper"});
-  EXPECT_TRUE(m.roles[1].descendant_of.empty());
+  EXPECT_FALSE(m.roles[1].root);
+  EXPECT_EQ(m.roles[1].started_by, (Strings{"gateway", "helper"}));
+  ASSERT_EQ(m.roles[1].exec.size(), 2u);
+  EXPECT_EQ(m.roles[1].exec[0].exe, "node");
+  EXPECT_EQ(m.roles[1].exec[0].argv, (Strings{"*", "*/worker.js", "**"}));
+  EXPECT_EQ(m.roles[1].exec[1].exe, "");
+  EXPECT_EQ(m.roles[1].exec[1].argv, (Strings{"git", "--version"}));
+  EXPECT_FALSE(m.roles[1].final);
   EXPECT_EQ(m.roles[2].name, "tool");
-  EXPECT_TRUE(m.roles[2].comms.empty());
-  EXPECT_EQ(m.roles[2].descendant_of, "gateway");
+  EXPECT_TRUE(m.roles[2].final);
+  EXPECT_TRUE(m.roles[2].exec.empty());
 
   // egress
   const EgressPolicy& e = m.egress;
@@ -472,14 +493,14 @@ TEST(ParseSections, EverySectionParsesToTheModel) {
   EXPECT_EQ(e.unapproved.severity, Severity::kCritical);
   EXPECT_EQ(e.unapproved.action, Action::kKill);
   EXPECT_EQ(e.unapproved.description, "unapproved egress");
-  EXPECT_EQ(e.unapproved.line, 14);
+  EXPECT_EQ(e.unapproved.line, 18);
   ASSERT_EQ(e.allow.size(), 2u);
   EXPECT_EQ(e.allow[0].meta.id, "llm");
   EXPECT_EQ(e.allow[0].meta.severity, Severity::kInfo);  // allow rules default to info
   EXPECT_EQ(e.allow[0].meta.action, Action::kAlert);
   EXPECT_EQ(e.allow[0].meta.description, "providers");
   EXPECT_EQ(e.allow[0].meta.file, "all.yaml");
-  EXPECT_EQ(e.allow[0].meta.line, 19);
+  EXPECT_EQ(e.allow[0].meta.line, 23);
   EXPECT_EQ(e.allow[0].hosts, (Strings{"api.openai.com", "*.anthropic.com"}));
   EXPECT_EQ(e.allow[0].ports, (Strings{"443", "8000-8080"}));
   EXPECT_EQ(e.allow[0].roles, Strings{"gateway"});
@@ -608,7 +629,7 @@ TEST(RuleErrors, UnknownKeyInsideARule) {
                "      path: /x\n"
                "      colour: red\n",
                5, 7,
-               "files.deny: unknown key 'colour' (expected action, description, id, path, roles, secret, severity)");
+               "files.deny: unknown key 'colour' (expected access, action, description, id, path, roles, secret, severity)");
   expect_errors("egress:\n"
                 "  allow:\n"
                 "    - id: a\n"
@@ -630,8 +651,8 @@ TEST(RuleErrors, UnknownKeyInsideARule) {
                "      allow: /tmp/**\n"
                "      deny: /etc/**\n"
                "roles:\n"
-               "  tool: { comm: sh }\n",
-               6, 7, "files.scope: unknown key 'deny' (expected action, allow, description, id, roles, severity)");
+               "  tool: { root: true }\n",
+               6, 7, "files.scope: unknown key 'deny' (expected access, action, allow, description, id, roles, severity)");
   expect_error("exec:\n"
                "  - id: e\n"
                "    binary: curl\n"
@@ -646,8 +667,10 @@ TEST(RuleErrors, UnknownKeyInsideARule) {
                "volume: unknown key 'limit' (expected action, description, except_hosts, id, max_bytes, roles, "
                "severity, window)");
   expect_error("roles:\n"
-               "  tool: { comm: sh, pid: 1 }\n",
-               2, 21, "role 'tool': unknown key 'pid' (expected argv_contains, comm, descendant_of, exe)");
+               "  tool: { root: true, pid: 1 }\n",
+               2, 23,
+               "role 'tool': unknown key 'pid' (expected argv_contains, comm, descendant_of, exe, exec, final, root, "
+               "started_by)");
   expect_error("egress:\n"
                "  allowed: []\n",
                2, 3, "egress: unknown key 'allowed' (expected allow, default, deny, dns_min_ttl, dns_resolvers, unapproved)");
@@ -808,11 +831,13 @@ TEST(RuleErrors, BadGlob) {
                "      roles: [tool]\n"
                "      allow: [/tmp/**, \"~/../x\"]\n"
                "roles:\n"
-               "  tool: { comm: sh }\n",
+               "  tool: { root: true }\n",
                5, 24, "files.scope: bad glob '~/../x': '.' and '..' components never match a normalised path");
   expect_error("roles:\n"
-               "  helper: { exe: bin/node }\n",
-               2, 18, "role 'helper': exe: bad glob 'bin/node': relative pattern: it must start with '/' or '**/'");
+               "  helper: { root: true, exec: [{ exe: bin/node }] }\n",
+               2, 32,
+               "role 'helper': exec: exe 'bin/node': the executed file's name, without a directory (the name the kernel "
+               "opened: a symlink's target's)");
   // A binary with a '/' is a glob over the path.
   expect_error("exec:\n"
                "  - id: a\n"
@@ -830,7 +855,7 @@ TEST(RuleErrors, BadExecGlobIsReportedAtTheItemWhenTheRuleAlsoHasRoles) {
                "    binary: [curl, bin/nc]\n"
                "    roles: [tool]\n"
                "roles:\n"
-               "  tool: { comm: sh }\n",
+               "  tool: { root: true }\n",
                3, 20, "exec: bad glob 'bin/nc': relative pattern: it must start with '/' or '**/'");
 }
 
@@ -840,7 +865,7 @@ TEST(RuleErrors, UnknownRole) {
                "    binary: curl\n"
                "    roles: [tool, admin]\n"
                "roles:\n"
-               "  tool: { comm: sh }\n",
+               "  tool: { root: true }\n",
                4, 19, "exec: unknown role 'admin'");
   expect_error("files:\n"
                "  deny:\n"
@@ -849,28 +874,76 @@ TEST(RuleErrors, UnknownRole) {
                "      roles: admin\n",
                5, 14, "files.deny: unknown role 'admin'");
   expect_error("roles:\n"
-               "  tool: { descendant_of: gateway }\n",
-               2, 26, "role 'tool': descendant_of: unknown role 'gateway'");
+               "  tool: { started_by: [gateway] }\n",
+               2, 24, "role 'tool': started_by: unknown role 'gateway'");
 }
 
 TEST(RuleErrors, RolesAreKnownFromEarlierFilesOnly) {
   TempDir dir;
-  dir.write("a.yaml", "roles:\n  tool: { comm: sh }\n");
+  dir.write("a.yaml", "roles:\n  tool: { root: true }\n");
   dir.write("b.yaml", "exec:\n  - id: a\n    binary: curl\n    roles: [tool, late]\n");
-  dir.write("c.yaml", "roles:\n  late: { comm: late }\n");
+  dir.write("c.yaml", "roles:\n  late: { started_by: [tool] }\n");
   LoadResult r = load_rules(dir.path());
   ASSERT_EQ(r.errors.size(), 1u);
   EXPECT_EQ(r.errors[0].to_string(), dir / "b.yaml:4:19: exec: unknown role 'late'");
 }
 
-TEST(RuleErrors, RoleMatchingNothing) {
+TEST(RuleErrors, RoleGivenToNobody) {
   expect_error("roles:\n"
                "  idle: {}\n",
-               2, 3, "role 'idle' matches nothing");
+               2, 3, "role 'idle' is given to nobody: say root: true (the process a target matched) or started_by");
   expect_errors("roles:\n"
-                "  a: { comm: sh }\n"
-                "  a: { comm: bash }\n",
+                "  a: { root: true }\n"
+                "  a: { root: true }\n",
                 {{3, 3, "roles: duplicate role 'a'"}});
+}
+
+// A role is given at exec, never by a name: the keys that matched names are refused with a
+// pointer to what replaced them.
+TEST(RuleErrors, RolesByNameAreGone) {
+  expect_errors("roles:\n"
+                "  gateway: { comm: [openclaw] }\n"
+                "  tool: { descendant_of: gateway }\n",
+                {{2, 3, "role 'gateway' is given to nobody: say root: true (the process a target matched) or started_by"},
+                 {2, 14,
+                  "role 'gateway': 'comm' is gone: a role is given at exec, by who started the process (root, "
+                  "started_by) and what it runs (exec: [{exe, argv}]), never by a name anyone can take (see the "
+                  "README, Rules)"},
+                 {3, 3, "role 'tool' is given to nobody: say root: true (the process a target matched) or started_by"},
+                 {3, 11,
+                  "role 'tool': 'descendant_of' is gone: a role is given at exec, by who started the process (root, "
+                  "started_by) and what it runs (exec: [{exe, argv}]), never by a name anyone can take (see the "
+                  "README, Rules)"}});
+}
+
+TEST(RuleErrors, ExecPatterns) {
+  expect_error("roles:\n"
+               "  h: { root: true, exec: [{ exe: node, argv: [\"a*b*c\"] }] }\n",
+               2, 27, "role 'h': exec: argv: 'a*b*c': at most one '*' in an argument (it matches any characters, '/' included)");
+  expect_error("roles:\n"
+               "  h: { root: true, exec: [{ exe: node, argv: [\"**\", x] }] }\n",
+               2, 27, "role 'h': exec: argv: '**' (any further arguments) can only be the last argument");
+  expect_error("roles:\n"
+               "  h: { root: true, exec: [{ argv: [] }] }\n",
+               2, 27, "role 'h': exec: an exec pattern needs an exe or argv");
+  expect_error("roles:\n"
+               "  h: { root: true, exec: [{ exe: node, argv: [a, b, c, d, e, f, g, h, i, j, k, l, m] }] }\n",
+               2, 27, "role 'h': exec: argv: more than 12 arguments (end with \"**\" to allow more)");
+  expect_error("roles:\n"
+               "  h: { root: true, final: yes }\n",
+               2, 27, "role 'h': final: expected true or false");
+}
+
+// The first role that holds wins: one with no exec pattern, before another that could be given
+// to the same processes, leaves that one to nobody.
+TEST(RuleErrors, ARoleShadowedByAnEarlierOneWithoutPattern) {
+  expect_error("roles:\n"
+               "  gateway: { root: true }\n"
+               "  tool: { started_by: [gateway] }\n"
+               "  helper: { started_by: [gateway], exec: [{ exe: node }] }\n",
+               4, 3,
+               "role 'helper' is never given: role 'tool' (line 3), before it and with no exec pattern, takes every "
+               "process it could take; list 'helper' first");
 }
 
 TEST(RuleErrors, VolumeBadWindowAndSize) {
@@ -905,7 +978,7 @@ TEST(RuleErrors, ScopeWithoutAllowOrRoles) {
                "    - id: s\n"
                "      roles: [tool]\n"
                "roles:\n"
-               "  tool: { comm: sh }\n",
+               "  tool: { root: true }\n",
                3, 7, "files.scope: a scope needs allow globs");
   expect_error("files:\n"
                "  scope:\n"
