@@ -102,8 +102,10 @@ $(eval $(call test_binary,bpf_tests,bpf,tests/lib/harness.cpp tests/lib/guard_fi
 $(eval $(call test_binary,e2e_tests,e2e,tests/lib/harness.cpp tests/lib/fake_pagerduty.cpp))
 # The adversarial suite (tests/adversarial): the attacker's playbook, each case a watched tool.
 $(eval $(call test_binary,adversarial_tests,adversarial,tests/lib/harness.cpp tests/lib/fake_pagerduty.cpp))
+# The real OpenClaw (tests/openclaw), installed by scripts/install-openclaw.sh into $(BUILD)/openclaw.
+$(eval $(call test_binary,openclaw_tests,openclaw,tests/lib/harness.cpp tests/lib/openclaw.cpp))
 TEST_BINS := $(BUILD)/tests/unit_tests $(BUILD)/tests/bpf_tests $(BUILD)/tests/e2e_tests \
-             $(BUILD)/tests/adversarial_tests
+             $(BUILD)/tests/adversarial_tests $(BUILD)/tests/openclaw_tests
 
 # ---- sanitizers ------------------------------------------------------------------------------
 # The user space a second time with AddressSanitizer and UndefinedBehaviorSanitizer, by the main

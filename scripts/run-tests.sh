@@ -11,10 +11,16 @@ results=$(mktemp -d)
 trap 'rm -rf "$results"' EXIT
 
 rc=0
-for tier in unit_tests bpf_tests e2e_tests adversarial_tests; do
+for tier in unit_tests bpf_tests e2e_tests adversarial_tests openclaw_tests; do
   echo "== $tier"
   if [ "$tier" != unit_tests ] && [ "$(id -u)" -ne 0 ]; then
     echo "$tier: skipped: needs root (loads eBPF programs, creates cgroups)"
+  fi
+  if [ "$tier" = openclaw_tests ]; then
+    # The real OpenClaw from the npm registry (once; the tier's tests skip, saying why, when it
+    # cannot be installed)
+    scripts/install-openclaw.sh "$BUILD/openclaw" ||
+      echo "openclaw_tests: the real OpenClaw could not be installed (exit $?): its tests skip"
   fi
   "$BUILD/tests/$tier" --gtest_output="json:$results/$tier.json" || rc=1
 done
