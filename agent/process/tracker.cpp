@@ -55,8 +55,10 @@ void Tracker::apply(sensor::DecodedRecord& rec) {
         }
       } else {
         p.tracked_by = sensor::track_reason_name(r.track_reason);
-        p.target = target_for(p);
-        p.home = procfs_.home(r.tgid);  // the root of a new tree
+        // the root of a tree: a later exec of it (env, then node) may match no target itself,
+        // and the kernel goes on tracking it as the same tree
+        if (std::string t = target_for(p); !t.empty() || p.target.empty()) p.target = std::move(t);
+        p.home = procfs_.home(r.tgid);
       }
       break;
     }

@@ -268,6 +268,7 @@ TEST_F(RealOpenClaw, MonitorModeAlertsBothExfiltrationsAsTheToolsDoing) {
   EXPECT_EQ(key->alert().severity(), "critical");
   EXPECT_EQ(key->alert().evidence().path(), home_ + "/.ssh/id_rsa");
   EXPECT_TRUE(up_to_gateway(*key)) << key->ShortDebugString();
+  EXPECT_EQ(key->process().target(), "openclaw");
   const v1::Event* curl = find("egress-unapproved", [&](const v1::Event& e) { return e.process().comm() == "curl"; });
   ASSERT_NE(curl, nullptr) << alerts;
   EXPECT_EQ(curl->alert().role(), "tool");
