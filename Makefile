@@ -158,7 +158,8 @@ FUZZ_CXXFLAGS := -O1 -g -std=c++17 -Wall -Wextra -Werror -MMD -MP -pthread $(SAN
 FUZZ_TARGETS  := rules decoder dns tail
 # The agent sources each target links. The rules target reaches the record decoder (and what it
 # calls); the sensor's loader stays out of every target.
-FUZZ_SRCS_rules   := $(wildcard agent/policy/*.cpp) agent/process/targets.cpp agent/process/proc_fs.cpp \
+FUZZ_SRCS_rules   := $(wildcard agent/policy/*.cpp) agent/process/targets.cpp agent/process/roles.cpp \
+                     agent/process/proc_fs.cpp \
                      agent/process/pod_metadata.cpp agent/common/http.cpp \
                      $(filter-out agent/sensor/sensor.cpp agent/sensor/kernel.cpp,$(wildcard agent/sensor/*.cpp))
 FUZZ_SRCS_decoder := agent/sensor/decoder.cpp agent/sensor/dns.cpp

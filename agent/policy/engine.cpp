@@ -452,7 +452,9 @@ void Engine::evaluate(const v1::Event& ev, std::vector<v1::Event>& out) {
       const bool failed = f.has_result() && f.result() < 0;
       // Reading a secret (an open for reading that succeeded) arms the correlation.
       const bool read_ok = f.op() == v1::FileOp::OPEN && (f.access() == "read" || f.access() == "read_write") && !failed;
-      for (const auto& [path, access] : file_names(f)) {
+      for (const auto& name : file_names(f)) {
+        const std::string* path = name.first;  // (a lambda cannot capture a structured binding)
+        const uint8_t access = name.second;
         if (path->empty()) continue;
         // A process's own /proc/PID is /proc/self: both names are judged.
         const std::string self = proc_self_alias(*path, p.pid());
