@@ -148,6 +148,17 @@ void log_mechanism(const sensor::Sensor& s) {
 }
 
 // The network hooks attach to a cgroup v2 directory; anything else fails before any load.
+// `dir` as a path below the cgroup v2 mount `root` ("/a/b"; "/" for the root itself), or "" when
+// it is not below it.
+std::string cgroup_below(const std::string& root, const std::string& dir) {
+  std::error_code ec;
+  const std::string r = std::filesystem::weakly_canonical(root, ec).string();
+  const std::string d = std::filesystem::weakly_canonical(dir, ec).string();
+  if (d == r) return "/";
+  if (d.compare(0, r.size(), r) != 0 || d.size() <= r.size() || d[r.size()] != '/') return "";
+  return d.substr(r.size());
+}
+
 void check_attach_cgroup(const std::string& path) {
   struct statfs st {};
   if (statfs(path.c_str(), &st) != 0)
@@ -542,6 +553,14 @@ int run_agent_impl(const AgentOptions& opts) {
   std::string attach = opts.cgroup.empty() ? kf.cgroup2_path : opts.cgroup;
   check_attach_cgroup(attach);
   sensor::SensorOptions sensor_opts = sensor_options(opts.common, attach, kf);
+  // --cgroup: the subtree clawfence watches and guards (the network hooks are attached there)
+  const std::string scope = opts.cgroup.empty() ? std::string() : cgroup_below(kf.cgroup2_path, attach);
+  if (!scope.empty() && scope != "/") {
+    struct stat st {};
+    if (stat(attach.c_str(), &st) != 0) throw StartError(1, "--cgroup " + attach + ": " + std::strerror(errno));
+    sensor_opts.scope_cgroup_id = st.st_ino;  // a cgroup's id is its directory's inode
+    sensor_opts.scope_level = static_cast<uint32_t>(std::count(scope.begin(), scope.end(), '/'));
+  }
   // dry run enforces nothing: nothing to keep in force after the agent
   const bool pin = opts.pin == "always" || (opts.pin == "auto" && rules.mode == policy::Mode::kEnforce && !opts.dry_run);
   if (pin)
@@ -571,7 +590,8 @@ int run_agent_impl(const AgentOptions& opts) {
   if (sensor->adopted())
     spdlog::info("adopted the programs pinned under {} (they never stopped; nothing attached twice)", opts.pin_dir);
   else
-    spdlog::info("attached {} programs; network hooks on {}{}", sensor->attachments().size(), attach,
+    spdlog::info("attached {} programs; network hooks on {}{}{}", sensor->attachments().size(), attach,
+                 sensor_opts.scope_cgroup_id ? ", and only processes in it start a watched tree" : "",
                  sensor->pinned() ? "; pinned under " + opts.pin_dir : "");
   enforce::GuardOptions gopts;
   gopts.dry_run = opts.dry_run;
@@ -588,6 +608,7 @@ int run_agent_impl(const AgentOptions& opts) {
   process::ProcFs procfs;
   process::ProcessTable table(opts.common.table_size(), &procfs);
   process::Tracker tracker(table, procfs, clock, kf.cgroup2_path);
+  tracker.set_scope(scope);
   tracker.set_targets(rules.targets);
   tracker.set_roles(process::RoleModel(rules.roles));
   tracker.set_dns_min_ttl(static_cast<int64_t>(rules.egress.dns_min_ttl_ns));

@@ -146,6 +146,7 @@ void Pipeline::write_alerts() {
     // here, after the fact: the process is already past the open, but it does not go on.
     auto* m = a.mutable_alert();
     if (m->mode() == "enforce" && m->action() == "kill" && m->outcome() == "alerted" && !m->folded() &&
+        engine_ && engine_->may_kill(m->role()) &&
         (!m->evidence().path().empty() || !m->evidence().exe().empty()) && sensor_.is_tracked(a.process().pid()) &&
         kill(static_cast<pid_t>(a.process().pid()), SIGKILL) == 0) {
       m->set_outcome("killed");

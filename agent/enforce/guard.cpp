@@ -209,9 +209,13 @@ std::vector<std::string> Guard::apply(const policy::RuleSet& rules, const GuardI
     if (bpf_map_update_elem(role_rules, &i, &r, BPF_ANY)) throw map_error("guard_role_rules");
   }
   for (auto& n : write_path_patterns(next, paths)) next.notes.push_back(std::move(n));
+  const std::vector<uint8_t> renumbered = current_.roles.renumbering(next.roles);
   current_ = std::move(next);
   // The configuration last: it switches the guards to the new generation.
   if (bpf_map_update_elem(fd("guard_config"), &zero, &current_.config, BPF_ANY)) throw map_error("guard_config");
+  // Tracked processes hold role indices: under roles added, removed or reordered, each keeps its
+  // role by name (a process forked while this runs may keep an old index until it execs).
+  if (!renumbered.empty()) sensor_.renumber_roles(renumbered);
 
   ids_by_generation_[current_.config.generation] = current_.rule_ids;
   while (ids_by_generation_.size() > 4) ids_by_generation_.erase(ids_by_generation_.begin());

@@ -288,6 +288,8 @@ const RuleMeta* Engine::rule(const std::string& id) const {
 
 bool Engine::is_final(const std::string& role) const { return rules_->roles.is_final(rules_->roles.index(role)); }
 
+bool Engine::may_kill(const std::string& role) const { return role.empty() || is_final(role); }
+
 uint32_t Engine::tool_pid(const v1::Process& p) const {
   // The tool run is the ancestor (or the process itself) whose parent's role is not final: the
   // broker's `sh -c`, with everything it started.
@@ -311,7 +313,11 @@ void Engine::emit(const v1::Event& ev, const std::string& role, const Hit& hit, 
   al->set_severity(to_string(hit.attempt ? std::min(hit.meta->severity, Severity::kInfo) : hit.meta->severity));
   al->set_action(to_string(hit.meta->action));
   al->set_outcome(hit.outcome);
-  if (!hit.mechanism.empty()) al->set_mechanism(hit.mechanism);
+  if (!may_kill(role) && hit.meta->action == Action::kKill && mode() == Mode::kEnforce && hit.outcome == "alerted")
+    al->set_mechanism("not killed: the assistant's own process (role " + role +
+                      "); a kill rule refuses its operations where BPF LSM can, and never kills it");
+  else if (!hit.mechanism.empty())
+    al->set_mechanism(hit.mechanism);
   al->set_description(hit.meta->description);
   al->set_role(role);
   al->set_count(count);

@@ -56,6 +56,10 @@ class Engine {
   static const std::string& role_of(const v1::Process& p) { return p.role(); }
   // Whether `role` is kept by everything below it (a tool's): "" (no role) is not.
   bool is_final(const std::string& role) const;
+  // Whether a kill rule kills a process of `role`: a tool, or a process no role names. The
+  // assistant's own processes (a role that is not final) are refused where that can be done
+  // (BPF LSM), never killed (bpf/guard/guard.bpf.h, cf_action_for_role).
+  bool may_kill(const std::string& role) const;
   // The tool run of a process whose role is final: the first process below a role that is
   // not (the broker's child, with everything it started); else the process itself.
   uint32_t tool_run(const v1::Process& p) const { return tool_pid(p); }

@@ -101,6 +101,11 @@ void ProcessTable::on_role(uint32_t pid, uint8_t role) {
   }
 }
 
+void ProcessTable::renumber_roles(const std::vector<uint8_t>& map) {
+  for (auto& [pid, p] : by_pid_) p.role = p.role < map.size() ? map[p.role] : 0;
+  ++generation_;
+}
+
 void ProcessTable::on_exit(uint32_t pid, uint64_t ts_ns) {
   auto it = by_pid_.find(pid);
   if (it == by_pid_.end() || it->second.exited) return;

@@ -35,6 +35,8 @@ class ProcessTable {
   void on_comm(uint32_t pid, const std::string& comm);
   // The process's role as the kernel's latest record about it said.
   void on_role(uint32_t pid, uint8_t role);
+  // Every process's role r becomes map[r] (past the map: 0), the rules' roles numbered anew.
+  void renumber_roles(const std::vector<uint8_t>& map);
   void on_exit(uint32_t pid, uint64_t ts_ns);
   // Forgets processes that exited more than `retention_ns` before `now_ns` (CLOCK_BOOTTIME):
   // records of a process arrive within milliseconds of its exit, its lineage is copied into them.

@@ -161,6 +161,16 @@ uint8_t RoleModel::index(const std::string& name) const {
   return it == names_.end() ? 0 : static_cast<uint8_t>(it - names_.begin());
 }
 
+std::vector<uint8_t> RoleModel::renumbering(const RoleModel& to) const {
+  std::vector<uint8_t> map(names_.size());
+  bool changed = false;
+  for (size_t i = 1; i < map.size(); ++i) {
+    map[i] = to.index(names_[i]);
+    changed |= map[i] != i;
+  }
+  return changed ? map : std::vector<uint8_t>();
+}
+
 const std::string& RoleModel::name(uint8_t index) const {
   static const std::string none;
   return index < names_.size() ? names_[index] : none;

@@ -62,6 +62,9 @@ class RoleModel {
   // Role indices are 1.. in file order; 0 is no role.
   uint8_t index(const std::string& name) const;
   const std::string& name(uint8_t index) const;
+  // This model's role index -> `to`'s index of the same name (0: gone), when `to` numbers the
+  // roles otherwise; empty when every index stays.
+  std::vector<uint8_t> renumbering(const RoleModel& to) const;
   bool is_final(uint8_t index) const;
   uint16_t final_mask() const { return final_mask_; }
 

@@ -30,6 +30,11 @@ void Tracker::adopt(uint32_t pid, const std::string& target) {
   table_.upsert(std::move(info));
 }
 
+void Tracker::set_roles(RoleModel roles) {
+  if (auto map = roles_.renumbering(roles); !map.empty()) table_.renumber_roles(map);
+  roles_ = std::move(roles);
+}
+
 void Tracker::apply(sensor::DecodedRecord& rec) {
   const sensor::RecordProcess& r = rec.proc;
   v1::Event& ev = rec.event;
@@ -184,6 +189,11 @@ const v1::Pod* Tracker::pod_of(uint64_t cgroup_id, const std::string& cgroup_pat
   return e.pod ? &*e.pod : nullptr;
 }
 
+bool Tracker::in_scope(const std::string& cgroup) const {
+  if (scope_.empty() || scope_ == "/") return true;
+  return cgroup.compare(0, scope_.size(), scope_) == 0 && (cgroup.size() == scope_.size() || cgroup[scope_.size()] == '/');
+}
+
 Tracker::SeedResult Tracker::seed(sensor::Sensor& sensor) {
   SeedResult res;
   // Two passes: a child forked by a matched process between our read of /proc and our map
@@ -206,7 +216,7 @@ Tracker::SeedResult Tracker::seed(sensor::Sensor& sensor) {
     for (uint32_t pid : order) {
       if (tracked.count(pid)) continue;
       auto target = match_target(targets_, all[pid]);
-      if (!target) continue;
+      if (!target || !in_scope(all[pid].cgroup)) continue;
       ++res.roots;
       std::string root_home;
       // each process with the role of the one it was forked from (its origin) and its tool run

@@ -26,9 +26,14 @@ class Tracker {
           const std::string& cgroup2_root = "");
 
   void set_targets(std::vector<Target> targets) { targets_ = std::move(targets); }
+  // Only a process in this cgroup v2 subtree (its path below the mount, "/a/b"; "": anywhere)
+  // starts a watched tree, as the kernel's cf_in_scope.
+  void set_scope(std::string cgroup) { scope_ = std::move(cgroup); }
+  bool in_scope(const std::string& cgroup) const;
   // The roles of the rules in force: how the kernel's role indices are named, and how processes
   // found running at start are judged.
-  void set_roles(RoleModel roles) { roles_ = std::move(roles); }
+  // A model that numbers the roles otherwise renumbers the table's (the guards do the kernel's).
+  void set_roles(RoleModel roles);
   const RoleModel& roles() const { return roles_; }
   void set_dns_min_ttl(int64_t min_ttl_ns) { dns_names_.set_min_ttl(min_ttl_ns); }
   // Pod names, namespaces, labels and images from the kubelet or the API server (nullptr: off).
@@ -73,6 +78,7 @@ class Tracker {
   const sensor::BootClock& clock_;
   std::vector<Target> targets_;
   RoleModel roles_;
+  std::string scope_;
   CgroupPaths cgroup_paths_;
   // What each cgroup's path says of a Kubernetes pod, parsed once per cgroup (bounded; a miss
   // only parses again; nullopt: not in a pod), and resolved again when the pod list changes.

@@ -351,6 +351,8 @@ void Sensor::open_and_configure(const SensorOptions& opts) {
   }
   skel_->rodata->cf_agent_tgid = opts.agent_tgid;
   skel_->rodata->cf_match_argv = opts.match_argv;
+  skel_->rodata->cf_scope_cgroup = opts.scope_cgroup_id;
+  skel_->rodata->cf_scope_level = opts.scope_level;
   skel_->rodata->cf_wakeup_bytes = opts.wakeup_bytes;
   skel_->rodata->cf_env_window_ns = opts.env_fold_window_ns;
   // With batched wakeups the reader's poll timeout is what bounds an event's delay.
@@ -516,6 +518,19 @@ bool Sensor::is_tracked(uint32_t tgid) const {
 std::vector<uint32_t> Sensor::tracked_pids() const { return map_keys<uint32_t>(bpf_map__fd(skel_->maps.tracked)); }
 
 void Sensor::untrack(uint32_t tgid) { bpf_map_delete_elem(bpf_map__fd(skel_->maps.tracked), &tgid); }
+
+void Sensor::renumber_roles(const std::vector<uint8_t>& map) {
+  const int fd = bpf_map__fd(skel_->maps.tracked);
+  auto renumber = [&](uint8_t r) -> uint8_t { return r < map.size() ? map[r] : 0; };
+  for (uint32_t tgid : map_keys<uint32_t>(fd)) {
+    cf_tracked t{};
+    if (bpf_map_lookup_elem(fd, &tgid, &t) != 0) continue;  // gone meanwhile
+    cf_tracked n = t;
+    n.role = renumber(t.role);
+    if (t.origin != CF_ORIGIN_ROOT) n.origin = renumber(t.origin);
+    if (n.role != t.role || n.origin != t.origin) bpf_map_update_elem(fd, &tgid, &n, BPF_EXIST);
+  }
+}
 
 size_t Sensor::tracked_count() const { return tracked_pids().size(); }
 

@@ -45,6 +45,10 @@ struct SensorOptions {
   uint32_t ringbuf_bytes = 16u << 20;  // power of two
   uint32_t max_tracked = 65536;
   std::string attach_cgroup;           // cgroup v2 directory the network hooks attach to
+  // Only a process in this cgroup v2 subtree starts a watched tree (its id and its level below
+  // the root; 0: any process).
+  uint64_t scope_cgroup_id = 0;
+  uint32_t scope_level = 0;
   uint32_t agent_tgid = 0;             // never tracked
   bool match_argv = true;              // in-kernel argv needle matching at exec
   uint32_t wakeup_bytes = 64u << 10;   // wake the reader once this much is waiting (0: every record)
@@ -113,6 +117,9 @@ class Sensor {
   // Every tracked tgid (an adopted map may hold processes tracked while no agent ran).
   std::vector<uint32_t> tracked_pids() const;
   void untrack(uint32_t tgid);
+  // Gives every tracked process (and the role it was forked from) role map[old] for role old;
+  // indices past the map become 0 (no role).
+  void renumber_roles(const std::vector<uint8_t>& map);
   size_t tracked_count() const;
   Counters counters() const;
   // How full the ring buffer is now (0..1): bytes the kernel produced that no reader consumed yet.

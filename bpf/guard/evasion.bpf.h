@@ -66,7 +66,7 @@ static __always_inline void cf_uring_submit(struct io_kiocb *req)
 	cfg = cf_guard_cfg();
 	er = cf_evasion_applies(cfg, CF_EVASION_IO_URING, t->role);
 	if (er)
-		verdict = cf_guard_act(cfg, er->action == CF_ACTION_ALERT ? CF_ACTION_ALERT : CF_ACTION_KILL);
+		verdict = cf_guard_act(cfg, er->action == CF_ACTION_ALERT ? CF_ACTION_ALERT : CF_ACTION_KILL, t->role);
 	rec = cf_reserve(sizeof(*rec));
 	if (!rec)
 		return;
@@ -97,7 +97,7 @@ static __always_inline void cf_packet_socket_exit(const struct cf_tracked *t, st
 	er = cf_evasion_applies(cfg, CF_EVASION_RAW_SOCKET, t->role);
 	if (!er)
 		return;
-	verdict = cf_guard_act(cfg, er->action == CF_ACTION_ALERT ? CF_ACTION_ALERT : CF_ACTION_KILL);
+	verdict = cf_guard_act(cfg, er->action == CF_ACTION_ALERT ? CF_ACTION_ALERT : CF_ACTION_KILL, t->role);
 	rec = cf_reserve(sizeof(*rec));
 	if (!rec)
 		return;

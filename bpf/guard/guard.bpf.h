@@ -136,6 +136,24 @@ static __always_inline bool cf_role_applies(__u16 mask, __u8 role)
 	return mask == 0 || (role < CF_ROLE_MAX && (mask & (1u << role)));
 }
 
+static __always_inline bool cf_role_final(const struct cf_guard_config *cfg, __u8 role)
+{
+	return cfg && role && role < CF_ROLE_MAX && (cfg->role_final & (1u << role));
+}
+
+/*
+ * The assistant's own processes (a role that is not final: the gateway, its helpers) are never
+ * killed: killing the gateway takes the assistant down, which an attacker who can steer it into
+ * a forbidden file would like. A kill rule refuses their operation where it can be refused (BPF
+ * LSM) and alerts otherwise. Tools, and processes no role names, are killed.
+ */
+static __always_inline __u8 cf_action_for_role(const struct cf_guard_config *cfg, __u8 action, __u8 role)
+{
+	if (action == CF_ACTION_KILL && role && role < CF_ROLE_MAX && !cf_role_final(cfg, role))
+		return CF_ACTION_ALERT;
+	return action;
+}
+
 /* What a matched rule's action comes to in the current mode. */
 static __always_inline __u8 cf_verdict_for(const struct cf_guard_config *cfg, __u8 action)
 {
@@ -185,9 +203,9 @@ static __always_inline void cf_guard_rec_begin(struct cf_guard_rec *rec, __u32 w
 
 /* What `action` comes to in the current mode, done: counted, and SIGKILL sent when it is a kill.
  * Independent of any record (a full ring buffer must not spare the process). */
-static __always_inline __u8 cf_guard_act(const struct cf_guard_config *cfg, __u8 action)
+static __always_inline __u8 cf_guard_act(const struct cf_guard_config *cfg, __u8 action, __u8 role)
 {
-	__u8 verdict = cf_verdict_for(cfg, action);
+	__u8 verdict = cf_verdict_for(cfg, cf_action_for_role(cfg, action, role));
 
 	if (verdict == CF_VERDICT_KILLED)
 		bpf_send_signal(9);

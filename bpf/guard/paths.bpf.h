@@ -190,7 +190,7 @@ static __noinline void cf_gpath_decide(const struct cf_guard_config *cfg, __u8 r
 		return;
 
 	/* refusing, a kill pattern is refused too: the open or exec never happens */
-	v->verdict = cf_verdict_for(cfg, refusing ? CF_ACTION_BLOCK : j.action);
+	v->verdict = cf_verdict_for(cfg, refusing ? CF_ACTION_BLOCK : cf_action_for_role(cfg, j.action, role));
 	v->role = role;
 	v->rule = j.rule;
 	v->generation = cfg->generation;

@@ -40,11 +40,6 @@ struct cf_role_exec {
 	bool argv_unknown;     /* argv cannot be read (an LSM hook before exec): argv rules fail */
 };
 
-static __always_inline bool cf_role_final(const struct cf_guard_config *cfg, __u8 role)
-{
-	return cfg && role && role < CF_ROLE_MAX && (cfg->role_final & (1u << role));
-}
-
 static __always_inline __u16 cf_origin_bit(__u8 origin)
 {
 	if (origin == CF_ORIGIN_ROOT)

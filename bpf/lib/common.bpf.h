@@ -41,6 +41,12 @@ _Static_assert(CF_ARGV_MAX <= CF_PATH_MAX, "argv is one string slot");
 const volatile __u32 cf_agent_tgid CF_SHARED = 0;    /* never tracked, never reported */
 const volatile bool cf_match_argv CF_SHARED = false; /* argv needles configured */
 /*
+ * Only a process in this cgroup v2 subtree (its id, at its level below the root) starts a watched
+ * tree (0: any process). What a watched process forks is watched wherever it goes.
+ */
+const volatile __u64 cf_scope_cgroup CF_SHARED = 0;
+const volatile __u32 cf_scope_level CF_SHARED = 0;
+/*
  * Wake the reader only once this much data is waiting (0: for every record). Each wakeup is an
  * irq_work on the producing CPU (a self-IPI, a VM exit under virtualisation) and cost more than
  * the rest of a tracked open; the reader polls on a short timer for the rest.
@@ -248,6 +254,22 @@ static __always_inline bool cf_track(__u32 tgid, struct cf_tracked *t)
 	if (!bpf_map_lookup_elem(&tracked, &tgid))
 		cf_count(CF_CNT_TRACKED_FULL);
 	return false;
+}
+
+
+/* Whether `task` is in the subtree that may start a watched tree (cf_scope_cgroup). */
+static __always_inline bool cf_in_scope(struct task_struct *task)
+{
+	struct cgroup *cg, *anc = NULL;
+
+	if (!cf_scope_cgroup)
+		return true;
+	cg = BPF_CORE_READ(task, cgroups, dfl_cgrp);
+	if (!cg || cf_scope_level > 63 || BPF_CORE_READ(cg, level) < (int)cf_scope_level)
+		return false;
+	if (bpf_probe_read_kernel(&anc, sizeof(anc), &cg->ancestors[cf_scope_level & 63]) || !anc)
+		return false;
+	return BPF_CORE_READ(anc, kn, id) == cf_scope_cgroup;
 }
 
 #endif /* CF_COMMON_BPF_H */

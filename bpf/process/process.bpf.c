@@ -144,7 +144,7 @@ int BPF_PROG(cf_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 			reason = CF_TRACK_CGROUP;
 		else if (cf_match_argv && cf_argv_matches(rec->data, rec->strs.len[0]))
 			reason = CF_TRACK_ARGV;
-		if (!reason)
+		if (!reason || !cf_in_scope(p))
 			return 0;
 		struct cf_tracked nt = { .root_tgid = tgid, .reason = reason, .group = tgid, .origin = CF_ORIGIN_ROOT };
 
@@ -236,7 +236,7 @@ int BPF_PROG(cf_rename, struct task_struct *task, const char *comm)
 		role = t->role; /* a tracked process's role does not follow its name */
 	} else {
 		/* a process that names itself as a target starts a tree */
-		if (!bpf_map_lookup_elem(&target_comms, rec.new_comm))
+		if (!bpf_map_lookup_elem(&target_comms, rec.new_comm) || !cf_in_scope(task))
 			return 0;
 		cf_role_judge(&nt, NULL);
 		if (!cf_track(tgid, &nt))

@@ -115,6 +115,35 @@ TEST_P(PathGuardTest, OtherFilesAreNotKilled) {
   EXPECT_EQ(sensor_->counters()[CF_CNT_KILLED], 0u);
 }
 
+// The assistant's own processes (a role that is not final: the gateway, its helpers) are never
+// killed, so that steering the gateway into a forbidden file does not take the assistant down:
+// the pattern leaves an alert. A tool (a final role) is killed.
+TEST_P(PathGuardTest, TheAssistantsOwnProcessesAreAlertedNotKilled) {
+  cf_guard_config cfg = guard_config(CF_MODE_ENFORCE, CF_GUARD_ACTIVE | CF_GUARD_PATHS, kGeneration);
+  cfg.role_final = 1u << 3;  // role 3 is the tool; role 1 the gateway
+  write_guard_config(cfg);
+  sensor::TrackedRole gateway;
+  gateway.role = 1;
+  Outcome g = spawn(gateway, cat_file, secret_);
+  EXPECT_TRUE(g.exited_ok()) << "status " << g.status;
+  EXPECT_EQ(g.out, kCanary);
+  auto recs = file_records(g.pid, secret_);
+  ASSERT_FALSE(recs.empty());
+  EXPECT_EQ(recs[0].verdict.verdict, CF_VERDICT_ALERT);
+  EXPECT_EQ(recs[0].verdict.rule, kSecretRule);
+  EXPECT_EQ(recs[0].verdict.role, 1);
+  EXPECT_EQ(sensor_->counters()[CF_CNT_KILLED], 0u);
+
+  sensor::TrackedRole tool;
+  tool.role = 3;
+  tool.origin = 1;
+  Outcome t = spawn(tool, cat_file, secret_);
+  EXPECT_TRUE(t.killed()) << "status " << t.status;
+  EXPECT_EQ(t.out.find(kCanary), std::string::npos);
+  Outcome r = spawn(tool, cat_file, dir_ + "/tools-only/notes");  // the tool-only pattern
+  EXPECT_TRUE(r.killed()) << "status " << r.status;
+}
+
 TEST_P(PathGuardTest, SymlinksRelativeNamesAndDotDotResolveToTheDeniedFile) {
   for (const std::string& how : {dir_ + "/public/link", dir_ + "/public/../secrets/key", dir_ + "//secrets/./key"}) {
     Outcome o = spawn(true, cat_file, how);

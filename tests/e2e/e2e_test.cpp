@@ -237,11 +237,15 @@ TEST_F(E2E, AgentWatchesOnlyTheTargetTree) {
   Agent agent(bin_, rules, cg.path(), out_, dir_ + "/agent.log");
   ASSERT_TRUE(agent.ready()) << agent.log();
 
-  std::string w1 = dir_ + "/watched", w2 = dir_ + "/unwatched";
+  std::string w1 = dir_ + "/watched", w2 = dir_ + "/unwatched", w3 = dir_ + "/elsewhere";
   mkdir(w1.c_str(), 0755);
   mkdir(w2.c_str(), 0755);
+  mkdir(w3.c_str(), 0755);
   Child outsider({workloads_ + "/fileops", w2}, "", "", cg.path());  // same binary, other name
   ASSERT_EQ(outsider.wait(seconds(10)), 0);
+  // the target's name, outside the agent's --cgroup: another OpenClaw on this machine
+  Child elsewhere({target, w3}, "", "", "");
+  ASSERT_EQ(elsewhere.wait(seconds(10)), 0);
   ASSERT_EQ(run({target, w1}, seconds(10), cg.path()), 0);
   ASSERT_EQ(agent.stop(), 0) << agent.log();
 
@@ -249,8 +253,10 @@ TEST_F(E2E, AgentWatchesOnlyTheTargetTree) {
   ASSERT_NE(find_open(evs, w1 + "/sub/target.txt"), nullptr) << describe(evs);
   for (const auto& e : evs) {
     EXPECT_NE(e.process().pid(), static_cast<uint32_t>(outsider.pid())) << "untracked process reported";
+    EXPECT_NE(e.process().pid(), static_cast<uint32_t>(elsewhere.pid())) << "a process outside --cgroup reported";
     if (e.has_file()) {
       EXPECT_EQ(e.file().path().find(w2), std::string::npos) << e.file().path();
+      EXPECT_EQ(e.file().path().find(w3), std::string::npos) << e.file().path();
     }
   }
   auto execs = of_kind(evs, v1::Event::EXEC);

@@ -23,6 +23,10 @@ std::string enforce_rules(const std::string& dir) {
   text = std::regex_replace(text, std::regex("\nmode: monitor\n"), "\nmode: enforce\n");
   // the test's resolver is the host's resolver here (a second one, of the attacker's, is not)
   text = std::regex_replace(text, std::regex("\negress:\n"), "\negress:\n  dns_resolvers: [127.0.0.77]\n");
+  // the gateway's port approved for tools too: the tests' approved destination (shipped, it is
+  // OpenClaw's own processes')
+  text = std::regex_replace(text, std::regex("ports: \\[18789\\]\n      roles: \\[gateway, helper, housekeeping\\]\n"),
+                            "ports: [18789]\n");
   const std::string path = dir + "/openclaw-enforce.yaml";
   write_file(path, text);
   return path;
@@ -205,9 +209,10 @@ TEST_F(Enforce, ShippedRulesStopTheMaliciousSkill) {
     EXPECT_NE(a.alert().role(), "gateway") << a.DebugString();
 }
 
-// Raw and ICMP sockets are refused to watched processes, a packet socket gets it killed; a connect is judged from a
-// thread, after setsid in a double-forked child, after a comm change, and over IPv6 and
-// IPv4-mapped IPv6.
+// Raw and ICMP sockets are refused to watched processes, a packet socket gets a tool killed; a
+// connect is judged from a thread, after setsid in a double-forked child, after a comm change,
+// and over IPv6 and IPv4-mapped IPv6. (The evasions run as a tool: below the root of the run,
+// which plays the gateway, and the gateway is never killed.)
 TEST_F(Enforce, EvasionsAreStillJudged) {
   Listener open_port("127.0.0.1", 18789);  // approved by the shipped rules (gateway-port)
   ASSERT_TRUE(open_port.ok) << "127.0.0.1:18789 is busy";
@@ -250,7 +255,7 @@ TEST_F(Enforce, EvasionsAreStillJudged) {
              "os.wait(); res['setsid'] = int(os.read(r, 16))\n"
              "print(sorted(res.items()))\n");
   const std::string out = dir_ + "/evade.out";
-  int rc = run({"sh", "-c", bin_ + " --log-level warn run -r " + rules_ + " -o " + out_ + " -- python3 " + script + " > " + out},
+  int rc = run({"sh", "-c", bin_ + " --log-level warn run -r " + rules_ + " -o " + out_ + " -- sh -c 'python3 " + script + "; exit $?' > " + out},
                seconds(60));
   ASSERT_EQ(rc, 0) << read_file(out);
   EXPECT_EQ(read_file(out),

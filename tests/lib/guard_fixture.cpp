@@ -45,7 +45,7 @@ bool Outcome::killed() const { return status != -1 && WIFSIGNALED(status) && WTE
 bool Outcome::exited(int code) const { return status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == code; }
 
 Outcome run_child(const TestCgroup* cg, sensor::Sensor* sensor, const std::function<void()>& body,
-                  const std::function<void()>& meanwhile) {
+                  const std::function<void()>& meanwhile, const sensor::TrackedRole& role) {
   Outcome o;
   int go[2], out[2];
   if (pipe2(go, O_CLOEXEC) != 0) {
@@ -78,7 +78,7 @@ Outcome run_child(const TestCgroup* cg, sensor::Sensor* sensor, const std::funct
   }
   if (cg) cg->add(pid);
   if (sensor) {
-    EXPECT_TRUE(sensor->track(pid, pid, CF_TRACK_USER));
+    EXPECT_TRUE(sensor->track(pid, pid, CF_TRACK_USER, role));
   }
   EXPECT_EQ(write(go[1], "g", 1), 1);
   close(go[1]);
@@ -124,6 +124,10 @@ std::string GuardFixture::write_path_maps(const enforce::CompiledPaths& compiled
 
 Outcome GuardFixture::spawn(bool track, void (*body)(const std::string&), const std::string& arg) {
   return run_child(cg_.get(), track ? sensor_.get() : nullptr, [&] { body(arg); });
+}
+
+Outcome GuardFixture::spawn(const sensor::TrackedRole& role, void (*body)(const std::string&), const std::string& arg) {
+  return run_child(cg_.get(), sensor_.get(), [&] { body(arg); }, {}, role);
 }
 
 std::vector<std::string> GuardFixture::records() const {

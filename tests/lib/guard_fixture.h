@@ -53,7 +53,7 @@ struct Outcome {
 // in the parent once the child is released (a server the child talks to); then the child's
 // output is read to the end and the child reaped.
 Outcome run_child(const TestCgroup* cg, sensor::Sensor* sensor, const std::function<void()>& body,
-                  const std::function<void()>& meanwhile = {});
+                  const std::function<void()>& meanwhile = {}, const sensor::TrackedRole& role = {});
 
 // A file record as the kernel wrote it: its op, result, verdict and first string.
 struct FileRecord {
@@ -83,6 +83,8 @@ class GuardFixture {
   // run_child in the test's cgroup, tracked if asked, running body(arg): how it ended and what
   // it printed.
   Outcome spawn(bool track, void (*body)(const std::string&), const std::string& arg);
+  // The same, tracked with `role`.
+  Outcome spawn(const sensor::TrackedRole& role, void (*body)(const std::string&), const std::string& arg);
 
   // Every record read so far, in order.
   std::vector<std::string> records() const;

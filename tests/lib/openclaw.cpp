@@ -93,6 +93,9 @@ size_t Sink::requests() const {
 std::string make_gateway_home(const std::string& dir, uint16_t model_port) {
   const std::string home = dir + "/home";
   fs::create_directories(home + "/.openclaw/workspace");
+  // a user's home as Debian makes it (.bashrc, .profile): OpenClaw's shells run them
+  std::error_code ec;
+  fs::copy("/etc/skel", home, fs::copy_options::recursive | fs::copy_options::skip_existing, ec);
   // The chat endpoint on; the model a local provider, as a user configures a model server.
   write_file(home + "/.openclaw/openclaw.json", R"({
   "gateway": { "http": { "endpoints": { "chatCompletions": { "enabled": true } } } },
@@ -111,7 +114,10 @@ std::string make_gateway_home(const std::string& dir, uint16_t model_port) {
 Gateway::Gateway(const OpenClawInstall& oc, const std::string& home, uint16_t port, const std::string& cgroup,
                  const std::string& log, const std::vector<std::string>& env)
     : log_(log), cgroup_(cgroup), port_(port) {
-  std::vector<std::string> vars = {"HOME=" + home, "PATH=" + oc.node_bin + ":/usr/local/bin:/usr/bin:/bin"};
+  // as a user starts it from a login shell: SHELL is what OpenClaw's exec tool and its shell
+  // snapshot run
+  std::vector<std::string> vars = {"HOME=" + home, "PATH=" + oc.node_bin + ":/usr/local/bin:/usr/bin:/bin",
+                                   "SHELL=/bin/bash"};
   vars.insert(vars.end(), env.begin(), env.end());
   child_ = std::make_unique<Child>(std::vector<std::string>{oc.openclaw, "gateway", "--allow-unconfigured", "--auth",
                                                             "none", "--bind", "loopback", "--port",

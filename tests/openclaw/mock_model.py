@@ -9,6 +9,8 @@ of the conversation it is sent:
 
   - a user message with `RUN: <command>` on a line: a tool call of the `exec` tool with
     {"command": "<command>"} (the tool's name is taken from the request's tool list);
+  - a user message with `CALL: <tool> <JSON arguments>` on a line: a call of that tool with
+    those arguments (a model a prompt injection steers: OpenClaw's `read`, `write`, ...);
   - a tool result: plain text, `tool said: ` and the first 200 characters of the result;
   - anything else: plain text, `hello from the mock model`.
 
@@ -27,6 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 MODEL_ID = "mock-model"
 INTERNAL_CONTEXT = "<<<BEGIN_OPENCLAW_INTERNAL_CONTEXT>>>"
 RUN_MARK = "RUN:"
+CALL_MARK = "CALL:"
 
 
 def last_text(message):
@@ -60,6 +63,10 @@ def decide(body):
         if role == "user":
             # OpenClaw puts a timestamp before the user's first line
             for line in text.splitlines():
+                at = line.find(CALL_MARK)
+                if at >= 0:
+                    name, _, arguments = line[at + len(CALL_MARK):].strip().partition(" ")
+                    return ("tool", name, json.loads(arguments or "{}"))
                 at = line.find(RUN_MARK)
                 if at >= 0:
                     command = line[at + len(RUN_MARK):].strip()

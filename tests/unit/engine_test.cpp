@@ -498,10 +498,13 @@ TEST_F(EngineTest, UnapprovedAddress) {
   EXPECT_EQ(ids(eval(connect(gateway(), "203.0.113.7", 443))), Strings{"egress-unapproved"});
 }
 
-// Loopback is approved for the gateway's port only: other local services are worth a look.
+// Loopback is approved for the gateway's port only, and only for OpenClaw's own processes: a
+// tool reaching the gateway's API could have the gateway's own tools act for it. Other local
+// services are worth a look.
 TEST_F(EngineTest, Loopback) {
-  EXPECT_TRUE(eval(connect(fresh(), "127.0.0.1", 18789)).empty());
-  EXPECT_TRUE(eval(connect(fresh(), "::1", 18789)).empty());
+  EXPECT_TRUE(eval(connect(gateway(), "127.0.0.1", 18789)).empty());
+  EXPECT_TRUE(eval(connect(gateway(), "::1", 18789)).empty());
+  EXPECT_EQ(ids(eval(connect(fresh(), "127.0.0.1", 18789))), Strings{"egress-unapproved"});
   EXPECT_EQ(ids(eval(connect(fresh(), "127.1.2.3", 1))), Strings{"egress-unapproved"});
   EXPECT_EQ(ids(eval(connect(fresh(), "::1", 8080))), Strings{"egress-unapproved"});
 }

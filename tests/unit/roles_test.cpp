@@ -141,7 +141,9 @@ TEST(RoleModel, ShippedRolesOnOpenClawsRealCommandLines) {
   auto res = policy::load_rules(testing::shipped_rules());
   ASSERT_TRUE(res.ok());
   RoleModel m(res.rules.roles);
-  const uint8_t gw = m.index("gateway"), helper = m.index("helper"), tool = m.index("tool");
+  const uint8_t gw = m.index("gateway"), helper = m.index("helper"), hk = m.index("housekeeping"),
+                shell = m.index("shell"), tool = m.index("tool");
+  ASSERT_TRUE(gw && helper && hk && shell && tool);
   const std::string node = "/opt/node/bin/node", pkg = "/usr/lib/node_modules/openclaw";
   EXPECT_EQ(m.at_exec(0, CF_ORIGIN_ROOT, "node", {"node", "/usr/bin/openclaw", "gateway", "--port", "18789"}), gw);
   EXPECT_EQ(m.at_exec(gw, gw, "node", {node, pkg + "/dist/process/spawn-broker/worker.js"}), helper);
@@ -154,18 +156,23 @@ TEST(RoleModel, ShippedRolesOnOpenClawsRealCommandLines) {
             helper);
   // the install scripts the gateway runs at its first start after an install with --ignore-scripts
   EXPECT_EQ(m.at_exec(gw, gw, "node", {node, pkg + "/scripts/postinstall-bundled-plugins.mjs"}), helper);
-  EXPECT_EQ(m.at_exec(helper, helper, "node", {node, pkg + "/scripts/lib/fs-safe-prebuild.mjs", "--probe", pkg}), helper);
-  EXPECT_EQ(m.at_exec(gw, gw, "bash", {"/bin/bash", "-l", "-c", "printf '\\0'; env -0"}), helper);
-  EXPECT_EQ(m.at_exec(helper, gw, "env", {"env", "-0"}), helper);
+  EXPECT_EQ(m.at_exec(helper, helper, "node", {node, pkg + "/scripts/lib/fs-safe-prebuild.mjs", "--probe", pkg}), hk);
+  // the broker's housekeeping
   EXPECT_EQ(m.at_exec(helper, helper, "git",
                       {"git", "-c", "maintenance.autoDetach=false", "-c", "gc.autoDetach=false", "-C", pkg, "rev-parse",
                        "--show-toplevel"}),
-            helper);
-  EXPECT_EQ(m.at_exec(helper, helper, "env", {"/usr/bin/env", "node", "/usr/bin/npm", "root", "-g"}), helper);
-  EXPECT_EQ(m.at_exec(helper, helper, "node", {"node", "/usr/bin/npm", "root", "-g"}), helper);
-  EXPECT_EQ(m.at_exec(helper, helper, "bash",
-                      {"/bin/bash", "-i", "-c", "{\n:\nprintf '\\n%s\\n' '__OPENCLAW_SHELL_SNAPSHOT_CAPTURE__'\nalias"}),
-            helper);
+            hk);
+  const uint8_t npm = m.at_exec(helper, helper, "env", {"/usr/bin/env", "node", "/usr/bin/npm", "root", "-g"});
+  EXPECT_EQ(npm, hk);
+  EXPECT_EQ(m.at_exec(npm, helper, "node", {"node", "/usr/bin/npm", "root", "-g"}), hk);  // env execs node
+  // OpenClaw's shells: the login environment (bash execs env in place) and the shell snapshot
+  const uint8_t login = m.at_exec(gw, gw, "bash", {"/bin/bash", "-l", "-c", "printf '\\0'; env -0"});
+  EXPECT_EQ(login, shell);
+  EXPECT_EQ(m.at_exec(login, gw, "env", {"env", "-0"}), shell);
+  const uint8_t snap = m.at_exec(helper, helper, "bash",
+                                 {"/bin/bash", "-i", "-c", "{\n:\nprintf '\\n%s\\n' '__OPENCLAW_SHELL_SNAPSHOT_CAPTURE__'\nalias"});
+  EXPECT_EQ(snap, shell);
+  EXPECT_EQ(m.at_exec(snap, snap, "node", {"node", "-e", "const safe = new Set(['HOME'])"}), shell);
   // the exec tool's commands: the OOM wrapper, the shell it execs, what they run
   const uint8_t sh = m.at_exec(helper, helper, "dash",
                                {"/bin/sh", "-c", "echo 1000 > /proc/self/oom_score_adj 2>/dev/null; exec \"$0\" \"$@\"",
@@ -179,6 +186,56 @@ TEST(RoleModel, ShippedRolesOnOpenClawsRealCommandLines) {
             tool);
   // npm other than `npm root -g` (a skill's install) is a tool
   EXPECT_EQ(m.at_exec(helper, helper, "env", {"/usr/bin/env", "node", "/usr/bin/npm", "install", "-g", "x"}), tool);
+}
+
+// What an attacker who can write the user's files gets: a ~/.bashrc planted by a tool runs in
+// OpenClaw's snapshot shell, a planted ~/bin/env in its login shell, a git hook or fsmonitor in a
+// housekeeping git. None of them reaches a role that is not final, and none the gateway's.
+TEST(RoleModel, ShippedRolesGiveNothingToWhatTheUsersFilesRun) {
+  auto res = policy::load_rules(testing::shipped_rules());
+  ASSERT_TRUE(res.ok());
+  RoleModel m(res.rules.roles);
+  const uint8_t gw = m.index("gateway"), helper = m.index("helper"), hk = m.index("housekeeping"),
+                shell = m.index("shell"), tool = m.index("tool");
+  const std::string fake_broker = "/tmp/x/openclaw/dist/process/spawn-broker/worker.js";
+  // the broker's command line started by anyone but the gateway is no helper
+  EXPECT_EQ(m.at_exec(shell, shell, "node", {"node", fake_broker}), shell);
+  EXPECT_EQ(m.at_exec(0, helper, "node", {"node", fake_broker}), tool);
+  EXPECT_EQ(m.at_exec(0, hk, "node", {"node", fake_broker}), tool);
+  EXPECT_EQ(m.at_exec(tool, tool, "node", {"node", fake_broker}), tool);
+  // housekeeping's command lines started by anyone but a helper are none
+  EXPECT_EQ(m.at_exec(0, hk, "git", {"git", "--version"}), tool);
+  EXPECT_EQ(m.at_exec(0, gw, "git", {"git", "--version"}), tool);
+  // what a housekeeping command starts (a hook) is a tool; a planted env in the login shell a shell
+  EXPECT_EQ(m.at_exec(0, hk, "sh", {"/bin/sh", ".git/hooks/post-checkout"}), tool);
+  EXPECT_EQ(m.at_exec(shell, gw, "env", {"env", "-0"}), shell);
+  // a shell pattern started by a tool stays a tool; the gateway's command line is no root
+  EXPECT_EQ(m.at_exec(tool, tool, "bash", {"/bin/bash", "-l", "-c", "printf '\\0'; env -0"}), tool);
+  EXPECT_EQ(m.at_exec(0, helper, "node", {"node", "/usr/bin/openclaw", "gateway"}), tool);
+  for (uint8_t r : {tool, shell}) EXPECT_TRUE(m.is_final(r));
+  for (uint8_t r : {gw, helper, hk}) EXPECT_FALSE(m.is_final(r));
+}
+
+// A reload that adds or reorders roles renumbers them: tracked processes keep theirs by name.
+TEST(RoleModel, RenumberingKeepsEachRoleByName) {
+  auto model = [](std::vector<std::string> names) {
+    std::vector<Role> roles;
+    for (auto& n : names) {
+      Role r;
+      r.name = n;
+      r.root = n == "gateway";
+      if (!r.root) r.started_by = {"gateway"};
+      roles.push_back(r);
+    }
+    return RoleModel(roles);
+  };
+  const RoleModel a = model({"gateway", "helper", "tool"});
+  EXPECT_TRUE(a.renumbering(model({"gateway", "helper", "tool"})).empty());
+  const RoleModel b = model({"gateway", "mcp", "helper", "tool"});
+  const std::vector<uint8_t> map = a.renumbering(b);
+  ASSERT_EQ(map.size(), 4u);
+  for (uint8_t i = 1; i < 4; ++i) EXPECT_EQ(b.name(map[i]), a.name(i));
+  EXPECT_EQ(a.renumbering(model({"gateway", "tool"}))[2], 0);  // helper is gone
 }
 
 }  // namespace

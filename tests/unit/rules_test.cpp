@@ -335,23 +335,31 @@ TEST(ShippedRules, OpenClawModel) {
   EXPECT_EQ(m.rule_count(), 29u);
   ASSERT_EQ(m.env.size(), 4u);
   EXPECT_EQ(m.env[0].what, "read");
-  EXPECT_EQ(m.env[0].roles, (std::vector<std::string>{"tool"}));
+  EXPECT_EQ(m.env[0].roles, (std::vector<std::string>{"tool", "shell"}));
   ASSERT_EQ(m.evasion.size(), 2u);
   EXPECT_EQ(m.evasion[0].what, "io_uring");
   EXPECT_EQ(m.evasion[1].what, "raw_socket");
 
-  // the gateway is the root; OpenClaw's helpers are given by what they run; tools are final
-  ASSERT_EQ(m.roles.size(), 3u);
+  // the gateway is the root; OpenClaw's helpers, housekeeping and shells are given by what they
+  // run and who started them; shells and tools are final
+  ASSERT_EQ(m.roles.size(), 5u);
   EXPECT_EQ(m.roles[0].name, "gateway");
   EXPECT_TRUE(m.roles[0].root);
   EXPECT_EQ(m.roles[1].name, "helper");
-  EXPECT_EQ(m.roles[1].started_by, (std::vector<std::string>{"gateway", "helper"}));
+  EXPECT_EQ(m.roles[1].started_by, (std::vector<std::string>{"gateway"}));
   EXPECT_FALSE(m.roles[1].exec.empty());
   EXPECT_FALSE(m.roles[1].final);
-  EXPECT_EQ(m.roles[2].name, "tool");
-  EXPECT_EQ(m.roles[2].started_by, (std::vector<std::string>{"gateway", "helper"}));
-  EXPECT_TRUE(m.roles[2].exec.empty());
-  EXPECT_TRUE(m.roles[2].final);
+  EXPECT_EQ(m.roles[2].name, "housekeeping");
+  EXPECT_EQ(m.roles[2].started_by, (std::vector<std::string>{"helper"}));
+  EXPECT_FALSE(m.roles[2].final);
+  EXPECT_EQ(m.roles[3].name, "shell");
+  EXPECT_EQ(m.roles[3].started_by, (std::vector<std::string>{"gateway", "helper"}));
+  EXPECT_EQ(m.roles[3].exec.size(), 2u);
+  EXPECT_TRUE(m.roles[3].final);
+  EXPECT_EQ(m.roles[4].name, "tool");
+  EXPECT_EQ(m.roles[4].started_by, (std::vector<std::string>{"gateway", "helper", "housekeeping"}));
+  EXPECT_TRUE(m.roles[4].exec.empty());
+  EXPECT_TRUE(m.roles[4].final);
 
   EXPECT_TRUE(m.egress.default_deny);
   EXPECT_EQ(m.egress.unapproved.severity, Severity::kError);
@@ -371,7 +379,7 @@ TEST(ShippedRules, OpenClawModel) {
   EXPECT_EQ(m.file_deny[0].meta.action, Action::kKill);
   EXPECT_TRUE(m.file_deny[0].secret);
   ASSERT_EQ(m.file_scope.size(), 2u);
-  EXPECT_EQ(m.file_scope[0].roles, (std::vector<std::string>{"tool"}));
+  EXPECT_EQ(m.file_scope[0].roles, (std::vector<std::string>{"tool", "shell"}));
   EXPECT_EQ(m.file_scope[0].access, kAccessRead);
   EXPECT_EQ(m.file_scope[1].access, kAccessWrite | kAccessCreate);
   EXPECT_EQ(m.file_scope[0].meta.severity, Severity::kWarning);
