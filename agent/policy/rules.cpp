@@ -421,6 +421,9 @@ class Reader {
       }
       if (!r.root && r.started_by.empty())
         error(kv.first, what + " is given to nobody: say root: true (the process a target matched) or started_by");
+      else if (r.root && !r.exec.empty() && r.started_by.empty())
+        error(kv.first, what + ": with root: true, exec says what else may have the role, and started_by who starts "
+                               "it; the root has it whatever it runs");
       if (!role_names_.insert(r.name).second) error(kv.first, "roles: duplicate role '" + r.name + "'");
       out_.rules.roles.push_back(std::move(r));
     }

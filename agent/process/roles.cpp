@@ -63,17 +63,22 @@ std::vector<std::pair<size_t, std::string>> check_roles(const std::vector<Role>&
     if (r.root) f.push_back("");  // "" stands for a tree's root
     return f;
   };
+  // whom a role takes whatever they run: all it may be given to without exec patterns, the root
+  // alone when it has some (a root role's patterns are for the processes it is started_by)
+  auto unconditional = [&](const Role& r) {
+    return r.exec.empty() ? from(r) : r.root ? std::vector<std::string>{""} : std::vector<std::string>{};
+  };
   size_t patterns = 0;
   for (size_t i = 0; i < roles.size(); ++i) {
     const Role& r = roles[i];
-    patterns += r.exec.empty() ? 1 : r.exec.size();
+    patterns += (r.exec.empty() ? 1 : r.exec.size()) + (r.root && !r.exec.empty() ? 1 : 0);
     if (i + 1 == CF_ROLE_MAX) out.emplace_back(i, "role '" + r.name + "': the kernel holds 15 roles");
     const auto mine = from(r);
     if (mine.empty()) continue;  // given to nobody: the reader says so
     for (size_t j = 0; j < i; ++j) {
       const Role& e = roles[j];
-      if (!e.exec.empty() || e.name == r.name) continue;
-      const auto theirs = from(e);
+      const auto theirs = unconditional(e);
+      if (theirs.empty() || e.name == r.name) continue;
       const bool covered = std::all_of(mine.begin(), mine.end(), [&](const std::string& s) {
         return std::find(theirs.begin(), theirs.end(), s) != theirs.end();
       });
@@ -98,7 +103,10 @@ RoleModel::RoleModel(const std::vector<Role>& roles) {
   for (const auto& r : roles) {
     const uint8_t idx = index(r.name);
     if (r.final) final_mask_ |= static_cast<uint16_t>(1u << idx);
-    uint16_t from = r.root ? 1 : 0;
+    // the root takes a root role whatever it runs; exec patterns of a root role are for the
+    // processes it is started_by
+    const bool root_alone = r.root && !r.exec.empty();
+    uint16_t from = r.root && !root_alone ? 1 : 0;
     for (const auto& s : r.started_by)
       if (uint8_t i = index(s)) from |= static_cast<uint16_t>(1u << i);
     auto add = [&](const ExecPattern* p) {
@@ -123,6 +131,12 @@ RoleModel::RoleModel(const std::vector<Role>& roles) {
       }
       rules_.push_back(std::move(rule));
     };
+    if (root_alone) {
+      Rule rule;
+      rule.from_mask = 1;
+      rule.role = idx;
+      rules_.push_back(std::move(rule));
+    }
     if (r.exec.empty()) add(nullptr);
     for (const auto& p : r.exec) add(&p);
   }

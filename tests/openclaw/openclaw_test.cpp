@@ -69,11 +69,18 @@ class RealOpenClaw : public ::testing::Test {
                                        "    - { id: local-model, cidr: [127.0.0.1], ports: [" +
                                            std::to_string(model_->port()) + "], roles: [gateway] }\n"
                                            "    - { id: test-gateway-port, cidr: [127.0.0.0/8, \"::1\"], ports: [" +
-                                           std::to_string(gateway_port_) + "], roles: [gateway, helper, housekeeping] }\n");
+                                           std::to_string(gateway_port_) + "], roles: [gateway, helper, housekeeping] }\n"
+                                           // where OpenClaw is installed here, for the kernel to judge
+                                           // writes to it (openclaw-code's comment says why)
+                                           "files:\n  deny:\n"
+                                           "    - { id: openclaw-code-here, path: [\"" + oc_.package_dir +
+                                           "/**\"], roles: [tool, shell], access: [write, create], severity: critical, "
+                                           "action: kill }\n");
     out_ = dir_ + "/events.jsonl";
   }
 
   void TearDown() override {
+    if (!dir_.empty()) fs::remove(planted_code());
     if (gateway_) gateway_->stop();
     if (agent_) agent_->stop();
     gateway_.reset();
@@ -141,6 +148,17 @@ class RealOpenClaw : public ::testing::Test {
     chat("CALL: read {\"path\": \"" + home_ + "/.ssh/id_rsa\"}");
     // (e) a tool asking the gateway's own API to act for it
     chat("RUN: curl -s -m 5 http://127.0.0.1:" + std::to_string(gateway_port_) + "/v1/models");
+    // (f) a tool adding code to OpenClaw's package (a new file: the install is shared by the
+    // tests, TearDown removes it), (g) a tool moving itself to another cgroup (one below the
+    // test's: a real way out would take it from under the hooks)
+    chat("RUN: echo '// planted' > " + planted_code());
+    fs::create_directories(cg_->path() + "/elsewhere");
+    chat("RUN: echo $$ > " + cg_->path() + "/elsewhere/cgroup.procs; echo moved");
+  }
+
+  // The file (f) plants in the package.
+  std::string planted_code() const {
+    return oc_.package_dir + "/dist/clawfence-test-" + fs::path(dir_).filename().string() + ".js";
   }
 
   // Stops the gateway and the agent; the events the agent wrote.
@@ -150,8 +168,9 @@ class RealOpenClaw : public ::testing::Test {
     EXPECT_EQ(agent_->stop(), 0) << agent_->log();
     auto evs = read_events(out_);
     // no value of a secret anywhere clawfence writes
-    for (const std::string& f : {out_, dir_ + "/agent.log", dir_ + "/audit/audit.jsonl"})
-      EXPECT_EQ(read_file(f).find(canary_), std::string::npos) << f;
+    std::vector<std::string> written = {out_, dir_ + "/agent.log"};
+    for (const auto& f : fs::directory_iterator(dir_ + "/audit")) written.push_back(f.path().string());
+    for (const std::string& f : written) EXPECT_EQ(read_file(f).find(canary_), std::string::npos) << f;
     return evs;
   }
 
@@ -190,12 +209,16 @@ TEST_F(RealOpenClaw, MonitorModeStartAndChatsAreQuietWithTheRightRoles) {
   const auto evs = finish();
   // what each detail writes for this start and these chats: all (the audit log has every
   // event), activity (the stream), alerts
+  // (every file of it: it rotates at 64 MiB, which a start with --audit-all can pass)
   size_t all = 0, alerts = 0;
-  std::istringstream audit(read_file(dir_ + "/audit/audit.jsonl"));
-  for (std::string line; std::getline(audit, line);) {
-    ++all;
-    for (const char* kind : {"\"kind\":\"ALERT\"", "\"kind\":\"GAP\"", "\"kind\":\"AGENT\""})
-      alerts += line.find(kind) != std::string::npos;
+  for (const auto& f : fs::directory_iterator(dir_ + "/audit")) {
+    if (f.path().extension() != ".jsonl") continue;
+    std::istringstream audit(read_file(f.path().string()));
+    for (std::string line; std::getline(audit, line);) {
+      ++all;
+      for (const char* kind : {"\"kind\":\"ALERT\"", "\"kind\":\"GAP\"", "\"kind\":\"AGENT\""})
+        alerts += line.find(kind) != std::string::npos;
+    }
   }
   std::cout << "  gateway serving after " << start_seconds_ << " s under the agent; the start and four chats are "
             << all << " events (--detail all), " << evs.size() << " lines (activity), " << alerts << " (alerts)\n";
@@ -365,6 +388,12 @@ TEST_F(RealOpenClaw, MonitorModeAlertsBothExfiltrationsAsTheToolsDoing) {
                  }),
             nullptr)
       << alerts;
+  // (f) OpenClaw's code, (g) the cgroup
+  const v1::Event* code = find("openclaw-code", [&](const v1::Event& e) { return e.alert().role() == "tool"; });
+  ASSERT_NE(code, nullptr) << alerts;
+  EXPECT_EQ(code->alert().evidence().path(), planted_code());
+  EXPECT_EQ(code->alert().severity(), "critical");
+  EXPECT_NE(find("cgroup-escape", [&](const v1::Event& e) { return e.alert().role() == "tool"; }), nullptr) << alerts;
 }
 
 // Enforce mode: the gateway starts and serves the same chats with nothing of OpenClaw killed or
@@ -423,12 +452,69 @@ TEST_F(RealOpenClaw, EnforceModeGuardsTheGatewayAndStopsBothExfiltrations) {
   EXPECT_EQ(gw.outcome(), "alerted") << alerts;
   EXPECT_EQ(gw.severity(), "critical");
   EXPECT_EQ(gw.mechanism().rfind("not killed", 0), 0u) << gw.mechanism();
+  // (f) the tool adding code to the package is killed at the open (the site's rule for where it
+  // is installed), (g) so is the one moving to another cgroup
+  EXPECT_EQ(outcome("openclaw-code-here", "bash"), "killed") << alerts;
+  EXPECT_EQ(read_file(planted_code()).find("planted"), std::string::npos) << "killed at the open, before the write";
+  EXPECT_EQ(outcome("cgroup-escape", "bash"), "killed") << alerts;
   // (e) a tool is refused the gateway's own API
   bool refused = false;
   for (const auto& e : evs)
     refused |= e.kind() == v1::Event::ALERT && e.alert().rule_id() == "egress-unapproved" &&
                e.alert().evidence().port() == gateway_port_ && e.alert().outcome() == "blocked";
   EXPECT_TRUE(refused) << alerts;
+}
+
+// `openclaw agent --local`: one agent turn in one command, without the gateway's HTTP side. It
+// starts a second node running the same CLI, which does the work; there is no broker (git and the
+// shells are its own children, the exec tool's commands go through a relay). The same roles, as
+// quiet as the gateway.
+TEST_F(RealOpenClaw, AgentLocalHasTheGatewaysRolesAndIsQuiet) {
+  cg_ = std::make_unique<TestCgroup>("openclaw");
+  agent_ = std::make_unique<Agent>(build_dir() + "/clawfence", rules_, cg_->path(), out_, dir_ + "/agent.log",
+                                   std::vector<std::string>{"--mode", "monitor", "--detail", "activity"});
+  ASSERT_TRUE(agent_->ready()) << agent_->log();
+  const std::string out = dir_ + "/local.out", err = dir_ + "/local.err";
+  Child local({oc_.openclaw, "agent", "--local", "--agent", "main", "-m", "RUN: ls -a && wc -l < AGENTS.md"}, out, err,
+              cg_->path(),
+              {"HOME=" + home_, "PATH=" + oc_.node_bin + ":/usr/local/bin:/usr/bin:/bin", "SHELL=/bin/bash",
+               "OPENAI_API_KEY=sk-" + canary_});
+  ASSERT_EQ(local.wait(std::chrono::seconds(240)), 0) << read_file(out) << read_file(err);
+  EXPECT_NE(read_file(out).find("tool said: "), std::string::npos) << read_file(out) << read_file(err);
+  EXPECT_EQ(agent_->stop(), 0) << agent_->log();
+  const auto evs = read_events(out_);
+  for (const std::string& f : {out_, dir_ + "/agent.log"}) EXPECT_EQ(read_file(f).find(canary_), std::string::npos) << f;
+
+  for (const auto& e : evs) {
+    if (e.kind() == v1::Event::ALERT) {
+      EXPECT_EQ(e.alert().severity(), "info") << describe_alerts(evs);
+    }
+  }
+  std::map<std::string, size_t> seen;  // what ran -> how often, each checked for its role
+  for (const auto& e : evs) {
+    if (e.kind() != v1::Event::EXEC) continue;
+    const std::string argv = joined(e.exec().argv()), role = e.process().role();
+    auto is = [&](const char* what, const char* want) {
+      if (argv.find(what) == std::string::npos) return false;
+      ++seen[what];
+      EXPECT_EQ(role, want) << argv;
+      return true;
+    };
+    is("--disable-warning=ExperimentalWarning", "gateway") ||
+        is("/openclaw/dist/process/supervisor/service-child-relay.js", "helper") ||
+        is("/openclaw/dist/process/supervisor/service-child-group-anchor.js", "housekeeping") ||
+        is("__OPENCLAW_SHELL_SNAPSHOT_CAPTURE__", "shell") || is("echo 1000 > /proc/self/oom_score_adj", "tool");
+    if (argv.rfind("git ", 0) == 0) {
+      EXPECT_EQ(role, "housekeeping") << argv;
+    }
+    if (argv.rfind("ls ", 0) == 0 || argv.rfind("wc ", 0) == 0) {
+      ++seen["command"];
+      EXPECT_EQ(role, "tool") << argv;
+    }
+  }
+  for (const char* what : {"--disable-warning=ExperimentalWarning", "/openclaw/dist/process/supervisor/service-child-relay.js",
+                           "__OPENCLAW_SHELL_SNAPSHOT_CAPTURE__", "echo 1000 > /proc/self/oom_score_adj", "command"})
+    EXPECT_GE(seen[what], 1u) << what;
 }
 
 }  // namespace

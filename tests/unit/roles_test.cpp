@@ -126,6 +126,35 @@ TEST(RoleModel, KernelForm) {
   EXPECT_EQ(k[4].from_mask, (1u << 1) | (1u << 2));
 }
 
+// A root role with exec patterns: the root has it whatever it runs; another process only when it
+// was started by one of `started_by` and runs one of the patterns.
+TEST(RoleModel, ARootRoleWithPatternsIsAlsoGivenByThem) {
+  RoleModel m = model(R"(version: 1
+roles:
+  gateway:
+    root: true
+    started_by: [gateway]
+    exec: [{ exe: node, argv: ["*", "--flag", "*/cli", "**"] }]
+  tool: { started_by: [gateway], final: true }
+)");
+  const uint8_t gw = m.index("gateway"), tool = m.index("tool");
+  EXPECT_EQ(m.at_exec(0, CF_ORIGIN_ROOT, "env", {"/usr/bin/env", "node", "/bin/cli"}), gw);
+  EXPECT_EQ(m.at_exec(0, gw, "node", {"/usr/bin/node", "--flag", "/bin/cli", "agent", "--local"}), gw);
+  EXPECT_EQ(m.at_exec(0, gw, "node", {"/usr/bin/node", "/bin/cli", "agent"}), tool);
+  EXPECT_EQ(m.at_exec(tool, tool, "node", {"/usr/bin/node", "--flag", "/bin/cli"}), tool);
+  EXPECT_EQ(m.without_exec(0, CF_ORIGIN_ROOT), gw);
+  const auto& k = m.kernel_rules();
+  ASSERT_EQ(k.size(), 3u);  // the root alone, the pattern for the gateway's children, tool
+  EXPECT_EQ(k[0].from_mask, 1u);
+  EXPECT_EQ(k[0].flags, CF_RR_USED);
+  EXPECT_EQ(k[1].from_mask, 1u << gw);
+  EXPECT_TRUE(k[1].flags & CF_RR_ARGV);
+  // and a later role for roots only is shadowed by it
+  Role g{"gateway", true, {"gateway"}, {{"node", {"*"}}}, false, "", 1, 1};
+  Role late{"late", true, {}, {}, false, "", 2, 1};
+  EXPECT_FALSE(check_roles({g, late}).empty());
+}
+
 TEST(RoleModel, TooManyForTheKernel) {
   std::vector<Role> roles;
   Role many{"r", true, {}, {}, false, "", 0, 0};
@@ -180,6 +209,20 @@ TEST(RoleModel, ShippedRolesOnOpenClawsRealCommandLines) {
   EXPECT_EQ(sh, tool);
   EXPECT_EQ(m.at_exec(sh, helper, "bash", {"/bin/bash", "--noprofile", "--norc", "-c", "git --version"}), tool);
   EXPECT_EQ(m.at_exec(tool, tool, "git", {"git", "--version"}), tool);
+  // `openclaw agent --local`: the CLI started again with a Node flag is the gateway; the exec
+  // tool goes through a relay (a helper) and its process-group anchor (housekeeping)
+  const uint8_t local = m.at_exec(gw, gw, "node", {node, "--disable-warning=ExperimentalWarning",
+                                                   "/usr/bin/openclaw", "agent", "--local", "-m", "hi"});
+  EXPECT_EQ(local, gw);
+  EXPECT_EQ(m.at_exec(local, local, "git", {"git", "--version"}), hk);
+  const uint8_t relay = m.at_exec(gw, gw, "node", {node, pkg + "/dist/process/supervisor/service-child-relay.js"});
+  EXPECT_EQ(relay, helper);
+  const uint8_t anchor =
+      m.at_exec(relay, relay, "node", {node, pkg + "/dist/process/supervisor/service-child-group-anchor.js"});
+  EXPECT_EQ(anchor, hk);
+  EXPECT_EQ(m.at_exec(anchor, anchor, "dash", {"/bin/sh", "-c", "echo 1000 > /proc/self/oom_score_adj"}), tool);
+  EXPECT_EQ(m.at_exec(helper, helper, "node", {node, "--disable-warning=ExperimentalWarning", "/usr/bin/openclaw"}),
+            tool);  // the gateway's command line is the gateway's only when the gateway starts it
   // the snapshot check sources a file a tool could have written: judged a tool
   EXPECT_EQ(m.at_exec(helper, helper, "bash",
                       {"/bin/bash", "--noprofile", "--norc", "-c", ". '/home/u/.openclaw/cache/shell-snapshots/a.sh' >/dev/null 2>&1"}),
@@ -203,9 +246,10 @@ TEST(RoleModel, ShippedRolesGiveNothingToWhatTheUsersFilesRun) {
   EXPECT_EQ(m.at_exec(0, helper, "node", {"node", fake_broker}), tool);
   EXPECT_EQ(m.at_exec(0, hk, "node", {"node", fake_broker}), tool);
   EXPECT_EQ(m.at_exec(tool, tool, "node", {"node", fake_broker}), tool);
-  // housekeeping's command lines started by anyone but a helper are none
+  // housekeeping's command lines started by anyone but the gateway or a helper are none
   EXPECT_EQ(m.at_exec(0, hk, "git", {"git", "--version"}), tool);
-  EXPECT_EQ(m.at_exec(0, gw, "git", {"git", "--version"}), tool);
+  EXPECT_EQ(m.at_exec(tool, tool, "git", {"git", "--version"}), tool);
+  EXPECT_EQ(m.at_exec(shell, shell, "git", {"git", "--version"}), shell);
   // what a housekeeping command starts (a hook) is a tool; a planted env in the login shell a shell
   EXPECT_EQ(m.at_exec(0, hk, "sh", {"/bin/sh", ".git/hooks/post-checkout"}), tool);
   EXPECT_EQ(m.at_exec(shell, gw, "env", {"env", "-0"}), shell);

@@ -329,10 +329,11 @@ TEST(ShippedRules, OpenClawModel) {
                                  "egress-unapproved", "llm-providers", "chat-platforms", "openclaw-updates",
                                  "openclaw-services", "gateway-port", "dns", "cloud-metadata", "ssh-keys",
                                  "cloud-credentials", "token-files", "npm-token", "private-keys", "dotenv",
-                                 "openclaw-credentials", "persistence", "shadow", "proc-environ",
+                                 "openclaw-credentials", "persistence", "openclaw-code", "cgroup-escape", "shadow",
+                                 "proc-environ",
                                  "tool-out-of-scope", "tool-write-out-of-scope", "exfil-tools",
                                  "dropper-patterns", "exfil-volume"}));
-  EXPECT_EQ(m.rule_count(), 29u);
+  EXPECT_EQ(m.rule_count(), 31u);
   ASSERT_EQ(m.env.size(), 4u);
   EXPECT_EQ(m.env[0].what, "read");
   EXPECT_EQ(m.env[0].roles, (std::vector<std::string>{"tool", "shell"}));
@@ -345,12 +346,14 @@ TEST(ShippedRules, OpenClawModel) {
   ASSERT_EQ(m.roles.size(), 5u);
   EXPECT_EQ(m.roles[0].name, "gateway");
   EXPECT_TRUE(m.roles[0].root);
+  EXPECT_EQ(m.roles[0].started_by, (std::vector<std::string>{"gateway"}));  // agent --local's second CLI
+  EXPECT_EQ(m.roles[0].exec.size(), 2u);
   EXPECT_EQ(m.roles[1].name, "helper");
   EXPECT_EQ(m.roles[1].started_by, (std::vector<std::string>{"gateway"}));
   EXPECT_FALSE(m.roles[1].exec.empty());
   EXPECT_FALSE(m.roles[1].final);
   EXPECT_EQ(m.roles[2].name, "housekeeping");
-  EXPECT_EQ(m.roles[2].started_by, (std::vector<std::string>{"helper"}));
+  EXPECT_EQ(m.roles[2].started_by, (std::vector<std::string>{"gateway", "helper"}));
   EXPECT_FALSE(m.roles[2].final);
   EXPECT_EQ(m.roles[3].name, "shell");
   EXPECT_EQ(m.roles[3].started_by, (std::vector<std::string>{"gateway", "helper"}));
@@ -674,6 +677,11 @@ TEST(RuleErrors, UnknownKeyInsideARule) {
                4, 5,
                "volume: unknown key 'limit' (expected action, description, except_hosts, id, max_bytes, roles, "
                "severity, window)");
+  expect_error("roles:\n"
+               "  gateway: { root: true, exec: [{ exe: node }] }\n",
+               2, 3,
+               "role 'gateway': with root: true, exec says what else may have the role, and started_by who starts it; "
+               "the root has it whatever it runs");
   expect_error("roles:\n"
                "  tool: { root: true, pid: 1 }\n",
                2, 23,
