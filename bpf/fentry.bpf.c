@@ -109,3 +109,33 @@ int BPF_PROG(cf_fexit_ptrace, struct pt_regs *regs, long ret)
 		cf_env_ptrace_exit(regs, ret);
 	return 0;
 }
+
+/* open_by_handle_at: an open without a path (bpf/file/file.bpf.h) */
+CF_FILE_PROG(open_by_handle_at)
+
+/*
+ * Syscalls judged at their entry (bpf/guard/evasion.bpf.h). Compat (32-bit) syscalls enter
+ * through other wrappers (__ia32_*) and are not judged on this path: the agent says so at start.
+ */
+#define CF_EVASION_PROG(name)                                                        \
+	SEC("fentry/" CF_WRAPPER(name))                                              \
+	int BPF_PROG(cf_fentry_##name, struct pt_regs *regs)                         \
+	{                                                                            \
+		cf_evasion_enter(regs, CF_NR_##name);                                \
+		return 0;                                                            \
+	}
+
+CF_EVASION_PROG(clone)
+CF_EVASION_PROG(clone3)
+CF_EVASION_PROG(unshare)
+CF_EVASION_PROG(setns)
+CF_EVASION_PROG(mount)
+CF_EVASION_PROG(umount)
+CF_EVASION_PROG(open_tree)
+CF_EVASION_PROG(move_mount)
+CF_EVASION_PROG(fsmount)
+CF_EVASION_PROG(mount_setattr)
+CF_EVASION_PROG(process_vm_readv)
+CF_EVASION_PROG(process_vm_writev)
+CF_EVASION_PROG(pidfd_getfd)
+CF_EVASION_PROG(ptrace)

@@ -17,9 +17,15 @@
 SEC("raw_tp/sys_enter")
 int BPF_PROG(cf_sys_enter, struct pt_regs *regs, long nr)
 {
-	/* only network syscalls: their destination arrives in a cgroup hook before the exit */
-	if (cf_net_wants(nr))
+	/* a compat syscall's number is another table's: judged as such, never decoded as native */
+	if (cf_compat_syscall(nr))
+		cf_compat_enter(regs, nr);
+	/* network syscalls: their destination arrives in a cgroup hook before the exit */
+	else if (cf_net_wants(nr))
 		cf_net_enter(nr);
+	/* the few judged at entry, before they take effect (guard/evasion.bpf.h) */
+	else if (cf_evasion_enter_wants(nr))
+		cf_evasion_enter(regs, nr);
 	return 0;
 }
 
@@ -34,24 +40,31 @@ int BPF_PROG(cf_sys_exit, struct pt_regs *regs, long ret)
 	 * processes pay it.
 	 */
 	const struct cf_tracked *t = cf_lookup_tracked(cf_current_tgid());
+	struct cf_inflight in;
 
 	if (!t)
 		return 0;
+	__builtin_memset(&in, 0, sizeof(in));
 	nr = CF_SYSCALL_NR(regs);
-	if (cf_file_wants(nr)) {
-		struct cf_inflight in = {};
-
-		if (cf_read_args(regs, nr, &in))
-			cf_file_exit(&in, ret);
-	} else if (cf_net_wants(nr)) {
-		cf_net_leave(ret);
-	} else if (nr == CF_NR_io_uring_setup) {
-		cf_io_uring_exit(t, ret);
-	} else if (nr == CF_NR_socket && ret >= 0) {
-		cf_packet_socket_exit(t, regs, ret);
-	} else if (nr == CF_NR_ptrace) {
-		cf_env_ptrace_exit(regs, ret);
+	if (cf_compat_syscall(nr)) {
+		/* one inlined copy of the file handling for both tables: two overflow the stack */
+		if (!cf_compat_file_args(regs, nr, &in))
+			return 0;
+	} else if (cf_file_wants(nr)) {
+		if (!cf_read_args(regs, nr, &in))
+			return 0;
+	} else {
+		if (cf_net_wants(nr))
+			cf_net_leave(ret);
+		else if (nr == CF_NR_io_uring_setup)
+			cf_io_uring_exit(t, ret);
+		else if (nr == CF_NR_socket && ret >= 0)
+			cf_packet_socket_exit(t, regs, ret);
+		else if (nr == CF_NR_ptrace)
+			cf_env_ptrace_exit(regs, ret);
+		return 0;
 	}
+	cf_file_exit(&in, ret);
 	return 0;
 }
 

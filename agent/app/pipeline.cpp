@@ -159,6 +159,8 @@ void Pipeline::write_alerts() {
                        : !e.address().empty() ? (e.hostname().empty() ? e.address() : e.hostname() + " " + e.address()) +
                                                     ":" + std::to_string(e.port())
                        : !e.exe().empty()     ? e.exe()
+                       : !e.via().empty()     ? e.via() + (e.target_pid() ? " of pid " + std::to_string(e.target_pid()) : "")
+                       : !e.protocol().empty() ? e.protocol()
                                               : std::string();
     spdlog::log(al.severity() == "critical" || al.severity() == "error" ? spdlog::level::warn : spdlog::level::info,
                 "alert {} ({}, {}, {}): {} by pid {} {} [{}]{}", al.rule_id(), al.severity(), al.outcome(),

@@ -168,7 +168,8 @@ class Compiler {
 
   void evasion() {
     for (const auto& e : rules_.evasion) {
-      const int slot = e.what == "io_uring" ? CF_EVASION_IO_URING : CF_EVASION_RAW_SOCKET;
+      const int slot = policy::evasion_slot(e.what);
+      if (slot < 0 || slot >= CF_EVASION_MAX) continue;  // rules validation rejects it
       cf_evasion_rule& r = out_.config.evasion[slot];
       if (r.rule != CF_RULE_NONE) {
         out_.notes.push_back("evasion rule " + e.meta.id + ": an earlier rule already covers " + e.what +
@@ -296,22 +297,6 @@ std::vector<std::pair<cf_cidr_key, uint64_t>> union_with_containing(
     for (const auto& outer : out)
       if (contains(outer.first, inner.first)) inner.second |= outer.second;
   return widened;
-}
-
-std::vector<std::string> resolv_conf_nameservers(const std::string& path) {
-  std::vector<std::string> out;
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream ss(line);
-    std::string key, value;
-    if (ss >> key >> value && key == "nameserver") {
-      // a link-local IPv6 server may carry a zone (fe80::1%eth0): the address is what answers
-      const size_t zone = value.find('%');
-      out.push_back(value.substr(0, zone));
-    }
-  }
-  return out;
 }
 
 CompiledGuard compile_guard(const policy::RuleSet& rules, const GuardOptions& opts) {

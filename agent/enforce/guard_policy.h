@@ -53,7 +53,7 @@ struct GuardOptions {
 };
 
 // The nameserver addresses of a resolv.conf ("" or unreadable: none).
-std::vector<std::string> resolv_conf_nameservers(const std::string& path = "/etc/resolv.conf");
+using policy::resolv_conf_nameservers;  // (policy/rules.h)
 
 // Throws std::invalid_argument when the rules need more than the kernel maps hold (64 egress
 // rules, 8 budgets, 15 roles and 32 role exec patterns, 8 port ranges per rule).

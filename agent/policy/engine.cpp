@@ -73,6 +73,8 @@ std::vector<std::pair<const std::string*, uint8_t>> file_names(const v1::FileOp&
     case v1::FileOp::UNLINK: return {{&f.path(), kAccessWrite}};
     case v1::FileOp::RENAME: return {{&f.path(), kAccessWrite}, {&f.new_path(), kAccessCreate}};
     case v1::FileOp::LINK: return {{&f.path(), kAccessRead}, {&f.new_path(), kAccessCreate}};
+    // what is mounted is read under the mount point from then on
+    case v1::FileOp::MOUNT: return {{&f.path(), kAccessRead}};
     default: return {{&f.path(), kAccessRead}, {&f.new_path(), kAccessCreate}};
   }
 }
@@ -356,6 +358,7 @@ void Engine::apply_enforcement(const v1::Event& ev, const std::string& role, boo
     hit.evidence.set_path(ev.file().path());
     hit.evidence.set_access(ev.file().access());
     if (ev.file().op() == v1::FileOp::LINK) hit.evidence.set_via("hard link");
+    if (ev.file().op() == v1::FileOp::MOUNT) hit.evidence.set_via("bind mount");
   } else if (ev.kind() == v1::Event::EXEC) {
     hit.evidence.set_exe(ev.exec().filename());
   } else if (ev.kind() == v1::Event::GUARD) {
@@ -364,6 +367,12 @@ void Engine::apply_enforcement(const v1::Event& ev, const std::string& role, boo
       hit.evidence.set_address(g.address());
       hit.evidence.set_port(g.port());
       hit.evidence.set_bytes(g.bytes());
+    } else if (!g.syscall().empty()) {
+      // compat_syscall, mount, namespace, shared_files, process_access: what was asked for
+      hit.evidence.set_via(g.detail().empty() ? g.syscall() : g.syscall() + " " + g.detail());
+      if (g.target_pid()) hit.evidence.set_target_pid(g.target_pid());
+    } else if (!g.socket().empty()) {
+      hit.evidence.set_protocol(g.socket());
     }
   }
   hit.take_outcome(e);
@@ -484,9 +493,9 @@ void Engine::evaluate(const v1::Event& ev, std::vector<v1::Event>& out) {
           if (f.has_result()) hit.evidence.set_result(f.result());
           if (failed) hit.evidence.set_error(f.error());
           hit.evidence.set_access(f.access());
-          if (f.op() == v1::FileOp::LINK) {
+          if (f.op() == v1::FileOp::LINK || f.op() == v1::FileOp::MOUNT) {
             // the file read later under the new name is this one: path rules see it here
-            hit.evidence.set_via("hard link");
+            hit.evidence.set_via(f.op() == v1::FileOp::LINK ? "hard link" : "bind mount");
             if (path == &f.path()) hit.evidence.set_new_path(f.new_path());
           }
           enforce_outcome(ev, hit, &consumed);

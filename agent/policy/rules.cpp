@@ -95,6 +95,69 @@ bool parse_size(const std::string& text, uint64_t* bytes) {
   return false;
 }
 
+const EvasionWhat kEvasionWhats[] = {
+    {"io_uring", CF_EVASION_IO_URING},          // file operations submitted through a ring
+    {"raw_socket", CF_EVASION_RAW_SOCKET},      // any socket but TCP/UDP over inet, unix or netlink
+    {"compat_syscall", CF_EVASION_COMPAT},      // 32-bit (int $0x80) and x32 syscalls
+    {"mount", CF_EVASION_MOUNT},                // mount, open_tree, move_mount, fsmount, mount_setattr, umount
+    {"namespace", CF_EVASION_NAMESPACE},        // unshare, setns, clone with CLONE_NEW*
+    {"shared_files", CF_EVASION_SHARED_FILES},  // clone(CLONE_FILES) without CLONE_THREAD
+    {"process_access", CF_EVASION_PROCESS_ACCESS},  // ptrace attach, process_vm_readv/writev, pidfd_getfd
+};
+const size_t kEvasionWhatCount = sizeof(kEvasionWhats) / sizeof(kEvasionWhats[0]);
+
+bool evasion_what_known(const std::string& what) { return evasion_slot(what) >= 0; }
+
+int evasion_slot(const std::string& what) {
+  for (size_t i = 0; i < kEvasionWhatCount; ++i)
+    if (what == kEvasionWhats[i].name) return kEvasionWhats[i].slot;
+  return -1;
+}
+
+std::string evasion_what_list() {
+  std::string s;
+  for (size_t i = 0; i < kEvasionWhatCount; ++i) s += (i ? ", " : "") + std::string(kEvasionWhats[i].name);
+  return s;
+}
+
+std::vector<std::string> resolv_conf_nameservers(const std::string& path) {
+  std::vector<std::string> out;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream ss(line);
+    std::string key, value;
+    if (ss >> key >> value && key == "nameserver") {
+      // a link-local IPv6 server may carry a zone (fe80::1%eth0): the address is what answers
+      const size_t zone = value.find('%');
+      out.push_back(value.substr(0, zone));
+    }
+  }
+  return out;
+}
+
+namespace {
+
+// `cidr: [resolvers]` stands for the DNS resolvers the rules (or the host) name: DNS goes to them
+// only, so a listener on port 53 elsewhere is no way out.
+void expand_resolvers(RuleSet& rules) {
+  const std::vector<std::string> servers =
+      rules.egress.dns_resolvers_set ? rules.egress.dns_resolvers : resolv_conf_nameservers();
+  for (auto* list : {&rules.egress.allow, &rules.egress.deny})
+    for (EgressRule& r : *list) {
+      std::vector<std::string> cidrs;
+      for (const auto& c : r.cidrs) {
+        if (c == kResolversToken)
+          cidrs.insert(cidrs.end(), servers.begin(), servers.end());
+        else
+          cidrs.push_back(c);
+      }
+      r.cidrs = std::move(cidrs);
+    }
+}
+
+}  // namespace
+
 namespace {
 
 // Top-level sections and what each rule kind may say; anything else is an error.
@@ -465,6 +528,7 @@ class Reader {
     if (const auto c = n["cidr"]) {
       r.cidrs = strings(c, "cidr");
       for (const auto& cidr : r.cidrs) {
+        if (cidr == kResolversToken) continue;
         CidrSet probe;
         std::string err = probe.add(cidr, 0);
         if (!err.empty()) error(mark_of(c, cidr), what + ": bad CIDR '" + cidr + "': " + err);
@@ -638,11 +702,12 @@ class Reader {
     r.meta = read_meta(n, "evasion", Severity::kError);
     if (const auto w = n["what"]) {
       r.what = scalar(w);
-      if (r.what != "io_uring" && r.what != "raw_socket") error(w, "evasion: what must be io_uring or raw_socket");
+      if (!evasion_what_known(r.what))
+        error(w, "evasion: what must be one of " + evasion_what_list());
       if (r.what == "raw_socket" && r.meta.action == Action::kKill)
         error(n["action"], "evasion: a raw socket is refused (block), not killed");
     } else {
-      error(n, "evasion: a rule needs what (io_uring or raw_socket)");
+      error(n, "evasion: a rule needs what (one of " + evasion_what_list() + ")");
     }
     if (const auto ro = n["roles"]) r.roles = role_list(ro, "evasion");
     out_.rules.evasion.push_back(std::move(r));
@@ -735,6 +800,7 @@ LoadResult parse_rules(const std::string& text, const std::string& name) {
   MergeState st;
   LoadResult res = parse_with(text, name, st);
   check_role_set(res);
+  expand_resolvers(res.rules);
   std::stable_sort(res.errors.begin(), res.errors.end(), [](const RuleError& a, const RuleError& b) {
     return std::tie(a.line, a.column) < std::tie(b.line, b.column);
   });
@@ -816,6 +882,7 @@ LoadResult load_rules(const std::string& path) {
     to.files.push_back(f);
   }
   check_role_set(merged);
+  expand_resolvers(merged.rules);
   return merged;
 }
 

@@ -104,14 +104,28 @@ struct VolumeRule {
   std::vector<std::string> except_hosts;
 };
 
-// Ways around the other rules, each judged in the kernel: `io_uring` (io_uring_setup: operations
-// submitted through a ring bypass the syscall tracepoints), `raw_socket` (raw, packet and ICMP
-// sockets: their packets never meet the connect and sendmsg hooks).
+// Ways around the other rules, each judged in the kernel (kEvasionWhats below): `io_uring` (file
+// operations submitted through a ring bypass the syscall tracepoints), `raw_socket` (any socket
+// but TCP and UDP: their packets never meet the connect and sendmsg hooks), `compat_syscall`,
+// `mount`, `namespace`, `shared_files`, `process_access`.
 struct EvasionRule {
   RuleMeta meta;
-  std::string what;                // io_uring, raw_socket
+  std::string what;                // see kEvasionWhats
   std::vector<std::string> roles;
 };
+
+// The ways around the other guards an evasion rule can name, with the kernel slot judging each
+// (include/clawfence/abi.h, enum cf_evasion).
+struct EvasionWhat {
+  const char* name;
+  int slot;
+};
+extern const EvasionWhat kEvasionWhats[];
+extern const size_t kEvasionWhatCount;
+bool evasion_what_known(const std::string& what);
+int evasion_slot(const std::string& what);  // -1: unknown
+std::string evasion_what_list();
+
 
 // Environment reads (the secrets sensors). `what`: read (a variable whose name matches
 // env.secret_names was read: getenv, process.env.X), enumerate (the whole environment dumped),
@@ -164,6 +178,13 @@ struct LoadResult {
 LoadResult load_rules(const std::string& path);
 // Parses rule text (tests, fuzzing); `name` is used in error messages.
 LoadResult parse_rules(const std::string& text, const std::string& name);
+
+// The nameservers of a resolv.conf, in order (a link-local server's zone dropped).
+std::vector<std::string> resolv_conf_nameservers(const std::string& path = "/etc/resolv.conf");
+
+// The token an egress rule's `cidr` list uses for the DNS resolvers: `egress.dns_resolvers`, or
+// the nameservers of /etc/resolv.conf. load_rules and parse_rules replace it.
+constexpr const char* kResolversToken = "resolvers";
 
 // "60s", "5m", "1h", "250ms" -> ns; false on bad input.
 bool parse_duration(const std::string& text, uint64_t* ns);

@@ -28,13 +28,21 @@ constexpr SyscallName kSyscalls[] = {
     {2, "open"},       {85, "creat"},     {87, "unlink"},     {82, "rename"},
     {42, "connect"},   {44, "sendto"},    {46, "sendmsg"},    {307, "sendmmsg"},
     {257, "openat"},   {263, "unlinkat"}, {264, "renameat"},  {316, "renameat2"},
-    {437, "openat2"},  {86, "link"},      {265, "linkat"},
+    {437, "openat2"},  {86, "link"},      {265, "linkat"},    {304, "open_by_handle_at"},
+    {56, "clone"},     {435, "clone3"},   {272, "unshare"},   {308, "setns"},
+    {165, "mount"},    {166, "umount2"},  {428, "open_tree"}, {429, "move_mount"},
+    {432, "fsmount"},  {442, "mount_setattr"}, {310, "process_vm_readv"}, {311, "process_vm_writev"},
+    {438, "pidfd_getfd"}, {101, "ptrace"},
 };
 #elif defined(__aarch64__)
 constexpr SyscallName kSyscalls[] = {
     {203, "connect"},  {206, "sendto"},   {211, "sendmsg"},  {269, "sendmmsg"},
     {56, "openat"},    {35, "unlinkat"},  {38, "renameat"},  {276, "renameat2"},
-    {437, "openat2"},  {37, "linkat"},
+    {437, "openat2"},  {37, "linkat"},    {265, "open_by_handle_at"},
+    {220, "clone"},    {435, "clone3"},   {97, "unshare"},    {268, "setns"},
+    {40, "mount"},     {39, "umount2"},   {428, "open_tree"}, {429, "move_mount"},
+    {432, "fsmount"},  {442, "mount_setattr"}, {270, "process_vm_readv"}, {271, "process_vm_writev"},
+    {438, "pidfd_getfd"}, {117, "ptrace"},
 };
 #else
 #error "syscall names for this architecture are missing"
@@ -153,7 +161,14 @@ std::string errno_name(int64_t err) {
   return "E" + std::to_string(err);
 }
 
+// pidfd_getfd has the same number on every architecture (a syscall added after the tables met)
+constexpr uint32_t kNrPidfdGetfd = 438;
+
 std::string syscall_name(int64_t nr) {
+  if (nr >= 0 && (nr & CF_SYSCALL_COMPAT)) {
+    const std::string native = syscall_name(nr & ~int64_t{CF_SYSCALL_COMPAT});
+    return native.empty() ? "" : native + " (32-bit)";
+  }
   for (const auto& s : kSyscalls)
     if (s.nr == nr) return s.name;
   return "";
@@ -282,13 +297,52 @@ std::string io_uring_op_name(uint16_t op) {
 }
 
 std::string socket_name(uint16_t family, uint16_t type, uint16_t protocol) {
-  std::string s = family == AF_INET ? "inet" : family == AF_INET6 ? "inet6" : family == 17 ? "packet"
-                                                                                         : "family " + std::to_string(family);
+  std::string s = family == AF_INET ? "inet" : family == AF_INET6 ? "inet6" : family == AF_PACKET ? "packet"
+                  : family == AF_VSOCK ? "vsock" : family == AF_TIPC ? "tipc" : family == AF_RDS ? "rds"
+                  : family == AF_XDP ? "xdp" : family == AF_BLUETOOTH ? "bluetooth" : family == AF_CAN ? "can"
+                                     : "family " + std::to_string(family);
   s += type == SOCK_RAW ? " raw" : type == SOCK_DGRAM ? " dgram" : type == SOCK_STREAM ? " stream" : " type " + std::to_string(type);
   if (protocol == IPPROTO_ICMP) s += " icmp";
   else if (protocol == IPPROTO_ICMPV6) s += " icmpv6";
+  else if ((family == AF_INET || family == AF_INET6) && protocol == IPPROTO_UDPLITE) s += " udplite";
+  else if ((family == AF_INET || family == AF_INET6) && protocol == IPPROTO_SCTP) s += " sctp";
+  else if ((family == AF_INET || family == AF_INET6) && protocol == IPPROTO_MPTCP) s += " mptcp";
   else if (protocol) s += " protocol " + std::to_string(protocol);
   return s;
+}
+
+// Flags as names, for the namespace and shared-files records: the ones that matter, then the rest in hex.
+std::string clone_flag_names(uint64_t flags) {
+  static const struct {
+    uint64_t bit;
+    const char* name;
+  } kNames[] = {{0x00020000, "CLONE_NEWNS"},   {0x02000000, "CLONE_NEWCGROUP"}, {0x04000000, "CLONE_NEWUTS"},
+                {0x08000000, "CLONE_NEWIPC"},  {0x10000000, "CLONE_NEWUSER"},   {0x20000000, "CLONE_NEWPID"},
+                {0x40000000, "CLONE_NEWNET"},  {0x00000080, "CLONE_NEWTIME"},   {0x00000400, "CLONE_FILES"},
+                {0x00000100, "CLONE_VM"},      {0x00010000, "CLONE_THREAD"}};
+  std::string s;
+  for (const auto& n : kNames)
+    if (flags & n.bit) s += (s.empty() ? "" : "|") + std::string(n.name);
+  return s.empty() ? "0" : s;
+}
+
+const char* compat_syscall_name(uint32_t nr) {
+  switch (nr) {
+    case 5: return "open";
+    case 8: return "creat";
+    case 11: return "execve";
+    case 21: return "mount";
+    case 26: return "ptrace";
+    case 102: return "socketcall";
+    case 120: return "clone";
+    case 295: return "openat";
+    case 342: return "open_by_handle_at";
+    case 359: return "socket";
+    case 362: return "connect";
+    case 369: return "sendto";
+    case 370: return "sendmsg";
+    default: return nullptr;
+  }
 }
 
 }  // namespace
@@ -436,6 +490,13 @@ DecodeStatus decode_record(const void* data, size_t size, const BootClock& clock
           f->set_path(join_path(s[0], s[1]));
           f->set_new_path(join_path(s[2], s[3]));
           break;
+        case CF_FILE_MOUNT:
+          // recorded at the mount's entry: no result; the kill (if any) is the mount guard's
+          f->set_op(v1::FileOp::MOUNT);
+          f->clear_result();
+          f->set_path(join_path(s[0], s[1]));
+          if (!s[3].empty()) f->set_new_path(join_path(s[2], s[3]));
+          return DecodeStatus::kOk;
         default:
           return DecodeStatus::kUnknownOp;
       }
@@ -506,8 +567,49 @@ DecodeStatus decode_record(const void* data, size_t size, const BootClock& clock
         case CF_GUARD_RAW_SOCKET:
           g->set_what("raw_socket");
           g->set_socket(socket_name(r.family, r.type, r.protocol));
-          mechanism = r.family == 17 ? "SIGKILL at socket exit (sys_exit): packet sockets miss the sock_create hook"
-                                     : "cgroup sock_create hook";
+          mechanism = r.family != AF_INET && r.family != AF_INET6
+                          ? "SIGKILL at socket exit (sys_exit): only inet sockets meet the sock_create hook"
+                          : "cgroup sock_create hook";
+          break;
+        case CF_GUARD_COMPAT_SYSCALL: {
+          g->set_what("compat_syscall");
+          const bool x32 = r.syscall & 0x40000000u;
+          const char* name = x32 ? nullptr : compat_syscall_name(r.syscall);
+          g->set_syscall(name ? std::string(name) + " (32-bit)" : x32 ? "x32 syscall" : "32-bit syscall");
+          g->set_detail((x32 ? "x32 number " : "32-bit number ") + std::to_string(r.syscall & ~0x40000000u));
+          mechanism = "at the syscall's entry (raw_tp sys_enter)";
+          break;
+        }
+        case CF_GUARD_MOUNT:
+          g->set_what("mount");
+          g->set_syscall(syscall_name(r.syscall));
+          if (r.arg) {
+            char hex[32];
+            std::snprintf(hex, sizeof(hex), "flags 0x%llx", static_cast<unsigned long long>(r.arg));
+            g->set_detail(hex);
+          }
+          mechanism = "at the syscall's entry (raw_tp sys_enter)";
+          break;
+        case CF_GUARD_NAMESPACE:
+          g->set_what("namespace");
+          g->set_syscall(syscall_name(r.syscall));
+          g->set_detail(clone_flag_names(r.arg));
+          mechanism = "at the syscall's entry (raw_tp sys_enter)";
+          break;
+        case CF_GUARD_SHARED_FILES:
+          g->set_what("shared_files");
+          g->set_syscall(syscall_name(r.syscall));
+          g->set_detail(clone_flag_names(r.arg));
+          mechanism = "SIGKILL at clone's entry (raw_tp sys_enter): the process sharing the descriptors is never made";
+          break;
+        case CF_GUARD_PROCESS_ACCESS:
+          g->set_what("process_access");
+          g->set_syscall(syscall_name(r.syscall));
+          if (r.syscall == kNrPidfdGetfd)
+            g->set_detail("pidfd " + std::to_string(static_cast<int64_t>(r.arg)));
+          else
+            g->set_target_pid(static_cast<uint32_t>(r.arg));
+          mechanism = "at the syscall's entry (raw_tp sys_enter)";
           break;
         case CF_GUARD_BUDGET: {
           g->set_what("egress_budget");

@@ -31,7 +31,7 @@ static __always_inline struct cf_file *cf_file_begin(struct cf_scratch *s, struc
 	__builtin_memset(rec, 0, sizeof(*rec));
 	cf_fill_hdr(&rec->hdr, CF_OP_FILE);
 	rec->file_op = file_op;
-	rec->syscall = in->nr;
+	rec->syscall = in->nr | (in->compat ? CF_SYSCALL_COMPAT : 0);
 	rec->result = ret;
 	w->data = rec->data;
 	w->strs = &rec->strs;
@@ -64,6 +64,11 @@ static __always_inline void cf_file_open_exit(const struct cf_inflight *in, long
 			rec->flags = how.flags;
 			rec->mode = how.mode;
 		}
+	} else if (in->nr == CF_NR_open_by_handle_at) {
+		/* no path: a file handle (root's, CAP_DAC_READ_SEARCH) under the mount of args[0] */
+		dfd = (int)in->args[0];
+		name = 0;
+		rec->flags = in->args[2];
 	} else if (in->nr == CF_NR_creat) {
 		name = (const char *)in->args[0];
 		rec->flags = 0100 | 01 | 01000; /* O_CREAT | O_WRONLY | O_TRUNC */
@@ -88,7 +93,10 @@ static __always_inline void cf_file_open_exit(const struct cf_inflight *in, long
 		}
 	}
 	/* Failed (or descriptor already gone): report the name as asked, with its directory. */
-	cf_append_name_at(&w, 0, dfd, name);
+	if (name)
+		cf_append_name_at(&w, 0, dfd, name);
+	else
+		cf_append_dir(&w, 0, dfd);
 	cf_file_finish(rec, &w);
 }
 
@@ -182,7 +190,7 @@ static __always_inline void cf_file_link_guard(const struct path *old)
 static __always_inline bool cf_file_wants(long nr)
 {
 	return nr == CF_NR_openat || nr == CF_NR_open || nr == CF_NR_openat2 || nr == CF_NR_creat ||
-	       nr == CF_NR_unlinkat || nr == CF_NR_unlink || nr == CF_NR_renameat ||
+	       nr == CF_NR_open_by_handle_at || nr == CF_NR_unlinkat || nr == CF_NR_unlink || nr == CF_NR_renameat ||
 	       nr == CF_NR_renameat2 || nr == CF_NR_rename || nr == CF_NR_linkat || nr == CF_NR_link;
 }
 
@@ -190,7 +198,8 @@ static __always_inline void cf_file_exit(const struct cf_inflight *in, long ret)
 {
 	long nr = in->nr;
 
-	if (nr == CF_NR_openat || nr == CF_NR_open || nr == CF_NR_openat2 || nr == CF_NR_creat)
+	if (nr == CF_NR_openat || nr == CF_NR_open || nr == CF_NR_openat2 || nr == CF_NR_creat ||
+	    nr == CF_NR_open_by_handle_at)
 		cf_file_open_exit(in, ret);
 	else if (nr == CF_NR_unlinkat || nr == CF_NR_unlink)
 		cf_file_unlink_exit(in, ret);

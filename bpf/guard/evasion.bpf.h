@@ -9,6 +9,7 @@
 
 #include "../lib/common.bpf.h"
 #include "../lib/syscalls.bpf.h"
+#include "../file/file.bpf.h"
 #include "guard.bpf.h"
 
 /*
@@ -41,7 +42,10 @@ static __always_inline bool cf_uring_op_bypasses(__u8 op)
 	       op == bpf_core_enum_value(enum io_uring_op, IORING_OP_RENAMEAT) ||
 	       op == bpf_core_enum_value(enum io_uring_op, IORING_OP_LINKAT) ||
 	       op == bpf_core_enum_value(enum io_uring_op, IORING_OP_SYMLINKAT) ||
-	       op == bpf_core_enum_value(enum io_uring_op, IORING_OP_MKDIRAT);
+	       op == bpf_core_enum_value(enum io_uring_op, IORING_OP_MKDIRAT) ||
+	       /* a socket of any family, created past the socket() exit that judges families */
+	       (bpf_core_enum_value_exists(enum io_uring_op, IORING_OP_SOCKET) &&
+		op == bpf_core_enum_value(enum io_uring_op, IORING_OP_SOCKET));
 }
 
 /*
@@ -80,7 +84,19 @@ static __always_inline void cf_uring_submit(struct io_kiocb *req)
 }
 
 /*
- * A packet socket (AF_PACKET) never meets the cgroup sock_create hook, which runs for inet
+ * The socket families the egress guards understand: local (AF_UNIX), the kernel's own
+ * (AF_NETLINK) and inet, whose TCP and UDP the cgroup hooks judge (the sock_create hook refuses
+ * every other inet protocol). Any other family (packet, vsock, TIPC, RDS, XDP, Bluetooth, CAN, ...)
+ * reaches something the connect and sendmsg hooks never see.
+ */
+static __always_inline bool cf_socket_family_understood(__u64 family)
+{
+	return family == 1 /* AF_UNIX */ || family == 2 /* AF_INET */ || family == 10 /* AF_INET6 */ ||
+	       family == 16 /* AF_NETLINK */;
+}
+
+/*
+ * A socket of another family never meets the cgroup sock_create hook, which runs for inet
  * sockets only, so it cannot be refused on this path: in enforce mode a watched process that
  * got one is killed before it can use it (the raw_socket rule's "block").
  */
@@ -92,7 +108,7 @@ static __always_inline void cf_packet_socket_exit(const struct cf_tracked *t, st
 	struct cf_inflight in = {};
 	__u8 verdict;
 
-	if (!cf_read_args(regs, CF_NR_socket, &in) || in.args[0] != 17 /* AF_PACKET */)
+	if (!cf_read_args(regs, CF_NR_socket, &in) || cf_socket_family_understood(in.args[0]))
 		return;
 	er = cf_evasion_applies(cfg, CF_EVASION_RAW_SOCKET, t->role);
 	if (!er)
@@ -103,12 +119,227 @@ static __always_inline void cf_packet_socket_exit(const struct cf_tracked *t, st
 		return;
 	cf_guard_rec_begin(rec, CF_GUARD_RAW_SOCKET, t, cfg);
 	rec->result = ret;
-	rec->family = 17;
+	rec->family = in.args[0];
 	rec->type = in.args[1] & 0xf;
 	rec->protocol = in.args[2];
 	rec->verdict.rule = er->rule;
 	rec->verdict.verdict = verdict;
 	cf_submit(rec);
+}
+
+/*
+ * Syscalls judged at their entry: with SIGKILL pending, clone and ptrace attach fail before they
+ * do anything, get_user_pages (process_vm_readv/writev) stops at its first page, and whatever
+ * else completes (a mount) is never used by the process. What they do that the other guards
+ * cannot see: a mount or a new mount namespace puts a secret under a path no file rule names;
+ * a process sharing the caller's descriptor table (CLONE_FILES without CLONE_THREAD) outlives a
+ * kill at an open and reads the descriptor; another process's memory holds its environment and
+ * keys.
+ */
+#define CF_CLONE_FILES 0x00000400ull
+#define CF_CLONE_THREAD 0x00010000ull
+/* CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET (clone, clone3, unshare) */
+#define CF_CLONE_NEW 0x7e020000ull
+#define CF_CLONE_NEWTIME 0x00000080ull /* unshare and clone3 only: clone()'s low byte is the exit signal */
+#define CF_PTRACE_ATTACH_REQ 16
+#define CF_PTRACE_SEIZE_REQ 0x4206
+
+static __always_inline bool cf_evasion_enter_wants(long nr)
+{
+	return nr == CF_NR_clone || nr == CF_NR_clone3 || nr == CF_NR_unshare || nr == CF_NR_setns ||
+	       nr == CF_NR_mount || nr == CF_NR_umount2 || nr == CF_NR_open_tree || nr == CF_NR_move_mount ||
+	       nr == CF_NR_fsmount || nr == CF_NR_mount_setattr || nr == CF_NR_process_vm_readv ||
+	       nr == CF_NR_process_vm_writev || nr == CF_NR_pidfd_getfd || nr == CF_NR_ptrace;
+}
+
+/* What a clone's flags do that is judged: CF_GUARD_SHARED_FILES, CF_GUARD_NAMESPACE or 0. */
+static __always_inline __u32 cf_clone_what(__u64 flags, __u64 new_mask)
+{
+	if ((flags & CF_CLONE_FILES) && !(flags & CF_CLONE_THREAD))
+		return CF_GUARD_SHARED_FILES;
+	if (flags & new_mask)
+		return CF_GUARD_NAMESPACE;
+	return 0;
+}
+
+static __always_inline __u32 cf_evasion_slot(__u32 what)
+{
+	switch (what) {
+	case CF_GUARD_MOUNT: return CF_EVASION_MOUNT;
+	case CF_GUARD_NAMESPACE: return CF_EVASION_NAMESPACE;
+	case CF_GUARD_SHARED_FILES: return CF_EVASION_SHARED_FILES;
+	case CF_GUARD_PROCESS_ACCESS: return CF_EVASION_PROCESS_ACCESS;
+	default: return CF_EVASION_COMPAT;
+	}
+}
+
+/* Records `what` at a syscall's entry, judged under its evasion rule: a kill, or an alert. */
+static __always_inline void cf_evasion_judge_enter(const struct cf_tracked *t, __u32 what, long nr, __u64 arg)
+{
+	const struct cf_guard_config *cfg = cf_guard_cfg();
+	const struct cf_evasion_rule *er = cf_evasion_applies(cfg, cf_evasion_slot(what), t->role);
+	__u8 verdict = CF_VERDICT_NONE;
+	struct cf_guard_rec *rec;
+
+	/* nothing can be refused at a syscall's entry: a block is carried out as a kill */
+	if (er)
+		verdict = cf_guard_act(cfg, er->action == CF_ACTION_ALERT ? CF_ACTION_ALERT : CF_ACTION_KILL, t->role);
+	rec = cf_reserve(sizeof(*rec));
+	if (!rec)
+		return;
+	cf_guard_rec_begin(rec, what, t, cfg);
+	rec->syscall = nr;
+	rec->arg = arg;
+	if (er) {
+		rec->verdict.rule = er->rule;
+		rec->verdict.verdict = verdict;
+	}
+	cf_submit(rec);
+}
+
+/*
+ * A bind mount asked for (mount with MS_BIND, open_tree): a FILE record naming what is mounted
+ * and where, so the file rules judge the source (the mount point is all a later open shows).
+ * Names as the caller gave them, resolved against its working directory or dfd.
+ */
+static __always_inline void cf_mount_names(const struct cf_inflight *in)
+{
+	struct cf_scratch *s = cf_get_scratch();
+	struct cf_strw w;
+	struct cf_file *rec;
+
+	if (!s)
+		return;
+	rec = cf_file_begin(s, &w, CF_FILE_MOUNT, in, 0);
+	if (in->nr == CF_NR_mount) {
+		rec->flags = in->args[3];
+		cf_append_name_at(&w, 0, -100, (const char *)in->args[0]);
+		cf_append_name_at(&w, 2, -100, (const char *)in->args[1]);
+	} else {
+		rec->flags = in->args[2];
+		cf_append_name_at(&w, 0, (int)in->args[0], (const char *)in->args[1]);
+	}
+	cf_file_finish(rec, &w);
+}
+
+/* The entry of one of cf_evasion_enter_wants' syscalls. */
+static __always_inline void cf_evasion_enter(struct pt_regs *regs, long nr)
+{
+	const struct cf_tracked *t = cf_lookup_tracked(cf_current_tgid());
+	struct cf_inflight in = {};
+	__u32 what = 0;
+	__u64 arg = 0, flags = 0;
+
+	if (!t || !cf_read_args(regs, nr, &in))
+		return;
+	if (nr == CF_NR_clone) {
+		arg = in.args[0];
+		what = cf_clone_what(arg, CF_CLONE_NEW);
+	} else if (nr == CF_NR_clone3) {
+		if (bpf_probe_read_user(&flags, sizeof(flags), (void *)in.args[0]))
+			return;
+		arg = flags;
+		what = cf_clone_what(arg, CF_CLONE_NEW | CF_CLONE_NEWTIME);
+	} else if (nr == CF_NR_unshare) {
+		arg = in.args[0];
+		if (arg & (CF_CLONE_NEW | CF_CLONE_NEWTIME))
+			what = CF_GUARD_NAMESPACE;
+	} else if (nr == CF_NR_setns) {
+		arg = in.args[1];
+		what = CF_GUARD_NAMESPACE;
+	} else if (nr == CF_NR_ptrace) {
+		if (in.args[0] == CF_PTRACE_ATTACH_REQ || in.args[0] == CF_PTRACE_SEIZE_REQ) {
+			arg = in.args[1];
+			what = CF_GUARD_PROCESS_ACCESS;
+		}
+	} else if (nr == CF_NR_process_vm_readv || nr == CF_NR_process_vm_writev || nr == CF_NR_pidfd_getfd) {
+		arg = in.args[0];
+		/* its own memory is no one else's */
+		if (nr == CF_NR_pidfd_getfd || (__u32)arg != cf_current_tgid())
+			what = CF_GUARD_PROCESS_ACCESS;
+	} else {
+		/* mount, umount2, open_tree, move_mount, fsmount, mount_setattr */
+		if (nr == CF_NR_mount)
+			arg = in.args[3];
+		what = CF_GUARD_MOUNT;
+		if ((nr == CF_NR_mount && (arg & 0x1000 /* MS_BIND */)) || nr == CF_NR_open_tree)
+			cf_mount_names(&in);
+	}
+	if (what)
+		cf_evasion_judge_enter(t, what, nr, arg);
+}
+
+/*
+ * A compat syscall's entry by a tracked process: judged under the compat rule (a kill stops the
+ * process before it uses what the syscall gave it), and reported the first time and whenever it
+ * is judged. Its number is the 32-bit table's.
+ */
+static __always_inline void cf_compat_enter(struct pt_regs *regs, long nr)
+{
+	struct cf_tracked *t = cf_lookup_tracked(cf_current_tgid());
+	const struct cf_guard_config *cfg;
+	const struct cf_evasion_rule *er;
+	struct cf_guard_rec *rec;
+	__u8 verdict = CF_VERDICT_NONE;
+
+	if (!t)
+		return;
+	cfg = cf_guard_cfg();
+	er = cf_evasion_applies(cfg, CF_EVASION_COMPAT, t->role);
+	if (er)
+		verdict = cf_guard_act(cfg, er->action == CF_ACTION_ALERT ? CF_ACTION_ALERT : CF_ACTION_KILL, t->role);
+	if ((t->seen & CF_SEEN_COMPAT) && verdict != CF_VERDICT_KILLED && verdict != CF_VERDICT_WOULD_KILL)
+		return;
+	t->seen |= CF_SEEN_COMPAT;
+	rec = cf_reserve(sizeof(*rec));
+	if (!rec)
+		return;
+	cf_guard_rec_begin(rec, CF_GUARD_COMPAT_SYSCALL, t, cfg);
+	rec->syscall = nr;
+	if (er) {
+		rec->verdict.rule = er->rule;
+		rec->verdict.verdict = verdict;
+	}
+	cf_submit(rec);
+}
+
+/*
+ * A compat syscall's exit: the opens are judged with their own table (the path walked from the
+ * descriptor they returned, like a native open's): fills `in` as the native open it is and
+ * returns true. Nothing else is decoded, the native numbers meaning other syscalls.
+ */
+static __always_inline bool cf_compat_file_args(struct pt_regs *regs, long nr, struct cf_inflight *in)
+{
+	if (nr == CF_COMPAT_NR_open)
+		in->nr = CF_NR_open;
+	else if (nr == CF_COMPAT_NR_openat)
+		in->nr = CF_NR_openat;
+	else if (nr == CF_COMPAT_NR_creat)
+		in->nr = CF_NR_creat;
+	else if (nr == CF_COMPAT_NR_openat2)
+		in->nr = CF_NR_openat2;
+	else if (nr == CF_COMPAT_NR_open_by_handle_at)
+		in->nr = CF_NR_open_by_handle_at;
+	else
+		return false;
+#if defined(__TARGET_ARCH_x86)
+	/*
+	 * i386 passes arguments in ebx, ecx, edx, esi, edi; pointers are 32-bit. Read one by one:
+	 * a copy of the registers would not fit the stack beside the path judge's frames.
+	 */
+	in->args[0] = (__u64)(__s64)(__s32)BPF_CORE_READ(regs, bx); /* a dfd is an int: AT_FDCWD */
+	in->args[1] = (__u32)BPF_CORE_READ(regs, cx);
+	in->args[2] = (__u32)BPF_CORE_READ(regs, dx);
+	in->args[3] = (__u32)BPF_CORE_READ(regs, si);
+	in->args[4] = (__u32)BPF_CORE_READ(regs, di);
+	if (in->nr == CF_NR_open || in->nr == CF_NR_creat)
+		in->args[0] = (__u32)in->args[0];
+	/* a 32-bit openat2's struct open_how is the same layout */
+	in->compat = 1;
+	return true;
+#else
+	return false;
+#endif
 }
 
 #endif /* CF_EVASION_BPF_H */

@@ -21,7 +21,7 @@ _Static_assert(sizeof(struct cf_dns) == 88 + CF_DNS_MAX, "cf_dns layout");
 _Static_assert(sizeof(struct cf_cgpat) == 12 + 2 * CF_CGPAT_LEN, "cf_cgpat layout");
 _Static_assert(sizeof(struct cf_tracked) == 24, "cf_tracked layout");
 _Static_assert(sizeof(struct cf_env) == 112, "cf_env layout");
-_Static_assert(sizeof(struct cf_guard_rec) == 128, "cf_guard_rec layout");
+_Static_assert(sizeof(struct cf_guard_rec) == 136, "cf_guard_rec layout");
 _Static_assert(sizeof(struct cf_role_rule) == 40 + CF_ROLE_ARGS * (4 + CF_ROLE_TEXT), "cf_role_rule layout");
 _Static_assert(CF_ROLE_TEXT <= 255 && CF_ROLE_EXE <= 255, "role rule lengths are bytes");
 _Static_assert(sizeof(struct cf_guard_rule) == 40, "cf_guard_rule layout");

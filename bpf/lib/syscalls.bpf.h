@@ -38,6 +38,21 @@
 #define CF_NR_io_uring_setup 425
 #define CF_NR_socket 41
 #define CF_NR_ptrace 101
+#define CF_NR_open_by_handle_at 304
+#define CF_NR_clone 56
+#define CF_NR_clone3 435
+#define CF_NR_unshare 272
+#define CF_NR_setns 308
+#define CF_NR_mount 165
+#define CF_NR_umount2 166
+#define CF_NR_umount CF_NR_umount2 /* its wrapper is __x64_sys_umount */
+#define CF_NR_open_tree 428
+#define CF_NR_move_mount 429
+#define CF_NR_fsmount 432
+#define CF_NR_mount_setattr 442
+#define CF_NR_process_vm_readv 310
+#define CF_NR_process_vm_writev 311
+#define CF_NR_pidfd_getfd 438
 #elif defined(__TARGET_ARCH_arm64)
 /* arm64 has only the *at variants; the legacy numbers never match. */
 #define CF_NR_open -1
@@ -58,9 +73,50 @@
 #define CF_NR_io_uring_setup 425
 #define CF_NR_socket 198
 #define CF_NR_ptrace 117
+#define CF_NR_open_by_handle_at 265
+#define CF_NR_clone 220
+#define CF_NR_clone3 435
+#define CF_NR_unshare 97
+#define CF_NR_setns 268
+#define CF_NR_mount 40
+#define CF_NR_umount2 39
+#define CF_NR_umount CF_NR_umount2
+#define CF_NR_open_tree 428
+#define CF_NR_move_mount 429
+#define CF_NR_fsmount 432
+#define CF_NR_mount_setattr 442
+#define CF_NR_process_vm_readv 270
+#define CF_NR_process_vm_writev 271
+#define CF_NR_pidfd_getfd 438
 #else
 #error "clawfence: syscall numbers for this architecture are missing (bpf/lib/syscalls.bpf.h)"
 #endif
+
+/*
+ * Whether the current syscall came through another syscall table than the native one: on
+ * x86-64 a 32-bit syscall (int $0x80, sysenter: TS_COMPAT in the thread's status) or an x32 one
+ * (the number carries __X32_SYSCALL_BIT); on arm64 an AArch32 task (TIF_32BIT). Their numbers
+ * mean other syscalls, so the native decoding must never be applied to them.
+ */
+static __always_inline bool cf_compat_syscall(long nr)
+{
+#if defined(__TARGET_ARCH_x86)
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	return (task->thread_info.status & 0x0002 /* TS_COMPAT */) || (nr & 0x40000000 /* __X32_SYSCALL_BIT */);
+#elif defined(__TARGET_ARCH_arm64)
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	return task->thread_info.flags & (1UL << 22 /* TIF_32BIT */);
+#endif
+}
+
+/* The compat (i386) numbers of the opens, judged with their own table at exit. */
+#define CF_COMPAT_NR_open 5
+#define CF_COMPAT_NR_creat 8
+#define CF_COMPAT_NR_openat 295
+#define CF_COMPAT_NR_open_by_handle_at 342
+#define CF_COMPAT_NR_openat2 437
 
 /*
  * A syscall's number and arguments; for network syscalls also what the cgroup hooks saw in
@@ -73,7 +129,7 @@ struct cf_inflight {
 	__u8 has_addr;
 	__u8 protocol;
 	__u8 sock_type;
-	__u8 _pad;
+	__u8 compat;      /* a compat syscall: nr is the native one it was judged as */
 	__u16 family;
 	__u16 port;
 	__u8 addr[16];

@@ -95,15 +95,16 @@ int cf_sendmsg6(struct bpf_sock_addr *ctx)
 	return cf_sock_addr(ctx, CF_NET_SENDTO, AF_INET6);
 }
 
-#define AF_PACKET 17
-#define SOCK_RAW 3
-#define IPPROTO_ICMP 1
-#define IPPROTO_ICMPV6 58
+#define SOCK_STREAM 1
+#define SOCK_DGRAM 2
+#define IPPROTO_TCP 6
+#define IPPROTO_UDP 17
 
 /*
- * Sockets that get around connect and sendmsg: raw IP, packet and ICMP ("ping") sockets. The
- * cgroup sock_addr hooks never see where their packets go, so for a tracked process they are
- * judged here, as they are created.
+ * Inet sockets whose traffic the egress guards see: TCP (connect) and UDP (connect, sendmsg).
+ * Everything else is a way around them: raw IP, ICMP ("ping"), UDP-Lite and SCTP (their sends
+ * carry no sendmsg hook), MPTCP. For a tracked process an allowlist, judged as the socket is
+ * created: a protocol the kernel gains later is refused until the guards understand it.
  */
 SEC("cgroup/sock_create")
 int cf_sock_create(struct bpf_sock *sk)
@@ -117,9 +118,8 @@ int cf_sock_create(struct bpf_sock *sk)
 
 	if (!t)
 		return 1;
-	raw = sk->family == AF_PACKET || sk->type == SOCK_RAW ||
-	      ((sk->family == AF_INET || sk->family == AF_INET6) &&
-	       (sk->protocol == IPPROTO_ICMP || sk->protocol == IPPROTO_ICMPV6));
+	raw = !((sk->type == SOCK_STREAM && sk->protocol == IPPROTO_TCP) ||
+		(sk->type == SOCK_DGRAM && sk->protocol == IPPROTO_UDP));
 	if (!raw)
 		return 1;
 	cfg = cf_guard_cfg();

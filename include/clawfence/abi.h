@@ -201,6 +201,8 @@ enum cf_file_op {
 	CF_FILE_RENAME = 3,
 	CF_FILE_EXEC = 4,   /* an exec refused (or, dry run, judged) by the BPF LSM hook */
 	CF_FILE_LINK = 5,   /* a hard link (link, linkat) */
+	CF_FILE_MOUNT = 6,  /* a bind mount (mount MS_BIND, open_tree) asked for, at its entry: the
+			     * source as named (slots 0, 1) and the mount point (slots 2, 3) */
 };
 
 /*
@@ -264,11 +266,20 @@ struct cf_dns {
 	char data[CF_DNS_MAX];
 };
 
+/* In a record's syscall number: the syscall came through the compat (32-bit) table and is named
+ * by the native syscall it was judged as. */
+#define CF_SYSCALL_COMPAT (1u << 16)
+
 enum cf_guard_what {
 	CF_GUARD_IO_URING = 1,   /* io_uring_setup (Node 26's libuv sets up rings in every process) */
 	CF_GUARD_RAW_SOCKET = 2, /* a raw, packet or ICMP socket: a way around connect */
 	CF_GUARD_BUDGET = 3,     /* egress past a byte budget (once per window and process group) */
 	CF_GUARD_IO_URING_OP = 4, /* a file operation submitted through a ring: the syscall sensors never see it */
+	CF_GUARD_COMPAT_SYSCALL = 5, /* a 32-bit (int $0x80) or x32 syscall: numbers of another table */
+	CF_GUARD_MOUNT = 6,          /* mount, move_mount, fsmount, open_tree, mount_setattr, umount */
+	CF_GUARD_NAMESPACE = 7,      /* unshare, setns, clone/clone3 with CLONE_NEW* */
+	CF_GUARD_SHARED_FILES = 8,   /* clone with CLONE_FILES but not CLONE_THREAD: another process with its descriptors */
+	CF_GUARD_PROCESS_ACCESS = 9, /* ptrace attach/seize, process_vm_readv/writev, pidfd_getfd of another process */
 };
 
 /* Something a guard judged that has no record of its own. */
@@ -284,8 +295,11 @@ struct cf_guard_rec {
 	__u16 port;       /* budget: destination port, host order */
 	__u16 type;       /* socket: SOCK_*; io_uring operation: its IORING_OP_* */
 	__u16 protocol;   /* socket: protocol */
-	__u32 _pad;
+	__u32 syscall;    /* compat, mount, namespace, shared files, process access: the syscall's number
+			   * (compat: in the 32-bit table; x32: with its bit) */
 	__u8 addr[16];    /* budget: destination, network order */
+	__u64 arg;        /* namespace, shared files: the clone/unshare/setns flags; process access: the
+			   * target pid; compat: the first argument */
 };
 
 /* How a process read its environment (which probe saw it). */
@@ -373,7 +387,13 @@ struct cf_tracked {
 	__u32 group;     /* budget group: the tool run (the first process below a non-final role) */
 	__u8 role;       /* role index (0: none), judged at exec from the role rules */
 	__u8 origin;     /* the role of the process it was forked from, or CF_ORIGIN_ROOT */
-	__u16 _pad;
+	__u8 seen;       /* CF_SEEN_*: what this process was already reported for (kernel-written) */
+	__u8 _pad;
+};
+
+/* cf_tracked.seen */
+enum cf_seen {
+	CF_SEEN_COMPAT = 1 << 0, /* a compat syscall was reported (later ones are judged, not each reported) */
 };
 
 /* argv needle for in-kernel target matching. */
@@ -426,8 +446,13 @@ enum cf_guard_flag {
 
 enum cf_evasion {
 	CF_EVASION_IO_URING = 0,
-	CF_EVASION_RAW_SOCKET = 1,
-	CF_EVASION_MAX = 4,
+	CF_EVASION_RAW_SOCKET = 1,   /* also: any socket the egress hooks do not understand */
+	CF_EVASION_COMPAT = 2,
+	CF_EVASION_MOUNT = 3,
+	CF_EVASION_NAMESPACE = 4,
+	CF_EVASION_SHARED_FILES = 5,
+	CF_EVASION_PROCESS_ACCESS = 6,
+	CF_EVASION_MAX = 8,
 };
 
 struct cf_evasion_rule {

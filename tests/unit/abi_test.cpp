@@ -61,7 +61,7 @@ static_assert(sizeof(cf_verdict) == 8, "cf_verdict layout");
 static_assert(sizeof(cf_env) == 112, "cf_env layout");
 static_assert(offsetof(cf_env, fingerprint) == 88, "cf_env::fingerprint");
 static_assert(offsetof(cf_env, strs) == 96, "cf_env::strs");
-static_assert(sizeof(cf_guard_rec) == 128, "cf_guard_rec layout");
+static_assert(sizeof(cf_guard_rec) == 136, "cf_guard_rec layout");
 static_assert(sizeof(cf_guard_rule) == 40, "cf_guard_rule layout");
 static_assert(sizeof(cf_gpath) == 32, "cf_gpath layout");
 static_assert(sizeof(cf_cidr_key) == 20, "cf_cidr_key layout");

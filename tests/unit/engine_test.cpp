@@ -509,13 +509,21 @@ TEST_F(EngineTest, Loopback) {
   EXPECT_EQ(ids(eval(connect(fresh(), "::1", 8080))), Strings{"egress-unapproved"});
 }
 
+// DNS goes to the host's resolvers only (`cidr: [resolvers]`): port 53 anywhere else is a way out.
 TEST_F(EngineTest, Dns) {
+  const auto servers = policy::resolv_conf_nameservers();
+  for (const auto& s : servers) {
+    if (s == "8.8.8.8" || s == "2001:4860:4860::8888") GTEST_SKIP() << "this host resolves through " << s;
+    v1::Event ev = connect(fresh(), s, 53);
+    ev.mutable_net()->set_protocol("udp");
+    EXPECT_TRUE(eval(ev).empty()) << s;
+    EXPECT_EQ(ids(eval(connect(fresh(), s, 54))), Strings{"egress-unapproved"}) << s;
+  }
   v1::Event ev = connect(fresh(), "8.8.8.8", 53);
   ev.mutable_net()->set_protocol("udp");
-  EXPECT_TRUE(eval(ev).empty());
-  EXPECT_TRUE(eval(connect(fresh(), "2001:4860:4860::8888", 53)).empty());
-  // Port 53 is the only thing 0.0.0.0/0 allows.
-  EXPECT_EQ(ids(eval(connect(fresh(), "8.8.8.8", 54))), Strings{"egress-unapproved"});
+  EXPECT_EQ(ids(eval(ev)), Strings{"egress-unapproved"});
+  EXPECT_EQ(ids(eval(connect(fresh(), "2001:4860:4860::8888", 53))), Strings{"egress-unapproved"});
+  EXPECT_EQ(ids(eval(connect(fresh(), "127.0.0.2", 53))), Strings{"egress-unapproved"});
 }
 
 TEST_F(EngineTest, AllowedHostOnItsPortOnly) {
