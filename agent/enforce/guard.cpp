@@ -76,7 +76,16 @@ CompiledPaths Guard::compile_path_patterns(const std::vector<PathRule>& rules) c
 std::vector<std::string> Guard::write_path_patterns(const CompiledGuard& g, const CompiledPaths& paths) {
   std::vector<std::string> notes = unexpressed_notes(paths, g.paths, g.rule_ids);
   PathMapFds fds{fd("guard_paths"), fd("guard_path_prefix"), fd("guard_path_suffix"), fd("guard_path_dirs")};
-  if (auto err = write_paths(fds, paths); !err.empty()) throw std::runtime_error(err);
+  if (paths_in_force_.patterns.empty()) {
+    if (auto err = write_paths(fds, paths); !err.empty()) throw std::runtime_error(err);
+    paths_in_force_ = paths;
+    return notes;
+  }
+  // A rewrite (a reload, a new home) must never switch off a pattern that stays: a tool could
+  // trigger one (a new watched home) and read in the gap.
+  CompiledPaths next = keep_indices(paths_in_force_, paths);
+  if (auto err = rewrite_paths(fds, paths_in_force_, next); !err.empty()) throw std::runtime_error(err);
+  paths_in_force_ = std::move(next);
   return notes;
 }
 

@@ -63,6 +63,7 @@ class Guard {
   GuardOptions opts_;
   GuardIdentity identity_;
   CompiledGuard current_;
+  CompiledPaths paths_in_force_;  // what the path maps hold: rewrites keep its indices
   std::map<uint32_t, std::vector<std::string>> ids_by_generation_;  // the last few generations
   std::vector<std::string> homes_;
 };

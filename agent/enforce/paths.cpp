@@ -424,4 +424,80 @@ std::string write_paths(const PathMapFds& fds, const CompiledPaths& c) {
   return "";
 }
 
+CompiledPaths keep_indices(const CompiledPaths& prev, CompiledPaths next) {
+  const size_t n = next.patterns.size();
+  std::vector<size_t> to(n, SIZE_MAX);
+  std::vector<bool> taken(CF_GPATH_MAX, false);
+  for (size_t k = 0; k < n; ++k)
+    for (size_t j = 0; j < prev.patterns.size() && j < CF_GPATH_MAX; ++j)
+      if (!taken[j] && std::memcmp(&prev.patterns[j], &next.patterns[k], sizeof(cf_gpath)) == 0) {
+        to[k] = j;
+        taken[j] = true;
+        break;
+      }
+  // new patterns: first the indices nothing used, then the ones whose pattern is gone
+  size_t free_at = 0;
+  auto next_free = [&](bool unused_only) {
+    for (size_t j = free_at; j < CF_GPATH_MAX; ++j)
+      if (!taken[j] && (!unused_only || j >= prev.patterns.size())) return j;
+    return SIZE_MAX;
+  };
+  for (size_t k = 0; k < n; ++k) {
+    if (to[k] != SIZE_MAX) continue;
+    size_t j = next_free(true);
+    if (j == SIZE_MAX) j = next_free(false);
+    if (j == SIZE_MAX) return next;  // does not fit moved: keep the compiler's order
+    to[k] = j;
+    taken[j] = true;
+  }
+  size_t size = 0;
+  for (size_t k = 0; k < n; ++k) size = std::max(size, to[k] + 1);
+  CompiledPaths out;
+  out.patterns.assign(size, cf_gpath{});  // a hole never holds: no ON_* flag
+  out.inputs.assign(size, {});
+  for (size_t k = 0; k < n; ++k) {
+    out.patterns[to[k]] = next.patterns[k];
+    out.inputs[to[k]] = std::move(next.inputs[k]);
+  }
+  auto remap = [&](std::vector<PathEntry>& entries) {
+    for (auto& e : entries) {
+      uint64_t bits = 0;
+      for (size_t k = 0; k < n; ++k)
+        if (e.bits >> k & 1) bits |= 1ull << to[k];
+      e.bits = bits;
+    }
+  };
+  remap(next.prefixes);
+  remap(next.suffixes);
+  remap(next.dirs);
+  out.prefixes = std::move(next.prefixes);
+  out.suffixes = std::move(next.suffixes);
+  out.dirs = std::move(next.dirs);
+  out.not_expressible = std::move(next.not_expressible);
+  return out;
+}
+
+std::string rewrite_paths(const PathMapFds& fds, const CompiledPaths& prev, const CompiledPaths& next) {
+  if (next.patterns.size() > CF_GPATH_MAX) return "more path patterns than the kernel holds";
+  if (fds.paths < 0 || fds.prefix < 0 || fds.suffix < 0 || fds.dirs < 0) return "a path map is missing";
+  auto same = [&](size_t i) {
+    return i < prev.patterns.size() && i < next.patterns.size() &&
+           std::memcmp(&prev.patterns[i], &next.patterns[i], sizeof(cf_gpath)) == 0;
+  };
+  const cf_gpath off{};
+  // an index about to mean another pattern: off while the tries change under it
+  for (uint32_t i = 0; i < prev.patterns.size() && i < CF_GPATH_MAX; ++i)
+    if (!same(i) && bpf_map_update_elem(fds.paths, &i, &off, BPF_ANY))
+      return sys_error("guard_paths: switching a pattern off");
+  if (std::string e = write_trie(fds.prefix, next.prefixes, false, "guard_path_prefix"); !e.empty()) return e;
+  if (std::string e = write_trie(fds.suffix, next.suffixes, true, "guard_path_suffix"); !e.empty()) return e;
+  if (std::string e = write_dirs(fds.dirs, next.dirs); !e.empty()) return e;
+  for (uint32_t i = 0; i < next.patterns.size(); ++i)
+    if (!same(i) && bpf_map_update_elem(fds.paths, &i, &next.patterns[i], BPF_ANY))
+      return sys_error("guard_paths: writing a pattern");
+  for (uint32_t i = next.patterns.size(); i < CF_GPATH_MAX; ++i)
+    if (bpf_map_update_elem(fds.paths, &i, &off, BPF_ANY)) return sys_error("guard_paths: switching a pattern off");
+  return "";
+}
+
 }  // namespace clawfence::enforce

@@ -81,4 +81,15 @@ struct PathMapFds {
 // the write, paths are not judged at all). Returns "" or an error text.
 std::string write_paths(const PathMapFds& fds, const CompiledPaths& c);
 
+// The same as `next` with its patterns moved to the indices identical patterns of `prev` (the
+// patterns in force) have, new ones to free indices: a rewrite that only adds (a new home's
+// entries) then changes no index's meaning.
+CompiledPaths keep_indices(const CompiledPaths& prev, CompiledPaths next);
+
+// Rewrites the maps from `prev` (in force) to `next` (from keep_indices) without a moment where
+// a pattern in both is off: an index whose pattern changes is switched off first, the tries are
+// written (entries only gain bits of patterns that stay), then changed and new patterns are
+// switched on and the ones gone switched off.
+std::string rewrite_paths(const PathMapFds& fds, const CompiledPaths& prev, const CompiledPaths& next);
+
 }  // namespace clawfence::enforce

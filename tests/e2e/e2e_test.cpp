@@ -6,6 +6,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <regex>
+
 #include <algorithm>
 #include <functional>
 #include <map>
@@ -741,7 +743,11 @@ TEST_F(E2E, ShippedRulesCatchTheMaliciousSkill) {
                                         "--host-record=evil.example,127.0.0.11", "--local-ttl=300"}),
             dir_ + "/dnsmasq.out", dir_ + "/dnsmasq.err");
   ASSERT_TRUE(eventually([&] { return read_file(sink_out).find("ready") != std::string::npos; }, seconds(5)));
-  Agent agent(bin_, repo_root() + "/rules/openclaw.yaml", cg.path(), out_, dir_ + "/agent.log");
+  // the shipped rules, with the test's resolver as the host's (DNS goes to the resolvers only)
+  std::string rules = read_file(repo_root() + "/rules/openclaw.yaml");
+  rules = std::regex_replace(rules, std::regex("\negress:\n"), "\negress:\n  dns_resolvers: [127.0.0.77]\n");
+  write_file(dir_ + "/openclaw.yaml", rules);
+  Agent agent(bin_, dir_ + "/openclaw.yaml", cg.path(), out_, dir_ + "/agent.log");
   ASSERT_TRUE(agent.ready()) << agent.log();
 
   const std::string client = repo_root() + "/tests/workloads/dnsconnect.py";

@@ -1,0 +1,296 @@
+// The adversarial suite, under the shipped rules: the ways around the guards an independent
+// attack review found, each run as a watched tool (below the root of `clawfence run`, which plays
+// the gateway) with rules/openclaw.yaml in monitor mode and in enforce mode. Monitor mode: the
+// attack gets through and an alert names what it touched. Enforce mode: the tool is killed or the
+// operation refused, and nothing of the secret is read. The attacks are sub-commands of
+// tests/workloads/adv_evasion.c (they print byte counts, never the bytes). Network: loopback only.
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "harness.h"
+
+namespace clawfence::testing {
+namespace {
+
+using std::chrono::seconds;
+
+struct Outcome {
+  int status = -1;  // the root shell's exit status: the attack's (137: killed)
+  std::string out;
+  std::vector<v1::Event> events;
+  std::string log;  // the agent's stderr
+};
+
+class AdvEvasion : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    CF_REQUIRE_ROOT();
+    bin_ = build_dir() + "/clawfence";
+    workload_ = build_dir() + "/workloads/adv_evasion";
+    ASSERT_EQ(access(workload_.c_str(), X_OK), 0) << workload_ << " is not built (make workloads)";
+    dir_ = make_temp_dir("advev");
+    ASSERT_FALSE(dir_.empty());
+    home_ = dir_ + "/home";
+    secret_ = home_ + "/.ssh/id_rsa";
+    for (const auto& d : {home_, home_ + "/.ssh", home_ + "/.config", home_ + "/.openclaw", home_ + "/.openclaw/workspace"})
+      ASSERT_EQ(mkdir(d.c_str(), 0700), 0) << d;
+    write_file(secret_, "-----BEGIN FAKE KEY-----\nADVEV-CANARY\n");
+    write_file(home_ + "/.bashrc", "# bashrc\n");
+    // the shipped rules, in the mode the test runs, with a resolver of the test's own
+    std::string text = read_file(repo_root() + "/rules/openclaw.yaml");
+    text = std::regex_replace(text, std::regex("\nmode: monitor\n"), "\nmode: " + mode() + "\n");
+    text = std::regex_replace(text, std::regex("\negress:\n"), "\negress:\n  dns_resolvers: [127.0.0.77]\n");
+    rules_ = dir_ + "/rules.yaml";
+    write_file(rules_, text);
+  }
+  void TearDown() override {
+    if (!dir_.empty()) remove_tree(dir_);
+  }
+
+  const std::string& mode() const { return GetParam(); }
+  bool enforce() const { return mode() == "enforce"; }
+
+  // Runs `cmd` (a shell command) as a tool: the run's root shell plays the gateway, the shell
+  // it starts is the exec tool's.
+  Outcome attack(const std::string& cmd) {
+    const std::string tag = std::to_string(++runs_);
+    const std::string events = dir_ + "/events-" + tag + ".jsonl", out = dir_ + "/out-" + tag, err = dir_ + "/err-" + tag;
+    Outcome o;
+    {
+      Child c({"env", "HOME=" + home_, bin_, "--log-level", "warn", "run", "-r", rules_, "-o", events, "--", "sh", "-c",
+               "sh -c '" + cmd + "'; exit $?"},
+              out, err);
+      o.status = c.wait(seconds(40));
+    }
+    o.out = read_file(out);
+    o.events = read_events(events);
+    o.log = read_file(err);
+    return o;
+  }
+  std::string run_workload(const std::string& args) { return workload_ + " " + args; }
+
+  static const v1::Event* alert(const Outcome& o, const std::string& rule) {
+    for (const auto& e : o.events)
+      if (e.kind() == v1::Event::ALERT && e.alert().rule_id() == rule) return &e;
+    return nullptr;
+  }
+  // The alert of `rule` says the tool did it, and what was done about it in this mode.
+  void expect_alert(const Outcome& o, const std::string& rule, const std::string& enforced) {
+    const v1::Event* a = alert(o, rule);
+    ASSERT_NE(a, nullptr) << rule << " did not alert\n" << describe(o.events, 80) << o.log;
+    EXPECT_EQ(a->alert().role(), "tool") << a->DebugString();
+    EXPECT_EQ(a->alert().outcome(), enforce() ? enforced : "alerted") << a->DebugString();
+  }
+  // A file rule alerted with the secret's path as its evidence.
+  void expect_secret_named(const Outcome& o, const std::string& via = "") {
+    for (const auto& e : o.events)
+      if (e.kind() == v1::Event::ALERT && e.alert().evidence().path() == secret_) {
+        if (!via.empty()) {
+          EXPECT_EQ(e.alert().evidence().via(), via) << e.DebugString();
+        }
+        return;
+      }
+    ADD_FAILURE() << "no alert names " << secret_ << "\n" << describe(of_kind(o.events, v1::Event::ALERT), 40);
+  }
+  void expect_killed(const Outcome& o, const std::string& leaked) {
+    EXPECT_EQ(o.status, 137) << o.out << o.log;
+    EXPECT_EQ(o.out.find(leaked), std::string::npos) << "got through: " << o.out;
+  }
+
+  std::string bin_, workload_, dir_, home_, secret_, rules_;
+  int runs_ = 0;
+};
+
+// A UDP-Lite datagram meets no sendmsg hook: the socket itself is judged (an allowlist of TCP and
+// UDP at sock_create). A vsock socket (to the hypervisor) never meets sock_create: killed at
+// socket()'s exit.
+TEST_P(AdvEvasion, SocketsTheEgressHooksNeverSee) {
+  Outcome o = attack(run_workload("udplite 127.0.0.1 9"));
+  if (enforce()) {
+    EXPECT_EQ(o.status, 0) << o.out << o.log;
+    EXPECT_NE(o.out.find("socket errno=1\n"), std::string::npos) << o.out;
+  } else {
+    EXPECT_NE(o.out.find("sent=5"), std::string::npos) << o.out;
+  }
+  expect_alert(o, "raw-socket", "blocked");
+  EXPECT_EQ(alert(o, "raw-socket")->alert().evidence().protocol(), "inet dgram udplite");
+
+  o = attack(run_workload("vsock"));
+  if (o.out.find("socket errno=") != std::string::npos && o.status != 137)
+    GTEST_SKIP() << "this kernel has no AF_VSOCK sockets: " << o.out;
+  if (enforce())
+    expect_killed(o, "socket=ok");
+  else
+    EXPECT_NE(o.out.find("socket=ok"), std::string::npos) << o.out;
+  expect_alert(o, "raw-socket", "killed");
+}
+
+// open_by_handle_at opens a file with no path: the record carries the path walked from the
+// descriptor, and the path rules judge it.
+TEST_P(AdvEvasion, OpenByHandleIsAnOpen) {
+  Outcome o = attack(run_workload("by-handle " + secret_));
+  if (enforce())
+    expect_killed(o, "read=");
+  else
+    EXPECT_NE(o.out.find("read="), std::string::npos) << o.out;
+  expect_secret_named(o);
+  bool seen = false;
+  for (const auto& e : of_kind(o.events, v1::Event::FILE))
+    seen |= e.file().syscall() == "open_by_handle_at" && e.file().path() == secret_;
+  EXPECT_TRUE(seen) << describe(of_kind(o.events, v1::Event::FILE), 40);
+}
+
+// A sibling sharing the descriptor table (clone CLONE_FILES, not a thread) would read the
+// descriptor its sibling was killed for opening: the clone is judged at its entry and, in enforce
+// mode, never makes the sibling.
+TEST_P(AdvEvasion, ADescriptorTableSharedWithAnotherProcess) {
+  Outcome o = attack(run_workload("clone-files " + secret_));
+  if (enforce()) {
+    expect_killed(o, "sibling read=");
+  } else {
+    EXPECT_NE(o.out.find("sibling read="), std::string::npos) << o.out;
+    expect_secret_named(o);
+  }
+  expect_alert(o, "shared-files", "killed");
+  EXPECT_NE(alert(o, "shared-files")->alert().evidence().via().find("CLONE_FILES"), std::string::npos);
+}
+
+// A bind mount of the key onto a path in the tool's scope: the mount is judged at its entry
+// (killed in enforce mode), the namespace it needed is reported, and the file rules judge what
+// was mounted (the mount point is all a later open would show).
+TEST_P(AdvEvasion, ABindMountOfASecret) {
+  const std::string target = dir_ + "/innocent.txt";
+  write_file(target, "");
+  Outcome o = attack(run_workload("bind-mount " + secret_ + " " + target));
+  if (o.out.find("unshare errno=") != std::string::npos)
+    GTEST_SKIP() << "user namespaces are not available to this process: " << o.out;
+  if (enforce())
+    expect_killed(o, "read=");
+  else
+    EXPECT_NE(o.out.find("read="), std::string::npos) << o.out;
+  expect_alert(o, "tool-mount", "killed");
+  expect_alert(o, "tool-namespace", "alerted");
+  if (!enforce()) expect_secret_named(o, "bind mount");
+}
+
+// Another process's memory holds its environment and keys: process_vm_readv is judged at its
+// entry (killed before a page is copied in enforce mode).
+TEST_P(AdvEvasion, ReadingAnotherProcesssMemory) {
+  Outcome o = attack(run_workload("vm-read-child"));
+  if (enforce())
+    expect_killed(o, "read=");
+  else
+    EXPECT_NE(o.out.find("read=64"), std::string::npos) << o.out;
+  expect_alert(o, "process-access", "killed");
+  EXPECT_NE(alert(o, "process-access")->alert().evidence().target_pid(), 0u);
+}
+
+// 32-bit syscalls (int $0x80) number their syscalls from another table: a tool making them is
+// killed at the first (enforce), reported, and its opens decoded with their own table (monitor).
+TEST_P(AdvEvasion, CompatSyscalls) {
+  // Does this kernel run int $0x80 at all? (Some VMs' kernels fault it.)
+  pid_t pid = fork();
+  if (pid == 0) {
+    int r;
+    __asm__ volatile("int $0x80" : "=a"(r) : "a"(20) : "memory", "r8", "r9", "r10", "r11");
+    _exit(r > 0 ? 0 : 1);
+  }
+  int st = 0;
+  waitpid(pid, &st, 0);
+  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+    GTEST_SKIP() << "this kernel does not run 32-bit syscalls (int $0x80 "
+                 << (WIFSIGNALED(st) ? "faults" : "fails") << "): the compat guard cannot be exercised here";
+  Outcome o = attack(run_workload("compat-open " + secret_));
+  if (enforce()) {
+    expect_killed(o, "read=");
+  } else {
+    EXPECT_NE(o.out.find("read="), std::string::npos) << o.out;
+    expect_secret_named(o);
+  }
+  expect_alert(o, "compat-syscall", "killed");
+}
+
+// DNS goes to the configured resolvers only: port 53 anywhere else is an unapproved destination.
+TEST_P(AdvEvasion, PortFiftyThreeOnlyToTheResolvers) {
+  const std::string py =
+      "python3 -c \"import socket\nfor a in (\\\"127.0.0.77\\\", \\\"127.0.0.2\\\"):\n"
+      "  s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+      "  try:\n    s.sendto(b\\\"x\\\" * 40, (a, 53)); print(a, \\\"sent\\\")\n"
+      "  except OSError as e: print(a, e.errno)\"";
+  Outcome o = attack(py);
+  EXPECT_EQ(o.status, 0) << o.out << o.log;
+  EXPECT_NE(o.out.find("127.0.0.77 sent"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find(enforce() ? "127.0.0.2 1" : "127.0.0.2 sent"), std::string::npos) << o.out;
+  expect_alert(o, "egress-unapproved", "blocked");
+  EXPECT_EQ(alert(o, "egress-unapproved")->alert().evidence().address(), "127.0.0.2");
+}
+
+// A name is no role: a link named `openclaw` to cat, and a tool renaming itself, stay tools.
+TEST_P(AdvEvasion, ANameIsNoRole) {
+  const std::string link = dir_ + "/openclaw";
+  ASSERT_EQ(symlink("/bin/cat", link.c_str()), 0);
+  Outcome o = attack(link + " " + secret_ + " | wc -c");
+  if (enforce()) {
+    EXPECT_EQ(o.out, "0\n") << o.out;
+  } else {
+    EXPECT_NE(o.out, "0\n") << o.out;
+  }
+  // the first rule the kernel matched kills it; every file rule naming the key alerts
+  bool judged = false;
+  for (const auto& e : of_kind(o.events, v1::Event::ALERT))
+    if (e.alert().evidence().path() == secret_) {
+      EXPECT_EQ(e.alert().role(), "tool") << e.DebugString();
+      judged |= e.alert().outcome() == (enforce() ? "killed" : "alerted");
+    }
+  EXPECT_TRUE(judged) << describe(of_kind(o.events, v1::Event::ALERT), 40);
+}
+
+// Persistence: what runs later (a shell's rc file, a systemd user unit, an autostart entry,
+// OpenClaw's cron jobs and configuration, the agent's memory) written by a tool.
+TEST_P(AdvEvasion, PersistenceWrites) {
+  struct Case {
+    std::string path, how;
+  } cases[] = {
+      {home_ + "/.bashrc", "append"},
+      {home_ + "/.config/systemd/user/evil.service", "create"},
+      {home_ + "/.config/autostart/evil.desktop", "create"},
+      {home_ + "/.openclaw/cron/jobs.json", "create"},
+      {home_ + "/.openclaw/openclaw.json", "create"},
+      {home_ + "/.openclaw/workspace/SOUL.md", "create"},
+      {home_ + "/.openclaw/workspace/MEMORY.md", "create"},
+      {home_ + "/.openclaw/skills/evil/SKILL.md", "create"},
+  };
+  for (const auto& c : cases) {
+    const std::string d = c.path.substr(0, c.path.rfind('/'));
+    ASSERT_EQ(system(("mkdir -p '" + d + "'").c_str()), 0);
+    // `~/` kernel patterns cover /etc/passwd's homes from the start, and a home only a watched
+    // process has (this test's) from the moment the agent reads its first exec: a moment later
+    Outcome o = attack("sleep 0.3; echo PERSIST-MARK >> " + c.path);
+    const std::string content = read_file(c.path);
+    if (enforce()) {
+      EXPECT_EQ(content.find("PERSIST-MARK"), std::string::npos) << c.path << " was written";
+    } else {
+      EXPECT_NE(content.find("PERSIST-MARK"), std::string::npos) << c.path;
+    }
+    // the persistence rule names it; in enforce mode the first rule the kernel matched killed
+    // the writer (openclaw.json is also the credentials rule's)
+    bool named = false, judged = false;
+    for (const auto& e : of_kind(o.events, v1::Event::ALERT)) {
+      if (e.alert().evidence().path() != c.path) continue;
+      named |= e.alert().rule_id() == "persistence";
+      judged |= e.alert().outcome() == (enforce() ? "killed" : "alerted");
+    }
+    EXPECT_TRUE(named && judged) << c.path << "\n" << describe(of_kind(o.events, v1::Event::ALERT), 20);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, AdvEvasion, ::testing::Values("monitor", "enforce"),
+                         [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
+
+}  // namespace
+}  // namespace clawfence::testing
