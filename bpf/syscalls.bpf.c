@@ -42,8 +42,20 @@ int BPF_PROG(cf_sys_exit, struct pt_regs *regs, long ret)
 	const struct cf_tracked *t = cf_lookup_tracked(cf_current_tgid());
 	struct cf_inflight in;
 
-	if (!t)
+	if (!t) {
+		/* a process that could not be tracked, fail-closed: killed before it runs on */
+		if (cf_doomed_pending) {
+			__u32 tgid = cf_current_tgid();
+
+			if (bpf_map_lookup_elem(&doomed, &tgid)) {
+				bpf_send_signal(9);
+				bpf_map_delete_elem(&doomed, &tgid);
+				__sync_fetch_and_add(&cf_doomed_pending, -1);
+				cf_count(CF_CNT_KILLED);
+			}
+		}
 		return 0;
+	}
 	__builtin_memset(&in, 0, sizeof(in));
 	nr = CF_SYSCALL_NR(regs);
 	if (cf_compat_syscall(nr)) {

@@ -100,6 +100,31 @@ void Pipeline::write_gap(const char* where, uint64_t lost, uint64_t total) {
   spdlog::warn("{} records lost ({}; {} in total)", lost, where, total);
 }
 
+// A process of a watched tree the kernel could not track (its tracked map full): what it does is
+// not seen. A GAP record, and an alert naming its parent; fail-closed in enforce mode the kernel
+// killed both.
+void Pipeline::untracked_child(const v1::Event& fork) {
+  ++untracked_;
+  write_gap("tracked_map_full", 1, untracked_);
+  v1::Event ev;
+  *ev.mutable_time() = fork.time();
+  *ev.mutable_process() = fork.process();
+  ev.set_kind(v1::Event::ALERT);
+  auto* a = ev.mutable_alert();
+  const bool killed = fork.fork().killed();
+  a->set_rule_id("tracking-lost");
+  a->set_severity("critical");
+  a->set_action(killed ? "kill" : "alert");
+  a->set_outcome(killed ? "killed" : "alerted");
+  a->set_mechanism(killed ? "SIGKILL at fork (parent) and at the child's first syscall (fail-closed)"
+                          : "tracked map full (--max-tracked): the child runs unwatched");
+  a->set_description("a process of a watched tree could not be tracked");
+  a->mutable_evidence()->set_target_pid(fork.fork().child_pid());
+  a->set_mode(engine_ ? policy::to_string(engine_->mode()) : "monitor");
+  a->set_role(fork.process().role());
+  alerts_.push_back(std::move(ev));
+}
+
 void Pipeline::report_gaps() {
   const sensor::Counters counters = sensor_.counters();  // one read of every CPU's counters
   const uint64_t kernel = counters[CF_CNT_RINGBUF_FULL];
@@ -274,6 +299,7 @@ void Pipeline::worker() {
       // the event's alerts are written after it, and whether it raised any decides whether the
       // stream shows it
       if (engine_) engine_->evaluate(rec.event, alerts_);
+      if (rec.event.kind() == v1::Event::FORK && rec.event.fork().untracked()) untracked_child(rec.event);
       emit(rec.event, rec.process_generation, keep_in_stream(rec.event, !alerts_.empty()));
       written_.fetch_add(1, std::memory_order_relaxed);
       if (!alerts_.empty()) write_alerts();

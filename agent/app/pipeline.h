@@ -82,6 +82,7 @@ class Pipeline {
   void worker();
   void report_gaps();
   void write_gap(const char* where, uint64_t lost, uint64_t total);
+  void untracked_child(const v1::Event& fork);
   // Writes one event to every output, and to the JSON lines and the stream outputs when
   // `to_stream` (the detail keeps it).
   void emit(const v1::Event& ev, uint64_t process_generation = 0, bool to_stream = true);
@@ -126,6 +127,7 @@ class Pipeline {
   uint64_t reported_queue_lost_ = 0;
   uint64_t reported_sink_lost_ = 0;
   uint64_t reported_fail_closed_ = 0;
+  uint64_t untracked_ = 0;  // children of watched processes the kernel could not track
   std::chrono::steady_clock::time_point next_gap_check_{};
   bool running_ = false;
 };

@@ -149,6 +149,7 @@ class CompiledRules {
     for (const auto& v : rules.volume) index(v.meta);
     for (const auto& e : rules.evasion) index(e.meta);
     for (const auto& e : rules.env) index(e.meta);
+    for (const auto& d : rules.dns_tunnel) index(d.meta);
     for (uint32_t i = 0; i < r.exec.size(); ++i) {
       for (const auto& b : r.exec[i].binaries) {
         if (b.find('/') != std::string::npos)
@@ -453,6 +454,67 @@ void Engine::correlate(const v1::Event& ev, const std::string& role, const Hit& 
   raise(ev, role, std::move(hit), out);
 }
 
+namespace {
+
+// The domain a name's data would be sent to: its last two labels (three when the second-level
+// label is a short public suffix part like co.uk's "co"). Good enough to group a tunnel's names.
+std::string tunnel_zone(const std::string& name) {
+  std::vector<std::string> labels;
+  size_t start = 0;
+  while (start <= name.size()) {
+    size_t dot = name.find('.', start);
+    if (dot == std::string::npos) dot = name.size();
+    if (dot > start) labels.push_back(name.substr(start, dot - start));
+    start = dot + 1;
+  }
+  if (labels.size() <= 2) return name;
+  size_t keep = labels[labels.size() - 2].size() <= 3 && labels.back().size() == 2 ? 3 : 2;
+  std::string zone;
+  for (size_t i = labels.size() - keep; i < labels.size(); ++i) zone += (zone.empty() ? "" : ".") + labels[i];
+  return zone;
+}
+
+size_t longest_label(const std::string& name) {
+  size_t best = 0, run = 0;
+  for (char c : name) {
+    run = c == '.' ? 0 : run + 1;
+    best = std::max(best, run);
+  }
+  return best;
+}
+
+}  // namespace
+
+// Names a tool run asked the resolver for, per domain: data leaves in the names themselves.
+void Engine::evaluate_dns(const v1::Event& ev, std::vector<v1::Event>& out) {
+  const v1::Dns& d = ev.dns();
+  if (d.query().empty() || rules_->rules.dns_tunnel.empty()) return;
+  std::string name = d.query();
+  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (!name.empty() && name.back() == '.') name.pop_back();
+  const std::string role = role_of(ev.process());
+  const int64_t now = v1::timestamp_ns(ev.time());
+  const std::string zone = tunnel_zone(name);
+  for (const auto& r : rules_->rules.dns_tunnel) {
+    if (!role_allowed(r.roles, role)) continue;
+    const std::string key = r.meta.id + "/" + std::to_string(tool_pid(ev.process())) + "/" + zone;
+    DnsNames& n = dns_names_[key];
+    if (now - n.window_start_ns >= static_cast<int64_t>(r.window_ns)) n = DnsNames{now, {}, false};
+    if (n.names.size() <= r.max_names) n.names.insert(name);
+    const bool long_label = longest_label(name) > r.max_label;
+    const bool many = n.names.size() > r.max_names;
+    if (!long_label && !(many && !n.alerted)) continue;
+    if (many) n.alerted = true;
+    Hit hit{&r.meta, {}, false};
+    hit.evidence.set_hostname(name);
+    hit.evidence.set_via(long_label ? "a label of " + std::to_string(longest_label(name)) + " characters under " + zone
+                                    : std::to_string(n.names.size()) + " distinct names under " + zone +
+                                          " within the window");
+    raise(ev, role, std::move(hit), out);
+  }
+  if (dns_names_.size() > 4096) dns_names_.clear();  // bounded; at worst a tunnel is counted again
+}
+
 void Engine::evaluate(const v1::Event& ev, std::vector<v1::Event>& out) {
   ++stats_.evaluated;
   const v1::Process& p = ev.process();
@@ -603,6 +665,9 @@ void Engine::evaluate(const v1::Event& ev, std::vector<v1::Event>& out) {
     }
     case v1::Event::ENV:
       evaluate_env(ev, out);
+      break;
+    case v1::Event::DNS:
+      evaluate_dns(ev, out);
       break;
     default:
       break;

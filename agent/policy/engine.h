@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "policy/rules.h"
@@ -98,6 +99,7 @@ class Engine {
   // no user-space rule matched (or a guard event) raises that rule's alert itself.
   void apply_enforcement(const v1::Event& ev, const std::string& role, bool consumed, std::vector<v1::Event>& out);
   void evaluate_env(const v1::Event& ev, std::vector<v1::Event>& out);
+  void evaluate_dns(const v1::Event& ev, std::vector<v1::Event>& out);
   // The exec rules whose binary (a glob, or a name for the basename) names `path`.
   std::vector<uint32_t> exec_rules_for(const std::string& path) const;
   bool annotate_env_names(v1::EnvRead* e) const;
@@ -126,6 +128,14 @@ class Engine {
   static constexpr size_t kKeptEvidence = 16;
   void emit_summary(const FoldState& f, std::vector<v1::Event>& out);
   std::unordered_map<std::string, FoldState> folds_;
+
+  // DNS tunnelling: distinct names per (rule, tool run, domain) in the window.
+  struct DnsNames {
+    int64_t window_start_ns = 0;
+    std::unordered_set<std::string> names;
+    bool alerted = false;
+  };
+  std::unordered_map<std::string, DnsNames> dns_names_;
 
   // Correlation: the last secret a tool run read.
   struct SecretRead {

@@ -50,7 +50,7 @@ const char* to_string(Action a) {
 
 size_t RuleSet::rule_count() const {
   return egress.allow.size() + egress.deny.size() + (egress.default_deny ? 1 : 0) + file_deny.size() +
-         file_scope.size() + exec.size() + volume.size() + evasion.size() + env.size();
+         file_scope.size() + exec.size() + volume.size() + evasion.size() + env.size() + dns_tunnel.size();
 }
 
 bool parse_duration(const std::string& text, uint64_t* ns) {
@@ -198,6 +198,8 @@ class Reader {
         for_each_item(v, "volume", [&](const YAML::Node& r) { read_volume(r); });
       } else if (key == "evasion") {
         for_each_item(v, "evasion", [&](const YAML::Node& r) { read_evasion(r); });
+      } else if (key == "dns_tunnel") {
+        for_each_item(v, "dns_tunnel", [&](const YAML::Node& r) { read_dns_tunnel(r); });
       } else if (key == "fail_closed") {
         const std::string b = scalar(v);
         if (b == "true" || b == "false") {
@@ -211,7 +213,7 @@ class Reader {
       } else {
         error(kv.first, "unknown top-level key '" + key +
                             "' (expected version, mode, fail_closed, targets, roles, egress, files, exec, env, "
-                            "volume, evasion, alerts)");
+                            "volume, evasion, dns_tunnel, alerts)");
       }
     }
   }
@@ -696,6 +698,31 @@ class Reader {
     out_.rules.volume.push_back(std::move(r));
   }
 
+  void read_dns_tunnel(const YAML::Node& n) {
+    DnsTunnelRule r;
+    if (!check_keys(n, "dns_tunnel", with_rule_keys({"roles", "window", "max_names", "max_label"}))) return;
+    r.meta = read_meta(n, "dns_tunnel", Severity::kCritical);
+    if (const auto ro = n["roles"]) r.roles = role_list(ro, "dns_tunnel");
+    if (const auto w = n["window"]) {
+      if (!parse_duration(scalar(w), &r.window_ns)) error(w, "dns_tunnel: window must be like 60s, 5m, 1h");
+    }
+    auto count = [&](const char* key, uint32_t* out, uint32_t lo, uint32_t hi) {
+      const auto v = n[key];
+      if (!v) return;
+      try {
+        const long long x = std::stoll(scalar(v));
+        if (x < lo || x > hi) throw std::out_of_range(key);
+        *out = static_cast<uint32_t>(x);
+      } catch (const std::exception&) {
+        error(v, std::string("dns_tunnel: ") + key + " must be a number from " + std::to_string(lo) + " to " +
+                     std::to_string(hi));
+      }
+    };
+    count("max_names", &r.max_names, 1, 100000);
+    count("max_label", &r.max_label, 1, 63);
+    out_.rules.dns_tunnel.push_back(std::move(r));
+  }
+
   void read_evasion(const YAML::Node& n) {
     EvasionRule r;
     if (!check_keys(n, "evasion", with_rule_keys({"what", "roles"}))) return;
@@ -850,6 +877,7 @@ LoadResult load_rules(const std::string& path) {
     append(to.env, from.env);
     append(to.volume, from.volume);
     append(to.evasion, from.evasion);
+    append(to.dns_tunnel, from.dns_tunnel);
     if (from.fail_closed_set) {
       to.fail_closed = from.fail_closed;
       to.fail_closed_set = true;

@@ -104,6 +104,18 @@ struct VolumeRule {
   std::vector<std::string> except_hosts;
 };
 
+// DNS tunnelling: data sent out in the names a tool asks the resolver for (the resolver forwards
+// them to the zone's server, wherever it is). Judged in user space on the answers a tool run
+// receives: more than `max_names` distinct names under one domain in `window`, or a label longer
+// than `max_label`.
+struct DnsTunnelRule {
+  RuleMeta meta;
+  std::vector<std::string> roles;
+  uint64_t window_ns = 60'000'000'000ull;
+  uint32_t max_names = 30;
+  uint32_t max_label = 52;
+};
+
 // Ways around the other rules, each judged in the kernel (kEvasionWhats below): `io_uring` (file
 // operations submitted through a ring bypass the syscall tracepoints), `raw_socket` (any socket
 // but TCP and UDP: their packets never meet the connect and sendmsg hooks), `compat_syscall`,
@@ -157,6 +169,7 @@ struct RuleSet {
   std::vector<EnvRule> env;
   std::vector<VolumeRule> volume;
   std::vector<EvasionRule> evasion;
+  std::vector<DnsTunnelRule> dns_tunnel;
   // Refuse new egress of watched processes while records are being lost (enforce mode).
   bool fail_closed = false;
   bool fail_closed_set = false;

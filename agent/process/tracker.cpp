@@ -68,7 +68,8 @@ void Tracker::apply(sensor::DecodedRecord& rec) {
       break;
     }
     case CF_OP_FORK:
-      table_.on_fork(r.tgid, r.child_tgid, r.child_start_ns);
+      // an untracked child is not one of the tree's: the kernel will not report it
+      if (!ev.fork().untracked()) table_.on_fork(r.tgid, r.child_tgid, r.child_start_ns);
       break;
     case CF_OP_COMM:
       table_.on_comm(r.tgid, ev.comm().new_comm());

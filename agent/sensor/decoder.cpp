@@ -32,7 +32,8 @@ constexpr SyscallName kSyscalls[] = {
     {56, "clone"},     {435, "clone3"},   {272, "unshare"},   {308, "setns"},
     {165, "mount"},    {166, "umount2"},  {428, "open_tree"}, {429, "move_mount"},
     {432, "fsmount"},  {442, "mount_setattr"}, {310, "process_vm_readv"}, {311, "process_vm_writev"},
-    {438, "pidfd_getfd"}, {101, "ptrace"},
+    {438, "pidfd_getfd"}, {101, "ptrace"},    {62, "kill"},       {200, "tkill"},
+    {234, "tgkill"},   {302, "prlimit64"},
 };
 #elif defined(__aarch64__)
 constexpr SyscallName kSyscalls[] = {
@@ -42,7 +43,8 @@ constexpr SyscallName kSyscalls[] = {
     {220, "clone"},    {435, "clone3"},   {97, "unshare"},    {268, "setns"},
     {40, "mount"},     {39, "umount2"},   {428, "open_tree"}, {429, "move_mount"},
     {432, "fsmount"},  {442, "mount_setattr"}, {270, "process_vm_readv"}, {271, "process_vm_writev"},
-    {438, "pidfd_getfd"}, {117, "ptrace"},
+    {438, "pidfd_getfd"}, {117, "ptrace"},    {129, "kill"},      {130, "tkill"},
+    {131, "tgkill"},   {261, "prlimit64"},
 };
 #else
 #error "syscall names for this architecture are missing"
@@ -319,7 +321,7 @@ std::string clone_flag_names(uint64_t flags) {
   } kNames[] = {{0x00020000, "CLONE_NEWNS"},   {0x02000000, "CLONE_NEWCGROUP"}, {0x04000000, "CLONE_NEWUTS"},
                 {0x08000000, "CLONE_NEWIPC"},  {0x10000000, "CLONE_NEWUSER"},   {0x20000000, "CLONE_NEWPID"},
                 {0x40000000, "CLONE_NEWNET"},  {0x00000080, "CLONE_NEWTIME"},   {0x00000400, "CLONE_FILES"},
-                {0x00000100, "CLONE_VM"},      {0x00010000, "CLONE_THREAD"}};
+                {0x00000100, "CLONE_VM"},      {0x00010000, "CLONE_THREAD"},    {0x200000000ull, "CLONE_INTO_CGROUP"}};
   std::string s;
   for (const auto& n : kNames)
     if (flags & n.bit) s += (s.empty() ? "" : "|") + std::string(n.name);
@@ -399,6 +401,8 @@ DecodeStatus decode_record(const void* data, size_t size, const BootClock& clock
       p.child_start_ns = r.child_start_ns;
       ev.set_kind(v1::Event::FORK);
       ev.mutable_fork()->set_child_pid(r.child_tgid);
+      if (r.flags & CF_FORK_UNTRACKED) ev.mutable_fork()->set_untracked(true);
+      if (r.flags & CF_FORK_KILLED) ev.mutable_fork()->set_killed(true);
       return DecodeStatus::kOk;
     }
     case CF_OP_EXIT: {

@@ -90,6 +90,9 @@ bool is_uprobe_prog(const bpf_program* p) {
 }
 
 std::unique_ptr<Sensor> Sensor::start(const SensorOptions& opts, const KernelTargets& targets) {
+  if (opts.hooks == SyscallHooks::kFentry)
+    spdlog::warn("syscall hooks by fentry: 32-bit (compat) syscalls enter through other wrappers and are not "
+                 "judged (the raw tracepoints, --syscall-hooks tracepoints, judge them)");
   if (opts.hooks == SyscallHooks::kFentry && opts.fallback_to_tracepoints) {
     try {
       return try_start(opts, targets);

@@ -149,7 +149,23 @@ static __always_inline bool cf_evasion_enter_wants(long nr)
 	return nr == CF_NR_clone || nr == CF_NR_clone3 || nr == CF_NR_unshare || nr == CF_NR_setns ||
 	       nr == CF_NR_mount || nr == CF_NR_umount2 || nr == CF_NR_open_tree || nr == CF_NR_move_mount ||
 	       nr == CF_NR_fsmount || nr == CF_NR_mount_setattr || nr == CF_NR_process_vm_readv ||
-	       nr == CF_NR_process_vm_writev || nr == CF_NR_pidfd_getfd || nr == CF_NR_ptrace;
+	       nr == CF_NR_process_vm_writev || nr == CF_NR_pidfd_getfd || nr == CF_NR_ptrace || nr == CF_NR_kill ||
+	       nr == CF_NR_tkill || nr == CF_NR_tgkill || nr == CF_NR_prlimit64;
+}
+
+/*
+ * Whether `tgid` is one of the assistant's own processes (a tracked process whose role is not
+ * final: the gateway, its helpers): a tool signalling it (SIGSEGV for a core dump of its memory,
+ * SIGKILL to take the assistant down, SIGSTOP) or raising its limits (a core size) reaches into
+ * it as surely as ptrace.
+ */
+static __always_inline bool cf_is_assistant(__u32 tgid)
+{
+	const struct cf_tracked *target = cf_lookup_tracked(tgid);
+
+	const struct cf_guard_config *cfg = cf_guard_cfg();
+
+	return target && cfg && target->role && !cf_role_final(cfg, target->role);
 }
 
 /* What a clone's flags do that is judged: CF_GUARD_SHARED_FILES, CF_GUARD_NAMESPACE or 0. */
@@ -239,7 +255,8 @@ static __always_inline void cf_evasion_enter(struct pt_regs *regs, long nr)
 		if (bpf_probe_read_user(&flags, sizeof(flags), (void *)in.args[0]))
 			return;
 		arg = flags;
-		what = cf_clone_what(arg, CF_CLONE_NEW | CF_CLONE_NEWTIME);
+		/* CLONE_INTO_CGROUP: a child born in another cgroup, out from under --cgroup's hooks */
+		what = cf_clone_what(arg, CF_CLONE_NEW | CF_CLONE_NEWTIME | 0x200000000ull);
 	} else if (nr == CF_NR_unshare) {
 		arg = in.args[0];
 		if (arg & (CF_CLONE_NEW | CF_CLONE_NEWTIME))
@@ -252,6 +269,11 @@ static __always_inline void cf_evasion_enter(struct pt_regs *regs, long nr)
 			arg = in.args[1];
 			what = CF_GUARD_PROCESS_ACCESS;
 		}
+	} else if (nr == CF_NR_kill || nr == CF_NR_tkill || nr == CF_NR_tgkill || nr == CF_NR_prlimit64) {
+		/* kill(pid), tkill(tid: a process's first thread's is its tgid), tgkill(tgid), prlimit64(pid) */
+		arg = in.args[0];
+		if ((__s32)arg > 0 && (__u32)arg != cf_current_tgid() && cf_is_assistant((__u32)arg))
+			what = CF_GUARD_PROCESS_ACCESS;
 	} else if (nr == CF_NR_process_vm_readv || nr == CF_NR_process_vm_writev || nr == CF_NR_pidfd_getfd) {
 		arg = in.args[0];
 		/* its own memory is no one else's */

@@ -65,6 +65,20 @@ struct {
 	__type(value, struct cf_tracked);
 } tracked SEC(".maps") CF_SHARED;
 
+/*
+ * Processes that could not be tracked (the map full) while fail-closed enforce mode was on: each
+ * is killed at the exit of its first syscall (the fork's return into it). `doomed_pending` keeps
+ * that lookup off every other process's exits while the map is empty.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);  /* tgid */
+	__type(value, __u8);
+} doomed SEC(".maps") CF_SHARED;
+
+volatile __u32 cf_doomed_pending CF_SHARED = 0;
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, CF_CNT_MAX);

@@ -53,6 +53,10 @@
 #define CF_NR_process_vm_readv 310
 #define CF_NR_process_vm_writev 311
 #define CF_NR_pidfd_getfd 438
+#define CF_NR_kill 62
+#define CF_NR_tkill 200
+#define CF_NR_tgkill 234
+#define CF_NR_prlimit64 302
 #elif defined(__TARGET_ARCH_arm64)
 /* arm64 has only the *at variants; the legacy numbers never match. */
 #define CF_NR_open -1
@@ -88,6 +92,10 @@
 #define CF_NR_process_vm_readv 270
 #define CF_NR_process_vm_writev 271
 #define CF_NR_pidfd_getfd 438
+#define CF_NR_kill 129
+#define CF_NR_tkill 130
+#define CF_NR_tgkill 131
+#define CF_NR_prlimit64 261
 #else
 #error "clawfence: syscall numbers for this architecture are missing (bpf/lib/syscalls.bpf.h)"
 #endif

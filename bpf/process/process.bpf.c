@@ -34,9 +34,27 @@ int BPF_PROG(cf_fork, struct task_struct *parent, struct task_struct *child)
 	child_t.root_tgid = t->root_tgid;
 	child_t.reason = CF_TRACK_INHERITED;
 	cf_role_inherit(&child_t, t, ctgid);
-	if (!cf_track(ctgid, &child_t))
+	if (cf_track(ctgid, &child_t)) {
+		cf_count(CF_CNT_TRACKED_FORK);
+	} else if (cf_lookup_tracked(ctgid) || ctgid == cf_agent_tgid) {
 		return 0;
-	cf_count(CF_CNT_TRACKED_FORK);
+	} else {
+		/*
+		 * The tracked map is full: the child would run unwatched. Never silent: a record for
+		 * a GAP and an alert; fail-closed in enforce mode, the parent (current) is killed
+		 * now and the child at its first syscall's exit.
+		 */
+		const struct cf_guard_config *cfg = cf_guard_cfg();
+		__u8 one = 1;
+
+		rec.flags = CF_FORK_UNTRACKED;
+		if (cfg && (cfg->flags & CF_GUARD_ACTIVE) && (cfg->flags & CF_GUARD_FAIL_CLOSED) &&
+		    cfg->mode == CF_MODE_ENFORCE && !bpf_map_update_elem(&doomed, &ctgid, &one, BPF_ANY)) {
+			__sync_fetch_and_add(&cf_doomed_pending, 1);
+			bpf_send_signal(9);
+			rec.flags |= CF_FORK_KILLED;
+		}
+	}
 
 	cf_fill_hdr_role(&rec.hdr, CF_OP_FORK, t->role);
 	rec.hdr.size = sizeof(rec);

@@ -174,8 +174,15 @@ struct cf_exec {
 struct cf_fork {
 	struct cf_hdr hdr;
 	__u32 child_tgid;
-	__u32 _pad;
+	__u32 flags;     /* CF_FORK_* */
 	__u64 child_start_ns;
+};
+
+enum cf_fork_flag {
+	/* the child could not be tracked (tracked map full): it runs unwatched, or, fail-closed in
+	 * enforce mode, it and its parent are killed */
+	CF_FORK_UNTRACKED = 1 << 0,
+	CF_FORK_KILLED = 1 << 1,
 };
 
 /* exit of the last thread of a process. */

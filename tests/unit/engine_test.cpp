@@ -509,6 +509,37 @@ TEST_F(EngineTest, Loopback) {
   EXPECT_EQ(ids(eval(connect(fresh(), "::1", 8080))), Strings{"egress-unapproved"});
 }
 
+// A tool run asking the resolver for many distinct names under one domain, or for a name with a
+// long label, is sending data out in the names: one dns-tunnel alert; a handful of names, or the
+// gateway's lookups, are not.
+TEST_F(EngineTest, DnsTunnelling) {
+  auto answer = [&](const v1::Process& p, const std::string& name, int64_t ns) {
+    v1::Event ev = event(v1::Event::DNS, ns, p);
+    ev.mutable_dns()->set_query(name);
+    ev.mutable_dns()->set_rcode("NXDOMAIN");
+    return ev;
+  };
+  const v1::Process t = tool_child(300, "dig");
+  Events got;
+  for (int i = 0; i < 40; ++i)
+    for (auto& a : eval(answer(t, "c" + std::to_string(i) + ".x.tunnel.example.com", kT0 + i * kSecond / 10)))
+      got.push_back(a);
+  EXPECT_EQ(ids(got), Strings{"dns-tunnel"});
+  EXPECT_EQ(got.at(0).alert().evidence().hostname(), "c30.x.tunnel.example.com");
+  EXPECT_NE(got.at(0).alert().evidence().via().find("31 distinct names under example.com"), std::string::npos)
+      << got.at(0).alert().evidence().via();
+  // a long label is enough on its own
+  const std::string chunk(60, 'a');
+  EXPECT_EQ(ids(eval(answer(fresh("dig"), chunk + ".t.example.org", kT0))), Strings{"dns-tunnel"});
+  // the same few names again and again are not a tunnel; nor is the gateway
+  {
+    const v1::Process npm = fresh("npm");
+    for (int i = 0; i < 100; ++i) EXPECT_TRUE(eval(answer(npm, "registry.npmjs.org", kT0 + i)).empty());
+  }
+  for (int i = 0; i < 40; ++i)
+    EXPECT_TRUE(eval(answer(gateway(), "n" + std::to_string(i) + ".slack.com", kT0 + i)).empty());
+}
+
 // DNS goes to the host's resolvers only (`cidr: [resolvers]`): port 53 anywhere else is a way out.
 TEST_F(EngineTest, Dns) {
   const auto servers = policy::resolv_conf_nameservers();

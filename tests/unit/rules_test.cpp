@@ -333,7 +333,7 @@ TEST(ShippedRules, OpenClawModel) {
                                  "proc-environ",
                                  "tool-out-of-scope", "tool-write-out-of-scope", "exfil-tools",
                                  "dropper-patterns", "exfil-volume"}));
-  EXPECT_EQ(m.rule_count(), 36u);
+  EXPECT_EQ(m.rule_count(), 37u);
   ASSERT_EQ(m.env.size(), 4u);
   EXPECT_EQ(m.env[0].what, "read");
   EXPECT_EQ(m.env[0].roles, (std::vector<std::string>{"tool", "shell"}));
