@@ -396,7 +396,9 @@ void Engine::raise(const v1::Event& ev, const std::string& role, Hit hit, std::v
       if (f.other.size() < kKeptEvidence) {
         f.other.push_back(hit.evidence);
         f.seen.push_back(std::move(id));
-      } else {
+      } else if (f.dropped_seen.size() >= kDroppedTracked ||
+                 f.dropped_seen.insert(std::hash<std::string>{}(id)).second) {
+        // counted once per distinct piece (past kDroppedTracked of them, every repeat counts)
         ++f.other_dropped;
       }
     }
@@ -407,7 +409,7 @@ void Engine::raise(const v1::Event& ev, const std::string& role, Hit hit, std::v
   if (it != folds_.end() && it->second.repeats > 0) emit_summary(it->second, out);
   if (folds_.size() > 65536) folds_.clear();  // bounded; at worst a repeat alerts again
   FoldState& f = folds_[key];
-  f = FoldState{now, now, 0, v1::Event(), role, hit, {hit.evidence.SerializeAsString()}, {}, 0};
+  f = FoldState{now, now, 0, v1::Event(), role, hit, {hit.evidence.SerializeAsString()}, {}, 0, {}};
   emit(ev, role, hit, 1, false, now, now, out);
 }
 
