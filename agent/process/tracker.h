@@ -36,6 +36,8 @@ class Tracker {
   void set_roles(RoleModel roles);
   const RoleModel& roles() const { return roles_; }
   void set_dns_min_ttl(int64_t min_ttl_ns) { dns_names_.set_min_ttl(min_ttl_ns); }
+  // Only these DNS servers' answers name addresses (DnsNames::set_resolvers).
+  void set_dns_resolvers(const std::vector<std::string>& servers) { dns_names_.set_resolvers(servers); }
   // Pod names, namespaces, labels and images from the kubelet or the API server (nullptr: off).
   void set_pod_metadata(const PodMetadata* metadata) { pod_metadata_ = metadata; }
 
