@@ -310,6 +310,8 @@ void Engine::emit(const v1::Event& ev, const std::string& role, const Hit& hit, 
   if (folded) v1::set_timestamp(last_ns, a.mutable_time());
   a.set_kind(v1::Event::ALERT);
   *a.mutable_process() = ev.process();
+  // its evidence is the event's text, redacted (process/redactor.h)
+  if (ev.redacted() || ev.process().redacted()) a.set_redacted(true);
   auto* al = a.mutable_alert();
   al->set_rule_id(hit.meta->id);
   al->set_severity(to_string(hit.attempt ? std::min(hit.meta->severity, Severity::kInfo) : hit.meta->severity));
