@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -451,6 +452,8 @@ struct CheckRun {
 };
 CheckRun run_check(const ConfigFile& file, const std::map<std::string, std::string>& env, const TempDir& dir) {
   const std::string out_path = dir / "check.out";
+  // what earlier tests printed and stdio still buffers would be flushed by the child, into its file
+  std::fflush(nullptr);
   pid_t pid = fork();
   if (pid == 0) {
     int fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
