@@ -23,7 +23,7 @@ VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
 
 # pkg-config runs lazily (=, not :=), so `make run` on a fresh machine can install the
 # packages before anything asks for their flags.
-PKGS      = libbpf protobuf spdlog yaml-cpp fmt libcrypto libelf libcurl cpp-httplib libsystemd
+PKGS      = libbpf protobuf spdlog yaml-cpp fmt libcrypto libelf libcurl cpp-httplib libsystemd re2
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
 

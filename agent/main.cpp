@@ -8,6 +8,7 @@
 #include "app/commands.h"
 #include "app/config.h"
 #include "app/tail_cmd.h"
+#include "process/redactor.h"
 #include "clawfence/abi.h"
 
 #ifndef CLAWFENCE_VERSION
@@ -70,6 +71,10 @@ int main(int argc, char** argv) {
   run_cmd->add_option("-r,--rules", run.rules, "also watch what these rules' targets match");
   run_cmd->add_option("--grace-ms", run.grace_ms, "after the command exits, wait this long for descendants")
       ->capture_default_str();
+  run_cmd->add_option("--redact-pattern", run.redact_patterns,
+                      "also redact what this RE2 pattern matches (its first capture group, when it has one); repeatable")
+      ->check(CLI::Validator(
+          [](std::string& v) { return clawfence::process::Redactor::check_pattern(v); }, "RE2 pattern"));
   run_cmd->add_option("command", run.command, "the command and its arguments (after --)")->required();
   add_common(run_cmd, run.common);
   run.common.detail = "all";  // a command run to see what it does: every event by default

@@ -13,6 +13,8 @@ packages=(
   # build: user space
   make g++ pkg-config protobuf-compiler libprotobuf-dev libspdlog-dev libfmt-dev
   libcli11-dev libyaml-cpp-dev libgtest-dev libssl-dev
+  # redaction: operator patterns matched in linear time (RE2)
+  libre2-dev
   # outputs: PagerDuty (libcurl), the metrics endpoint and the tests' HTTP servers (cpp-httplib)
   libcurl4-openssl-dev libcpp-httplib-dev
   # systemd: sd_notify readiness and watchdog (libsystemd); systemd-analyze verifies the unit in the tests

@@ -197,15 +197,27 @@ std::vector<std::string> apply_guard(enforce::Guard& guard, const policy::RuleSe
   return notes;
 }
 
+// The DNS servers whose answers name (and in the kernel approve) addresses: the rules'
+// egress.dns_resolvers, else the host's, as the guard policy has them.
+const std::vector<std::string>& dns_resolvers(const policy::RuleSet& rules, const std::vector<std::string>& system) {
+  return rules.egress.dns_resolvers_set ? rules.egress.dns_resolvers : system;
+}
+
 // The environment probes: uprobes on getenv, secure_getenv, uv_os_getenv and Node's environment
 // enumeration, attached once per binary that a watched process maps (the programs filter on the
 // tracked map in the kernel), detached when no watched process maps it any more.
-std::unique_ptr<env::EnvProbes> make_env_probes(sensor::Sensor& sensor) {
+// The redactor gets the same fingerprint key as the kernel, before any record or /proc read.
+std::unique_ptr<env::EnvProbes> make_env_probes(sensor::Sensor& sensor, process::Redactor& redactor) {
   // fingerprints of secret values: one key per host, kept across restarts
   unsigned char key[16];
   const std::string key_path = "/var/lib/clawfence/fingerprint.key";
   if (auto err = env::load_or_create_key(key_path, key); !err.empty()) spdlog::warn("fingerprints: {}", err);
   if (auto err = env::install_key(sensor.map_fd("env_fp_key"), key); !err.empty()) spdlog::warn("{}", err);
+  try {
+    redactor.set_key(key);
+  } catch (const std::exception& e) {
+    spdlog::warn("redaction by fingerprint is off ({}): only the patterns redact", e.what());
+  }
   OPENSSL_cleanse(key, sizeof(key));
   auto attach = [&sensor](const std::string& prog, const std::string& path, uint64_t offset, bool retprobe,
                           std::string* err) -> void* {
@@ -313,8 +325,14 @@ void open_outputs(const OutputOptions& o, Outputs& outs) {
 
 // What /metrics shows beyond the event counts: read at scrape time from the parts that keep
 // their own counts.
-void register_metrics(output::Metrics& m, const sensor::Sensor& s, const Pipeline& p, const Outputs& outs) {
+void register_metrics(output::Metrics& m, const sensor::Sensor& s, const Pipeline& p, const Outputs& outs,
+                      const process::Redactor& r) {
   using output::Sample;
+  m.add_family("clawfence_redactions_total", "counter",
+               "Secrets replaced by [REDACTED:...] in what the agent stores and writes.",
+               [&r] { return std::vector<Sample>{{{}, double(r.stats().replaced)}}; });
+  m.add_family("clawfence_redaction_secrets_known", "gauge", "Secret values the agent knows by fingerprint now.",
+               [&r] { return std::vector<Sample>{{{}, double(r.stats().known)}}; });
   auto counter = [&s](uint32_t idx) {
     return [&s, idx] { return std::vector<Sample>{{{}, double(s.counters()[idx])}}; };
   };
@@ -377,9 +395,22 @@ output::Detail stream_detail(const std::string& text) {
   return d;
 }
 
-void log_summary(const sensor::Sensor& s, const Pipeline& p) {
+// The redactor: the operator's patterns (checked when the configuration was read) and the
+// secret names of the rules.
+void configure_redactor(process::Redactor& r, const std::vector<std::string>& patterns, const policy::RuleSet& rules) {
+  if (auto err = r.set_patterns(patterns); !err.empty()) throw StartError(2, "redact.patterns: " + err);
+  r.set_secret_names(rules.secret_names);
+  spdlog::info("redaction: secret values of {} variables ({}), {} built-in and {} operator patterns",
+               rules.secret_names.empty() ? "the default secret" : "env.secret_names",
+               rules.secret_names.empty() ? std::to_string(process::Redactor::default_secret_names().size()) + " names"
+                                          : std::to_string(rules.secret_names.size()) + " patterns",
+               r.builtin_patterns(), patterns.size());
+}
+
+void log_summary(const sensor::Sensor& s, const Pipeline& p, const process::Redactor& r) {
   auto c = s.counters();
   auto st = p.stats();
+  const auto rs = r.stats();
   spdlog::info("stopped: {} records read, {} events written, lost: {} in the kernel (ring buffer full), {} in "
                "the queue, {} malformed; truncated: {} paths, {} argv",
                st.records, st.written, c[CF_CNT_RINGBUF_FULL], st.queue_dropped, st.decode_errors,
@@ -395,6 +426,8 @@ void log_summary(const sensor::Sensor& s, const Pipeline& p) {
     spdlog::info("environment reads: {} seen, {} folded into earlier records of their window, {} of variables that "
                  "are no secret counted and not written",
                  c[CF_CNT_ENV_READS], c[CF_CNT_ENV_FOLDED], st.env_quiet);
+  spdlog::info("redacted: {} secrets in {} texts; {} secret values known by fingerprint{}", rs.replaced, rs.texts,
+               rs.known, rs.evicted ? " (" + std::to_string(rs.evicted) + " forgotten past the bound)" : "");
 }
 
 // Blocks the signals the main thread waits for, before any thread starts, so that all
@@ -608,10 +641,14 @@ int run_agent_impl(const AgentOptions& opts) {
   process::ProcFs procfs;
   process::ProcessTable table(opts.common.table_size(), &procfs);
   process::Tracker tracker(table, procfs, clock, kf.cgroup2_path);
+  process::Redactor redactor;
+  configure_redactor(redactor, opts.redact_patterns, rules);
+  tracker.set_redactor(&redactor);
   tracker.set_scope(scope);
   tracker.set_targets(rules.targets);
   tracker.set_roles(process::RoleModel(rules.roles));
   tracker.set_dns_min_ttl(static_cast<int64_t>(rules.egress.dns_min_ttl_ns));
+  tracker.set_dns_resolvers(dns_resolvers(rules, gopts.system_resolvers));
   tracker.set_pod_metadata(pod_metadata.get());
   uint64_t pod_generation = pod_metadata ? pod_metadata->generation() : 0;
   // whether the rules in force select pods by what only the pod list knows (set again by reloads)
@@ -650,6 +687,8 @@ int run_agent_impl(const AgentOptions& opts) {
     t.set_targets(res.rules.targets);
     t.set_roles(process::RoleModel(res.rules.roles));
     t.set_dns_min_ttl(static_cast<int64_t>(res.rules.egress.dns_min_ttl_ns));
+    t.set_dns_resolvers(dns_resolvers(res.rules, gopts.system_resolvers));
+    redactor.set_secret_names(res.rules.secret_names);
     fresh->set_dry_run(opts.dry_run);
     e = std::move(fresh);
     pod_selectors.store(selects_pods(res.rules));
@@ -675,7 +714,7 @@ int run_agent_impl(const AgentOptions& opts) {
   Pipeline pipeline(*sensor, tracker, sink, clock, opts.common.queue_capacity, std::move(engine), reloader);
   pipeline.set_detail(stream_detail(opts.common.detail));
   pipeline.set_guard(&guard);
-  auto env_probes = make_env_probes(*sensor);
+  auto env_probes = make_env_probes(*sensor, redactor);
   pipeline.set_env_probes(env_probes.get());
   // outputs beside the JSON lines: the audit log first, so a record is kept before it is shown
   if (outs.audit) pipeline.add_output(outs.audit.get());
@@ -684,7 +723,7 @@ int run_agent_impl(const AgentOptions& opts) {
   auto& metrics = outs.metrics;
   pipeline.add_output(metrics.get());
   outs.pipeline.store(&pipeline);
-  register_metrics(*metrics, *sensor, pipeline, outs);
+  register_metrics(*metrics, *sensor, pipeline, outs, redactor);
   // "" or why the agent is unhealthy: /healthz and systemd's watchdog ask the same question
   auto trouble = [&pipeline] {
     auto idle = std::chrono::steady_clock::now() - pipeline.last_turn();
@@ -764,7 +803,7 @@ int run_agent_impl(const AgentOptions& opts) {
   pipeline.stop();
   outs.pipeline.store(nullptr);
   metrics->stop();
-  log_summary(*sensor, pipeline);
+  log_summary(*sensor, pipeline, redactor);
   if (sensor->pinned())
     spdlog::info("{}", guard.current().config.mode != CF_MODE_ENFORCE
                            ? std::string("nothing to enforce: the pinned programs are removed")
@@ -836,6 +875,12 @@ int run_command_impl(const RunOptions& opts) {
   tracker.set_targets(rules.targets);
   tracker.set_roles(process::RoleModel(rules.roles));
   tracker.set_dns_min_ttl(static_cast<int64_t>(rules.egress.dns_min_ttl_ns));
+  tracker.set_dns_resolvers(dns_resolvers(rules, enforce::resolv_conf_nameservers()));
+  process::Redactor redactor;
+  configure_redactor(redactor, opts.redact_patterns, rules);
+  tracker.set_redactor(&redactor);
+  // the key before anything is read: the command's environment and argv are
+  auto env_probes = make_env_probes(*sensor, redactor);
   {
     std::ofstream procs(cg.path() + "/cgroup.procs");
     procs << child << std::endl;
@@ -855,7 +900,6 @@ int run_command_impl(const RunOptions& opts) {
                     opts.rules.empty() ? nullptr : std::make_unique<policy::Engine>(rules));
   pipeline.set_detail(stream_detail(opts.common.detail));
   pipeline.set_guard(guard.get());
-  auto env_probes = make_env_probes(*sensor);
   pipeline.set_env_probes(env_probes.get());
   pipeline.start();
   if (write(go[1], "g", 1) != 1) spdlog::warn("could not release the command: {}", std::strerror(errno));
@@ -888,7 +932,7 @@ int run_command_impl(const RunOptions& opts) {
   while (cg.populated() && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   pipeline.stop();
-  log_summary(*sensor, pipeline);
+  log_summary(*sensor, pipeline, redactor);
   if (exec_err) return 127;
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);

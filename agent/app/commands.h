@@ -58,6 +58,8 @@ struct AgentOptions {
   bool dry_run = false;               // enforce mode: report what would be blocked, block nothing
   std::string pin = "auto";           // auto (pin in enforce mode), always, never
   std::string pin_dir = "/sys/fs/bpf/clawfence";
+  // RE2 patterns of secrets to redact beside the built-in ones (process/redactor.h)
+  std::vector<std::string> redact_patterns;
 };
 
 struct RunOptions {
@@ -65,6 +67,7 @@ struct RunOptions {
   std::string rules;                  // optional: also watch what these targets match
   std::vector<std::string> command;
   uint32_t grace_ms = 2000;           // wait this long for descendants after CMD exits
+  std::vector<std::string> redact_patterns;  // as AgentOptions
 };
 
 // Each returns the process exit status.

@@ -19,6 +19,7 @@
 #include "output/metrics.h"
 #include "output/pagerduty.h"
 #include "policy/rules.h"
+#include "process/redactor.h"
 
 namespace clawfence::app {
 namespace {
@@ -90,6 +91,14 @@ Check endpoint() {
   return {[](const std::string& v) { return output::check_endpoint(v); }, "URL"};
 }
 
+Check redact_pattern() {
+  return {[](const std::string& v) {
+            std::string err = process::Redactor::check_pattern(v);
+            return err.empty() ? err : "'" + v + "' is not a usable RE2 pattern: " + err;
+          },
+          "RE2 pattern"};
+}
+
 Check env_name() {
   return {[](const std::string& v) {
             bool ok = !v.empty() && !std::isdigit(static_cast<unsigned char>(v[0]));
@@ -136,7 +145,7 @@ struct AgentSettings::Setting {
   std::string env;
   std::string group;  // --help section ("" = Options)
   std::string help;
-  std::variant<std::string*, bool*, uint32_t*, size_t*> value;
+  std::variant<std::string*, bool*, uint32_t*, size_t*, std::vector<std::string>*> value;
   Check check;
   bool global = false;  // an option of `clawfence` itself, not of `agent`
   bool from_file = false;
@@ -259,6 +268,10 @@ AgentSettings::AgentSettings() {
        whole_number(0, 30 * 86400)},
       {"pagerduty.proxy", "--pagerduty-proxy", "CLAWFENCE_PAGERDUTY_PROXY", pagerduty,
        "proxy URL (default: libcurl's https_proxy and no_proxy environment)", &pd.proxy, any()},
+      {"redact.patterns", "--redact-pattern", "CLAWFENCE_REDACT_PATTERNS", "",
+       "also redact what this RE2 pattern matches (its first capture group, when it has one) from everything "
+       "written, beside the built-in credential shapes; repeatable (the variable: one pattern a line)",
+       &agent_.redact_patterns, redact_pattern()},
       {"kubernetes.pod_metadata_url", "--pod-metadata-url", "CLAWFENCE_POD_METADATA_URL", kubernetes,
        "resolve pod names, namespaces, labels and images from this pod list: the kubelet "
        "(https://127.0.0.1:10250/pods, http://127.0.0.1:10255/pods) or the API server "
@@ -386,6 +399,38 @@ void AgentSettings::read_value(Setting& s, const YAML::Node& key, const YAML::No
   // point at the key.
   const YAML::Mark at = value.IsNull() ? key.Mark() : value.Mark();
   auto fail = [&](const std::string& msg) { errors.push_back(error_at(name, at, s.key, msg)); };
+  if (auto* list = std::get_if<std::vector<std::string>*>(&s.value)) {
+    if (value.IsNull()) {  // `patterns:` alone: none
+      (*list)->clear();
+      s.from_file = true;
+      return;
+    }
+    if (!value.IsSequence()) return fail(std::string("expected a list, not ") + kind_of(value));
+    std::vector<std::string> items;
+    bool ok = true;
+    for (size_t i = 0; i < value.size(); ++i) {
+      const YAML::Node item = value[i];
+      auto fail_item = [&](const std::string& msg) {
+        errors.push_back(error_at(name, item.Mark(), s.key, "item " + std::to_string(i + 1) + ": " + msg));
+        ok = false;
+      };
+      if (!item.IsScalar()) {
+        fail_item(std::string("expected a string, not ") + kind_of(item));
+        continue;
+      }
+      if (s.check.fn) {
+        if (std::string err = s.check.fn(item.Scalar()); !err.empty()) {
+          fail_item(err);
+          continue;
+        }
+      }
+      items.push_back(item.Scalar());
+    }
+    if (!ok) return;
+    **list = std::move(items);
+    s.from_file = true;
+    return;
+  }
   if (auto* b = std::get_if<bool*>(&s.value)) {
     bool v = false;
     if (!value.IsScalar() || !YAML::convert<bool>::decode(value, v))
@@ -433,6 +478,8 @@ void AgentSettings::add_options(CLI::App& app, CLI::App& agent_cmd) {
     } else {
       std::visit([&](auto* v) { opt = where.add_option(s.flags, *v, s.help); }, s.value);
       opt->capture_default_str();
+      // a list from its variable: one item a line (a pattern may hold spaces and commas)
+      if (std::holds_alternative<std::vector<std::string>*>(s.value)) opt->delimiter('\n');
       if (s.check.fn) {
         // CLI11 names the flag; a value from the environment is easier found by its variable
         opt->check(CLI::Validator(
@@ -496,6 +543,11 @@ std::string AgentSettings::describe() const {
             value = v->empty() ? "\"\"" : *v;
           else if constexpr (std::is_same_v<T, bool>)
             value = *v ? "true" : "false";
+          else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+            value = "[";
+            for (size_t i = 0; i < v->size(); ++i) value += (i ? ", " : "") + (*v)[i];
+            value += "]";
+          }
           else
             value = std::to_string(*v);
         },
@@ -512,12 +564,20 @@ std::vector<ConfigError> AgentSettings::check_environment() const {
   for (const auto& s : settings_) {
     const char* v = std::getenv(s.env.c_str());
     if (!v || !s.check.fn) continue;
-    if (std::string err = s.check.fn(v); !err.empty()) {
-      ConfigError e;
-      e.file = "environment " + s.env;
-      e.key = s.key;
-      e.message = err;
-      errors.push_back(e);
+    std::vector<std::string> values{v};
+    if (std::holds_alternative<std::vector<std::string>*>(s.value)) {  // one item a line
+      values.clear();
+      std::stringstream lines(v);
+      for (std::string line; std::getline(lines, line);) values.push_back(line);
+    }
+    for (const auto& one : values) {
+      if (std::string err = s.check.fn(one); !err.empty()) {
+        ConfigError e;
+        e.file = "environment " + s.env;
+        e.key = s.key;
+        e.message = err;
+        errors.push_back(e);
+      }
     }
   }
   return errors;

@@ -261,6 +261,47 @@ void Pipeline::reload() {
   spdlog::error("rules not reloaded, the previous rules stay in force: {}", err);
 }
 
+void Pipeline::apply(sensor::DecodedRecord& rec) {
+  if (guard_) guard_->name_rule(rec);
+  tracker_.apply(rec);
+  if (env_probes_) env_events(rec.event);
+  if (engine_ && !engine_->annotate(rec.event)) {
+    env_quiet_.fetch_add(1, std::memory_order_relaxed);  // a read of a variable that is no secret
+    return;
+  }
+  // `~/` kill patterns follow the homes watched processes actually have
+  if (guard_ && rec.event.kind() == v1::Event::EXEC) guard_->note_home(rec.event.process().home());
+  // the event's alerts are written after it, and whether it raised any decides whether the
+  // stream shows it
+  if (engine_) engine_->evaluate(rec.event, alerts_);
+  if (rec.event.kind() == v1::Event::FORK && rec.event.fork().untracked()) untracked_child(rec.event);
+  emit(rec.event, rec.process_generation, keep_in_stream(rec.event, !alerts_.empty()));
+  written_.fetch_add(1, std::memory_order_relaxed);
+  if (!alerts_.empty()) write_alerts();
+}
+
+void Pipeline::release_held(uint32_t tgid) {
+  for (auto it = held_.begin(); it != held_.end();) {
+    if (it->rec.proc.tgid != tgid) {
+      ++it;
+      continue;
+    }
+    sensor::DecodedRecord rec = std::move(it->rec);
+    it = held_.erase(it);
+    apply(rec);
+  }
+}
+
+void Pipeline::release_due(bool all) {
+  const auto now = std::chrono::steady_clock::now();
+  while (!held_.empty() && (all || held_.front().until <= now)) {
+    // its environment record never came (lost, or the kernel could not write it)
+    sensor::DecodedRecord rec = std::move(held_.front().rec);
+    held_.pop_front();
+    apply(rec);
+  }
+}
+
 void Pipeline::worker() {
   std::vector<std::string> batch;
   batch.reserve(1024);
@@ -274,7 +315,8 @@ void Pipeline::worker() {
   for (;;) {
     batch.clear();
     // short waits while rescans for the environment probes are due
-    bool open = queue_.pop_batch(batch, 1024, std::chrono::milliseconds(env_rescans_.empty() ? 200 : 10));
+    bool open = queue_.pop_batch(batch, 1024,
+                                 std::chrono::milliseconds(env_rescans_.empty() && held_.empty() ? 200 : 10));
     last_turn_.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
     if (env_probes_) env_due();
     if (open) drain_reports();  // at the end, after the last fold summaries: the stop note comes last
@@ -287,23 +329,22 @@ void Pipeline::worker() {
                        raw.size(), n);
         continue;
       }
-      if (guard_) guard_->name_rule(rec);
-      tracker_.apply(rec);
-      if (env_probes_) env_events(rec.event);
-      if (engine_ && !engine_->annotate(rec.event)) {
-        env_quiet_.fetch_add(1, std::memory_order_relaxed);  // a read of a variable that is no secret
+      const uint32_t tgid = rec.proc.tgid;
+      if (rec.proc.op == CF_OP_EXEC) {
+        // held until the environment record that follows it: see held_
+        if (held_.size() >= kMaxHeld) release_held(held_.front().rec.proc.tgid);
+        held_.push_back({std::move(rec), std::chrono::steady_clock::now() + kHoldFor});
+        rec = sensor::DecodedRecord();
         continue;
       }
-      // `~/` kill patterns follow the homes watched processes actually have
-      if (guard_ && rec.event.kind() == v1::Event::EXEC) guard_->note_home(rec.event.process().home());
-      // the event's alerts are written after it, and whether it raised any decides whether the
-      // stream shows it
-      if (engine_) engine_->evaluate(rec.event, alerts_);
-      if (rec.event.kind() == v1::Event::FORK && rec.event.fork().untracked()) untracked_child(rec.event);
-      emit(rec.event, rec.process_generation, keep_in_stream(rec.event, !alerts_.empty()));
-      written_.fetch_add(1, std::memory_order_relaxed);
-      if (!alerts_.empty()) write_alerts();
+      if (!held_.empty()) {
+        // an exec's environment: its secrets are known before the exec itself is applied
+        if (rec.proc.op == CF_OP_ENV && rec.event.env().op() == "exec") tracker_.learn_secrets(rec);
+        release_held(tgid);
+      }
+      apply(rec);
     }
+    release_due(!open);
     auto now = std::chrono::steady_clock::now();
     if (now >= next_gap_check_ || !open) {
       report_gaps();

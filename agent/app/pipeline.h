@@ -80,6 +80,10 @@ class Pipeline {
 
  private:
   void worker();
+  // Applies one decoded record: process table, environment probes, rules, outputs.
+  void apply(sensor::DecodedRecord& rec);
+  void release_held(uint32_t tgid);
+  void release_due(bool all);
   void report_gaps();
   void write_gap(const char* where, uint64_t lost, uint64_t total);
   void untracked_child(const v1::Event& fork);
@@ -111,6 +115,18 @@ class Pipeline {
   std::vector<uint32_t> env_seeded_;
   void env_events(const v1::Event& ev);
   void env_due();
+  // EXEC records wait (on the worker) for the ENV record the kernel writes right after one: the
+  // environment the new program was handed, with the fingerprints of its values. The secrets in
+  // it must be known before the exec's argv is stored or written (its argv may hold them). One
+  // that does not come (lost) releases the exec after kHoldFor; anything else of the same process
+  // releases it at once.
+  struct HeldExec {
+    sensor::DecodedRecord rec;
+    std::chrono::steady_clock::time_point until;
+  };
+  std::deque<HeldExec> held_;
+  static constexpr size_t kMaxHeld = 4096;
+  static constexpr std::chrono::milliseconds kHoldFor{100};
   std::vector<output::EventOutput*> outputs_, stream_outputs_;
   output::StreamFilter stream_{output::Detail::kAll};
   std::atomic<uint64_t> left_out_{0};

@@ -311,6 +311,8 @@ void Engine::emit(const v1::Event& ev, const std::string& role, const Hit& hit, 
   if (folded) v1::set_timestamp(last_ns, a.mutable_time());
   a.set_kind(v1::Event::ALERT);
   *a.mutable_process() = ev.process();
+  // its evidence is the event's text, redacted (process/redactor.h)
+  if (ev.redacted() || ev.process().redacted()) a.set_redacted(true);
   auto* al = a.mutable_alert();
   al->set_rule_id(hit.meta->id);
   al->set_severity(to_string(hit.attempt ? std::min(hit.meta->severity, Severity::kInfo) : hit.meta->severity));
@@ -397,7 +399,9 @@ void Engine::raise(const v1::Event& ev, const std::string& role, Hit hit, std::v
       if (f.other.size() < kKeptEvidence) {
         f.other.push_back(hit.evidence);
         f.seen.push_back(std::move(id));
-      } else {
+      } else if (f.dropped_seen.size() >= kDroppedTracked ||
+                 f.dropped_seen.insert(std::hash<std::string>{}(id)).second) {
+        // counted once per distinct piece (past kDroppedTracked of them, every repeat counts)
         ++f.other_dropped;
       }
     }
@@ -408,7 +412,7 @@ void Engine::raise(const v1::Event& ev, const std::string& role, Hit hit, std::v
   if (it != folds_.end() && it->second.repeats > 0) emit_summary(it->second, out);
   if (folds_.size() > 65536) folds_.clear();  // bounded; at worst a repeat alerts again
   FoldState& f = folds_[key];
-  f = FoldState{now, now, 0, v1::Event(), role, hit, {hit.evidence.SerializeAsString()}, {}, 0};
+  f = FoldState{now, now, 0, v1::Event(), role, hit, {hit.evidence.SerializeAsString()}, {}, 0, {}};
   emit(ev, role, hit, 1, false, now, now, out);
 }
 

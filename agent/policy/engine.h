@@ -123,9 +123,11 @@ class Engine {
     Hit hit;
     std::vector<std::string> seen;    // serialized evidence of the first alert and of kept repeats
     std::vector<v1::Evidence> other;  // distinct evidence of repeats (at most kKeptEvidence)
-    uint32_t other_dropped = 0;
+    uint32_t other_dropped = 0;       // distinct evidence of repeats beyond those kept
+    std::unordered_set<size_t> dropped_seen;  // hashes of what was counted there (at most kDroppedTracked)
   };
   static constexpr size_t kKeptEvidence = 16;
+  static constexpr size_t kDroppedTracked = 4096;
   void emit_summary(const FoldState& f, std::vector<v1::Event>& out);
   std::unordered_map<std::string, FoldState> folds_;
 

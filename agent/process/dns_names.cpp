@@ -1,11 +1,42 @@
 #include "process/dns_names.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <algorithm>
 
 namespace clawfence::process {
 
-void DnsNames::learn(uint32_t pid, const v1::Dns& answer, int64_t now_ns) {
-  if (answer.query().empty() || answer.addresses().empty()) return;
+namespace {
+
+// An address as the decoder prints a DNS server: IPv4, IPv4-mapped IPv6 as IPv4, else IPv6; ""
+// when the text is no address.
+std::string canonical_address(const std::string& text) {
+  char buf[INET6_ADDRSTRLEN] = {};
+  in_addr v4{};
+  in6_addr v6{};
+  if (inet_pton(AF_INET, text.c_str(), &v4) == 1) return inet_ntop(AF_INET, &v4, buf, sizeof(buf)) ? buf : "";
+  if (inet_pton(AF_INET6, text.c_str(), &v6) != 1) return "";
+  if (IN6_IS_ADDR_V4MAPPED(&v6)) return inet_ntop(AF_INET, &v6.s6_addr[12], buf, sizeof(buf)) ? buf : "";
+  return inet_ntop(AF_INET6, &v6, buf, sizeof(buf)) ? buf : "";
+}
+
+}  // namespace
+
+void DnsNames::set_resolvers(const std::vector<std::string>& servers) {
+  resolvers_.clear();
+  for (const auto& s : servers)
+    if (std::string c = canonical_address(s); !c.empty()) resolvers_.insert(std::move(c));
+}
+
+bool DnsNames::learn(uint32_t pid, const v1::Dns& answer, int64_t now_ns) {
+  // a server of the process's own choosing must not name an address of its choosing (an
+  // approved name's rules would follow the name in monitor mode as they would in the kernel)
+  if (!resolvers_.empty() && !resolvers_.count(canonical_address(answer.server()))) {
+    ++foreign_answers_;
+    return false;
+  }
+  if (answer.query().empty() || answer.addresses().empty()) return false;
   // the chain's smallest TTL bounds how long the answer holds
   uint32_t ttl = UINT32_MAX;
   for (const auto& a : answer.answers()) ttl = std::min(ttl, a.ttl());
@@ -28,6 +59,7 @@ void DnsNames::learn(uint32_t pid, const v1::Dns& answer, int64_t now_ns) {
     cur = next;
   }
   for (const auto& addr : answer.addresses()) names[addr] = Entry{learned, now_ns + life};
+  return true;
 }
 
 DnsNames::Names DnsNames::names_for(uint32_t pid, const std::string& address, int64_t now_ns) const {

@@ -1,6 +1,7 @@
 // Which names a watched process resolved to which addresses, learned from the DNS answers it
 // received (in ring-buffer order, so an answer is learned before the connect that uses it).
-// Per process: a name counts only for the process that asked. Entries live for the answer's
+// Per process: a name counts only for the process that asked. Only the configured resolvers'
+// answers count (a server of the process's own choosing names nothing), as in the kernel. Entries live for the answer's
 // TTL, and at least `min_ttl` (resolvers and runtimes cache beyond short TTLs). Bounded.
 #pragma once
 
@@ -8,6 +9,7 @@
 #include <cstdint>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "proto/clawfence.pb.h"
@@ -20,7 +22,15 @@ class DnsNames {
                     size_t max_per_process = 1024)
       : min_ttl_ns_(min_ttl_ns), max_processes_(max_processes), max_per_process_(max_per_process) {}
 
-  void learn(uint32_t pid, const v1::Dns& answer, int64_t now_ns);
+  // Learns the names of an answer, when it comes from one of the resolvers (or any server while
+  // none are set). Returns whether it was learned from (an answer from another server is not).
+  bool learn(uint32_t pid, const v1::Dns& answer, int64_t now_ns);
+  // The servers whose answers name addresses: the rules' egress.dns_resolvers, else the host's
+  // (/etc/resolv.conf), as the kernel's guard_resolvers in enforce mode. Empty: every server (the
+  // kernel then approves from any answer too). Text that is no IP address is ignored.
+  void set_resolvers(const std::vector<std::string>& servers);
+  // Answers not learned from because their server is not a resolver.
+  uint64_t foreign_answers() const { return foreign_answers_; }
   struct Names {
     std::string name;                 // the name asked for ("" if none, or expired)
     std::vector<std::string> cnames;  // the CNAME chain it went through
@@ -41,6 +51,8 @@ class DnsNames {
     int64_t expires_ns;
   };
   int64_t min_ttl_ns_;
+  std::unordered_set<std::string> resolvers_;  // canonical text (IPv4-mapped IPv6 as IPv4)
+  uint64_t foreign_answers_ = 0;
   size_t max_processes_, max_per_process_;
   std::unordered_map<uint32_t, std::unordered_map<std::string, Entry>> by_pid_;
 };

@@ -3,10 +3,13 @@
 #include "sensor/decoder.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <climits>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -61,6 +64,41 @@ std::string ProcFs::home(uint32_t pid) const {
     start = end + 1;
   }
   return "";
+}
+
+bool ProcFs::for_each_env(uint32_t pid, const std::function<void(std::string_view, std::string_view)>& fn) const {
+  const int fd = ::open((root_ + "/" + std::to_string(pid) + "/environ").c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  // the values may be secrets: every copy is cleared before its memory is let go
+  std::vector<char> buf(64 << 10);
+  size_t len = 0;
+  bool ok = true;
+  for (;;) {
+    if (len == buf.size()) {
+      if (buf.size() >= (16u << 20)) break;  // a bound; the kernel's own limit is far below it
+      std::vector<char> bigger(buf.size() * 2);
+      std::memcpy(bigger.data(), buf.data(), len);
+      explicit_bzero(buf.data(), buf.size());
+      buf.swap(bigger);
+    }
+    const ssize_t n = ::read(fd, buf.data() + len, buf.size() - len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) ok = false;
+    if (n <= 0) break;
+    len += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  const std::string_view env(buf.data(), len);
+  for (size_t start = 0; ok && start < env.size();) {
+    size_t end = env.find('\0', start);
+    if (end == std::string_view::npos) end = env.size();
+    const std::string_view var = env.substr(start, end - start);
+    const size_t eq = var.find('=');
+    if (eq != std::string_view::npos && eq > 0) fn(var.substr(0, eq), var.substr(eq + 1));
+    start = end + 1;
+  }
+  explicit_bzero(buf.data(), buf.size());
+  return ok;
 }
 
 std::optional<ProcInfo> ProcFs::read(uint32_t pid) const {

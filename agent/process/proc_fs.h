@@ -2,8 +2,10 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace clawfence::process {
@@ -25,6 +27,7 @@ struct ProcInfo {
   std::string target;
   std::string home;  // HOME of the tracking root (`~` in rules, besides the uid's home)
   uint8_t role = 0;  // the kernel's role index (process/roles.h), as its last record said
+  bool redacted = false;  // a secret in argv was replaced (process/redactor.h)
   bool exited = false;
   uint64_t exited_ns = 0;
 };
@@ -38,6 +41,9 @@ class ProcFs {
   std::string cgroup_path(uint32_t pid) const;
   // The value of HOME in the process's environment, or "". Reads nothing else of it.
   std::string home(uint32_t pid) const;
+  // Calls fn(name, value) for each variable of the process's environment, then clears the copy
+  // it read (values may be secrets: the caller keeps none). False when it cannot be read.
+  bool for_each_env(uint32_t pid, const std::function<void(std::string_view, std::string_view)>& fn) const;
 
  private:
   std::string root_;

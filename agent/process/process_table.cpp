@@ -1,5 +1,7 @@
 #include "process/process_table.h"
 
+#include "process/redactor.h"
+
 namespace clawfence::process {
 
 ProcessTable::ProcessTable(size_t max_entries, const ProcFs* procfs)
@@ -15,6 +17,7 @@ const ProcInfo* ProcessTable::get_or_load(uint32_t pid) {
   if (!procfs_ || pid == 0) return nullptr;
   auto info = procfs_->read(pid);
   if (!info) return nullptr;
+  if (redactor_) info->redacted = redactor_->redact_argv(info->argv) > 0;
   return &upsert(std::move(*info));
 }
 

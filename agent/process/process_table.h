@@ -20,9 +20,14 @@ struct Ancestor {
   uint8_t role = 0;
 };
 
+class Redactor;
+
 class ProcessTable {
  public:
   ProcessTable(size_t max_entries, const ProcFs* procfs);
+
+  // What is read from /proc (get_or_load) has its argv redacted before it is kept (nullptr: not).
+  void set_redactor(const Redactor* redactor) { redactor_ = redactor; }
 
   const ProcInfo* find(uint32_t pid) const;
   // find(), else read /proc (ancestors of a tracked process that were never tracked).
@@ -57,6 +62,7 @@ class ProcessTable {
 
   size_t max_entries_;
   const ProcFs* procfs_;
+  const Redactor* redactor_ = nullptr;
   std::unordered_map<uint32_t, ProcInfo> by_pid_;
   struct Exited {
     uint32_t pid;

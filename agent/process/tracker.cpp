@@ -19,9 +19,18 @@ std::string Tracker::target_for(const ProcInfo& p) const {
   return "";
 }
 
+void Tracker::learn_environment(uint32_t pid) {
+  if (!redactor_) return;
+  procfs_.for_each_env(pid, [this](std::string_view name, std::string_view value) {
+    redactor_->learn_value(std::string(name), value);
+  });
+}
+
 void Tracker::adopt(uint32_t pid, const std::string& target) {
   ProcInfo info;
   if (auto p = procfs_.read(pid)) info = std::move(*p);
+  learn_environment(pid);
+  if (redactor_) info.redacted = redactor_->redact_argv(info.argv) > 0;
   info.pid = pid;
   info.tracked_by = sensor::track_reason_name(CF_TRACK_USER);
   info.root_pid = pid;
@@ -38,6 +47,11 @@ void Tracker::set_roles(RoleModel roles) {
 void Tracker::apply(sensor::DecodedRecord& rec) {
   const sensor::RecordProcess& r = rec.proc;
   v1::Event& ev = rec.event;
+  // first of all: nothing of a secret's value goes further than this
+  if (redactor_) {
+    redactor_->learn(rec);
+    redactor_->redact_event(ev);
+  }
   switch (r.op) {
     case CF_OP_EXEC: {
       ProcInfo& p = table_.on_exec(r.tgid, r.ppid, r.start_ns);
@@ -45,6 +59,7 @@ void Tracker::apply(sensor::DecodedRecord& rec) {
       p.role = r.role;
       p.exe = ev.exec().filename();
       p.argv.assign(ev.exec().argv().begin(), ev.exec().argv().end());
+      p.redacted = ev.redacted();
       p.uid = r.uid;
       p.gid = r.gid;
       p.cgroup_id = r.cgroup_id;
@@ -75,8 +90,11 @@ void Tracker::apply(sensor::DecodedRecord& rec) {
       table_.on_comm(r.tgid, ev.comm().new_comm());
       table_.on_role(r.tgid, r.role);
       if (r.track_reason == CF_TRACK_RENAME) {
+        // watched from now on, with no exec record: its environment's secrets are read here
+        learn_environment(r.tgid);
         if (const ProcInfo* found = table_.get_or_load(r.tgid)) {
           ProcInfo p = *found;
+          if (redactor_) p.redacted |= redactor_->redact_argv(p.argv) > 0;
           p.comm = ev.comm().new_comm();
           p.tracked_by = sensor::track_reason_name(CF_TRACK_RENAME);
           p.root_pid = r.tgid;
@@ -149,6 +167,7 @@ void Tracker::fill_fields(uint32_t pid, const RecordFacts& facts, v1::Process* o
   }
   out->set_exe(p->exe);
   for (const auto& a : p->argv) out->add_argv(a);
+  if (p->redacted) out->set_redacted(true);
   out->set_ppid(p->ppid);
   out->set_uid(p->uid);
   out->set_gid(p->gid);
@@ -251,6 +270,10 @@ Tracker::SeedResult Tracker::seed(sensor::Sensor& sensor) {
         tracked.insert(cur);
         res.pids.push_back(cur);
         ProcInfo p = it->second;
+        // the role was judged on the argv as it is; what is kept (and written) is redacted, with
+        // the secrets of the process's own environment known first
+        learn_environment(cur);
+        if (redactor_) p.redacted = redactor_->redact_argv(p.argv) > 0;
         p.tracked_by = "seed";
         p.root_pid = pid;
         p.target = *target;

@@ -12,6 +12,7 @@
 #include "process/dns_names.h"
 #include "process/pod_metadata.h"
 #include "process/process_table.h"
+#include "process/redactor.h"
 #include "process/roles.h"
 #include "process/targets.h"
 #include "sensor/decoder.h"
@@ -36,6 +37,21 @@ class Tracker {
   void set_roles(RoleModel roles);
   const RoleModel& roles() const { return roles_; }
   void set_dns_min_ttl(int64_t min_ttl_ns) { dns_names_.set_min_ttl(min_ttl_ns); }
+  // Only these DNS servers' answers name addresses (DnsNames::set_resolvers).
+  void set_dns_resolvers(const std::vector<std::string>& servers) { dns_names_.set_resolvers(servers); }
+  // Secret values kept out of everything stored and written (nullptr: nothing redacted): what a
+  // record says of them is learned, and what it carries from the process is redacted, before
+  // anything else sees it; so is what is read from /proc (argv) and, at seed, learned from the
+  // environment of the processes found running.
+  void set_redactor(Redactor* redactor) {
+    redactor_ = redactor;
+    table_.set_redactor(redactor);
+  }
+  // Learns what `rec` says of secret values (an exec record's environment), before the record
+  // it follows (the exec's own, which may hold them in argv) is applied.
+  void learn_secrets(const sensor::DecodedRecord& rec) {
+    if (redactor_) redactor_->learn(rec);
+  }
   // Pod names, namespaces, labels and images from the kubelet or the API server (nullptr: off).
   void set_pod_metadata(const PodMetadata* metadata) { pod_metadata_ = metadata; }
 
@@ -90,6 +106,9 @@ class Tracker {
   const PodMetadata* pod_metadata_ = nullptr;
   const v1::Pod* pod_of(uint64_t cgroup_id, const std::string& cgroup_path);
   DnsNames dns_names_;
+  Redactor* redactor_ = nullptr;
+  // The secret values in a running process's environment, learned before its argv is stored.
+  void learn_environment(uint32_t pid);
 };
 
 }  // namespace clawfence::process

@@ -358,6 +358,7 @@ DecodeStatus decode_record(const void* data, size_t size, const BootClock& clock
 
   out.proc = RecordProcess{};
   out.verdict = cf_verdict{};
+  out.env_values.clear();
   if (out.event.has_process()) out.spare_process.reset(out.event.release_process());
   out.event.Clear();
   RecordProcess& p = out.proc;
@@ -648,10 +649,23 @@ DecodeStatus decode_record(const void* data, size_t size, const BootClock& clock
       e->set_folded(r.folded);
       e->set_truncated((r.flags & CF_ENV_TRUNCATED) || (r.strs.flags[0] & CF_STR_TRUNCATED));
       switch (r.kind) {
-        case CF_ENV_EXEC:
-          for (auto& n : split_argv(s[0].data(), s[0].size()))
+        case CF_ENV_EXEC: {
+          std::vector<std::string> names = split_argv(s[0].data(), s[0].size());
+          if (r.flags & CF_ENV_VALUES) {
+            // string 1: one cf_env_value per name, in order (fewer when cut), raw bytes
+            const size_t vbytes = r.strs.len[1];
+            if (vbytes % sizeof(cf_env_value) != 0) return DecodeStatus::kBadSize;
+            const char* v = bytes + sizeof(r) + r.strs.len[0];
+            for (size_t i = 0; i < vbytes / sizeof(cf_env_value) && i < names.size(); ++i) {
+              cf_env_value val;
+              std::memcpy(&val, v + i * sizeof(val), sizeof(val));
+              if (!names[i].empty()) out.env_values.push_back({names[i], val.fingerprint, val.len});
+            }
+          }
+          for (auto& n : names)
             if (!n.empty()) e->add_names(std::move(n));
           break;
+        }
         case CF_ENV_PTRACE:
           e->set_target_pid(r.target);
           e->set_result(r.result);
@@ -662,6 +676,7 @@ DecodeStatus decode_record(const void* data, size_t size, const BootClock& clock
           e->set_name(s[0]);
           if (r.flags & CF_ENV_RESULT) e->set_set(r.flags & CF_ENV_SET);
           if (r.flags & CF_ENV_FINGERPRINT) {
+            if (r.flags & CF_ENV_SET) out.env_values.push_back({s[0], r.fingerprint, 0});
             char hex[17];
             std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(r.fingerprint));
             e->set_fingerprint(hex);

@@ -34,8 +34,19 @@ struct RecordProcess {
   uint64_t child_start_ns = 0;
 };
 
+// What an ENV record says of a variable's value: its keyed fingerprint (never the value).
+struct EnvValue {
+  std::string name;
+  uint64_t fingerprint = 0;
+  uint32_t len = 0;  // the value's length; 0: not known (a getenv's)
+};
+
 struct DecodedRecord {
   RecordProcess proc;
+  // ENV records: the fingerprints of values, an exec's for each name it was handed (every name,
+  // before the agent keeps only the secret ones), a getenv's for the value it read. For
+  // redaction (process/redactor.h); not part of the event.
+  std::vector<EnvValue> env_values;
   // What a kernel guard decided (verdict CF_VERDICT_NONE: nothing). event.enforcement carries
   // the verdict and mechanism; naming verdict.rule needs the policy generation's rule table.
   cf_verdict verdict{};

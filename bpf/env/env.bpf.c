@@ -24,6 +24,7 @@
  * process.env costs a map update per read and no ring-buffer space.
  */
 #include "../lib/common.bpf.h"
+#include "siphash.bpf.h"
 
 /* Load-time knob: a name read again by the same process within this long is folded. */
 const volatile __u64 cf_env_window_ns CF_SHARED = 60ull * 1000000000ull;
@@ -58,14 +59,6 @@ struct {
 	__type(value, struct cf_env_fold_val);
 } env_fold SEC(".maps") CF_SHARED;
 
-/* The host's key for value fingerprints (agent-written); unset: no fingerprints. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct cf_fp_key);
-} env_fp_key SEC(".maps") CF_SHARED;
-
 /* A value being fingerprinted, per CPU: it never leaves the kernel. */
 struct cf_fp_buf {
 	__u8 bytes[CF_ENV_VALUE_MAX + 8];
@@ -78,53 +71,23 @@ struct {
 	__type(value, struct cf_fp_buf);
 } env_fp_buf SEC(".maps") CF_SHARED;
 
-struct cf_sip {
-	__u64 v0, v1, v2, v3;
+/* bpf_loop state of a fingerprint over the per-CPU buffer. */
+struct cf_sip_words {
+	struct cf_sip s;
 	const struct cf_fp_buf *buf;
 	__u32 words;
 };
 
-static __always_inline __u64 cf_rotl(__u64 x, int b)
-{
-	return (x << b) | (x >> (64 - b));
-}
-
-static __always_inline void cf_sip_round(struct cf_sip *s)
-{
-	s->v0 += s->v1;
-	s->v1 = cf_rotl(s->v1, 13);
-	s->v1 ^= s->v0;
-	s->v0 = cf_rotl(s->v0, 32);
-	s->v2 += s->v3;
-	s->v3 = cf_rotl(s->v3, 16);
-	s->v3 ^= s->v2;
-	s->v0 += s->v3;
-	s->v3 = cf_rotl(s->v3, 21);
-	s->v3 ^= s->v0;
-	s->v2 += s->v1;
-	s->v1 = cf_rotl(s->v1, 17);
-	s->v1 ^= s->v2;
-	s->v2 = cf_rotl(s->v2, 32);
-}
-
-static __always_inline void cf_sip_absorb(struct cf_sip *s, __u64 m)
-{
-	s->v3 ^= m;
-	cf_sip_round(s);
-	cf_sip_round(s);
-	s->v0 ^= m;
-}
-
 /* bpf_loop body: one full 8-byte word of the value (little endian, as SipHash reads it). */
 static long cf_sip_word(__u32 i, void *data)
 {
-	struct cf_sip *s = data;
+	struct cf_sip_words *w = data;
 	__u64 m;
 
-	if (i >= s->words || i >= CF_ENV_VALUE_MAX / 8)
+	if (i >= w->words || i >= CF_ENV_VALUE_MAX / 8)
 		return 1;
-	__builtin_memcpy(&m, &s->buf->bytes[(i * 8) & (CF_ENV_VALUE_MAX - 1)], 8);
-	cf_sip_absorb(s, m);
+	__builtin_memcpy(&m, &w->buf->bytes[(i * 8) & (CF_ENV_VALUE_MAX - 1)], 8);
+	cf_sip_absorb(&w->s, m);
 	return 0;
 }
 
@@ -138,7 +101,7 @@ static __noinline __u64 cf_env_fingerprint(const char *uvalue, bool *ok)
 	__u32 zero = 0;
 	const struct cf_fp_key *key = bpf_map_lookup_elem(&env_fp_key, &zero);
 	struct cf_fp_buf *buf = bpf_map_lookup_elem(&env_fp_buf, &zero);
-	struct cf_sip s = {};
+	struct cf_sip_words w = {};
 	__u64 b = 0, out;
 	long n;
 	__u32 len, rem;
@@ -151,13 +114,10 @@ static __noinline __u64 cf_env_fingerprint(const char *uvalue, bool *ok)
 	if (n <= 0)
 		return 0;
 	len = (__u32)(n - 1) & (CF_ENV_VALUE_MAX - 1);
-	s.v0 = key->k0 ^ 0x736f6d6570736575ull;
-	s.v1 = key->k1 ^ 0x646f72616e646f6dull;
-	s.v2 = key->k0 ^ 0x6c7967656e657261ull;
-	s.v3 = key->k1 ^ 0x7465646279746573ull;
-	s.buf = buf;
-	s.words = len / 8;
-	bpf_loop(CF_ENV_VALUE_MAX / 8, cf_sip_word, &s, 0);
+	cf_sip_init(&w.s, key->k0, key->k1);
+	w.buf = buf;
+	w.words = len / 8;
+	bpf_loop(CF_ENV_VALUE_MAX / 8, cf_sip_word, &w, 0);
 	/* the last bytes (zero padded by the memset) and the length */
 	rem = len & 7;
 	__builtin_memcpy(&b, &buf->bytes[(len - rem) & (CF_ENV_VALUE_MAX - 1)], 8);
@@ -165,14 +125,7 @@ static __noinline __u64 cf_env_fingerprint(const char *uvalue, bool *ok)
 		b = 0;
 	else
 		b &= (1ull << (8 * rem)) - 1;
-	b |= (__u64)(len & 0xff) << 56;
-	cf_sip_absorb(&s, b);
-	s.v2 ^= 0xff;
-	cf_sip_round(&s);
-	cf_sip_round(&s);
-	cf_sip_round(&s);
-	cf_sip_round(&s);
-	out = s.v0 ^ s.v1 ^ s.v2 ^ s.v3;
+	out = cf_sip_finish(&w.s, b, len);
 	__builtin_memset(buf->bytes, 0, sizeof(buf->bytes));
 	*ok = true;
 	return out;

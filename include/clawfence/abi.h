@@ -324,6 +324,7 @@ enum cf_env_flag {
 	CF_ENV_RESULT = 1 << 1,    /* the result is known (a return probe ran) */
 	CF_ENV_TRUNCATED = 1 << 2, /* names cut at the record's limit */
 	CF_ENV_FINGERPRINT = 1 << 3, /* `fingerprint` holds the keyed hash of the value read */
+	CF_ENV_VALUES = 1 << 4,      /* CF_ENV_EXEC: string 1 holds a struct cf_env_value per name */
 };
 
 /* Bytes of variable names an exec record carries (NUL-separated names, never values). */
@@ -331,9 +332,24 @@ enum cf_env_flag {
 /* A variable name read by getenv: at most this many bytes are copied. */
 #define CF_ENV_NAME_MAX 128
 
+/* Values an exec record fingerprints, at most (names past it have none: string 1 is cut). */
+#define CF_ENV_VALUES_MAX 256
+
+/*
+ * CF_ENV_VALUES: what an exec record says of the value of each name it carries, in the order of
+ * the names (string 1 may hold fewer: the last name's value was cut by the scan's limit, or
+ * CF_ENV_VALUES_MAX was reached, then with CF_STR_TRUNCATED). Never the value itself.
+ */
+struct cf_env_value {
+	__u64 fingerprint; /* SipHash-2-4 of the value's first CF_ENV_VALUE_MAX - 1 bytes, as cf_env's */
+	__u32 len;         /* the value's length in bytes */
+	__u32 _pad;
+};
+
 /*
  * An environment read by a tracked process. Strings: 0 = the variable name (getenv kinds), or
- * the NUL-separated names handed to the new program (CF_ENV_EXEC). Values are never copied.
+ * the NUL-separated names handed to the new program (CF_ENV_EXEC); 1 = with CF_ENV_VALUES, the
+ * fingerprint and length of each of those names' values. Values are never copied.
  * Repeats of the same name by the same process within the fold window are counted, not sent:
  * `folded` is how many reads this record stands for beyond itself since the previous one.
  */

@@ -52,9 +52,16 @@ constexpr int kLoop = 1000;
 
 // An environment record as the kernel wrote it, checked for a consistent size.
 struct EnvRecord {
-  std::string str;  // string 0: the name, or exec's NUL-separated names
-  cf_env rec{};     // last: its data[] is not copied
+  std::string str;     // string 0: the name, or exec's NUL-separated names
+  std::string values;  // string 1: exec's cf_env_value per name (CF_ENV_VALUES)
+  cf_env rec{};        // last: its data[] is not copied
 };
+
+std::vector<cf_env_value> values_of(const EnvRecord& e) {
+  std::vector<cf_env_value> out(e.values.size() / sizeof(cf_env_value));
+  if (!out.empty()) std::memcpy(out.data(), e.values.data(), out.size() * sizeof(cf_env_value));
+  return out;
+}
 
 // The libc getenv comes from in this process: the file the uprobes go on.
 std::string libc_path() {
@@ -144,9 +151,11 @@ class EnvTest : public ::testing::TestWithParam<sensor::SyscallHooks>, protected
             if (r.size() < sizeof(cf_env)) continue;
             std::memcpy(&e.rec, r.data(), sizeof(e.rec));
             EXPECT_EQ(e.rec.hdr.size, r.size());
-            EXPECT_EQ(sizeof(cf_env) + e.rec.strs.len[0], r.size()) << "one string, then nothing";
+            EXPECT_EQ(sizeof(cf_env) + e.rec.strs.len[0] + e.rec.strs.len[1], r.size())
+                << "names, the values' fingerprints, then nothing";
             if (kind && e.rec.kind != kind) continue;
             e.str = r.substr(sizeof(cf_env), e.rec.strs.len[0]);
+            e.values = r.substr(sizeof(cf_env) + e.rec.strs.len[0], e.rec.strs.len[1]);
             found.push_back(std::move(e));
           }
           return found.size() >= want;
@@ -415,6 +424,90 @@ TEST_P(EnvTest, ExecHandsOverNamesNeverValues) {
   cf_hdr h{};
   std::memcpy(&h, execs[0].data(), sizeof(h));
   EXPECT_LE(h.ts_ns, e.rec.hdr.ts_ns);
+}
+
+// With the host's key set, an exec's record also carries each value's fingerprint and length
+// (never the value), one per name in order: the known vector (key 00..0f) gives the constant the
+// agent's own fingerprint gives (tests/unit/redactor_test.cpp), a long value's covers its first
+// 255 bytes, a name with no '=' and an empty value have the empty value's.
+TEST_P(EnvTest, ExecFingerprintsEachValueNeverCopiesIt) {
+  start();
+  unsigned char key[16];
+  for (int i = 0; i < 16; ++i) key[i] = static_cast<unsigned char>(i);
+  ASSERT_EQ(env::install_key(sensor_->map_fd("env_fp_key"), key), "");
+  static const std::string kKnown = "clawfence-known-vector-0123456789", kLong(300, 'L');
+  Outcome o = run_child(cg_.get(), sensor_.get(), [] {
+    std::string known = "OPENAI_API_KEY=" + kKnown, long_value = "LONG_TOKEN=" + kLong, path = "PATH=/usr/bin:/bin",
+                empty = "EMPTY=", bare = "NOEQUALS", nameless = "=novalue", two = "A=B=C";
+    char* envp[] = {known.data(), long_value.data(), path.data(), empty.data(), bare.data(), nameless.data(),
+                    two.data(), nullptr};
+    execle("/usr/bin/env", "env", static_cast<char*>(nullptr), envp);
+    _exit(127);
+  });
+  ASSERT_TRUE(o.exited_ok()) << o.status;
+  auto recs = env_records(o.pid, CF_ENV_EXEC);
+  ASSERT_EQ(recs.size(), 1u);
+  const EnvRecord& e = recs[0];
+  EXPECT_EQ(e.rec.flags, static_cast<uint32_t>(CF_ENV_VALUES));
+  EXPECT_EQ(e.rec.strs.flags[1], 0);
+  const auto names = split_names(e.str);
+  ASSERT_EQ(names, (std::vector<std::string>{"OPENAI_API_KEY", "LONG_TOKEN", "PATH", "EMPTY", "NOEQUALS", "A"}));
+  const auto v = values_of(e);
+  ASSERT_EQ(v.size(), names.size());
+  EXPECT_EQ(v[0].fingerprint, 0xaa97ad4d3fdf8cb8ull) << "the known vector";
+  EXPECT_EQ(v[0].fingerprint, siphash_reference(key, kKnown));
+  EXPECT_EQ(v[0].len, kKnown.size());
+  EXPECT_EQ(v[1].fingerprint, siphash_reference(key, kLong.substr(0, 255)));
+  EXPECT_EQ(v[1].len, 300u);
+  EXPECT_EQ(v[2].fingerprint, siphash_reference(key, "/usr/bin:/bin"));
+  EXPECT_EQ(v[2].len, 13u);
+  EXPECT_EQ(v[3].fingerprint, siphash_reference(key, ""));
+  EXPECT_EQ(v[3].len, 0u);
+  EXPECT_EQ(v[4].fingerprint, siphash_reference(key, ""));
+  EXPECT_EQ(v[5].fingerprint, siphash_reference(key, "B=C"));
+  EXPECT_EQ(v[5].len, 3u);
+  expect_in_no_record(kKnown);
+  expect_in_no_record(kLong.substr(0, 64));
+  expect_in_no_record("/usr/bin:/bin");
+
+  // decoded: each name paired with its value's fingerprint, for the agent's redaction only
+  sensor::DecodedRecord d;
+  for (const auto& r : records_of(o.pid, CF_OP_ENV)) {
+    ASSERT_EQ(sensor::decode_record(r.data(), r.size(), sensor::BootClock(0), d), sensor::DecodeStatus::kOk);
+    ASSERT_EQ(d.env_values.size(), 6u);
+    EXPECT_EQ(d.env_values[0].name, "OPENAI_API_KEY");
+    EXPECT_EQ(d.env_values[0].fingerprint, 0xaa97ad4d3fdf8cb8ull);
+    EXPECT_EQ(d.event.env().fingerprint(), "") << "not part of the event";
+  }
+}
+
+// More names than CF_ENV_VALUES_MAX: the values stop there, and string 1 says it was cut.
+TEST_P(EnvTest, ExecValuesAreCutAtTheirLimit) {
+  start();
+  unsigned char key[16] = {1};
+  ASSERT_EQ(env::install_key(sensor_->map_fd("env_fp_key"), key), "");
+  constexpr int kVars = 300;  // short names: all of them fit CF_ENV_NAMES_MAX
+  Outcome o = run_child(cg_.get(), sensor_.get(), [] {
+    static std::vector<std::string> vars;
+    static std::vector<char*> envp;
+    char buf[32];
+    for (int i = 0; i < kVars; ++i) {
+      std::snprintf(buf, sizeof(buf), "V%03d=%d", i, i);
+      vars.emplace_back(buf);
+    }
+    for (auto& v : vars) envp.push_back(v.data());
+    envp.push_back(nullptr);
+    execle("/bin/true", "true", static_cast<char*>(nullptr), envp.data());
+    _exit(127);
+  });
+  ASSERT_TRUE(o.exited_ok()) << o.status;
+  auto recs = env_records(o.pid, CF_ENV_EXEC);
+  ASSERT_EQ(recs.size(), 1u);
+  EXPECT_EQ(split_names(recs[0].str).size(), static_cast<size_t>(kVars));
+  const auto v = values_of(recs[0]);
+  ASSERT_EQ(v.size(), static_cast<size_t>(CF_ENV_VALUES_MAX));
+  EXPECT_EQ(recs[0].rec.strs.flags[1], CF_STR_TRUNCATED);
+  EXPECT_EQ(v[255].fingerprint, siphash_reference(key, "255"));
 }
 
 TEST_P(EnvTest, ExecNamesAreCutAtTheLimitOnANameBoundary) {

@@ -584,10 +584,11 @@ TEST_F(E2E, ShippedRulesWatchTheOpenClawGatewayUnits) {
 }
 
 // Hostname rules match the names the process itself resolved, learned from the DNS answers it
-// received (here from a dnsmasq the test runs on 127.0.0.77). The connect right after the
-// lookup of an approved name is never reported; an unapproved name and a hard-coded address
-// are; so is an alias (CNAME) of an approved name: the name asked for is what is judged, as the
-// kernel does in enforce mode.
+// received (here from a dnsmasq the test runs on 127.0.0.77, the rules' resolver). The connect
+// right after the lookup of an approved name is never reported; an unapproved name and a
+// hard-coded address are; so is an alias (CNAME) of an approved name: the name asked for is what
+// is judged, as the kernel does in enforce mode. So is the approved name answered by a DNS server
+// that is not the resolver (127.0.0.78, with the attacker's address): its answer names nothing.
 TEST_F(E2E, HostnameRulesUseTheAnswersTheProcessReceived) {
   if (access("/usr/sbin/dnsmasq", X_OK) != 0) GTEST_SKIP() << "dnsmasq is not installed (scripts/install-deps.sh installs it): skipped";
   TestCgroup cg("dns");
@@ -614,11 +615,14 @@ TEST_F(E2E, HostnameRulesUseTheAnswersTheProcessReceived) {
                                         "--host-record=evil.test,127.0.0.11", "--cname=alias.test,approved.test",
                                         "--local-ttl=300"}),
             dir_ + "/dnsmasq.out", dir_ + "/dnsmasq.err");
+  Child rogue(dnsmasq_argv("127.0.0.78", {"--host-record=approved.test,127.0.0.11", "--local-ttl=300"}),
+              dir_ + "/rogue.out", dir_ + "/rogue.err");
   const std::string rules = dir_ + "/rules.yaml";
+  // the rogue server may be reached (its traffic is not what is judged here), but it is no resolver
   write_file(rules, "version: 1\ntargets:\n  - name: t\n    match:\n      - comm: [cf-e2e-dns]\n"
-                    "egress:\n  default: deny\n  allow:\n"
+                    "egress:\n  default: deny\n  dns_resolvers: [127.0.0.77]\n  allow:\n"
                     "    - { id: approved, host: [approved.test], ports: [" + std::to_string(port) + "] }\n"
-                    "    - { id: dns, cidr: [127.0.0.77], ports: [53] }\n");
+                    "    - { id: dns, cidr: [127.0.0.77, 127.0.0.78], ports: [53] }\n");
   Agent agent(bin_, rules, cg.path(), out_, dir_ + "/agent.log");
   ASSERT_TRUE(agent.ready()) << agent.log();
   // the workload runs under a name the rules target
@@ -634,6 +638,14 @@ TEST_F(E2E, HostnameRulesUseTheAnswersTheProcessReceived) {
             out, "", cg.path());
     ASSERT_EQ(c.wait(seconds(20)), 0) << name;
     ASSERT_NE(read_file(out).find("failures 0"), std::string::npos) << name << ": " << read_file(out);
+  }
+  ASSERT_TRUE(eventually([&] { return run({"python3", client, "127.0.0.78", "approved.test", std::to_string(port)}) == 0; },
+                         seconds(5)))
+      << read_file(dir_ + "/rogue.err");
+  {
+    Child c({py, client, "127.0.0.78", "approved.test", std::to_string(port)}, out, "", cg.path());
+    ASSERT_EQ(c.wait(seconds(20)), 0);
+    ASSERT_NE(read_file(out).find("127.0.0.11"), std::string::npos) << read_file(out);
   }
   // over TCP too: a fresh process that only resolves over TCP is still approved
   {
@@ -662,7 +674,13 @@ TEST_F(E2E, HostnameRulesUseTheAnswersTheProcessReceived) {
     unapproved.push_back(a.alert().evidence().hostname() + "@" + a.alert().evidence().address());
   }
   std::sort(unapproved.begin(), unapproved.end());
-  EXPECT_EQ(unapproved, (std::vector<std::string>{"@127.0.0.10", "alias.test@127.0.0.10", "evil.test@127.0.0.11"}));
+  EXPECT_EQ(unapproved, (std::vector<std::string>{"@127.0.0.10", "@127.0.0.11", "alias.test@127.0.0.10",
+                                                  "evil.test@127.0.0.11"}));
+  // the rogue's answer is an event all the same
+  bool rogue_answer = false;
+  for (const auto& d : dns_events)
+    rogue_answer |= d.dns().server() == "127.0.0.78" && d.dns().query() == "approved.test";
+  EXPECT_TRUE(rogue_answer) << describe(dns_events);
 }
 
 // Bytes a watched process sends are counted per destination as packets leave its sockets; past

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -124,6 +125,8 @@ pagerduty:
   spool_max: 77
   resolve_after_s: 600
   proxy: http://proxy.internal:3128
+redact:
+  patterns: ['ACME-[0-9]{6}']
 kubernetes:
   pod_metadata_url: https://127.0.0.1:10250/pods
   token_file: /run/token
@@ -174,11 +177,12 @@ TEST_F(ConfigTest, FileSetsEveryKey) {
   EXPECT_TRUE(a.pod_metadata.insecure_kubelet_tls);
   EXPECT_EQ(a.pod_metadata_refresh_s, 30u);
   EXPECT_EQ(a.outputs.pagerduty.proxy, "http://proxy.internal:3128");
+  EXPECT_EQ(a.redact_patterns, (std::vector<std::string>{"ACME-[0-9]{6}"}));
   // every setting is a key of the file, and each says it came from there
   std::istringstream lines(s.describe());
   int n = 0;
   for (std::string line; std::getline(lines, line); ++n) EXPECT_NE(line.find("(file)"), std::string::npos) << line;
-  EXPECT_EQ(n, 37);
+  EXPECT_EQ(n, 38);
 }
 
 TEST_F(ConfigTest, EmptyFileAndEmptyGroupsKeepTheDefaults) {
@@ -199,7 +203,7 @@ TEST_F(ConfigTest, UnknownKeysArePlacedAndNamed) {
   ConfigError e = the_error("rules: r.yaml\nrulez: x\n");
   EXPECT_EQ(e.to_string().substr(0, 23), "c.yaml:2:1: rulez: unkn");
   EXPECT_EQ(e.message, "unknown key (known: rules, mode, cgroup, pin, pin_dir, events, detail, log_level, sensor, "
-                      "audit, tail, metrics, pagerduty, kubernetes)");
+                      "audit, tail, metrics, pagerduty, redact, kubernetes)");
 
   e = the_error("sensor:\n  ringbuf_mib: 16\n  ringbuf: 32\n");
   EXPECT_EQ(e.line, 3);
@@ -234,6 +238,47 @@ TEST_F(ConfigTest, WrongTypesArePlacedAtTheValue) {
   EXPECT_EQ(e.to_string(), "c.yaml:1:1: expected settings (key: value), not a list");
   e = the_error("rules: a\n  bad: x\n");
   EXPECT_EQ(e.to_string(), "c.yaml:2:6: not valid YAML: illegal map value");
+}
+
+// redact.patterns: a list of RE2 patterns, each checked where it stands; a flag repeats, the
+// variable holds one a line.
+TEST_F(ConfigTest, RedactPatternsAreCheckedWhereTheyStand) {
+  ConfigError e = the_error("redact:\n  patterns:\n    - 'ACME-[0-9]+'\n    - 'x(['\n");
+  EXPECT_EQ(e.file, "c.yaml");
+  EXPECT_EQ(e.line, 4);
+  EXPECT_EQ(e.column, 7);
+  EXPECT_EQ(e.key, "redact.patterns");
+  EXPECT_NE(e.message.find("item 2: 'x([' is not a usable RE2 pattern: missing ]"), std::string::npos) << e.message;
+  e = the_error("redact:\n  patterns: 'ACME'\n");
+  EXPECT_EQ(e.to_string(), "c.yaml:2:13: redact.patterns: expected a list, not a scalar");
+  e = the_error("redact:\n  patterns: ['a|']\n");
+  EXPECT_NE(e.message.find("matches the empty text"), std::string::npos) << e.message;
+  {
+    AgentSettings s;
+    const std::string file = dir_.write("r.yaml", "redact:\n  patterns: ['ACME-[0-9]+', '(?i)k=(\\w+)']\n");
+    ASSERT_TRUE(parse(s, {"--config", file, "agent"}).empty());
+    EXPECT_EQ(s.agent().redact_patterns, (std::vector<std::string>{"ACME-[0-9]+", "(?i)k=(\\w+)"}));
+    EXPECT_EQ(s.source("redact.patterns"), Source::kFile);
+  }
+  {
+    AgentSettings s;
+    ASSERT_TRUE(parse(s, {"agent", "--redact-pattern", "A+B", "--redact-pattern", "x y"}).empty());
+    EXPECT_EQ(s.agent().redact_patterns, (std::vector<std::string>{"A+B", "x y"}));
+  }
+  setenv("CLAWFENCE_REDACT_PATTERNS", "one two\nthree", 1);
+  {
+    AgentSettings s;
+    ASSERT_TRUE(parse(s, {"agent"}).empty());
+    EXPECT_EQ(s.agent().redact_patterns, (std::vector<std::string>{"one two", "three"}));
+  }
+  setenv("CLAWFENCE_REDACT_PATTERNS", "ok\nbad(", 1);
+  {
+    AgentSettings s;
+    EXPECT_THROW(parse(s, {"agent"}), CLI::ValidationError);
+    auto errors = s.check_environment();
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_EQ(errors[0].key, "redact.patterns");
+  }
 }
 
 TEST_F(ConfigTest, BadValuesAndOutOfRangeNumbers) {
@@ -407,6 +452,8 @@ struct CheckRun {
 };
 CheckRun run_check(const ConfigFile& file, const std::map<std::string, std::string>& env, const TempDir& dir) {
   const std::string out_path = dir / "check.out";
+  // what earlier tests printed and stdio still buffers would be flushed by the child, into its file
+  std::fflush(nullptr);
   pid_t pid = fork();
   if (pid == 0) {
     int fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);

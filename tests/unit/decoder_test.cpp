@@ -778,6 +778,45 @@ TEST(DecodeEnv, ExecNamesSplitOnNul) {
   EXPECT_EQ(out.event.env().names_size(), 0);
 }
 
+// An exec's environment with CF_ENV_VALUES: string 1 holds each name's value fingerprint and
+// length, in name order (fewer when the kernel cut them); they are for redaction, never output.
+TEST(DecodeEnv, ExecValuesPairWithTheirNamesAndStayOutOfTheEvent) {
+  cf_env r = env_record(CF_ENV_EXEC, CF_ENV_VALUES);
+  const std::string names = "PATH\0OPENAI_API_KEY\0HOME\0"s;
+  cf_env_value v[2] = {{0x1111, 13, 0}, {0xfeedface12345678ull, 51, 0}};  // HOME's was cut
+  const std::string values(reinterpret_cast<const char*>(v), sizeof(v));
+  DecodedRecord out;
+  ASSERT_EQ(decode(strs_record(r, {names, values}), out), DecodeStatus::kOk);
+  ASSERT_EQ(out.env_values.size(), 2u);
+  EXPECT_EQ(out.env_values[0].name, "PATH");
+  EXPECT_EQ(out.env_values[0].fingerprint, 0x1111u);
+  EXPECT_EQ(out.env_values[0].len, 13u);
+  EXPECT_EQ(out.env_values[1].name, "OPENAI_API_KEY");
+  EXPECT_EQ(out.env_values[1].fingerprint, 0xfeedface12345678ull);
+  EXPECT_EQ(out.env_values[1].len, 51u);
+  ASSERT_EQ(out.event.env().names_size(), 3);
+  EXPECT_EQ(out.event.env().fingerprint(), "");
+  // a record without the flag has none; the next decode forgets the last one's
+  ASSERT_EQ(decode(strs_record(env_record(CF_ENV_EXEC, 0), {names}), out), DecodeStatus::kOk);
+  EXPECT_TRUE(out.env_values.empty());
+  // string 1 that is not whole values is malformed
+  ASSERT_EQ(decode(strs_record(r, {names, values.substr(0, 20)}), out), DecodeStatus::kBadSize);
+}
+
+// A getenv's fingerprint is also kept for redaction (its length is not known); an unset
+// variable's read has none.
+TEST(DecodeEnv, GetenvFingerprintIsKeptForRedaction) {
+  cf_env r = env_record(CF_ENV_GETENV, CF_ENV_RESULT | CF_ENV_SET | CF_ENV_FINGERPRINT);
+  r.fingerprint = 0xabcdef0123456789ull;
+  DecodedRecord out;
+  ASSERT_EQ(decode(strs_record(r, {"GITHUB_TOKEN"}), out), DecodeStatus::kOk);
+  ASSERT_EQ(out.env_values.size(), 1u);
+  EXPECT_EQ(out.env_values[0].name, "GITHUB_TOKEN");
+  EXPECT_EQ(out.env_values[0].fingerprint, 0xabcdef0123456789ull);
+  EXPECT_EQ(out.env_values[0].len, 0u);
+  EXPECT_EQ(out.event.env().fingerprint(), "abcdef0123456789");
+}
+
 TEST(DecodeEnv, PtraceTargetAndResult) {
   cf_env r = env_record(CF_ENV_PTRACE, CF_ENV_RESULT);
   r.target = 31337;

@@ -659,10 +659,12 @@ TEST_F(EngineTest, FoldedSummaryKeepsEveryDistinctEvidence) {
   for (int i = 1; i <= 3; ++i) eval(connect(curl, "203.0.113.7", 443, "", kT0 + i * kSecond));  // the decoy
   eval(connect(tool_child(302, "nc"), "198.51.100.9", 4444, "", kT0 + 5 * kSecond));        // the real one
   for (int i = 0; i < 20; ++i) eval(connect(curl, "192.0.2." + std::to_string(i + 1), 443, "", kT0 + 6 * kSecond));
+  // repeats of destinations already counted as dropped: counted in `count`, not again as distinct
+  for (int i = 0; i < 3; ++i) eval(connect(curl, "192.0.2.18", 443, "", kT0 + 7 * kSecond));
   Events summary = with_rule(tick(kT0 + 60 * kSecond), "egress-unapproved");
   ASSERT_EQ(summary.size(), 1u);
   const v1::Alert& s = summary[0].alert();
-  EXPECT_EQ(s.count(), 24u);
+  EXPECT_EQ(s.count(), 27u);
   ASSERT_EQ(s.other_evidence_size(), 16);
   EXPECT_EQ(s.other_evidence(0).address(), "198.51.100.9");
   EXPECT_EQ(s.other_evidence(0).port(), 4444u);
