@@ -370,6 +370,10 @@ void Engine::apply_enforcement(const v1::Event& ev, const std::string& role, boo
       hit.evidence.set_address(g.address());
       hit.evidence.set_port(g.port());
       hit.evidence.set_bytes(g.bytes());
+    } else if (g.what() == "listen") {
+      hit.evidence.set_address(g.address());
+      hit.evidence.set_port(g.port());
+      hit.evidence.set_via("listen");
     } else if (!g.syscall().empty()) {
       // compat_syscall, mount, namespace, shared_files, process_access: what was asked for
       hit.evidence.set_via(g.detail().empty() ? g.syscall() : g.syscall() + " " + g.detail());

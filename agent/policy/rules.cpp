@@ -103,6 +103,7 @@ const EvasionWhat kEvasionWhats[] = {
     {"namespace", CF_EVASION_NAMESPACE},        // unshare, setns, clone with CLONE_NEW*
     {"shared_files", CF_EVASION_SHARED_FILES},  // clone(CLONE_FILES) without CLONE_THREAD
     {"process_access", CF_EVASION_PROCESS_ACCESS},  // ptrace attach, process_vm_readv/writev, pidfd_getfd
+    {"listen", CF_EVASION_LISTEN},              // listen() on an address that is not loopback
 };
 const size_t kEvasionWhatCount = sizeof(kEvasionWhats) / sizeof(kEvasionWhats[0]);
 

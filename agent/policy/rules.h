@@ -119,7 +119,7 @@ struct DnsTunnelRule {
 // Ways around the other rules, each judged in the kernel (kEvasionWhats below): `io_uring` (file
 // operations submitted through a ring bypass the syscall tracepoints), `raw_socket` (any socket
 // but TCP and UDP: their packets never meet the connect and sendmsg hooks), `compat_syscall`,
-// `mount`, `namespace`, `shared_files`, `process_access`.
+// `mount`, `namespace`, `shared_files`, `process_access`, `listen`.
 struct EvasionRule {
   RuleMeta meta;
   std::string what;                // see kEvasionWhats

@@ -616,6 +616,17 @@ DecodeStatus decode_record(const void* data, size_t size, const BootClock& clock
             g->set_target_pid(static_cast<uint32_t>(r.arg));
           mechanism = "at the syscall's entry (raw_tp sys_enter)";
           break;
+        case CF_GUARD_LISTEN: {
+          g->set_what("listen");
+          g->set_syscall("listen");
+          uint8_t addr[16];
+          std::memcpy(addr, r.addr, sizeof(addr));
+          bool mapped = false;
+          g->set_address(format_address(r.family, addr, &mapped));
+          g->set_port(r.port);
+          mechanism = "at the syscall's entry (raw_tp sys_enter)";
+          break;
+        }
         case CF_GUARD_BUDGET: {
           g->set_what("egress_budget");
           g->set_bytes(r.bytes);

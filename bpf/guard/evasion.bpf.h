@@ -7,6 +7,7 @@
 #ifndef CF_EVASION_BPF_H
 #define CF_EVASION_BPF_H
 
+#include <bpf/bpf_endian.h>
 #include "../lib/common.bpf.h"
 #include "../lib/syscalls.bpf.h"
 #include "../file/file.bpf.h"
@@ -150,7 +151,52 @@ static __always_inline bool cf_evasion_enter_wants(long nr)
 	       nr == CF_NR_mount || nr == CF_NR_umount2 || nr == CF_NR_open_tree || nr == CF_NR_move_mount ||
 	       nr == CF_NR_fsmount || nr == CF_NR_mount_setattr || nr == CF_NR_process_vm_readv ||
 	       nr == CF_NR_process_vm_writev || nr == CF_NR_pidfd_getfd || nr == CF_NR_ptrace || nr == CF_NR_kill ||
-	       nr == CF_NR_tkill || nr == CF_NR_tgkill || nr == CF_NR_prlimit64;
+	       nr == CF_NR_tkill || nr == CF_NR_tgkill || nr == CF_NR_prlimit64 || nr == CF_NR_listen;
+}
+
+/*
+ * listen(fd) on an inet socket bound to an address that is not loopback: a way in that no
+ * connect or sendmsg hook meets (a peer outside connects, the tool writes to the accepted
+ * socket). Fills the record's address; false for loopback listeners and other sockets.
+ */
+static __always_inline bool cf_listen_exposed(int fd, struct cf_guard_rec *rec)
+{
+	struct file *f = cf_fd_file(fd);
+	struct socket *sock;
+	struct sock *sk;
+	__u16 family;
+
+	if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & 0170000) != 0140000 /* S_IFSOCK */)
+		return false;
+	sock = BPF_CORE_READ(f, private_data);
+	sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return false;
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	rec->family = family;
+	rec->port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	if (family == 2 /* AF_INET */) {
+		__u32 a = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+
+		__builtin_memcpy(rec->addr, &a, 4);
+		return rec->addr[0] != 127;
+	}
+	if (family == 10 /* AF_INET6 */) {
+		__u8 *b = rec->addr;
+		__u64 lo, hi;
+
+		BPF_CORE_READ_INTO(rec->addr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+		__builtin_memcpy(&hi, b, 8);
+		__builtin_memcpy(&lo, b + 8, 8);
+		/* ::1 */
+		if (!hi && lo == bpf_cpu_to_be64(1))
+			return false;
+		/* ::ffff:127.x.y.z */
+		if (hi || b[8] || b[9])
+			return true;
+		return !(b[10] == 0xff && b[11] == 0xff && b[12] == 127);
+	}
+	return false;
 }
 
 /*
@@ -185,6 +231,7 @@ static __always_inline __u32 cf_evasion_slot(__u32 what)
 	case CF_GUARD_NAMESPACE: return CF_EVASION_NAMESPACE;
 	case CF_GUARD_SHARED_FILES: return CF_EVASION_SHARED_FILES;
 	case CF_GUARD_PROCESS_ACCESS: return CF_EVASION_PROCESS_ACCESS;
+	case CF_GUARD_LISTEN: return CF_EVASION_LISTEN;
 	default: return CF_EVASION_COMPAT;
 	}
 }
@@ -238,6 +285,30 @@ static __always_inline void cf_mount_names(const struct cf_inflight *in)
 	cf_file_finish(rec, &w);
 }
 
+/* A listener open to the network: recorded with its address, judged under the listen rule. */
+static __always_inline void cf_listen_enter(const struct cf_tracked *t, int fd)
+{
+	const struct cf_guard_config *cfg = cf_guard_cfg();
+	const struct cf_evasion_rule *er = cf_evasion_applies(cfg, CF_EVASION_LISTEN, t->role);
+	struct cf_guard_rec *rec = cf_reserve(sizeof(*rec));
+
+	if (!rec)
+		return;
+	__builtin_memset(rec, 0, sizeof(*rec));
+	if (!cf_listen_exposed(fd, rec)) {
+		bpf_ringbuf_discard(rec, 0);
+		return;
+	}
+	cf_guard_rec_begin(rec, CF_GUARD_LISTEN, t, cfg);
+	rec->syscall = CF_NR_listen;
+	if (er) {
+		rec->verdict.rule = er->rule;
+		rec->verdict.verdict =
+			cf_guard_act(cfg, er->action == CF_ACTION_ALERT ? CF_ACTION_ALERT : CF_ACTION_KILL, t->role);
+	}
+	cf_submit(rec);
+}
+
 /* The entry of one of cf_evasion_enter_wants' syscalls. */
 static __always_inline void cf_evasion_enter(struct pt_regs *regs, long nr)
 {
@@ -248,6 +319,10 @@ static __always_inline void cf_evasion_enter(struct pt_regs *regs, long nr)
 
 	if (!t || !cf_read_args(regs, nr, &in))
 		return;
+	if (nr == CF_NR_listen) {
+		cf_listen_enter(t, (int)in.args[0]);
+		return;
+	}
 	if (nr == CF_NR_clone) {
 		arg = in.args[0];
 		what = cf_clone_what(arg, CF_CLONE_NEW);

@@ -57,6 +57,7 @@
 #define CF_NR_tkill 200
 #define CF_NR_tgkill 234
 #define CF_NR_prlimit64 302
+#define CF_NR_listen 50
 #elif defined(__TARGET_ARCH_arm64)
 /* arm64 has only the *at variants; the legacy numbers never match. */
 #define CF_NR_open -1
@@ -96,6 +97,7 @@
 #define CF_NR_tkill 130
 #define CF_NR_tgkill 131
 #define CF_NR_prlimit64 261
+#define CF_NR_listen 201
 #else
 #error "clawfence: syscall numbers for this architecture are missing (bpf/lib/syscalls.bpf.h)"
 #endif

@@ -287,6 +287,7 @@ enum cf_guard_what {
 	CF_GUARD_NAMESPACE = 7,      /* unshare, setns, clone/clone3 with CLONE_NEW* */
 	CF_GUARD_SHARED_FILES = 8,   /* clone with CLONE_FILES but not CLONE_THREAD: another process with its descriptors */
 	CF_GUARD_PROCESS_ACCESS = 9, /* ptrace attach/seize, process_vm_readv/writev, pidfd_getfd of another process */
+	CF_GUARD_LISTEN = 10,        /* listen() on a socket bound to an address that is not loopback */
 };
 
 /* Something a guard judged that has no record of its own. */
@@ -475,6 +476,7 @@ enum cf_evasion {
 	CF_EVASION_NAMESPACE = 4,
 	CF_EVASION_SHARED_FILES = 5,
 	CF_EVASION_PROCESS_ACCESS = 6,
+	CF_EVASION_LISTEN = 7,
 	CF_EVASION_MAX = 8,
 };
 

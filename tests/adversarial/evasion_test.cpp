@@ -208,6 +208,21 @@ TEST_P(AdvEvasion, ReachingIntoTheAssistant) {
   }
 }
 
+// A listener on an address that is not loopback is a way in and out no connect meets: judged at
+// listen's entry. One on loopback (a tool's dev server) is not.
+TEST_P(AdvEvasion, AListenerOpenToTheNetwork) {
+  const std::string py = "python3 -c \"import socket\nfor a in (\\\"127.0.0.1\\\", \\\"0.0.0.0\\\"):\n"
+                         "  s = socket.socket(); s.bind((a, 0)); s.listen(); print(a, \\\"listening\\\", flush=True)\"";
+  Outcome o = attack(py);
+  EXPECT_NE(o.out.find("127.0.0.1 listening"), std::string::npos) << o.out << o.log;
+  if (enforce())
+    expect_killed(o, "0.0.0.0 listening");
+  else
+    EXPECT_NE(o.out.find("0.0.0.0 listening"), std::string::npos) << o.out;
+  expect_alert(o, "tool-listen", "killed");
+  EXPECT_EQ(alert(o, "tool-listen")->alert().evidence().address(), "0.0.0.0");
+}
+
 // 32-bit syscalls (int $0x80) number their syscalls from another table: a tool making them is
 // killed at the first (enforce), reported, and its opens decoded with their own table (monitor).
 TEST_P(AdvEvasion, CompatSyscalls) {

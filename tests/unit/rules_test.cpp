@@ -333,11 +333,11 @@ TEST(ShippedRules, OpenClawModel) {
                                  "proc-environ",
                                  "tool-out-of-scope", "tool-write-out-of-scope", "exfil-tools",
                                  "dropper-patterns", "exfil-volume"}));
-  EXPECT_EQ(m.rule_count(), 37u);
+  EXPECT_EQ(m.rule_count(), 38u);
   ASSERT_EQ(m.env.size(), 4u);
   EXPECT_EQ(m.env[0].what, "read");
   EXPECT_EQ(m.env[0].roles, (std::vector<std::string>{"tool", "shell"}));
-  ASSERT_EQ(m.evasion.size(), 7u);
+  ASSERT_EQ(m.evasion.size(), 8u);
   EXPECT_EQ(m.evasion[0].what, "io_uring");
   EXPECT_EQ(m.evasion[1].what, "raw_socket");
   EXPECT_EQ(m.evasion[2].what, "compat_syscall");
