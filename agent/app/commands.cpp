@@ -973,7 +973,9 @@ int check_rules(const std::string& path) {
   enforce::CompiledGuard guard;
   try {
     policy::Engine compiled(res.rules);  // everything a running agent would compile
-    guard = enforce::compile_guard(res.rules, enforce::GuardOptions{});
+    enforce::GuardOptions gopts;
+    gopts.system_resolvers = enforce::resolv_conf_nameservers();  // as the agent would find them
+    guard = enforce::compile_guard(res.rules, gopts);
     enforce::CompiledPaths paths;
     if (auto err = enforce::compile_paths(guard.paths, {"/root"}, &paths); !err.empty()) throw std::invalid_argument(err);
     for (auto& n : enforce::unexpressed_notes(paths, guard.paths, guard.rule_ids)) guard.notes.push_back(std::move(n));
