@@ -163,7 +163,18 @@ class CompiledRules {
   struct FileMatchers {
     PathGlobSet deny;                 // value: index in file_deny
     std::vector<PathGlobSet> scopes;  // one per scope rule: its allow globs
+    // Each deny glob's directory before its first wildcard (/root/.openclaw/credentials for
+    // ~/.openclaw/credentials/**), with its rule: a rename of that directory or of one above it
+    // moves what the rule protects to where no rule names it.
+    std::vector<std::pair<std::string, uint32_t>> deny_dirs;
   };
+
+  // The directory part of `glob` before its first wildcard ("" when it starts with one).
+  static std::string literal_dir(const std::string& glob) {
+    const size_t wild = glob.find_first_of("*?[");
+    const size_t slash = glob.rfind('/', wild == std::string::npos ? glob.size() : wild);
+    return slash == std::string::npos || slash == 0 ? std::string() : glob.substr(0, slash);
+  }
 
   // `~` is the uid's home from the password database and, when the tree's root process has a
   // different HOME, that one too: a changed HOME can add a home but never hide the real one.
@@ -177,7 +188,11 @@ class CompiledRules {
     FileMatchers m;
     for (const auto& home : homes) {
       for (uint32_t i = 0; i < rules.file_deny.size(); ++i)
-        for (const auto& g : rules.file_deny[i].paths) add_glob(m.deny, expand_home(g, home), i);
+        for (const auto& g : rules.file_deny[i].paths) {
+          const std::string expanded = expand_home(g, home);
+          add_glob(m.deny, expanded, i);
+          if (std::string d = literal_dir(expanded); !d.empty()) m.deny_dirs.emplace_back(std::move(d), i);
+        }
     }
     for (const auto& sc : rules.file_scope) {
       PathGlobSet allow;
@@ -578,6 +593,26 @@ void Engine::evaluate(const v1::Event& ev, std::vector<v1::Event>& out) {
         if (!secret.rule_ids.empty()) {
           secret.ns = v1::timestamp_ns(ev.time());
           secrets_[tool_pid(p)] = std::move(secret);
+        }
+        // A rename of a directory at or above what a rule protects (`mv ~/.openclaw ~/x`, a
+        // whole workspace swapped in): the protected files move with it, to names no rule has.
+        if (f.op() == v1::FileOp::RENAME && !failed) {
+          std::vector<uint32_t> moved;
+          for (const auto& [dir, i] : m.deny_dirs)
+            if (dir.size() > path->size() && dir.compare(0, path->size(), *path) == 0 && dir[path->size()] == '/')
+              moved.push_back(i);
+          std::sort(moved.begin(), moved.end());
+          moved.erase(std::unique(moved.begin(), moved.end()), moved.end());
+          for (uint32_t i : moved) {
+            const FileRule& r = rules_->rules.file_deny[i];
+            if (!role_allowed(r.roles, role) || (r.access && !(r.access & kAccessWrite))) continue;
+            Hit hit{&r.meta, {}, false};
+            hit.evidence.set_path(*path);
+            hit.evidence.set_new_path(path == &f.path() ? f.new_path() : f.path());
+            hit.evidence.set_via("rename of a directory holding protected files");
+            enforce_outcome(ev, hit, &consumed);
+            raise(ev, role, std::move(hit), out);
+          }
         }
         // Scope: only what succeeded (failed probes of library paths are noise).
         if (failed) continue;

@@ -317,6 +317,24 @@ TEST_P(AdvEvasion, MoreProcessesThanTheTrackedMapHolds) {
   }
 }
 
+// A rename of a directory above a protected path moves the files to names no rule has. Judged
+// from user space, after the rename: an alert names the directory and where it went; the read
+// under the new name is **not** stopped in enforce mode (no kernel hook refuses a rename here:
+// BPF LSM path_rename would). Asserted as it is.
+TEST_P(AdvEvasion, RenamingADirectoryAboveASecret) {
+  ASSERT_EQ(system(("mkdir -p '" + home_ + "/.openclaw/credentials' '" + home_ + "/.cache'").c_str()), 0);
+  write_file(home_ + "/.openclaw/credentials/telegram.json", "{\"token\": \"RENAME-CANARY\"}\n");
+  Outcome o = attack("sleep 0.3; mv ~/.openclaw ~/.cache/oc && wc -c < ~/.cache/oc/credentials/telegram.json");
+  bool named = false;
+  for (const auto& e : of_kind(o.events, v1::Event::ALERT))
+    if (e.alert().rule_id() == "openclaw-credentials" && e.alert().evidence().path() == home_ + "/.openclaw") {
+      named = true;
+      EXPECT_EQ(e.alert().evidence().new_path(), home_ + "/.cache/oc");
+      EXPECT_EQ(e.alert().evidence().via(), "rename of a directory holding protected files");
+    }
+  EXPECT_TRUE(named) << describe(of_kind(o.events, v1::Event::ALERT), 40);
+}
+
 // A name is no role: a link named `openclaw` to cat, and a tool renaming itself, stay tools.
 TEST_P(AdvEvasion, ANameIsNoRole) {
   const std::string link = dir_ + "/openclaw";

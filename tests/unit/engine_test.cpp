@@ -370,6 +370,30 @@ TEST_F(EngineTest, RenameIsCheckedOnBothPaths) {
   EXPECT_EQ(ids(out), (Strings{"ssh-keys", "tool-write-out-of-scope"}));
 }
 
+// A rename of a directory above what a rule protects moves the protected files to names no rule
+// has (`mv ~/.openclaw ~/.cache/oc`, then read credentials/ there): the rules of what it holds
+// alert on the rename, naming both paths; so does a whole directory renamed in over a protected one.
+TEST_F(EngineTest, RenamingADirectoryHoldingProtectedFiles) {
+  auto rename = [&](const std::string& from, const std::string& to) {
+    v1::Event ev = event(v1::Event::FILE, kT0, fresh("mv"));
+    ev.mutable_file()->set_op(v1::FileOp::RENAME);
+    ev.mutable_file()->set_path(from);
+    ev.mutable_file()->set_new_path(to);
+    ev.mutable_file()->set_result(0);
+    return eval(ev);
+  };
+  Events out = rename("/root/.openclaw", "/root/.cache/oc");
+  const v1::Event& a = the_alert(out, "openclaw-credentials");
+  EXPECT_EQ(a.alert().evidence().path(), "/root/.openclaw");
+  EXPECT_EQ(a.alert().evidence().new_path(), "/root/.cache/oc");
+  EXPECT_EQ(a.alert().evidence().via(), "rename of a directory holding protected files");
+  EXPECT_FALSE(the_alert(rename("/root/.ssh", "/tmp/s"), "ssh-keys").alert().rule_id().empty());
+  // a workspace swapped in over the one OpenClaw reads its memory and skills from
+  EXPECT_FALSE(the_alert(rename("/tmp/evil", "/root/.openclaw/workspace"), "persistence").alert().rule_id().empty());
+  // a directory beside them is not one holding them
+  for (const auto& id : ids(rename("/root/.openclaw-old", "/tmp/o"))) EXPECT_NE(id, "openclaw-credentials");
+}
+
 // A hard link to a secret: the secret's own path is judged (the later open is under the link's).
 TEST_F(EngineTest, HardLinkToASecretRaisesItsRule) {
   v1::Event ev = event(v1::Event::FILE, kT0, tool_child());
