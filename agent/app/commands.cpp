@@ -197,12 +197,6 @@ std::vector<std::string> apply_guard(enforce::Guard& guard, const policy::RuleSe
   return notes;
 }
 
-// The DNS servers whose answers name (and in the kernel approve) addresses: the rules'
-// egress.dns_resolvers, else the host's, as the guard policy has them.
-const std::vector<std::string>& dns_resolvers(const policy::RuleSet& rules, const std::vector<std::string>& system) {
-  return rules.egress.dns_resolvers_set ? rules.egress.dns_resolvers : system;
-}
-
 // The environment probes: uprobes on getenv, secure_getenv, uv_os_getenv and Node's environment
 // enumeration, attached once per binary that a watched process maps (the programs filter on the
 // tracked map in the kernel), detached when no watched process maps it any more.
@@ -648,7 +642,7 @@ int run_agent_impl(const AgentOptions& opts) {
   tracker.set_targets(rules.targets);
   tracker.set_roles(process::RoleModel(rules.roles));
   tracker.set_dns_min_ttl(static_cast<int64_t>(rules.egress.dns_min_ttl_ns));
-  tracker.set_dns_resolvers(dns_resolvers(rules, gopts.system_resolvers));
+  tracker.set_dns_resolvers(policy::dns_resolvers(rules, gopts.system_resolvers));
   tracker.set_pod_metadata(pod_metadata.get());
   uint64_t pod_generation = pod_metadata ? pod_metadata->generation() : 0;
   // whether the rules in force select pods by what only the pod list knows (set again by reloads)
@@ -687,7 +681,7 @@ int run_agent_impl(const AgentOptions& opts) {
     t.set_targets(res.rules.targets);
     t.set_roles(process::RoleModel(res.rules.roles));
     t.set_dns_min_ttl(static_cast<int64_t>(res.rules.egress.dns_min_ttl_ns));
-    t.set_dns_resolvers(dns_resolvers(res.rules, gopts.system_resolvers));
+    t.set_dns_resolvers(policy::dns_resolvers(res.rules, gopts.system_resolvers));
     redactor.set_secret_names(res.rules.secret_names);
     fresh->set_dry_run(opts.dry_run);
     e = std::move(fresh);
@@ -875,7 +869,7 @@ int run_command_impl(const RunOptions& opts) {
   tracker.set_targets(rules.targets);
   tracker.set_roles(process::RoleModel(rules.roles));
   tracker.set_dns_min_ttl(static_cast<int64_t>(rules.egress.dns_min_ttl_ns));
-  tracker.set_dns_resolvers(dns_resolvers(rules, enforce::resolv_conf_nameservers()));
+  tracker.set_dns_resolvers(policy::dns_resolvers(rules, enforce::resolv_conf_nameservers()));
   process::Redactor redactor;
   configure_redactor(redactor, opts.redact_patterns, rules);
   tracker.set_redactor(&redactor);

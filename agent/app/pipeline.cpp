@@ -106,23 +106,33 @@ void Pipeline::write_gap(const char* where, uint64_t lost, uint64_t total) {
 void Pipeline::untracked_child(const v1::Event& fork) {
   ++untracked_;
   write_gap("tracked_map_full", 1, untracked_);
-  v1::Event ev;
+  const bool killed = fork.fork().killed();
+  v1::Event ev = builtin_alert("tracking-lost", "critical", killed ? "kill" : "alert", killed ? "killed" : "alerted",
+                               killed ? "SIGKILL at fork (parent) and at the child's first syscall (fail-closed)"
+                                      : "tracked map full (--max-tracked): the child runs unwatched",
+                               "a process of a watched tree could not be tracked");
   *ev.mutable_time() = fork.time();
   *ev.mutable_process() = fork.process();
+  ev.mutable_alert()->mutable_evidence()->set_target_pid(fork.fork().child_pid());
+  ev.mutable_alert()->set_role(fork.process().role());
+  alerts_.push_back(std::move(ev));
+}
+
+// An alert the agent raises itself, of no rule file (fail-closed, tracking-lost), stamped now.
+v1::Event Pipeline::builtin_alert(const char* rule_id, const char* severity, const char* action, const char* outcome,
+                                  const std::string& mechanism, const char* description) const {
+  v1::Event ev;
+  v1::set_timestamp(v1::unix_now_ns(), ev.mutable_time());
   ev.set_kind(v1::Event::ALERT);
   auto* a = ev.mutable_alert();
-  const bool killed = fork.fork().killed();
-  a->set_rule_id("tracking-lost");
-  a->set_severity("critical");
-  a->set_action(killed ? "kill" : "alert");
-  a->set_outcome(killed ? "killed" : "alerted");
-  a->set_mechanism(killed ? "SIGKILL at fork (parent) and at the child's first syscall (fail-closed)"
-                          : "tracked map full (--max-tracked): the child runs unwatched");
-  a->set_description("a process of a watched tree could not be tracked");
-  a->mutable_evidence()->set_target_pid(fork.fork().child_pid());
+  a->set_rule_id(rule_id);
+  a->set_severity(severity);
+  a->set_action(action);
+  a->set_outcome(outcome);
+  a->set_mechanism(mechanism);
+  a->set_description(description);
   a->set_mode(engine_ ? policy::to_string(engine_->mode()) : "monitor");
-  a->set_role(fork.process().role());
-  alerts_.push_back(std::move(ev));
+  return ev;
 }
 
 void Pipeline::report_gaps() {
@@ -136,18 +146,11 @@ void Pipeline::report_gaps() {
   // records may be gone too: the kernel's count of them is reported as one alert.
   const uint64_t refused = counters[CF_CNT_FAIL_CLOSED];
   if (refused > reported_fail_closed_) {
-    v1::Event ev;
-    v1::set_timestamp(v1::unix_now_ns(), ev.mutable_time());
-    ev.set_kind(v1::Event::ALERT);
-    auto* a = ev.mutable_alert();
-    a->set_rule_id("fail-closed");
-    a->set_severity("error");
-    a->set_action("block");
-    a->set_outcome("blocked");
-    a->set_mechanism("cgroup connect/sendmsg hooks (fail-closed while the ring buffer was full)");
-    a->set_description("egress of watched processes refused while records were being lost");
-    a->set_count(static_cast<uint32_t>(refused - reported_fail_closed_));
-    a->set_mode(engine_ ? policy::to_string(engine_->mode()) : "enforce");
+    v1::Event ev = builtin_alert("fail-closed", "error", "block", "blocked",
+                                 "cgroup connect/sendmsg hooks (fail-closed while the ring buffer was full)",
+                                 "egress of watched processes refused while records were being lost");
+    ev.mutable_alert()->set_count(static_cast<uint32_t>(refused - reported_fail_closed_));
+    if (!engine_) ev.mutable_alert()->set_mode("enforce");  // only enforce mode refuses
     alerts_.push_back(std::move(ev));
     write_alerts();
     reported_fail_closed_ = refused;

@@ -87,6 +87,8 @@ class Pipeline {
   void report_gaps();
   void write_gap(const char* where, uint64_t lost, uint64_t total);
   void untracked_child(const v1::Event& fork);
+  v1::Event builtin_alert(const char* rule_id, const char* severity, const char* action, const char* outcome,
+                          const std::string& mechanism, const char* description) const;
   // Writes one event to every output, and to the JSON lines and the stream outputs when
   // `to_stream` (the detail keeps it).
   void emit(const v1::Event& ev, uint64_t process_generation = 0, bool to_stream = true);

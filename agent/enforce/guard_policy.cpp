@@ -184,7 +184,7 @@ class Compiler {
 
   void resolvers() {
     const bool from_rules = rules_.egress.dns_resolvers_set;
-    const auto& list = from_rules ? rules_.egress.dns_resolvers : opts_.system_resolvers;
+    const auto& list = policy::dns_resolvers(rules_, opts_.system_resolvers);
     for (const auto& a : list) {
       cf_cidr_key k{};
       if (!parse_cidr_key(a, &k) || k.prefixlen != 128) {

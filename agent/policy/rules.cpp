@@ -137,13 +137,16 @@ std::vector<std::string> resolv_conf_nameservers(const std::string& path) {
   return out;
 }
 
+const std::vector<std::string>& dns_resolvers(const RuleSet& rules, const std::vector<std::string>& system) {
+  return rules.egress.dns_resolvers_set ? rules.egress.dns_resolvers : system;
+}
+
 namespace {
 
 // `cidr: [resolvers]` stands for the DNS resolvers the rules (or the host) name: DNS goes to them
 // only, so a listener on port 53 elsewhere is no way out.
 void expand_resolvers(RuleSet& rules) {
-  const std::vector<std::string> servers =
-      rules.egress.dns_resolvers_set ? rules.egress.dns_resolvers : resolv_conf_nameservers();
+  const std::vector<std::string> servers = dns_resolvers(rules, resolv_conf_nameservers());
   for (auto* list : {&rules.egress.allow, &rules.egress.deny})
     for (EgressRule& r : *list) {
       std::vector<std::string> cidrs;

@@ -195,6 +195,11 @@ LoadResult parse_rules(const std::string& text, const std::string& name);
 // The nameservers of a resolv.conf, in order (a link-local server's zone dropped).
 std::vector<std::string> resolv_conf_nameservers(const std::string& path = "/etc/resolv.conf");
 
+// The DNS servers whose answers name (and in the kernel approve) addresses, and the ones
+// `cidr: [resolvers]` stands for: the rules' egress.dns_resolvers, else the host's (`system`,
+// from resolv_conf_nameservers()).
+const std::vector<std::string>& dns_resolvers(const RuleSet& rules, const std::vector<std::string>& system);
+
 // The token an egress rule's `cidr` list uses for the DNS resolvers: `egress.dns_resolvers`, or
 // the nameservers of /etc/resolv.conf. load_rules and parse_rules replace it.
 constexpr const char* kResolversToken = "resolvers";

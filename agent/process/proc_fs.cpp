@@ -54,16 +54,11 @@ std::string ProcFs::cgroup_path(uint32_t pid) const {
 }
 
 std::string ProcFs::home(uint32_t pid) const {
-  std::string env;
-  if (!read_all(root_ + "/" + std::to_string(pid) + "/environ", env)) return "";
-  size_t start = 0;
-  while (start < env.size()) {
-    size_t end = env.find('\0', start);
-    if (end == std::string::npos) end = env.size();
-    if (env.compare(start, 5, "HOME=") == 0) return sensor::sanitize_utf8(env.substr(start + 5, end - start - 5));
-    start = end + 1;
-  }
-  return "";
+  std::string home;
+  for_each_env(pid, [&home](std::string_view name, std::string_view value) {
+    if (name == "HOME") home = sensor::sanitize_utf8(std::string(value));
+  });
+  return home;
 }
 
 bool ProcFs::for_each_env(uint32_t pid, const std::function<void(std::string_view, std::string_view)>& fn) const {

@@ -39,7 +39,7 @@ class ProcFs {
   std::vector<uint32_t> pids() const;
   // The cgroup v2 path of a process ("0::" line of /proc/PID/cgroup), or "".
   std::string cgroup_path(uint32_t pid) const;
-  // The value of HOME in the process's environment, or "". Reads nothing else of it.
+  // The value of HOME in the process's environment, or "" (the rest of the copy read is cleared).
   std::string home(uint32_t pid) const;
   // Calls fn(name, value) for each variable of the process's environment, then clears the copy
   // it read (values may be secrets: the caller keeps none). False when it cannot be read.

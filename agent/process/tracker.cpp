@@ -19,18 +19,19 @@ std::string Tracker::target_for(const ProcInfo& p) const {
   return "";
 }
 
-void Tracker::learn_environment(uint32_t pid) {
+void Tracker::redact_from_proc(uint32_t pid, ProcInfo& p) {
   if (!redactor_) return;
+  // the secrets of the process's own environment are known first: its argv may hold them
   procfs_.for_each_env(pid, [this](std::string_view name, std::string_view value) {
     redactor_->learn_value(std::string(name), value);
   });
+  p.redacted |= redactor_->redact_argv(p.argv) > 0;
 }
 
 void Tracker::adopt(uint32_t pid, const std::string& target) {
   ProcInfo info;
   if (auto p = procfs_.read(pid)) info = std::move(*p);
-  learn_environment(pid);
-  if (redactor_) info.redacted = redactor_->redact_argv(info.argv) > 0;
+  redact_from_proc(pid, info);
   info.pid = pid;
   info.tracked_by = sensor::track_reason_name(CF_TRACK_USER);
   info.root_pid = pid;
@@ -90,11 +91,10 @@ void Tracker::apply(sensor::DecodedRecord& rec) {
       table_.on_comm(r.tgid, ev.comm().new_comm());
       table_.on_role(r.tgid, r.role);
       if (r.track_reason == CF_TRACK_RENAME) {
-        // watched from now on, with no exec record: its environment's secrets are read here
-        learn_environment(r.tgid);
         if (const ProcInfo* found = table_.get_or_load(r.tgid)) {
           ProcInfo p = *found;
-          if (redactor_) p.redacted |= redactor_->redact_argv(p.argv) > 0;
+          // watched from now on, with no exec record: its environment's secrets are read here
+          redact_from_proc(r.tgid, p);
           p.comm = ev.comm().new_comm();
           p.tracked_by = sensor::track_reason_name(CF_TRACK_RENAME);
           p.root_pid = r.tgid;
@@ -270,10 +270,8 @@ Tracker::SeedResult Tracker::seed(sensor::Sensor& sensor) {
         tracked.insert(cur);
         res.pids.push_back(cur);
         ProcInfo p = it->second;
-        // the role was judged on the argv as it is; what is kept (and written) is redacted, with
-        // the secrets of the process's own environment known first
-        learn_environment(cur);
-        if (redactor_) p.redacted = redactor_->redact_argv(p.argv) > 0;
+        // the role was judged on the argv as it is; what is kept (and written) is redacted
+        redact_from_proc(cur, p);
         p.tracked_by = "seed";
         p.root_pid = pid;
         p.target = *target;

@@ -107,8 +107,9 @@ class Tracker {
   const v1::Pod* pod_of(uint64_t cgroup_id, const std::string& cgroup_path);
   DnsNames dns_names_;
   Redactor* redactor_ = nullptr;
-  // The secret values in a running process's environment, learned before its argv is stored.
-  void learn_environment(uint32_t pid);
+  // A running process read from /proc: the secret values of its environment learned, then its
+  // argv redacted, before it is stored.
+  void redact_from_proc(uint32_t pid, ProcInfo& p);
 };
 
 }  // namespace clawfence::process

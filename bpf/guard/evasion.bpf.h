@@ -30,6 +30,37 @@ static __always_inline void cf_io_uring_exit(const struct cf_tracked *t, long re
 }
 
 /*
+ * What a rule of the evasion slot comes to for `t`, carried out now, before any record is
+ * reserved (a full ring buffer must not spare the process). At these hooks nothing can be
+ * refused: a block is carried out as a kill. CF_VERDICT_NONE when no rule applies.
+ */
+static __always_inline __u8 cf_evasion_act(const struct cf_guard_config *cfg, const struct cf_evasion_rule *er,
+					   __u8 role)
+{
+	if (!er)
+		return CF_VERDICT_NONE;
+	return cf_guard_act(cfg, er->action == CF_ACTION_ALERT ? CF_ACTION_ALERT : CF_ACTION_KILL, role);
+}
+
+/* The record of `what`, begun and carrying the verdict cf_evasion_act came to; the caller fills
+ * the rest and submits it. NULL when the ring buffer is full (counted). */
+static __always_inline struct cf_guard_rec *cf_evasion_rec(const struct cf_tracked *t, __u32 what,
+							  const struct cf_guard_config *cfg,
+							  const struct cf_evasion_rule *er, __u8 verdict)
+{
+	struct cf_guard_rec *rec = cf_reserve(sizeof(*rec));
+
+	if (!rec)
+		return NULL;
+	cf_guard_rec_begin(rec, what, t, cfg);
+	if (er) {
+		rec->verdict.rule = er->rule;
+		rec->verdict.verdict = verdict;
+	}
+	return rec;
+}
+
+/*
  * Operations that name a file by path, submitted through a ring: they run in the kernel without
  * passing the syscall tracepoints, so an open of a secret through io_uring would never meet a
  * file rule (a connect or a UDP send through a ring still meets the cgroup hooks, a socket the
@@ -61,7 +92,7 @@ static __always_inline void cf_uring_submit(struct io_kiocb *req)
 	const struct cf_guard_config *cfg;
 	const struct cf_evasion_rule *er;
 	struct cf_guard_rec *rec;
-	__u8 op, verdict = CF_VERDICT_NONE;
+	__u8 op;
 
 	if (!t)
 		return;
@@ -70,17 +101,10 @@ static __always_inline void cf_uring_submit(struct io_kiocb *req)
 		return;
 	cfg = cf_guard_cfg();
 	er = cf_evasion_applies(cfg, CF_EVASION_IO_URING, t->role);
-	if (er)
-		verdict = cf_guard_act(cfg, er->action == CF_ACTION_ALERT ? CF_ACTION_ALERT : CF_ACTION_KILL, t->role);
-	rec = cf_reserve(sizeof(*rec));
+	rec = cf_evasion_rec(t, CF_GUARD_IO_URING_OP, cfg, er, cf_evasion_act(cfg, er, t->role));
 	if (!rec)
 		return;
-	cf_guard_rec_begin(rec, CF_GUARD_IO_URING_OP, t, cfg);
 	rec->type = op;
-	if (er) {
-		rec->verdict.rule = er->rule;
-		rec->verdict.verdict = verdict;
-	}
 	cf_submit(rec);
 }
 
@@ -107,24 +131,19 @@ static __always_inline void cf_packet_socket_exit(const struct cf_tracked *t, st
 	const struct cf_evasion_rule *er;
 	struct cf_guard_rec *rec;
 	struct cf_inflight in = {};
-	__u8 verdict;
 
 	if (!cf_read_args(regs, CF_NR_socket, &in) || cf_socket_family_understood(in.args[0]))
 		return;
 	er = cf_evasion_applies(cfg, CF_EVASION_RAW_SOCKET, t->role);
 	if (!er)
 		return;
-	verdict = cf_guard_act(cfg, er->action == CF_ACTION_ALERT ? CF_ACTION_ALERT : CF_ACTION_KILL, t->role);
-	rec = cf_reserve(sizeof(*rec));
+	rec = cf_evasion_rec(t, CF_GUARD_RAW_SOCKET, cfg, er, cf_evasion_act(cfg, er, t->role));
 	if (!rec)
 		return;
-	cf_guard_rec_begin(rec, CF_GUARD_RAW_SOCKET, t, cfg);
 	rec->result = ret;
 	rec->family = in.args[0];
 	rec->type = in.args[1] & 0xf;
 	rec->protocol = in.args[2];
-	rec->verdict.rule = er->rule;
-	rec->verdict.verdict = verdict;
 	cf_submit(rec);
 }
 
@@ -159,7 +178,13 @@ static __always_inline bool cf_evasion_enter_wants(long nr)
  * connect or sendmsg hook meets (a peer outside connects, the tool writes to the accepted
  * socket). Fills the record's address; false for loopback listeners and other sockets.
  */
-static __always_inline bool cf_listen_exposed(int fd, struct cf_guard_rec *rec)
+struct cf_listen_addr {
+	__u16 family;
+	__u16 port;
+	__u8 addr[16];
+};
+
+static __always_inline bool cf_listen_exposed(int fd, struct cf_listen_addr *rec)
 {
 	struct file *f = cf_fd_file(fd);
 	struct socket *sock;
@@ -232,7 +257,8 @@ static __always_inline __u32 cf_evasion_slot(__u32 what)
 	case CF_GUARD_SHARED_FILES: return CF_EVASION_SHARED_FILES;
 	case CF_GUARD_PROCESS_ACCESS: return CF_EVASION_PROCESS_ACCESS;
 	case CF_GUARD_LISTEN: return CF_EVASION_LISTEN;
-	default: return CF_EVASION_COMPAT;
+	case CF_GUARD_COMPAT_SYSCALL: return CF_EVASION_COMPAT;
+	default: return CF_EVASION_MAX; /* no slot: no rule applies */
 	}
 }
 
@@ -241,22 +267,12 @@ static __always_inline void cf_evasion_judge_enter(const struct cf_tracked *t, _
 {
 	const struct cf_guard_config *cfg = cf_guard_cfg();
 	const struct cf_evasion_rule *er = cf_evasion_applies(cfg, cf_evasion_slot(what), t->role);
-	__u8 verdict = CF_VERDICT_NONE;
-	struct cf_guard_rec *rec;
+	struct cf_guard_rec *rec = cf_evasion_rec(t, what, cfg, er, cf_evasion_act(cfg, er, t->role));
 
-	/* nothing can be refused at a syscall's entry: a block is carried out as a kill */
-	if (er)
-		verdict = cf_guard_act(cfg, er->action == CF_ACTION_ALERT ? CF_ACTION_ALERT : CF_ACTION_KILL, t->role);
-	rec = cf_reserve(sizeof(*rec));
 	if (!rec)
 		return;
-	cf_guard_rec_begin(rec, what, t, cfg);
 	rec->syscall = nr;
 	rec->arg = arg;
-	if (er) {
-		rec->verdict.rule = er->rule;
-		rec->verdict.verdict = verdict;
-	}
 	cf_submit(rec);
 }
 
@@ -288,24 +304,22 @@ static __always_inline void cf_mount_names(const struct cf_inflight *in)
 /* A listener open to the network: recorded with its address, judged under the listen rule. */
 static __always_inline void cf_listen_enter(const struct cf_tracked *t, int fd)
 {
-	const struct cf_guard_config *cfg = cf_guard_cfg();
-	const struct cf_evasion_rule *er = cf_evasion_applies(cfg, CF_EVASION_LISTEN, t->role);
-	struct cf_guard_rec *rec = cf_reserve(sizeof(*rec));
+	const struct cf_guard_config *cfg;
+	const struct cf_evasion_rule *er;
+	struct cf_listen_addr a = {};
+	struct cf_guard_rec *rec;
 
+	if (!cf_listen_exposed(fd, &a))
+		return;
+	cfg = cf_guard_cfg();
+	er = cf_evasion_applies(cfg, CF_EVASION_LISTEN, t->role);
+	rec = cf_evasion_rec(t, CF_GUARD_LISTEN, cfg, er, cf_evasion_act(cfg, er, t->role));
 	if (!rec)
 		return;
-	__builtin_memset(rec, 0, sizeof(*rec));
-	if (!cf_listen_exposed(fd, rec)) {
-		bpf_ringbuf_discard(rec, 0);
-		return;
-	}
-	cf_guard_rec_begin(rec, CF_GUARD_LISTEN, t, cfg);
 	rec->syscall = CF_NR_listen;
-	if (er) {
-		rec->verdict.rule = er->rule;
-		rec->verdict.verdict =
-			cf_guard_act(cfg, er->action == CF_ACTION_ALERT ? CF_ACTION_ALERT : CF_ACTION_KILL, t->role);
-	}
+	rec->family = a.family;
+	rec->port = a.port;
+	__builtin_memcpy(rec->addr, a.addr, sizeof(a.addr));
 	cf_submit(rec);
 }
 
@@ -377,26 +391,20 @@ static __always_inline void cf_compat_enter(struct pt_regs *regs, long nr)
 	const struct cf_guard_config *cfg;
 	const struct cf_evasion_rule *er;
 	struct cf_guard_rec *rec;
-	__u8 verdict = CF_VERDICT_NONE;
+	__u8 verdict;
 
 	if (!t)
 		return;
 	cfg = cf_guard_cfg();
 	er = cf_evasion_applies(cfg, CF_EVASION_COMPAT, t->role);
-	if (er)
-		verdict = cf_guard_act(cfg, er->action == CF_ACTION_ALERT ? CF_ACTION_ALERT : CF_ACTION_KILL, t->role);
+	verdict = cf_evasion_act(cfg, er, t->role);
 	if ((t->seen & CF_SEEN_COMPAT) && verdict != CF_VERDICT_KILLED && verdict != CF_VERDICT_WOULD_KILL)
 		return;
 	t->seen |= CF_SEEN_COMPAT;
-	rec = cf_reserve(sizeof(*rec));
+	rec = cf_evasion_rec(t, CF_GUARD_COMPAT_SYSCALL, cfg, er, verdict);
 	if (!rec)
 		return;
-	cf_guard_rec_begin(rec, CF_GUARD_COMPAT_SYSCALL, t, cfg);
 	rec->syscall = nr;
-	if (er) {
-		rec->verdict.rule = er->rule;
-		rec->verdict.verdict = verdict;
-	}
 	cf_submit(rec);
 }
 
