@@ -75,7 +75,22 @@ CF_FILE_PROG(rename)
 CF_FILE_PROG(link)
 #endif
 
-CF_NET_PROGS(connect)
+SEC("fentry/" CF_WRAPPER(connect))
+int BPF_PROG(cf_fentry_connect, struct pt_regs *regs)
+{
+	cf_net_enter(CF_NR_connect);
+	return 0;
+}
+
+/* a connect also judges the unix socket's peer (file/file.bpf.h) */
+SEC("fexit/" CF_WRAPPER(connect))
+int BPF_PROG(cf_fexit_connect, struct pt_regs *regs, long ret)
+{
+	cf_net_leave(ret);
+	if (ret == 0 && cf_lookup_tracked(cf_current_tgid()))
+		cf_file_unix_connect_exit((int)PT_REGS_PARM1_SYSCALL(regs));
+	return 0;
+}
 CF_NET_PROGS(sendto)
 CF_NET_PROGS(sendmsg)
 CF_NET_PROGS(sendmmsg)
@@ -144,3 +159,6 @@ CF_EVASION_PROG(tkill)
 CF_EVASION_PROG(tgkill)
 CF_EVASION_PROG(prlimit64)
 CF_EVASION_PROG(listen)
+CF_EVASION_PROG(pidfd_send_signal)
+CF_EVASION_PROG(rt_sigqueueinfo)
+CF_EVASION_PROG(rt_tgsigqueueinfo)

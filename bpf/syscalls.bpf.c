@@ -66,9 +66,11 @@ int BPF_PROG(cf_sys_exit, struct pt_regs *regs, long ret)
 		if (!cf_read_args(regs, nr, &in))
 			return 0;
 	} else {
-		if (cf_net_wants(nr))
+		if (cf_net_wants(nr)) {
 			cf_net_leave(ret);
-		else if (nr == CF_NR_io_uring_setup)
+			if (nr == CF_NR_connect && ret == 0)
+				cf_file_unix_connect_exit((int)PT_REGS_PARM1_CORE_SYSCALL(regs));
+		} else if (nr == CF_NR_io_uring_setup)
 			cf_io_uring_exit(t, ret);
 		else if (nr == CF_NR_socket && ret >= 0)
 			cf_packet_socket_exit(t, regs, ret);

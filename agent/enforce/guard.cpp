@@ -1,7 +1,13 @@
 #include "enforce/guard.h"
 
 #include <bpf/bpf.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/fs.h>
 #include <spdlog/spdlog.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,12 +19,14 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 
 #include "common/digest.h"
 #include "enforce/names.h"
 #include "enforce/paths.h"
+#include "policy/matchers.h"
 #include "sensor/map_keys.h"
 #include "process/tracker.h"
 #include "proto/timestamp.h"
@@ -89,6 +97,102 @@ std::vector<std::string> Guard::write_path_patterns(const CompiledGuard& g, cons
   return notes;
 }
 
+namespace {
+
+// The kernel's entry for `path` (resolved) and its key, or nullopt when it is not protected by
+// inode: "/" itself, a path too long, what is neither a directory nor a regular file (a socket),
+// or a file on a filesystem without inode generations (a freed inode number reused by another
+// file would take its name).
+std::optional<cf_anchor> anchor_of(const std::string& path_in, cf_anchor_key* key) {
+  char real[PATH_MAX];
+  if (!realpath(path_in.c_str(), real)) return std::nullopt;
+  const std::string path = real;
+  struct stat st {};
+  if (path == "/" || path.size() >= CF_GPATH_KEY || lstat(real, &st) != 0 || !(S_ISDIR(st.st_mode) || S_ISREG(st.st_mode)))
+    return std::nullopt;
+  cf_anchor a{};
+  // (FS_IOC_GETVERSION needs a descriptor opened for real, not O_PATH)
+  const int fd = open(real, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | (S_ISDIR(st.st_mode) ? O_DIRECTORY : 0));
+  if (fd >= 0) {
+    int gen = 0;
+    if (ioctl(fd, FS_IOC_GETVERSION, &gen) == 0) {
+      a.generation = static_cast<uint32_t>(gen);
+      a.has_generation = 1;
+    }
+    close(fd);
+  }
+  if (!S_ISDIR(st.st_mode) && !a.has_generation) return std::nullopt;
+  a.len = static_cast<uint16_t>(path.size());
+  a.components = static_cast<uint16_t>(std::count(path.begin(), path.end(), '/'));
+  a.leaf_len = static_cast<uint16_t>(path.size() - path.rfind('/') - 1);
+  std::memcpy(a.path, path.data(), path.size());
+  *key = cf_anchor_key{};
+  key->ino = st.st_ino;
+  key->dev = (major(st.st_dev) << 20) | minor(st.st_dev);  // the kernel's own encoding of s_dev
+  return a;
+}
+
+struct AnchorKeyLess {
+  bool operator()(const cf_anchor_key& a, const cf_anchor_key& b) const {
+    return a.ino != b.ino ? a.ino < b.ino : a.dev < b.dev;
+  }
+};
+
+}  // namespace
+
+void Guard::write_anchors(const CompiledGuard& g) {
+  constexpr int kDepth = 3;         // below a protected directory
+  constexpr size_t kPerGlob = 256;  // entries looked at per glob
+  const int map = fd("guard_anchors");
+  std::map<cf_anchor_key, cf_anchor, AnchorKeyLess> want;
+  bool full = false;
+  auto add = [&](const std::string& path) {
+    cf_anchor_key key{};
+    auto a = anchor_of(path, &key);
+    if (!a) return;
+    if (want.size() >= CF_ANCHORS_MAX && !want.count(key)) {
+      full = true;
+      return;
+    }
+    want.emplace(key, *a);
+  };
+  for (const auto& glob : g.anchors) {
+    std::vector<std::string> globs;
+    if (glob.rfind("~/", 0) == 0) {
+      for (const auto& h : homes_) globs.push_back(h + glob.substr(1));
+    } else {
+      globs.push_back(glob);
+    }
+    for (const auto& gl : globs) {
+      const std::string dir = anchor_dir(gl);
+      if (dir.empty()) continue;
+      add(dir);
+      // what exists below it now that the glob protects: renamed or linked out, it keeps its name
+      std::error_code ec;
+      namespace fs = std::filesystem;
+      size_t seen = 0;
+      for (fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec), end;
+           !ec && it != end && seen < kPerGlob; it.increment(ec), ++seen) {
+        if (it.depth() >= kDepth) it.disable_recursion_pending();
+        const std::string p = it->path().string();
+        if (policy::glob_matches(gl, p)) add(p);
+      }
+    }
+  }
+  if (full)
+    spdlog::warn("protected files: more than {} to know by inode; the rest are protected by their path only", CF_ANCHORS_MAX);
+  // entries gone first (no longer protected, or another inode now), then the rest
+  std::vector<cf_anchor_key> stale;
+  cf_anchor_key key{}, next{};
+  for (int r = bpf_map_get_next_key(map, nullptr, &next); r == 0; r = bpf_map_get_next_key(map, &key, &next)) {
+    key = next;
+    if (!want.count(key)) stale.push_back(key);
+  }
+  for (const auto& k : stale) bpf_map_delete_elem(map, &k);
+  for (const auto& [k, a] : want)
+    if (bpf_map_update_elem(map, &k, &a, BPF_ANY)) throw map_error("guard_anchors");
+}
+
 void Guard::note_home(const std::string& home) {
   if (home.empty() || home[0] != '/' || home == "/" || home.size() > 200 ||
       std::find(homes_.begin(), homes_.end(), home) != homes_.end() || homes_.size() >= 32)
@@ -97,6 +201,7 @@ void Guard::note_home(const std::string& home) {
   if (current_.paths.empty()) return;
   try {
     write_path_patterns(current_, compile_path_patterns(current_.paths));
+    write_anchors(current_);
   } catch (const std::exception& e) {
     homes_.pop_back();
     spdlog::warn("path patterns not extended to home {}: {}", home, e.what());
@@ -218,6 +323,7 @@ std::vector<std::string> Guard::apply(const policy::RuleSet& rules, const GuardI
     if (bpf_map_update_elem(role_rules, &i, &r, BPF_ANY)) throw map_error("guard_role_rules");
   }
   for (auto& n : write_path_patterns(next, paths)) next.notes.push_back(std::move(n));
+  write_anchors(next);
   const std::vector<uint8_t> renumbered = current_.roles.renumbering(next.roles);
   current_ = std::move(next);
   // The configuration last: it switches the guards to the new generation.

@@ -57,6 +57,8 @@ class Guard {
   CompiledPaths compile_path_patterns(const std::vector<PathRule>& rules) const;
   // Writes them into the path maps; returns what has no kernel form.
   std::vector<std::string> write_path_patterns(const CompiledGuard& g, const CompiledPaths& paths);
+  // Makes guard_anchors hold what `g.anchors` protect (for homes_) that exists now.
+  void write_anchors(const CompiledGuard& g);
   int fd(const char* name) const;
 
   sensor::Sensor& sensor_;

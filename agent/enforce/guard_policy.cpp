@@ -8,6 +8,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "enforce/paths.h"
+
 namespace clawfence::enforce {
 namespace {
 
@@ -207,6 +209,10 @@ class Compiler {
   // Rules whose action the kernel carries out on files and execs: kill (and, with BPF LSM,
   // block). Without LSM a `block` on a file can only be reported.
   void files() {
+    for (const auto& f : rules_.file_deny)
+      for (const auto& g : f.paths)
+        if (!anchor_dir(g).empty() && std::find(out_.anchors.begin(), out_.anchors.end(), g) == out_.anchors.end())
+          out_.anchors.push_back(g);
     for (const auto& f : rules_.file_deny) {
       if (f.meta.action == Action::kAlert) continue;
       if (f.meta.action == Action::kBlock && !opts_.lsm) {
@@ -218,6 +224,7 @@ class Compiler {
       if (f.access & policy::kAccessRead) access |= CF_GPATH_READ;
       if (f.access & policy::kAccessWrite) access |= CF_GPATH_WRITE;
       if (f.access & policy::kAccessCreate) access |= CF_GPATH_CREATE;
+      if (f.access & policy::kAccessConnect) access |= CF_GPATH_CONNECT;
       for (const auto& g : f.paths)
         out_.paths.push_back(
             {g, role_mask(f.roles), kernel_action(f.meta.action), rule_index(f.meta.id), true, access});

@@ -35,6 +35,10 @@ struct CompiledGuard {
   std::vector<std::pair<std::string, uint64_t>> hosts;      // host pattern -> rule bits
   std::vector<cf_budget> budgets;
   std::vector<PathRule> paths;
+  // The globs of the file rules (every action) with a literal directory (anchor_dir), `~/` ones
+  // unexpanded: that directory and what exists below it that they match are protected by inode
+  // (a rename, a hard link or a bind mount does not move them out of the rules' names).
+  std::vector<std::string> anchors;
   std::vector<cf_addr_key> resolvers;  // DNS servers whose answers approve addresses (empty: any)
   // What the kernel cannot do with these rules, for the start-up log and `rules check`.
   std::vector<std::string> notes;

@@ -500,4 +500,25 @@ std::string rewrite_paths(const PathMapFds& fds, const CompiledPaths& prev, cons
   return "";
 }
 
+std::string anchor_dir(std::string_view glob) {
+  if (glob.empty() || (glob[0] != '/' && glob.rfind("~/", 0) != 0)) return "";
+  std::string_view p = glob;
+  if (p.size() > 1 && p.back() == '/') p.remove_suffix(1);
+  std::vector<std::string_view> comps;  // after the leading "/" or "~"
+  const size_t body = p[0] == '/' ? 1 : 2;
+  for (size_t pos = body; pos <= p.size();) {
+    size_t end = p.find('/', pos);
+    if (end == std::string_view::npos) end = p.size();
+    comps.push_back(p.substr(pos, end - pos));
+    pos = end + 1;
+  }
+  size_t literal = 0;
+  while (literal < comps.size() && is_literal(comps[literal])) ++literal;
+  // the whole glob literal: its last component is the file itself; "/a/**": "/a" is the directory
+  if (literal == comps.size()) --literal;
+  std::string out(p.substr(0, body == 1 ? 0 : 1));  // "~" for a home glob
+  for (size_t i = 0; i < literal; ++i) out.append("/").append(comps[i]);
+  return out.empty() || out == "/" ? "" : out;
+}
+
 }  // namespace clawfence::enforce

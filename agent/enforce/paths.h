@@ -69,6 +69,12 @@ uint64_t kernel_path_matches(const CompiledPaths& c, std::string_view path, uint
 // The pattern the kernel acts on: the first (by bit) of those that hold with action kill.
 std::optional<size_t> kernel_path_verdict(const CompiledPaths& c, std::string_view path, uint16_t on, uint8_t role);
 
+// The directory a glob protects by what it is (guard_anchors): its literal directory part, the
+// components before the first wildcard, without the file name ("/a/b/**" -> "/a/b",
+// "~/.ssh/id_*" -> "~/.ssh", "/etc/shadow" -> "/etc"); "" when there is none beyond "/"
+// ("**/.env", "/*/x").
+std::string anchor_dir(std::string_view glob);
+
 struct PathMapFds {
   int paths = -1;   // guard_paths
   int prefix = -1;  // guard_path_prefix

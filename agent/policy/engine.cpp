@@ -75,6 +75,7 @@ std::vector<std::pair<const std::string*, uint8_t>> file_names(const v1::FileOp&
     case v1::FileOp::LINK: return {{&f.path(), kAccessRead}, {&f.new_path(), kAccessCreate}};
     // what is mounted is read under the mount point from then on
     case v1::FileOp::MOUNT: return {{&f.path(), kAccessRead}};
+    case v1::FileOp::CONNECT: return {{&f.path(), kAccessConnect}};
     default: return {{&f.path(), kAccessRead}, {&f.new_path(), kAccessCreate}};
   }
 }
@@ -395,6 +396,8 @@ void Engine::apply_enforcement(const v1::Event& ev, const std::string& role, boo
       if (g.target_pid()) hit.evidence.set_target_pid(g.target_pid());
     } else if (!g.socket().empty()) {
       hit.evidence.set_protocol(g.socket());
+    } else if (!g.operation().empty()) {
+      hit.evidence.set_via("io_uring " + g.operation());
     }
   }
   hit.take_outcome(e);
@@ -578,6 +581,7 @@ void Engine::evaluate(const v1::Event& ev, std::vector<v1::Event>& out) {
           if (f.has_result()) hit.evidence.set_result(f.result());
           if (failed) hit.evidence.set_error(f.error());
           hit.evidence.set_access(f.access());
+          if (f.op() == v1::FileOp::CONNECT) hit.evidence.set_via("unix socket");
           if (f.op() == v1::FileOp::LINK || f.op() == v1::FileOp::MOUNT) {
             // the file read later under the new name is this one: path rules see it here
             hit.evidence.set_via(f.op() == v1::FileOp::LINK ? "hard link" : "bind mount");

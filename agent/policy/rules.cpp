@@ -498,14 +498,15 @@ class Reader {
     }
   }
 
-  // access: read, write, create (one, or a list)
+  // access: read, write, create, connect (one, or a list)
   uint8_t access_list(const YAML::Node& n, const std::string& what) {
     uint8_t bits = 0;
     for (const auto& a : strings(n, what + ": access")) {
       if (a == "read") bits |= kAccessRead;
       else if (a == "write") bits |= kAccessWrite;
       else if (a == "create") bits |= kAccessCreate;
-      else error(mark_of(n, a), what + ": access must be read, write or create");
+      else if (a == "connect") bits |= kAccessConnect;
+      else error(mark_of(n, a), what + ": access must be read, write, create or connect");
     }
     return bits;
   }

@@ -69,8 +69,9 @@ struct EgressPolicy {
 // What a file operation does to a file (`access:` of file rules): an open reads (O_RDONLY,
 // O_RDWR), writes (O_WRONLY, O_RDWR, O_TRUNC, O_APPEND) and/or creates (O_CREAT); an unlink
 // writes; a rename writes its old name and creates its new one; a hard link reads the file it
-// names (a new name to read it by) and creates the new one.
-enum AccessBits : uint8_t { kAccessRead = 1, kAccessWrite = 2, kAccessCreate = 4 };
+// names (a new name to read it by) and creates the new one; a unix socket's connect connects to
+// the socket file its peer is bound to (only rules that name `connect`, or no access, see it).
+enum AccessBits : uint8_t { kAccessRead = 1, kAccessWrite = 2, kAccessCreate = 4, kAccessConnect = 8 };
 
 struct FileRule {
   RuleMeta meta;

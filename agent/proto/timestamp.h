@@ -13,8 +13,12 @@ inline void set_timestamp(int64_t unix_ns, google::protobuf::Timestamp* ts) {
   ts->set_nanos(static_cast<int32_t>(unix_ns % 1'000'000'000));
 }
 
+// Saturates: a Timestamp read from a peer can hold any seconds.
 inline int64_t timestamp_ns(const google::protobuf::Timestamp& ts) {
-  return ts.seconds() * 1'000'000'000 + ts.nanos();
+  const __int128 ns = static_cast<__int128>(ts.seconds()) * 1'000'000'000 + ts.nanos();
+  if (ns > INT64_MAX) return INT64_MAX;
+  if (ns < INT64_MIN) return INT64_MIN;
+  return static_cast<int64_t>(ns);
 }
 
 inline int64_t unix_now_ns() {

@@ -33,7 +33,8 @@ constexpr SyscallName kSyscalls[] = {
     {165, "mount"},    {166, "umount2"},  {428, "open_tree"}, {429, "move_mount"},
     {432, "fsmount"},  {442, "mount_setattr"}, {310, "process_vm_readv"}, {311, "process_vm_writev"},
     {438, "pidfd_getfd"}, {101, "ptrace"},    {62, "kill"},       {200, "tkill"},
-    {234, "tgkill"},   {302, "prlimit64"},
+    {234, "tgkill"},   {302, "prlimit64"}, {424, "pidfd_send_signal"}, {129, "rt_sigqueueinfo"},
+    {297, "rt_tgsigqueueinfo"},
 };
 #elif defined(__aarch64__)
 constexpr SyscallName kSyscalls[] = {
@@ -44,7 +45,8 @@ constexpr SyscallName kSyscalls[] = {
     {40, "mount"},     {39, "umount2"},   {428, "open_tree"}, {429, "move_mount"},
     {432, "fsmount"},  {442, "mount_setattr"}, {270, "process_vm_readv"}, {271, "process_vm_writev"},
     {438, "pidfd_getfd"}, {117, "ptrace"},    {129, "kill"},      {130, "tkill"},
-    {131, "tgkill"},   {261, "prlimit64"},
+    {131, "tgkill"},   {261, "prlimit64"}, {424, "pidfd_send_signal"}, {138, "rt_sigqueueinfo"},
+    {240, "rt_tgsigqueueinfo"},
 };
 #else
 #error "syscall names for this architecture are missing"
@@ -294,6 +296,8 @@ std::string io_uring_op_name(uint16_t op) {
     case IORING_OP_LINKAT: return "linkat";
     case IORING_OP_SYMLINKAT: return "symlinkat";
     case IORING_OP_MKDIRAT: return "mkdirat";
+    case IORING_OP_SOCKET: return "socket";
+    case IORING_OP_CONNECT: return "connect (unix socket)";  // an inet one meets the cgroup hooks
     default: return "op " + std::to_string(op);
   }
 }
@@ -501,6 +505,14 @@ DecodeStatus decode_record(const void* data, size_t size, const BootClock& clock
           f->clear_result();
           f->set_path(join_path(s[0], s[1]));
           if (!s[3].empty()) f->set_new_path(join_path(s[2], s[3]));
+          return DecodeStatus::kOk;
+        case CF_FILE_CONNECT:
+          // a unix socket connected: the path is the socket file the peer (a daemon) is bound to
+          f->set_op(v1::FileOp::CONNECT);
+          f->set_access("connect");
+          f->set_path(s[0]);
+          f->set_resolved(true);
+          set_verdict(r.verdict, "SIGKILL at connect exit (sys_exit)", out);
           return DecodeStatus::kOk;
         default:
           return DecodeStatus::kUnknownOp;

@@ -67,7 +67,13 @@ class BootClock {
  public:
   BootClock();
   explicit BootClock(int64_t offset_ns) : offset_ns_(offset_ns) {}
-  int64_t to_unix_ns(uint64_t boot_ns) const { return static_cast<int64_t>(boot_ns) + offset_ns_; }
+  // A corrupt or hostile record can carry any timestamp: the sum saturates instead of overflowing.
+  int64_t to_unix_ns(uint64_t boot_ns) const {
+    const __int128 sum = static_cast<__int128>(boot_ns) + offset_ns_;
+    if (sum > INT64_MAX) return INT64_MAX;
+    if (sum < INT64_MIN) return INT64_MIN;
+    return static_cast<int64_t>(sum);
+  }
 
  private:
   int64_t offset_ns_;

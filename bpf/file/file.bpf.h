@@ -2,7 +2,7 @@
 /*
  * File operations of tracked processes, called from the sys_exit dispatcher: opens
  * (open, openat, openat2, creat), deletes (unlink, unlinkat), renames (rename, renameat,
- * renameat2) and hard links (link, linkat). A successful open reports the path of the struct file that was installed at the
+ * renameat2), hard links (link, linkat) and unix socket connects. A successful open reports the path of the struct file that was installed at the
  * returned descriptor, walked from the kernel's dentries: never the caller's string.
  */
 #ifndef CF_FILE_BPF_H
@@ -185,6 +185,50 @@ static __always_inline void cf_file_link_guard(const struct path *old)
 	cf_gpath_decide(cfg, t->role, CF_GPATH_ON_OPEN | CF_GPATH_READ, false, &rec->verdict);
 	if (rec->verdict.verdict != CF_VERDICT_NONE)
 		cf_file_finish(rec, &w);
+}
+
+/*
+ * A connect of a tracked process that succeeded: if the socket is a unix one and its peer is
+ * bound to a path, that path is judged as a connect to the file (CF_GPATH_CONNECT) and
+ * reported. The peer's socket file, walked from the kernel's dentries, is where the daemon
+ * listens whatever name the caller used (a symlink, a relative name, /proc/self/cwd). A kill
+ * lands before connect returns: the daemon sees a connection opened and closed, and nothing
+ * is sent on it. Abstract names (no file) are not judged.
+ */
+static __noinline void cf_file_unix_connect_exit(int fd)
+{
+	struct cf_scratch *s;
+	struct cf_strw w;
+	struct cf_file *rec;
+	struct socket *sock;
+	struct unix_sock *u;
+	struct sock *peer;
+	struct path pp;
+	sock = cf_file_socket(cf_fd_file(fd));
+	if (!sock || BPF_CORE_READ(sock, sk, __sk_common.skc_family) != 1 /* AF_UNIX */)
+		return;
+	u = (struct unix_sock *)BPF_CORE_READ(sock, sk);
+	peer = BPF_CORE_READ(u, peer);
+	if (!peer)
+		return;
+	pp = BPF_CORE_READ((struct unix_sock *)peer, path);
+	if (!pp.dentry)
+		return;
+	s = cf_get_scratch();
+	if (!s)
+		return;
+	rec = (struct cf_file *)s->buf;
+	__builtin_memset(rec, 0, sizeof(*rec));
+	cf_fill_hdr(&rec->hdr, CF_OP_FILE);
+	rec->file_op = CF_FILE_CONNECT;
+	rec->syscall = CF_NR_connect;
+	rec->result = fd;
+	w.data = rec->data;
+	w.strs = &rec->strs;
+	w.off = 0;
+	cf_append_path(&w, 0, &pp);
+	cf_guard_path(cf_lookup_tracked(cf_current_tgid()), CF_GPATH_ON_OPEN | CF_GPATH_CONNECT, false, &rec->verdict);
+	cf_file_finish(rec, &w);
 }
 
 static __always_inline bool cf_file_wants(long nr)

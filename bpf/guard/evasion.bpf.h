@@ -81,6 +81,30 @@ static __always_inline bool cf_uring_op_bypasses(__u8 op)
 }
 
 /*
+ * A connect of a unix socket through a ring: no sys_exit judges its peer (file/file.bpf.h), so
+ * it is a bypass like a file operation. An inet connect still meets the cgroup hooks and is not
+ * one. Judged by the socket's family (the address is copied in only when the request is issued,
+ * after this): the descriptor is looked up in the submitter's table; a registered file (fixed,
+ * not in the table) or a descriptor that is not a socket (the connect will fail) is judged too.
+ * So is a connect whose issue is put off (linked after another request, drained, forced async):
+ * the descriptor could name another socket by then (dup2 while a linked timeout runs).
+ */
+static __always_inline bool cf_uring_unix_connect(struct io_kiocb *req, __u8 op)
+{
+	struct socket *sock;
+
+	if (op != bpf_core_enum_value(enum io_uring_op, IORING_OP_CONNECT))
+		return false;
+	/* REQ_F_FIXED_FILE, IO_DRAIN, IO_LINK, IO_HARDLINK, FORCE_ASYNC: the sqe's flag bits */
+	if (BPF_CORE_READ(req, flags) & 0x1f)
+		return true;
+	if (BPF_CORE_READ(req, ctx, submit_state.link.head)) /* a link chain is being built */
+		return true;
+	sock = cf_file_socket(cf_fd_file(BPF_CORE_READ(req, cqe.fd)));
+	return !sock || BPF_CORE_READ(sock, sk, __sk_common.skc_family) == 1 /* AF_UNIX */;
+}
+
+/*
  * A file operation submitted through a ring by a tracked process, as it is submitted (in the
  * submitter's context, SQPOLL's kernel thread being one of the process's threads): an event, and
  * a kill in enforce mode when the io_uring rule says so. The operation itself is already on its
@@ -97,7 +121,7 @@ static __always_inline void cf_uring_submit(struct io_kiocb *req)
 	if (!t)
 		return;
 	op = BPF_CORE_READ(req, opcode);
-	if (!cf_uring_op_bypasses(op))
+	if (!cf_uring_op_bypasses(op) && !cf_uring_unix_connect(req, op))
 		return;
 	cfg = cf_guard_cfg();
 	er = cf_evasion_applies(cfg, CF_EVASION_IO_URING, t->role);
@@ -170,7 +194,8 @@ static __always_inline bool cf_evasion_enter_wants(long nr)
 	       nr == CF_NR_mount || nr == CF_NR_umount2 || nr == CF_NR_open_tree || nr == CF_NR_move_mount ||
 	       nr == CF_NR_fsmount || nr == CF_NR_mount_setattr || nr == CF_NR_process_vm_readv ||
 	       nr == CF_NR_process_vm_writev || nr == CF_NR_pidfd_getfd || nr == CF_NR_ptrace || nr == CF_NR_kill ||
-	       nr == CF_NR_tkill || nr == CF_NR_tgkill || nr == CF_NR_prlimit64 || nr == CF_NR_listen;
+	       nr == CF_NR_tkill || nr == CF_NR_tgkill || nr == CF_NR_prlimit64 || nr == CF_NR_listen ||
+	       nr == CF_NR_pidfd_send_signal || nr == CF_NR_rt_sigqueueinfo || nr == CF_NR_rt_tgsigqueueinfo;
 }
 
 /*
@@ -237,6 +262,63 @@ static __always_inline bool cf_is_assistant(__u32 tgid)
 	const struct cf_guard_config *cfg = cf_guard_cfg();
 
 	return target && cfg && target->role && !cf_role_final(cfg, target->role);
+}
+
+/* The process (thread group) a struct pid names: a thread's pid names its process. */
+static __always_inline __u32 cf_pid_tgid(struct pid *p)
+{
+	struct hlist_node *first;
+	struct task_struct *task;
+
+	if (!p)
+		return 0;
+	first = BPF_CORE_READ(p, tasks[0].first); /* PIDTYPE_PID */
+	if (!first)
+		return 0;
+	task = (void *)first - bpf_core_field_offset(struct task_struct, pid_links);
+	return BPF_CORE_READ(task, tgid);
+}
+
+/*
+ * The process a descriptor refers to as a signal target: a pidfd (pidfd_open, clone's
+ * CLONE_PIDFD; the struct pid is the file's private data, or its pidfs inode's) or a /proc/PID
+ * directory (pidfd_send_signal takes both). 0 when it is neither.
+ */
+static __always_inline __u32 cf_fd_pid_tgid(int fd)
+{
+	struct file *f = cf_fd_file(fd);
+	struct inode *inode;
+	unsigned long magic;
+	struct pid *p;
+
+	if (!f)
+		return 0;
+	inode = BPF_CORE_READ(f, f_inode);
+	magic = BPF_CORE_READ(inode, i_sb, s_magic);
+	if (magic == 0x9fa0 /* PROC_SUPER_MAGIC */) {
+		struct proc_inode *pi = container_of(inode, struct proc_inode, vfs_inode);
+
+		return cf_pid_tgid(BPF_CORE_READ(pi, pid));
+	}
+	p = BPF_CORE_READ(f, private_data);
+	if (!p && magic == 0x50494446 /* PID_FS_MAGIC */)
+		p = BPF_CORE_READ(inode, i_private);
+	return cf_pid_tgid(p);
+}
+
+/*
+ * The process group a kill() with a pid of 0 or below aims at, as the pid of its leader: the
+ * caller's own group (0), or -pid; -1 (every process the caller may signal) is returned as is.
+ */
+static __always_inline __s64 cf_kill_group(__s64 pid)
+{
+	struct task_struct *task;
+
+	if (pid == 0) {
+		task = (struct task_struct *)bpf_get_current_task();
+		return BPF_CORE_READ(task, signal, pids[2 /* PIDTYPE_PGID */], numbers[0].nr);
+	}
+	return pid == -1 ? -1 : -pid;
 }
 
 /* What a clone's flags do that is judged: CF_GUARD_SHARED_FILES, CF_GUARD_NAMESPACE or 0. */
@@ -358,10 +440,24 @@ static __always_inline void cf_evasion_enter(struct pt_regs *regs, long nr)
 			arg = in.args[1];
 			what = CF_GUARD_PROCESS_ACCESS;
 		}
-	} else if (nr == CF_NR_kill || nr == CF_NR_tkill || nr == CF_NR_tgkill || nr == CF_NR_prlimit64) {
-		/* kill(pid), tkill(tid: a process's first thread's is its tgid), tgkill(tgid), prlimit64(pid) */
-		arg = in.args[0];
-		if ((__s32)arg > 0 && (__u32)arg != cf_current_tgid() && cf_is_assistant((__u32)arg))
+	} else if (nr == CF_NR_kill || nr == CF_NR_tkill || nr == CF_NR_tgkill || nr == CF_NR_prlimit64 ||
+		   nr == CF_NR_rt_sigqueueinfo || nr == CF_NR_rt_tgsigqueueinfo) {
+		/*
+		 * kill(pid), tkill(tid: a process's first thread's is its tgid), tgkill(tgid),
+		 * rt_(tg)sigqueueinfo(tgid), prlimit64(pid); kill of a process group by its leader,
+		 * and of every process (-1)
+		 */
+		__s64 target = (__s32)in.args[0];
+
+		if (nr == CF_NR_kill && target <= 0)
+			target = cf_kill_group(target);
+		arg = target;
+		if (target == -1 || (target > 0 && (__u32)target != cf_current_tgid() && cf_is_assistant((__u32)target)))
+			what = CF_GUARD_PROCESS_ACCESS;
+	} else if (nr == CF_NR_pidfd_send_signal) {
+		/* the process a pidfd (or a /proc/PID directory) refers to */
+		arg = cf_fd_pid_tgid((int)in.args[0]);
+		if (arg && (__u32)arg != cf_current_tgid() && cf_is_assistant((__u32)arg))
 			what = CF_GUARD_PROCESS_ACCESS;
 	} else if (nr == CF_NR_process_vm_readv || nr == CF_NR_process_vm_writev || nr == CF_NR_pidfd_getfd) {
 		arg = in.args[0];

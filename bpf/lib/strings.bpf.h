@@ -30,6 +30,14 @@ struct {
 	__type(value, struct cf_pathbuf);
 } pathbuf SEC(".maps") CF_SHARED;
 
+/* Protected directories by inode (include/clawfence/abi.h, struct cf_anchor). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, CF_ANCHORS_MAX);
+	__type(key, struct cf_anchor_key);
+	__type(value, struct cf_anchor);
+} guard_anchors SEC(".maps") CF_SHARED;
+
 /* Writer of a record's variable data: strings appended one after another. */
 struct cf_strw {
 	char *data;           /* start of the record's data area (scratch) */
@@ -51,12 +59,42 @@ struct cf_walk {
 	struct mount *mnt;
 	struct mount *mnt_parent;
 	struct dentry *mnt_root; /* of vfsmnt: read once per mount, not once per step */
+	__u32 dev;               /* its superblock's s_dev, for the anchors */
 	__u32 off; /* the path so far starts here and ends at CF_PATH_MAX - 1 */
 	__u16 leaf_len;
 	__u16 components;
 	bool done;
 	bool truncated;
 };
+
+/*
+ * Is `inode` (of the walk's current dentry) protected by inode? Then it, and the path below it,
+ * is named by its protected path and the walk is done.
+ */
+static __always_inline bool cf_walk_anchor(struct cf_walk *w, struct inode *inode)
+{
+	const struct cf_anchor *a;
+	struct cf_anchor_key key = { .dev = w->dev };
+	__u32 off = w->off, len;
+
+	if (!inode)
+		return false;
+	key.ino = BPF_CORE_READ(inode, i_ino);
+	a = bpf_map_lookup_elem(&guard_anchors, &key);
+	if (!a || (a->has_generation && BPF_CORE_READ(inode, i_generation) != a->generation))
+		return false;
+	len = a->len;
+	if (len == 0 || len >= CF_GPATH_KEY || len > off || off > CF_PATH_MAX - 1)
+		return false;
+	off -= len;
+	bpf_probe_read_kernel(&w->pb->buf[off & (CF_PATH_MAX - 1)], len & (CF_GPATH_KEY - 1), a->path);
+	if (w->components == 0)
+		w->leaf_len = a->leaf_len;
+	w->components += a->components;
+	w->off = off;
+	w->done = true;
+	return true;
+}
 
 /*
  * One step up the tree, as a bpf_loop callback: a plain loop would be verified once per
@@ -68,27 +106,29 @@ static long cf_walk_step(__u32 i, void *data)
 	/* locals, not w->...: CO-RE relocations must name the kernel type, not struct cf_walk */
 	struct dentry *dentry = w->dentry;
 	struct mount *mnt = w->mnt;
-	struct dentry *parent;
-	struct qstr d_name;
 	/*
-	 * d_parent and d_name sit next to each other in struct dentry (since long before BTF): one
-	 * read for both when the running kernel's layout says so, two otherwise.
+	 * d_parent, d_name and d_inode sit next to each other in struct dentry (since long before
+	 * BTF): one read for the three when the running kernel's layout says so, three otherwise.
+	 * (One copy on the stack: the walk runs three calls deep under some callers.)
 	 */
 	__u32 off_parent = bpf_core_field_offset(struct dentry, d_parent);
 	__u32 off_name = bpf_core_field_offset(struct dentry, d_name);
+	__u32 off_inode = bpf_core_field_offset(struct dentry, d_inode);
 	struct {
 		struct dentry *parent;
 		struct qstr name;
-	} both;
+		struct inode *inode;
+	} d;
 
-	if (off_name == off_parent + sizeof(void *) &&
-	    bpf_probe_read_kernel(&both, sizeof(both), (void *)dentry + off_parent) == 0) {
-		parent = both.parent;
-		d_name = both.name;
-	} else {
-		parent = BPF_CORE_READ(dentry, d_parent);
-		d_name = BPF_CORE_READ(dentry, d_name);
+	if (!(off_name == off_parent + sizeof(void *) && off_inode == off_name + sizeof(struct qstr) &&
+	      bpf_probe_read_kernel(&d, sizeof(d), (void *)dentry + off_parent) == 0)) {
+		d.parent = BPF_CORE_READ(dentry, d_parent);
+		d.name = BPF_CORE_READ(dentry, d_name);
+		d.inode = BPF_CORE_READ(dentry, d_inode);
 	}
+	if (cf_walk_anchor(w, d.inode))
+		return 1;
+	struct dentry *parent = d.parent;
 
 	/*
 	 * A dentry that is its own parent without being its mount's root is a detached one (a
@@ -106,13 +146,14 @@ static long cf_walk_step(__u32 i, void *data)
 			w->mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
 			w->vfsmnt = &mnt->mnt;
 			w->mnt_root = BPF_CORE_READ(mnt, mnt.mnt_root);
+			w->dev = BPF_CORE_READ(mnt, mnt.mnt_sb, s_dev);
 			return 0;
 		}
 		w->done = true;
 		return 1;
 	}
 
-	__u32 len = d_name.len & CF_NAME_MAX;
+	__u32 len = d.name.len & CF_NAME_MAX;
 	__u32 off = w->off;
 
 	if (len + 1 > off || off > CF_PATH_MAX - 1) {
@@ -123,7 +164,7 @@ static long cf_walk_step(__u32 i, void *data)
 	}
 	off -= len;
 	/* masked offset plus a length below 256: the write stays inside 2 * CF_PATH_MAX */
-	bpf_probe_read_kernel(&w->pb->buf[off & (CF_PATH_MAX - 1)], len, d_name.name);
+	bpf_probe_read_kernel(&w->pb->buf[off & (CF_PATH_MAX - 1)], len, d.name.name);
 	off -= 1;
 	w->pb->buf[off & (CF_PATH_MAX - 1)] = '/';
 	w->off = off;
@@ -152,6 +193,7 @@ static __always_inline __u32 cf_walk_path(const struct path *p, struct cf_pathbu
 		.mnt = mnt,
 		.mnt_parent = BPF_CORE_READ(mnt, mnt_parent),
 		.mnt_root = BPF_CORE_READ(vfsmnt, mnt_root),
+		.dev = BPF_CORE_READ(vfsmnt, mnt_sb, s_dev),
 		.off = CF_PATH_MAX - 1,
 	};
 
@@ -236,6 +278,14 @@ static __always_inline struct file *cf_fd_file(int fd)
 	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]))
 		return NULL;
 	return f;
+}
+
+/* The socket behind a file, or NULL when it is not one. */
+static __always_inline struct socket *cf_file_socket(struct file *f)
+{
+	if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & 0170000) != 0140000 /* S_IFSOCK */)
+		return NULL;
+	return BPF_CORE_READ(f, private_data);
 }
 
 /* Appends the directory a relative name is looked up from: the cwd, or the file behind dfd. */

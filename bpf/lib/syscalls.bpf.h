@@ -53,6 +53,9 @@
 #define CF_NR_process_vm_readv 310
 #define CF_NR_process_vm_writev 311
 #define CF_NR_pidfd_getfd 438
+#define CF_NR_pidfd_send_signal 424
+#define CF_NR_rt_sigqueueinfo 129
+#define CF_NR_rt_tgsigqueueinfo 297
 #define CF_NR_kill 62
 #define CF_NR_tkill 200
 #define CF_NR_tgkill 234
@@ -93,6 +96,9 @@
 #define CF_NR_process_vm_readv 270
 #define CF_NR_process_vm_writev 271
 #define CF_NR_pidfd_getfd 438
+#define CF_NR_pidfd_send_signal 424
+#define CF_NR_rt_sigqueueinfo 138
+#define CF_NR_rt_tgsigqueueinfo 240
 #define CF_NR_kill 129
 #define CF_NR_tkill 130
 #define CF_NR_tgkill 131

@@ -210,6 +210,8 @@ enum cf_file_op {
 	CF_FILE_LINK = 5,   /* a hard link (link, linkat) */
 	CF_FILE_MOUNT = 6,  /* a bind mount (mount MS_BIND, open_tree) asked for, at its entry: the
 			     * source as named (slots 0, 1) and the mount point (slots 2, 3) */
+	CF_FILE_CONNECT = 7, /* a unix socket connected to a peer bound to a path (docker.sock, D-Bus),
+			      * at connect's exit: the path the peer's socket file has */
 };
 
 /*
@@ -219,6 +221,7 @@ enum cf_file_op {
  *     when the name is absolute), 1 = the name as passed by the caller.
  *   rename, link: 0/1 = old directory and name, 2/3 = new directory and name.
  *   link judged by the link guard at may_linkat (syscall 0, a verdict): 0 = resolved path of the existing file.
+ *   connect: 0 = resolved path of the socket file the peer is bound to; result is the descriptor.
  */
 struct cf_file {
 	struct cf_hdr hdr;
@@ -606,8 +609,9 @@ enum cf_gpath_flag {
 	CF_GPATH_READ = 1 << 7,
 	CF_GPATH_WRITE = 1 << 8,
 	CF_GPATH_CREATE = 1 << 9,
+	CF_GPATH_CONNECT = 1 << 10, /* a unix socket connect to the path's socket file */
 };
-#define CF_GPATH_ACCESS (CF_GPATH_READ | CF_GPATH_WRITE | CF_GPATH_CREATE)
+#define CF_GPATH_ACCESS (CF_GPATH_READ | CF_GPATH_WRITE | CF_GPATH_CREATE | CF_GPATH_CONNECT)
 
 struct cf_gpath {
 	__u16 flags;       /* enum cf_gpath_flag; 0: unused */
@@ -624,6 +628,31 @@ struct cf_gpath {
 struct cf_gpath_key {
 	__u32 prefixlen; /* bits */
 	__u8 data[CF_GPATH_KEY];
+};
+
+/*
+ * A protected directory or file, by inode (map guard_anchors, key: inode number and device). A
+ * path walk that reaches it names it, and what is below it, by `path`, its resolved path when the
+ * rules were written: a rename of it or of a directory above it, a hard link to it, or a bind
+ * mount of it elsewhere, leaves it under the name the rules protect. Checked against the inode's
+ * generation where the filesystem has one (an inode number freed and reused is another file);
+ * files are anchored only where it has.
+ */
+#define CF_ANCHORS_MAX 1024
+struct cf_anchor_key {
+	__u64 ino;
+	__u32 dev;            /* the kernel's s_dev: major << 20 | minor */
+	__u32 _pad;
+};
+struct cf_anchor {
+	__u32 dev;            /* the kernel's s_dev: major << 20 | minor */
+	__u32 generation;     /* i_generation, when has_generation */
+	__u8 has_generation;
+	__u8 _pad;
+	__u16 components;     /* '/'-separated components of path */
+	__u16 leaf_len;       /* bytes of its last component */
+	__u16 len;            /* bytes of path, below CF_GPATH_KEY */
+	char path[CF_GPATH_KEY]; /* absolute, no trailing '/' */
 };
 
 struct cf_gpath_dir {

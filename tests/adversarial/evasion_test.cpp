@@ -196,7 +196,18 @@ TEST_P(AdvEvasion, ReadingAnotherProcesssMemory) {
 // memory, SIGKILL to take it down) or raising its limits (the core size) reaches into it:
 // judged at the syscall's entry. (The run's root shell plays the gateway: the tool's $PPID.)
 TEST_P(AdvEvasion, ReachingIntoTheAssistant) {
-  for (const std::string cmd : {"kill -CONT $PPID && echo signalled", "prlimit --pid $PPID --core=0 && echo limited"}) {
+  const std::string by_pidfd =
+      "python3 -c \"import os, signal, sys; signal.pidfd_send_signal(os.pidfd_open(int(sys.argv[1])), "
+      "signal.SIGCONT); print(sys.argv[2])\" $PPID by-pidfd";
+  // a /proc/PID directory is a pidfd too; kill(-1) aims at every process (signal 0: none is sent)
+  const std::string by_proc_dir =
+      "python3 -c \"import os, signal, sys; signal.pidfd_send_signal(os.open(\\\"/proc/\\\" + sys.argv[1], "
+      "os.O_DIRECTORY), signal.SIGCONT); print(sys.argv[2])\" $PPID by-proc-dir";
+  const std::string everyone = "python3 -c \"import os, sys; os.kill(-1, 0); print(sys.argv[1])\" everyone";
+  for (const std::string& cmd : {std::string("kill -CONT $PPID && echo signalled"),
+                                std::string("prlimit --pid $PPID --core=0 && echo limited"),
+                                std::string("/bin/kill -s CONT -q 1 $PPID && echo queued"),  // sigqueue
+                                by_pidfd, by_proc_dir, everyone}) {
     Outcome o = attack(cmd);
     const std::string done = cmd.substr(cmd.rfind(' ') + 1);
     if (enforce())
@@ -317,22 +328,66 @@ TEST_P(AdvEvasion, MoreProcessesThanTheTrackedMapHolds) {
   }
 }
 
-// A rename of a directory above a protected path moves the files to names no rule has. Judged
-// from user space, after the rename: an alert names the directory and where it went; the read
-// under the new name is **not** stopped in enforce mode (no kernel hook refuses a rename here:
-// BPF LSM path_rename would). Asserted as it is.
+// A rename of a directory above a protected path moves the files to names no rule has. The
+// directories the rules protect are known to the kernel by inode: a path walk through one names
+// what is below it by the protected path, so the read under the new name is the rule's (killed
+// in enforce mode). The rename itself is alerted from user space, naming where it went.
 TEST_P(AdvEvasion, RenamingADirectoryAboveASecret) {
   ASSERT_EQ(system(("mkdir -p '" + home_ + "/.openclaw/credentials' '" + home_ + "/.cache'").c_str()), 0);
   write_file(home_ + "/.openclaw/credentials/telegram.json", "{\"token\": \"RENAME-CANARY\"}\n");
   Outcome o = attack("sleep 0.3; mv ~/.openclaw ~/.cache/oc && wc -c < ~/.cache/oc/credentials/telegram.json");
-  bool named = false;
-  for (const auto& e : of_kind(o.events, v1::Event::ALERT))
-    if (e.alert().rule_id() == "openclaw-credentials" && e.alert().evidence().path() == home_ + "/.openclaw") {
+  if (enforce()) {
+    expect_killed(o, "27");
+  } else {
+    EXPECT_NE(o.out.find("27"), std::string::npos) << o.out << o.log;
+  }
+  bool named = false, read = false;
+  for (const auto& e : of_kind(o.events, v1::Event::ALERT)) {
+    if (e.alert().rule_id() != "openclaw-credentials") continue;
+    if (e.alert().evidence().path() == home_ + "/.openclaw") {
       named = true;
       EXPECT_EQ(e.alert().evidence().new_path(), home_ + "/.cache/oc");
       EXPECT_EQ(e.alert().evidence().via(), "rename of a directory holding protected files");
     }
+    if (e.alert().evidence().path() == home_ + "/.openclaw/credentials/telegram.json") {
+      read = true;
+      EXPECT_EQ(e.alert().outcome(), enforce() ? "killed" : "alerted") << e.DebugString();
+    }
+  }
   EXPECT_TRUE(named) << describe(of_kind(o.events, v1::Event::ALERT), 40);
+  EXPECT_TRUE(read) << "the read under the new name was not judged as the protected file's\n"
+                    << describe(of_kind(o.events, v1::Event::ALERT), 40);
+}
+
+// The files a rule protects that exist when the rules load are known by inode too: moved out of
+// the protected directory, or given a second name by a hard link (judged at the link only where
+// kprobes attach), a read is still the protected file's.
+TEST_P(AdvEvasion, AProtectedFileMovedOrLinkedOut) {
+  ASSERT_EQ(system(("mkdir -p '" + home_ + "/.openclaw/credentials'").c_str()), 0);
+  const std::string cred = home_ + "/.openclaw/credentials/telegram.json";
+  write_file(cred, "{\"token\": \"MOVED-CANARY\"}\n");
+  struct Case {
+    std::string cmd, path;
+  } cases[] = {
+      {"sleep 0.3; mv ~/.openclaw/credentials/telegram.json ~/.openclaw/workspace/x.json && "
+       "wc -c < ~/.openclaw/workspace/x.json",
+       cred},
+      {"sleep 0.3; ln ~/.ssh/id_rsa ~/.openclaw/workspace/notes.txt && wc -c < ~/.openclaw/workspace/notes.txt", secret_},
+  };
+  for (const auto& c : cases) {
+    Outcome o = attack(c.cmd);
+    if (enforce()) {
+      EXPECT_EQ(o.status, 137) << c.cmd << "\n" << o.out << o.log;
+    } else {
+      EXPECT_EQ(o.status, 0) << c.cmd << "\n" << o.out << o.log;
+    }
+    // the read (an open: no new name, no `via`), not the move or the link, named the protected file
+    bool judged = false;
+    for (const auto& e : of_kind(o.events, v1::Event::ALERT))
+      judged |= e.alert().evidence().path() == c.path && e.alert().evidence().new_path().empty() &&
+                e.alert().evidence().via().empty() && e.alert().outcome() == (enforce() ? "killed" : "alerted");
+    EXPECT_TRUE(judged) << c.cmd << "\n" << describe(of_kind(o.events, v1::Event::ALERT), 40);
+  }
 }
 
 // A name is no role: a link named `openclaw` to cat, and a tool renaming itself, stay tools.
@@ -392,6 +447,76 @@ TEST_P(AdvEvasion, PersistenceWrites) {
     }
     EXPECT_TRUE(named && judged) << c.path << "\n" << describe(of_kind(o.events, v1::Event::ALERT), 20);
   }
+}
+
+// A host daemon's unix socket (Docker's API starts a privileged container with the host's disk;
+// D-Bus and systemd's private socket run units outside the tree): judged on the socket file the
+// peer is bound to, so a symlink and a relative name reach the same rule. A stand-in daemon of
+// the test's (outside the watched tree) listens at ~/.docker/run/docker.sock; a socket no rule
+// names is connected to as before.
+TEST_P(AdvEvasion, AHostDaemonsUnixSocket) {
+  ASSERT_EQ(system(("mkdir -p '" + home_ + "/.docker/run' '" + dir_ + "/via'").c_str()), 0);
+  const std::string sock = home_ + "/.docker/run/docker.sock", plain = dir_ + "/plain.sock";
+  ASSERT_EQ(symlink(sock.c_str(), (dir_ + "/via/d.sock").c_str()), 0);
+  const std::string daemon_py =
+      "import os, socket, sys, threading\n"
+      "def serve(path):\n"
+      "  s = socket.socket(socket.AF_UNIX); s.bind(path); s.listen(8)\n"
+      "  while True:\n"
+      "    c, _ = s.accept(); n = len(c.recv(64)); print(path, 'got', n, flush=True)\n"
+      "    try: c.sendall(b'HTTP/1.1 200 OK')\n"
+      "    except OSError: pass\n"
+      "    c.close()\n"
+      "for p in sys.argv[1:]: threading.Thread(target=serve, args=(p,), daemon=True).start()\n"
+      "print('ready', flush=True); threading.Event().wait(120)\n";
+  write_file(dir_ + "/daemon.py", daemon_py);
+  Child daemon({"python3", dir_ + "/daemon.py", sock, plain}, dir_ + "/daemon.out");
+  for (int i = 0; i < 100 && read_file(dir_ + "/daemon.out").find("ready") == std::string::npos; ++i) usleep(50 * 1000);
+  ASSERT_NE(read_file(dir_ + "/daemon.out").find("ready"), std::string::npos) << "the stand-in daemon did not start";
+  const std::string client =
+      "python3 -c \"import socket, sys\nfor p in sys.argv[1:]:\n"
+      "  s = socket.socket(socket.AF_UNIX); s.connect(p); s.sendall(b\\\"GET /info\\\"); "
+      "print(p, s.recv(64).decode(), flush=True)\"";
+  // first a socket no rule names, then the daemon's through a symlink, by a relative name
+  Outcome o = attack("sleep 0.3; cd " + dir_ + " && " + client + " plain.sock via/d.sock");
+  EXPECT_NE(o.out.find("plain.sock HTTP/1.1 200 OK"), std::string::npos) << o.out << o.log;
+  const std::string heard = read_file(dir_ + "/daemon.out");
+  if (enforce()) {
+    expect_killed(o, "via/d.sock HTTP");
+    EXPECT_EQ(heard.find(sock + " got 9"), std::string::npos) << "the request reached the daemon: " << heard;
+  } else {
+    EXPECT_NE(o.out.find("via/d.sock HTTP/1.1 200 OK"), std::string::npos) << o.out << o.log;
+    EXPECT_NE(heard.find(sock + " got 9"), std::string::npos) << heard;
+  }
+  expect_alert(o, "host-daemons", "killed");
+  const auto& ev = alert(o, "host-daemons")->alert().evidence();
+  EXPECT_EQ(ev.path(), sock);
+  EXPECT_EQ(ev.via(), "unix socket");
+  for (const auto& e : of_kind(o.events, v1::Event::ALERT))
+    EXPECT_EQ(e.alert().evidence().path().find("plain.sock"), std::string::npos) << e.DebugString();
+
+  // The same connect submitted through io_uring meets no connect exit: the submission is judged
+  // (a unix connect through a ring is the io-uring rule's), before the request is written.
+  o = attack("sleep 0.3; " + build_dir() + "/workloads/uring_connect unix " + dir_ + "/via/d.sock");
+  if (o.out.find("connect=none") != std::string::npos) {
+    daemon.signal(SIGKILL);
+    GTEST_SKIP() << "io_uring is not available here: " << o.out;
+  }
+  if (enforce())
+    expect_killed(o, "sent=9");
+  else
+    EXPECT_NE(o.out.find("sent=9"), std::string::npos) << o.out << o.log;
+  expect_alert(o, "io-uring", "killed");
+  EXPECT_EQ(alert(o, "io-uring")->alert().evidence().via(), "io_uring connect (unix socket)");
+  // Linked after another request, its descriptor is looked up only when it is issued (it could
+  // name another socket by then): judged at submission whatever it names now.
+  o = attack("sleep 0.3; " + build_dir() + "/workloads/uring_connect unix " + dir_ + "/via/d.sock linked");
+  if (enforce())
+    expect_killed(o, "sent=9");
+  else
+    EXPECT_NE(o.out.find("sent=9"), std::string::npos) << o.out << o.log;
+  expect_alert(o, "io-uring", "killed");
+  daemon.signal(SIGKILL);
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, AdvEvasion, ::testing::Values("monitor", "enforce"),

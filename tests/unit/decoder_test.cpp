@@ -375,6 +375,25 @@ TEST(DecodeFile, Rename) {
   EXPECT_EQ(f.syscall(), "renameat2");
 }
 
+// A unix socket connected: the path is the socket file the peer is bound to, walked in the kernel.
+TEST(DecodeFile, UnixConnectNamesThePeersSocketFile) {
+  cf_file r = file_record(CF_FILE_CONNECT, 5, 0);
+  r.syscall = kSysConnect;
+  r.strs.flags[0] = CF_STR_RESOLVED;
+  r.verdict.verdict = CF_VERDICT_KILLED;
+  r.verdict.rule = 3;
+  DecodedRecord out;
+  ASSERT_EQ(decode(strs_record(r, {"/run/docker.sock"}), out), DecodeStatus::kOk);
+  const v1::FileOp& f = out.event.file();
+  EXPECT_EQ(f.op(), v1::FileOp::CONNECT);
+  EXPECT_EQ(f.path(), "/run/docker.sock");
+  EXPECT_TRUE(f.resolved());
+  EXPECT_EQ(f.access(), "connect");
+  EXPECT_EQ(f.syscall(), "connect");
+  EXPECT_EQ(f.result(), 5);
+  EXPECT_EQ(out.event.enforcement().verdict(), "killed");
+}
+
 TEST(DecodeFile, UnknownFileOp) {
   DecodedRecord out;
   EXPECT_EQ(decode(strs_record(file_record(9, 0, 0), {}), out), DecodeStatus::kUnknownOp);
@@ -533,6 +552,10 @@ TEST(DecodeErrors, PreviousContentIsCleared) {
 TEST(BootClockTest, OffsetIsApplied) {
   EXPECT_EQ(BootClock(0).to_unix_ns(5), 5);
   EXPECT_EQ(BootClock(1000).to_unix_ns(5), 1005);
+  // A record's timestamp is untrusted: far-off values saturate (found by decoder_fuzz).
+  EXPECT_EQ(BootClock(1000000000).to_unix_ns(9223372036854775552ull), INT64_MAX);
+  EXPECT_EQ(BootClock(-5).to_unix_ns(UINT64_MAX), INT64_MAX);
+  EXPECT_EQ(BootClock(INT64_MIN).to_unix_ns(0), INT64_MIN);
   cf_fork r{};
   fill_hdr(r.hdr, CF_OP_FORK);
   r.hdr.ts_ns = 1;

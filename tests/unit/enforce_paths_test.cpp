@@ -213,6 +213,23 @@ TEST(EnforcePaths, LimitsOfTheKeys) {
   expect_exact("/a/" + std::string(250, 'x') + "/*", {"/a/" + std::string(250, 'x') + "/f"}, {deep});
 }
 
+// The directory a glob protects by inode: its literal directories, without the file name.
+TEST(EnforcePaths, AnchorDirectories) {
+  EXPECT_EQ(anchor_dir("~/.ssh/**"), "~/.ssh");
+  EXPECT_EQ(anchor_dir("~/.ssh/id_*"), "~/.ssh");
+  EXPECT_EQ(anchor_dir("~/.openclaw/agents/*/agent/**"), "~/.openclaw/agents");
+  EXPECT_EQ(anchor_dir("~/.bashrc"), "~");
+  EXPECT_EQ(anchor_dir("/etc/shadow"), "/etc");
+  EXPECT_EQ(anchor_dir("/etc/ssl/private/**"), "/etc/ssl/private");
+  EXPECT_EQ(anchor_dir("/etc/ssl/private/"), "/etc/ssl");  // names /etc/ssl/private itself, in /etc/ssl
+  EXPECT_EQ(anchor_dir("/run/user/*/bus"), "/run/user");
+  EXPECT_EQ(anchor_dir("**/.env"), "");
+  EXPECT_EQ(anchor_dir("/*/x"), "");
+  EXPECT_EQ(anchor_dir("/x"), "");
+  EXPECT_EQ(anchor_dir("/**"), "");
+  EXPECT_EQ(anchor_dir("relative/x"), "");
+}
+
 TEST(EnforcePaths, TooManyPatternsIsAnError) {
   std::vector<PathRule> rules;
   for (int i = 0; i <= CF_GPATH_MAX; ++i) rules.push_back(kill_rule("/d" + std::to_string(i) + "/*.x"));

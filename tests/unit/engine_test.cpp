@@ -359,6 +359,33 @@ files:
   EXPECT_EQ(ids(out), Strings{"writes"});
 }
 
+// A unix socket's connect is `connect` access of the peer's socket file: only rules that name
+// it (or no access at all) see it, and the evidence says how.
+TEST(EngineFiles, AUnixConnectIsConnectAccess) {
+  Engine e = engine_for(R"(version: 1
+roles:
+  gateway: { root: true }
+files:
+  deny:
+    - { id: daemons, path: ["/run/docker.sock"], access: connect, severity: critical }
+    - { id: reads, path: ["/run/**"], access: read, severity: warning }
+    - { id: any, path: ["/run/docker.sock"], severity: info }
+)");
+  v1::Event c = event(v1::Event::FILE, kT0, process(2, "python3", "/usr/bin/python3", {"python3"}, {}, "gateway"));
+  c.mutable_file()->set_op(v1::FileOp::CONNECT);
+  c.mutable_file()->set_path("/run/docker.sock");
+  c.mutable_file()->set_access("connect");
+  c.mutable_file()->set_result(3);
+  Events out;
+  e.evaluate(c, out);
+  EXPECT_EQ(ids(out), (Strings{"any", "daemons"}));
+  for (const auto& a : out)
+    if (a.kind() == v1::Event::ALERT) {
+      EXPECT_EQ(a.alert().evidence().via(), "unix socket");
+      EXPECT_EQ(a.alert().evidence().access(), "connect");
+    }
+}
+
 TEST_F(EngineTest, RenameIsCheckedOnBothPaths) {
   v1::Event ev = event(v1::Event::FILE, kT0, tool_child());
   ev.mutable_file()->set_op(v1::FileOp::RENAME);

@@ -329,11 +329,12 @@ TEST(ShippedRules, OpenClawModel) {
                                  "egress-unapproved", "llm-providers", "chat-platforms", "openclaw-updates",
                                  "openclaw-services", "gateway-port", "dns", "cloud-metadata", "ssh-keys",
                                  "cloud-credentials", "token-files", "npm-token", "private-keys", "dotenv",
-                                 "openclaw-credentials", "persistence", "openclaw-code", "cgroup-escape", "shadow",
+                                 "openclaw-credentials", "persistence", "host-daemons", "openclaw-code", "cgroup-escape",
+                                 "shadow",
                                  "proc-environ",
                                  "tool-out-of-scope", "tool-write-out-of-scope", "exfil-tools",
                                  "dropper-patterns", "exfil-volume"}));
-  EXPECT_EQ(m.rule_count(), 38u);
+  EXPECT_EQ(m.rule_count(), 39u);
   ASSERT_EQ(m.env.size(), 4u);
   EXPECT_EQ(m.env[0].what, "read");
   EXPECT_EQ(m.env[0].roles, (std::vector<std::string>{"tool", "shell"}));

@@ -1,10 +1,13 @@
 /*
  * uring_connect ADDR PORT
+ * uring_connect unix PATH [linked]
  *
  * One TCP connect to ADDR:PORT submitted through io_uring (IORING_OP_CONNECT), so that the
  * kernel runs it without the connect syscall: the syscall tracepoints never see it, the cgroup
  * connect4/connect6 hooks still do. ADDR is an IPv4 or IPv6 literal and must be loopback
- * (127.0.0.0/8, ::1 or ::ffff:127.x.y.z). No liburing: raw io_uring_setup / io_uring_enter and
+ * (127.0.0.0/8, ::1 or ::ffff:127.x.y.z). With `unix PATH`, a unix stream socket connects to
+ * PATH the same way and, connected, sends `GET /info` (9 bytes) with write(2). With `linked`, the
+ * connect follows a NOP linked to it (IOSQE_IO_LINK): it is issued only after the NOP completes. No liburing: raw io_uring_setup / io_uring_enter and
  * the rings mapped by hand, so the workload builds wherever the uapi header is.
  *
  * Prints one line to stdout, `setup=<fd or -errno> connect=<cqe res>`, and exits
@@ -26,6 +29,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 /* The same number on every architecture (the unified syscall table). */
@@ -38,7 +42,7 @@
 
 static void usage(const char *why)
 {
-    fprintf(stderr, "uring_connect: %s\nusage: uring_connect ADDR PORT (ADDR: a loopback literal)\n", why);
+    fprintf(stderr, "uring_connect: %s\nusage: uring_connect ADDR PORT (ADDR: a loopback literal) | unix PATH\n", why);
     exit(2);
 }
 
@@ -105,9 +109,22 @@ int main(int argc, char **argv)
     int ring_fd, fd, res;
     long n;
 
-    if (argc != 3)
+    int linked = argc == 4 && strcmp(argv[3], "linked") == 0;
+
+    if (argc != 3 && !linked)
         usage("wrong number of arguments");
-    addr_len = parse_addr(argv[1], parse_port(argv[2]), &ss);
+    if (strcmp(argv[1], "unix") == 0) {
+        struct sockaddr_un *un = (struct sockaddr_un *)&ss;
+
+        memset(&ss, 0, sizeof(ss));
+        if (strlen(argv[2]) >= sizeof(un->sun_path))
+            usage("unix path too long");
+        un->sun_family = AF_UNIX;
+        strcpy(un->sun_path, argv[2]);
+        addr_len = sizeof(*un);
+    } else {
+        addr_len = parse_addr(argv[1], parse_port(argv[2]), &ss);
+    }
 
     fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
@@ -146,8 +163,17 @@ int main(int argc, char **argv)
     cq_tail = (unsigned *)(cq_ring + p.cq_off.tail);
     cq_mask = (unsigned *)(cq_ring + p.cq_off.ring_mask);
 
-    /* As io_uring_prep_connect: the address in `addr`, its length in `off` (addr2). */
     tail = *sq_tail;
+    if (linked) {
+        sqe = &sqes[tail & *sq_mask];
+        memset(sqe, 0, sizeof(*sqe));
+        sqe->opcode = IORING_OP_NOP;
+        sqe->flags = IOSQE_IO_LINK;
+        sqe->user_data = 1;
+        sq_array[tail & *sq_mask] = tail & *sq_mask;
+        tail++;
+    }
+    /* As io_uring_prep_connect: the address in `addr`, its length in `off` (addr2). */
     sqe = &sqes[tail & *sq_mask];
     memset(sqe, 0, sizeof(*sqe));
     sqe->opcode = IORING_OP_CONNECT;
@@ -160,7 +186,7 @@ int main(int argc, char **argv)
     __atomic_store_n(sq_tail, tail + 1, __ATOMIC_RELEASE);
 
     do
-        n = syscall(__NR_io_uring_enter, ring_fd, 1, 1, IORING_ENTER_GETEVENTS, NULL, 0);
+        n = syscall(__NR_io_uring_enter, ring_fd, 1 + linked, 1 + linked, IORING_ENTER_GETEVENTS, NULL, 0);
     while (n < 0 && errno == EINTR);
     if (n < 0) {
         fprintf(stderr, "uring_connect: io_uring_enter: %s\n", strerror(errno));
@@ -168,6 +194,8 @@ int main(int argc, char **argv)
     }
 
     head = *cq_head;
+    if (linked && head != __atomic_load_n(cq_tail, __ATOMIC_ACQUIRE)) /* the NOP's completion */
+        head++;
     if (head == __atomic_load_n(cq_tail, __ATOMIC_ACQUIRE)) {
         fprintf(stderr, "uring_connect: io_uring_enter returned with no completion\n");
         return 1;
@@ -182,6 +210,8 @@ int main(int argc, char **argv)
 
     printf("setup=%d connect=%d\n", ring_fd, res);
     fflush(stdout);
+    if (ss.ss_family == AF_UNIX && res == 0)
+        printf("sent=%zd\n", write(fd, "GET /info", 9));
     close(fd);
     close(ring_fd);
     return 0;
