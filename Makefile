@@ -287,6 +287,7 @@ bench:
 	@scripts/install-deps.sh --bench
 	@$(MAKE) --no-print-directory all $(WORKLOADS)
 	BUILD=$(BUILD) scripts/bench.sh
+	BUILD=$(BUILD) scripts/bench-openclaw.sh
 
 soak: deps
 	@$(MAKE) --no-print-directory all $(SOAK_BINS)
