@@ -16,7 +16,8 @@
 # The section is appended to BENCH_OUT (bench/results.md). Skipped, saying so, when the npm
 # registry cannot be reached to install OpenClaw.
 #
-# Environment: BUILD (build), OC_ROUNDS (3), OC_CHATS (3 per workload and round), BENCH_OUT.
+# Environment: BUILD (build), OC_ROUNDS (3), OC_CHATS (3 per workload and round), OC_CONDS
+# ("none monitor enforce"), BENCH_OUT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -107,7 +108,7 @@ agent_start() { # mode
   : > "$work/agent.log"
   rm -rf "$work/audit"
   timeout -s INT -k 10 900 "$CF" agent --config /dev/null --rules "$work/rules-$1" --cgroup "$cg" --pin never \
-    --audit-dir "$work/audit" --tail-socket "$work/tail.sock" --metrics-addr 127.0.0.1:0 > /dev/null 2> "$work/agent.log" &
+    --audit-dir "$work/audit" --tail-socket "$work/tail.sock" --metrics-addr 127.0.0.1:0 > "$work/agent-$1.jsonl" 2> "$work/agent.log" &
   agent_pid=$!
   started+=("$agent_pid")
   wait_for_line "$work/agent.log" "watching:" "$agent_pid" "clawfence agent"
@@ -122,7 +123,8 @@ now_ms() { date +%s%3N; }
 api_up() { curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$PORT_GW/v1/models" 2>/dev/null | grep -q 200; }
 
 gateway_pid=""
-gateway_start() { # -> ms from launch to the API answering
+took=0 # ms, set by gateway_start and chat (run in this shell: they start processes and may die)
+gateway_start() { # took: ms from launch to the API answering
   mkdir -p "$cg/gw"
   local t0 t1
   t0=$(now_ms)
@@ -140,22 +142,27 @@ gateway_start() { # -> ms from launch to the API answering
   done
   api_up || die "the gateway did not serve within 60 s"
   t1=$(now_ms)
-  echo $((t1 - t0))
+  took=$((t1 - t0))
 }
 gateway_stop() {
   remove_cgroup "$cg/gw"
+  wait "$gateway_pid" 2>/dev/null || true # (reaped here: no "Killed" notice from bash)
   forget_pid "$gateway_pid"
   gateway_pid=""
 }
 
-chat_ms() { # command -> ms for one chat that runs it through the exec tool
+chat() { # command; took: ms for one chat that runs it through the exec tool
   local body t0 t1 answer
   body=$(python3 -c 'import json,sys; print(json.dumps({"model": "openclaw", "messages": [{"role": "user", "content": "RUN: " + sys.argv[1]}]}))' "$1")
   t0=$(now_ms)
   answer=$(curl -s -m 120 "http://127.0.0.1:$PORT_GW/v1/chat/completions" -H 'content-type: application/json' -d "$body")
   t1=$(now_ms)
-  case $answer in *"tool said"*) ;; *) die "the chat did not run its command: ${answer:0:300}" ;; esac
-  echo $((t1 - t0))
+  case $answer in
+    *"tool said"*) ;;
+    *) die "the chat did not run its command: ${answer:0:300}$(printf '\n'; tail -20 "$work/gateway.log";
+         cat "$work"/agent-*.jsonl 2>/dev/null | grep -E '"verdict":"(killed|blocked)"' | tail -3)" ;;
+  esac
+  took=$((t1 - t0))
 }
 
 declare -A samples # "cond workload" -> space-separated ms
@@ -163,19 +170,27 @@ add() { samples["$1 $2"]="${samples["$1 $2"]:-} $3"; }
 
 # A first start, not measured: OpenClaw creates its state on the first one.
 say "warming up (a first gateway start creates its state)"
-gateway_start > /dev/null
-chat_ms "echo warm" > /dev/null
+gateway_start
+chat "echo warm"
 gateway_stop
 
-conds=(none monitor enforce)
+read -r -a conds <<< "${OC_CONDS:-none monitor enforce}"
+n=${#conds[@]}
 for r in $(seq "$ROUNDS"); do
-  for i in 0 1 2; do
-    c=${conds[$(((i + r) % 3))]}
+  for i in $(seq 0 $((n - 1))); do
+    c=${conds[$(((i + r) % n))]}
     say "round $r: $c"
     [ "$c" = none ] || agent_start "$c"
-    add "$c" start "$(gateway_start)"
-    for _ in $(seq "$CHATS"); do add "$c" chat "$(chat_ms "echo bench")"; done
-    for _ in $(seq "$CHATS"); do add "$c" tool "$(chat_ms "tar -cf - -C $app/node_modules openclaw | wc -c")"; done
+    gateway_start
+    add "$c" start "$took"
+    for _ in $(seq "$CHATS"); do
+      chat "echo bench"
+      add "$c" chat "$took"
+    done
+    for _ in $(seq "$CHATS"); do
+      chat "tar -cf - -C $app/node_modules openclaw | wc -c"
+      add "$c" tool "$took"
+    done
     gateway_stop
     [ "$c" = none ] || agent_stop
   done
@@ -183,13 +198,14 @@ done
 
 # ---- report ---------------------------------------------------------------------------------
 stats() { printf '%s\n' $1 | sort -n | awk '{ v[NR] = $1 } END { printf "%d %d %d", v[int((NR + 1) / 2)], v[1], v[NR] }'; }
-cell() { # cond workload
+cell() { # cond workload: "1.23x (1.10-1.40)" against none's median; "—" when one was not run
   local m lo hi base
+  [ -n "${samples["$1 $2"]:-}" ] && [ -n "${samples["none $2"]:-}" ] || { echo "—"; return 0; }
   read -r m lo hi <<< "$(stats "${samples["$1 $2"]}")"
   read -r base _ _ <<< "$(stats "${samples["none $2"]}")"
   awk -v m="$m" -v lo="$lo" -v hi="$hi" -v b="$base" 'BEGIN { printf "%.2fx (%.2f-%.2f)", m / b, lo / b, hi / b }'
 }
-median() { stats "${samples["$1 $2"]}" | cut -d' ' -f1; }
+median() { [ -n "${samples["$1 $2"]:-}" ] && stats "${samples["$1 $2"]}" | cut -d' ' -f1 || echo "—"; }
 {
   echo
   echo "## The real OpenClaw"
