@@ -30,7 +30,7 @@ struct {
 	__type(value, struct cf_pathbuf);
 } pathbuf SEC(".maps") CF_SHARED;
 
-/* Protected directories by inode (include/clawfence/abi.h, struct cf_anchor). */
+/* What the file rules protect, by inode (include/clawfence/abi.h, struct cf_anchor). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, CF_ANCHORS_MAX);

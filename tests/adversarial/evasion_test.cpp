@@ -349,14 +349,17 @@ TEST_P(AdvEvasion, RenamingADirectoryAboveASecret) {
       EXPECT_EQ(e.alert().evidence().new_path(), home_ + "/.cache/oc");
       EXPECT_EQ(e.alert().evidence().via(), "rename of a directory holding protected files");
     }
-    if (e.alert().evidence().path() == home_ + "/.openclaw/credentials/telegram.json") {
-      read = true;
-      EXPECT_EQ(e.alert().outcome(), enforce() ? "killed" : "alerted") << e.DebugString();
-    }
   }
+  // The read's record names the protected path (its alert folds into the rename's: one tool run,
+  // one rule), killed in enforce mode.
+  for (const auto& e : of_kind(o.events, v1::Event::FILE))
+    if (e.file().op() == v1::FileOp::OPEN && e.file().path() == home_ + "/.openclaw/credentials/telegram.json") {
+      read = true;
+      EXPECT_EQ(e.has_enforcement() ? e.enforcement().verdict() : "", enforce() ? "killed" : "") << e.DebugString();
+    }
   EXPECT_TRUE(named) << describe(of_kind(o.events, v1::Event::ALERT), 40);
-  EXPECT_TRUE(read) << "the read under the new name was not judged as the protected file's\n"
-                    << describe(of_kind(o.events, v1::Event::ALERT), 40);
+  EXPECT_TRUE(read) << "the read under the new name was not named as the protected file\n"
+                    << describe(of_kind(o.events, v1::Event::FILE), 40);
 }
 
 // The files a rule protects that exist when the rules load are known by inode too: moved out of
@@ -381,12 +384,16 @@ TEST_P(AdvEvasion, AProtectedFileMovedOrLinkedOut) {
     } else {
       EXPECT_EQ(o.status, 0) << c.cmd << "\n" << o.out << o.log;
     }
-    // the read (an open: no new name, no `via`), not the move or the link, named the protected file
+    // the read's record (an open), not the move's or the link's, names the protected file and
+    // carries the kill (its alert may fold into the move's: one tool run, one rule)
     bool judged = false;
-    for (const auto& e : of_kind(o.events, v1::Event::ALERT))
-      judged |= e.alert().evidence().path() == c.path && e.alert().evidence().new_path().empty() &&
-                e.alert().evidence().via().empty() && e.alert().outcome() == (enforce() ? "killed" : "alerted");
-    EXPECT_TRUE(judged) << c.cmd << "\n" << describe(of_kind(o.events, v1::Event::ALERT), 40);
+    for (const auto& e : of_kind(o.events, v1::Event::FILE))
+      judged |= e.file().op() == v1::FileOp::OPEN && e.file().path() == c.path &&
+                (e.has_enforcement() ? e.enforcement().verdict() : "") == (enforce() ? "killed" : "");
+    EXPECT_TRUE(judged) << c.cmd << "\n" << describe(of_kind(o.events, v1::Event::FILE), 40);
+    bool alerted = false;
+    for (const auto& e : of_kind(o.events, v1::Event::ALERT)) alerted |= e.alert().evidence().path() == c.path;
+    EXPECT_TRUE(alerted) << c.cmd << "\n" << describe(of_kind(o.events, v1::Event::ALERT), 40);
   }
 }
 
