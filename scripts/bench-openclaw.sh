@@ -197,15 +197,14 @@ for r in $(seq "$ROUNDS"); do
 done
 
 # ---- report ---------------------------------------------------------------------------------
-stats() { printf '%s\n' $1 | sort -n | awk '{ v[NR] = $1 } END { printf "%d %d %d", v[int((NR + 1) / 2)], v[1], v[NR] }'; }
 cell() { # cond workload: "1.23x (1.10-1.40)" against none's median; "—" when one was not run
   local m lo hi base
   [ -n "${samples["$1 $2"]:-}" ] && [ -n "${samples["none $2"]:-}" ] || { echo "—"; return 0; }
-  read -r m lo hi <<< "$(stats "${samples["$1 $2"]}")"
-  read -r base _ _ <<< "$(stats "${samples["none $2"]}")"
+  read -r m lo hi <<< "$(stats <<< "${samples["$1 $2"]}")"
+  read -r base _ _ <<< "$(stats <<< "${samples["none $2"]}")"
   awk -v m="$m" -v lo="$lo" -v hi="$hi" -v b="$base" 'BEGIN { printf "%.2fx (%.2f-%.2f)", m / b, lo / b, hi / b }'
 }
-median() { [ -n "${samples["$1 $2"]:-}" ] && stats "${samples["$1 $2"]}" | cut -d' ' -f1 || echo "—"; }
+median() { [ -n "${samples["$1 $2"]:-}" ] && stats <<< "${samples["$1 $2"]}" | cut -d' ' -f1 || echo "—"; }
 {
   echo
   echo "## The real OpenClaw"

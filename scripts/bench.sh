@@ -537,10 +537,6 @@ if [ "$have_auditd" = 1 ]; then
 fi
 
 # ---- report ---------------------------------------------------------------------------------
-stats() { # samples -> "median min max"
-  tr ' ' '\n' | grep . | sort -g |
-    awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; print m, v[1], v[NR] }'
-}
 declare -A med lo hi
 for key in "${!samples[@]}"; do
   read -r "med[$key]" "lo[$key]" "hi[$key]" <<< "$(stats <<< "${samples[$key]}")"

@@ -1,6 +1,6 @@
 # Shared by scripts/bench.sh and scripts/soak.sh (sourced): the background processes a script
 # started (in its `started` array, stopped by its cleanup), waiting for them, removing the
-# cgroups it made, and the cgroup v2 mount. The caller defines die().
+# cgroups it made, the cgroup v2 mount, and the median of samples. The caller defines die().
 
 stop_pid() { # pid signal: signal, wait up to 10 s, then SIGKILL
   local pid=$1 sig=$2 _
@@ -49,4 +49,9 @@ cgroup2_mount() {
     /proc/self/mountinfo)
   [ -n "$m" ] || die "no cgroup v2 mount in /proc/self/mountinfo"
   printf '%b' "$m"
+}
+
+stats() { # space-separated samples on stdin -> "median min max"
+  tr ' ' '\n' | grep . | sort -g |
+    awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; print m, v[1], v[NR] }'
 }

@@ -140,7 +140,7 @@ struct AnchorKeyLess {
 
 }  // namespace
 
-void Guard::write_anchors(const CompiledGuard& g) {
+void Guard::write_anchors(const CompiledGuard& g, const std::vector<std::string>& homes, bool replace) {
   constexpr int kDepth = 3;         // below a protected directory
   constexpr size_t kPerGlob = 256;  // entries looked at per glob
   const int map = fd("guard_anchors");
@@ -158,11 +158,8 @@ void Guard::write_anchors(const CompiledGuard& g) {
   };
   for (const auto& glob : g.anchors) {
     std::vector<std::string> globs;
-    if (glob.rfind("~/", 0) == 0) {
-      for (const auto& h : homes_) globs.push_back(h + glob.substr(1));
-    } else {
-      globs.push_back(glob);
-    }
+    bool from_home = false;
+    if (!expand(glob, homes, &globs, &from_home).empty() || (!replace && !from_home)) continue;
     for (const auto& gl : globs) {
       const std::string dir = anchor_dir(gl);
       if (dir.empty()) continue;
@@ -179,18 +176,24 @@ void Guard::write_anchors(const CompiledGuard& g) {
       }
     }
   }
+  // entries gone first (no longer protected, or another inode now), then the rest
+  if (replace) {
+    std::vector<cf_anchor_key> stale;
+    cf_anchor_key key{}, next{};
+    for (int r = bpf_map_get_next_key(map, nullptr, &next); r == 0; r = bpf_map_get_next_key(map, &key, &next)) {
+      key = next;
+      if (!want.count(key)) stale.push_back(key);
+    }
+    for (const auto& k : stale) bpf_map_delete_elem(map, &k);
+  }
+  for (const auto& [k, a] : want) {
+    if (bpf_map_update_elem(map, &k, &a, BPF_ANY) == 0) continue;
+    if (errno != E2BIG) throw map_error("guard_anchors");
+    full = true;  // a new home's entries beside the ones already there
+    break;
+  }
   if (full)
     spdlog::warn("protected files: more than {} to know by inode; the rest are protected by their path only", CF_ANCHORS_MAX);
-  // entries gone first (no longer protected, or another inode now), then the rest
-  std::vector<cf_anchor_key> stale;
-  cf_anchor_key key{}, next{};
-  for (int r = bpf_map_get_next_key(map, nullptr, &next); r == 0; r = bpf_map_get_next_key(map, &key, &next)) {
-    key = next;
-    if (!want.count(key)) stale.push_back(key);
-  }
-  for (const auto& k : stale) bpf_map_delete_elem(map, &k);
-  for (const auto& [k, a] : want)
-    if (bpf_map_update_elem(map, &k, &a, BPF_ANY)) throw map_error("guard_anchors");
 }
 
 void Guard::note_home(const std::string& home) {
@@ -201,7 +204,7 @@ void Guard::note_home(const std::string& home) {
   if (current_.paths.empty()) return;
   try {
     write_path_patterns(current_, compile_path_patterns(current_.paths));
-    write_anchors(current_);
+    write_anchors(current_, {home}, false);
   } catch (const std::exception& e) {
     homes_.pop_back();
     spdlog::warn("path patterns not extended to home {}: {}", home, e.what());
@@ -323,7 +326,7 @@ std::vector<std::string> Guard::apply(const policy::RuleSet& rules, const GuardI
     if (bpf_map_update_elem(role_rules, &i, &r, BPF_ANY)) throw map_error("guard_role_rules");
   }
   for (auto& n : write_path_patterns(next, paths)) next.notes.push_back(std::move(n));
-  write_anchors(next);
+  write_anchors(next, homes_, true);
   const std::vector<uint8_t> renumbered = current_.roles.renumbering(next.roles);
   current_ = std::move(next);
   // The configuration last: it switches the guards to the new generation.

@@ -57,8 +57,9 @@ class Guard {
   CompiledPaths compile_path_patterns(const std::vector<PathRule>& rules) const;
   // Writes them into the path maps; returns what has no kernel form.
   std::vector<std::string> write_path_patterns(const CompiledGuard& g, const CompiledPaths& paths);
-  // Makes guard_anchors hold what `g.anchors` protect (for homes_) that exists now.
-  void write_anchors(const CompiledGuard& g);
+  // Writes into guard_anchors what `g.anchors` protect that exists now, for `homes`; `replace`:
+  // and nothing else (a new home only adds its own, without rescanning the rest).
+  void write_anchors(const CompiledGuard& g, const std::vector<std::string>& homes, bool replace);
   int fd(const char* name) const;
 
   sensor::Sensor& sensor_;

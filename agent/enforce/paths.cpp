@@ -162,26 +162,6 @@ std::string shape_of(const std::string& glob, bool from_home, Shape* s) {
   return why_not(comps);
 }
 
-// The globs a rule's glob stands for: one per home for `~/`. Sets *from_home.
-std::string expand(const std::string& glob, const std::vector<std::string>& homes, std::vector<std::string>* out,
-                   bool* from_home) {
-  out->clear();
-  *from_home = glob == "~" || glob.rfind("~/", 0) == 0;
-  if (!*from_home) {
-    out->push_back(glob);
-    return "";
-  }
-  if (homes.empty()) return "no home directories to expand '~' into";
-  std::set<std::string> seen;
-  for (std::string home : homes) {
-    if (home.empty() || home[0] != '/') return "home '" + home + "' is not an absolute path";
-    while (home.size() > 1 && home.back() == '/') home.pop_back();
-    if (home == "/") home.clear();
-    std::string g = glob == "~" ? (home.empty() ? "/" : home) : home + glob.substr(1);
-    if (seen.insert(g).second) out->push_back(g);
-  }
-  return "";
-}
 
 // Trie entries with every entry's bits widened by those of the entries that are prefixes of it
 // (for suffixes: of the reversed texts). Sorted, a text's prefixes come before it and form a
@@ -519,6 +499,27 @@ std::string anchor_dir(std::string_view glob) {
   std::string out(p.substr(0, body == 1 ? 0 : 1));  // "~" for a home glob
   for (size_t i = 0; i < literal; ++i) out.append("/").append(comps[i]);
   return out.empty() || out == "/" ? "" : out;
+}
+
+// The globs a rule's glob stands for: one per home for `~/`. Sets *from_home.
+std::string expand(const std::string& glob, const std::vector<std::string>& homes, std::vector<std::string>* out,
+                   bool* from_home) {
+  out->clear();
+  *from_home = glob == "~" || glob.rfind("~/", 0) == 0;
+  if (!*from_home) {
+    out->push_back(glob);
+    return "";
+  }
+  if (homes.empty()) return "no home directories to expand '~' into";
+  std::set<std::string> seen;
+  for (std::string home : homes) {
+    if (home.empty() || home[0] != '/') return "home '" + home + "' is not an absolute path";
+    while (home.size() > 1 && home.back() == '/') home.pop_back();
+    if (home == "/") home.clear();
+    std::string g = glob == "~" ? (home.empty() ? "/" : home) : home + glob.substr(1);
+    if (seen.insert(g).second) out->push_back(g);
+  }
+  return "";
 }
 
 }  // namespace clawfence::enforce

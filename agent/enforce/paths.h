@@ -69,6 +69,11 @@ uint64_t kernel_path_matches(const CompiledPaths& c, std::string_view path, uint
 // The pattern the kernel acts on: the first (by bit) of those that hold with action kill.
 std::optional<size_t> kernel_path_verdict(const CompiledPaths& c, std::string_view path, uint16_t on, uint8_t role);
 
+// The globs a rule's glob stands for: one per home for `~/` (a lone `~` too), the glob itself
+// otherwise. Sets *from_home. Returns "" or why it cannot be expanded (no homes, a relative home).
+std::string expand(const std::string& glob, const std::vector<std::string>& homes, std::vector<std::string>* out,
+                   bool* from_home);
+
 // The directory a glob protects by what it is (guard_anchors): its literal directory part, the
 // components before the first wildcard, without the file name ("/a/b/**" -> "/a/b",
 // "~/.ssh/id_*" -> "~/.ssh", "/etc/shadow" -> "/etc"); "" when there is none beyond "/"

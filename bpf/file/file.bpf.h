@@ -23,19 +23,28 @@ static __always_inline void cf_file_finish(struct cf_file *rec, struct cf_strw *
 	cf_output(rec, size);
 }
 
-static __always_inline struct cf_file *cf_file_begin(struct cf_scratch *s, struct cf_strw *w,
-						     __u32 file_op, const struct cf_inflight *in, long ret)
+/* A file record of `file_op` in the scratch buffer, and its string writer. */
+static __always_inline struct cf_file *cf_file_rec(struct cf_scratch *s, struct cf_strw *w, __u32 file_op)
 {
 	struct cf_file *rec = (struct cf_file *)s->buf;
 
 	__builtin_memset(rec, 0, sizeof(*rec));
 	cf_fill_hdr(&rec->hdr, CF_OP_FILE);
 	rec->file_op = file_op;
-	rec->syscall = in->nr | (in->compat ? CF_SYSCALL_COMPAT : 0);
-	rec->result = ret;
 	w->data = rec->data;
 	w->strs = &rec->strs;
 	w->off = 0;
+	return rec;
+}
+
+/* The same, for a syscall's exit: its number and result. */
+static __always_inline struct cf_file *cf_file_begin(struct cf_scratch *s, struct cf_strw *w,
+						     __u32 file_op, const struct cf_inflight *in, long ret)
+{
+	struct cf_file *rec = cf_file_rec(s, w, file_op);
+
+	rec->syscall = in->nr | (in->compat ? CF_SYSCALL_COMPAT : 0);
+	rec->result = ret;
 	return rec;
 }
 
@@ -169,13 +178,7 @@ static __always_inline void cf_file_link_guard(const struct path *old)
 	s = cf_get_scratch();
 	if (!s)
 		return;
-	rec = (struct cf_file *)s->buf;
-	__builtin_memset(rec, 0, sizeof(*rec));
-	cf_fill_hdr(&rec->hdr, CF_OP_FILE);
-	rec->file_op = CF_FILE_LINK;
-	w.data = rec->data;
-	w.strs = &rec->strs;
-	w.off = 0;
+	rec = cf_file_rec(s, &w, CF_FILE_LINK);
 	if (bpf_probe_read_kernel(&p, sizeof(p), old)) {
 		cf_count(CF_CNT_READ_FAILED);
 		return;
@@ -217,15 +220,9 @@ static __noinline void cf_file_unix_connect_exit(int fd)
 	s = cf_get_scratch();
 	if (!s)
 		return;
-	rec = (struct cf_file *)s->buf;
-	__builtin_memset(rec, 0, sizeof(*rec));
-	cf_fill_hdr(&rec->hdr, CF_OP_FILE);
-	rec->file_op = CF_FILE_CONNECT;
+	rec = cf_file_rec(s, &w, CF_FILE_CONNECT);
 	rec->syscall = CF_NR_connect;
 	rec->result = fd;
-	w.data = rec->data;
-	w.strs = &rec->strs;
-	w.off = 0;
 	cf_append_path(&w, 0, &pp);
 	cf_guard_path(cf_lookup_tracked(cf_current_tgid()), CF_GPATH_ON_OPEN | CF_GPATH_CONNECT, false, &rec->verdict);
 	cf_file_finish(rec, &w);
