@@ -7,17 +7,24 @@
 #   monitor   `clawfence agent` with the shipped rules (rules/openclaw.yaml) and a site file
 #             approving the mock model and the gateway's port, network hooks on our cgroup
 #   enforce   the same in enforce mode
+#   floor     no agent, but bench/floor's two empty raw_tp programs on sys_enter and sys_exit:
+#             what any syscall tracer costs on a kernel without fentry or BPF LSM (when built)
 # Workloads, each timed from outside the gateway (wall clock, ms):
 #   start     `openclaw gateway` launched to its HTTP API answering /v1/models
 #   chat      one chat whose model answer runs one exec-tool command (`echo bench`): the request
-#             sent to the final answer received (a whole agent turn: two model calls, one tool run)
+#             sent to the final answer received (a whole agent turn: two model calls, one tool run);
+#             after a first chat that is not measured (it sets the agent up: seconds in any condition)
 #   tool      the same with a file-heavy command: `tar -cf - openclaw | wc -c` over the installed
 #             package (~12,600 files), which the tool role's opens all pass through the sensors
 # The section is appended to BENCH_OUT (bench/results.md). Skipped, saying so, when the npm
 # registry cannot be reached to install OpenClaw.
 #
+# Then a profile of one monitor round (OC_PROFILE=0 skips it): with kernel.bpf_stats_enabled,
+# each program's runs and time over the gateway's start and over the file-heavy chats, the
+# agent's CPU and the watched tree's, and the records the kernel wrote.
+#
 # Environment: BUILD (build), OC_ROUNDS (3), OC_CHATS (3 per workload and round), OC_CONDS
-# ("none monitor enforce"), BENCH_OUT.
+# ("none floor monitor enforce", floor only when built), OC_PROFILE (1), BENCH_OUT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -119,11 +126,44 @@ agent_stop() {
   agent_pid=""
 }
 
-now_ms() { date +%s%3N; }
-api_up() { curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$PORT_GW/v1/models" 2>/dev/null | grep -q 200; }
+FLOOR=$BUILD/bench/floor
+floor_pid=""
+floor_start() { # the floor stops when fd 9 closes too (if this script dies)
+  rm -f "$work/floor.in" && mkfifo "$work/floor.in"
+  timeout -s INT -k 5 900 "$FLOOR" 900 < "$work/floor.in" > "$work/floor.log" 2>&1 &
+  floor_pid=$!
+  started+=("$floor_pid")
+  exec 9> "$work/floor.in"
+  wait_for_line "$work/floor.log" "floor attached" "$floor_pid" "the floor loader"
+}
+floor_stop() {
+  exec 9>&-
+  stop_pid "$floor_pid" INT
+  forget_pid "$floor_pid"
+  floor_pid=""
+}
 
+now_ms() { date +%s%3N; }
+# Whether the API answers /v1/models with 200: with bash's own /dev/tcp, no process started (a
+# curl every 50 ms took a tenth of this machine's CPU away from the gateway it was waiting for).
+api_up() {
+  local status=""
+  { exec 7<> "/dev/tcp/127.0.0.1/$PORT_GW"; } 2> /dev/null || return 1
+  printf 'GET /v1/models HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&7
+  IFS= read -r -t 2 status <&7 || true
+  exec 7>&-
+  [[ $status == "HTTP/1."?" 200"* ]]
+}
+
+# CPU of the watched tree so far (its cgroup's usage: the gateway, its helpers and tools, and what
+# the kernel's programs and probes cost them), ms
+tree_cpu_ms() { awk '$1 == "usage_usec" { printf "%.0f", $2 / 1000 }' "$cg/gw/cpu.stat" 2>/dev/null || echo 0; }
+
+mkfifo "$work/nap"
+exec 8<> "$work/nap"
 gateway_pid=""
-took=0 # ms, set by gateway_start and chat (run in this shell: they start processes and may die)
+took=0     # ms, set by gateway_start and chat (run in this shell: they start processes and may die)
+took_cpu=0 # ms of the watched tree's CPU over the same
 gateway_start() { # took: ms from launch to the API answering
   mkdir -p "$cg/gw"
   local t0 t1
@@ -138,11 +178,12 @@ gateway_start() { # took: ms from launch to the API answering
   for _ in $(seq 1200); do
     api_up && break
     kill -0 "$gateway_pid" 2>/dev/null || die "the gateway exited: $(tail -5 "$work/gateway.log")"
-    sleep 0.05
+    read -r -t 0.05 -u 8 || true # a sleep that starts no process: fd 8 is a FIFO nobody writes
   done
   api_up || die "the gateway did not serve within 60 s"
   t1=$(now_ms)
   took=$((t1 - t0))
+  took_cpu=$(tree_cpu_ms)
 }
 gateway_stop() {
   remove_cgroup "$cg/gw"
@@ -152,8 +193,9 @@ gateway_stop() {
 }
 
 chat() { # command; took: ms for one chat that runs it through the exec tool
-  local body t0 t1 answer
+  local body t0 t1 c0 answer
   body=$(python3 -c 'import json,sys; print(json.dumps({"model": "openclaw", "messages": [{"role": "user", "content": "RUN: " + sys.argv[1]}]}))' "$1")
+  c0=$(tree_cpu_ms)
   t0=$(now_ms)
   answer=$(curl -s -m 120 "http://127.0.0.1:$PORT_GW/v1/chat/completions" -H 'content-type: application/json' -d "$body")
   t1=$(now_ms)
@@ -163,6 +205,7 @@ chat() { # command; took: ms for one chat that runs it through the exec tool
          cat "$work"/agent-*.jsonl 2>/dev/null | grep -E '"verdict":"(killed|blocked)"' | tail -3)" ;;
   esac
   took=$((t1 - t0))
+  took_cpu=$(($(tree_cpu_ms) - c0))
 }
 
 declare -A samples # "cond workload" -> space-separated ms
@@ -174,27 +217,127 @@ gateway_start
 chat "echo warm"
 gateway_stop
 
-read -r -a conds <<< "${OC_CONDS:-none monitor enforce}"
+default_conds="none monitor enforce"
+[ -x "$FLOOR" ] && default_conds="none floor monitor enforce"
+read -r -a conds <<< "${OC_CONDS:-$default_conds}"
 n=${#conds[@]}
 for r in $(seq "$ROUNDS"); do
   for i in $(seq 0 $((n - 1))); do
     c=${conds[$(((i + r) % n))]}
     say "round $r: $c"
-    [ "$c" = none ] || agent_start "$c"
+    case $c in
+      none) ;;
+      floor) floor_start ;;
+      *) agent_start "$c" ;;
+    esac
     gateway_start
     add "$c" start "$took"
+    add "$c" start-cpu "$took_cpu"
+    chat "echo first" # not measured: a gateway's first chat sets up its agent (seconds in every condition)
     for _ in $(seq "$CHATS"); do
       chat "echo bench"
       add "$c" chat "$took"
+      add "$c" chat-cpu "$took_cpu"
     done
     for _ in $(seq "$CHATS"); do
       chat "tar -cf - -C $app/node_modules openclaw | wc -c"
       add "$c" tool "$took"
+      add "$c" tool-cpu "$took_cpu"
     done
     gateway_stop
-    [ "$c" = none ] || agent_stop
+    case $c in
+      none) ;;
+      floor) floor_stop ;;
+      *) agent_stop ;;
+    esac
   done
 done
+
+# ---- profile: one monitor round with the kernel's per-program statistics --------------------
+# "id name runs ns" of every loaded BPF program
+prog_stats() {
+  bpftool prog show -j | python3 -c '
+import json, sys
+for p in json.load(sys.stdin):
+    print(p["id"], p.get("name", "?"), p.get("run_cnt", 0), p.get("run_time_ns", 0))'
+}
+cpu_ms() { # pid: user + system CPU of the process so far, ms
+  awk -v hz="$(getconf CLK_TCK)" '{ printf "%.0f", ($14 + $15) * 1000 / hz }' "/proc/$1/stat"
+}
+records() { # the kernel records the agent read, from its metrics
+  curl -s -m 5 "http://127.0.0.1:$PORT_METRICS/metrics" | awk '/^clawfence_kernel_records_total/ { print $2 }'
+}
+# phase name: prints "| phase | program | runs | ms | ns/run |" rows for the programs that ran
+# between the snapshots $work/stats.0 and $work/stats.1
+phase_rows() {
+  python3 - "$1" "$work/stats.0" "$work/stats.1" <<'PY'
+import sys
+phase, a, b = sys.argv[1:]
+def load(f):
+    out = {}
+    for line in open(f):
+        i, name, runs, ns = line.split()
+        out[i] = (name, int(runs), int(ns))
+    return out
+before, after = load(a), load(b)
+rows = []
+for i, (name, runs, ns) in after.items():
+    r0, n0 = before.get(i, (name, 0, 0))[1:]
+    if runs - r0 > 0 and name.startswith("cf_"):
+        rows.append((ns - n0, runs - r0, name))
+for ns, runs, name in sorted(rows, reverse=True):
+    print(f"| {phase} | {name} | {runs} | {ns / 1e6:.1f} | {ns / runs:.0f} |")
+PY
+}
+PORT_METRICS=18952
+profile_rows=""
+profile_sum=""
+if [ "${OC_PROFILE:-1}" = 1 ]; then
+  say "profile: a monitor round with kernel.bpf_stats_enabled"
+  stats_was=$(sysctl -n kernel.bpf_stats_enabled)
+  : > "$work/agent.log"
+  timeout -s INT -k 10 900 "$CF" agent --config /dev/null --rules "$work/rules-monitor" --cgroup "$cg" --pin never \
+    --audit-dir "$work/audit" --tail-socket "$work/tail.sock" --metrics-addr "127.0.0.1:$PORT_METRICS" \
+    > "$work/agent-profile.jsonl" 2> "$work/agent.log" &
+  agent_pid=$!
+  started+=("$agent_pid")
+  wait_for_line "$work/agent.log" "watching:" "$agent_pid" "clawfence agent"
+  agent_main=$(pgrep -P "$agent_pid" -x clawfence || echo "$agent_pid") # timeout's child
+  sysctl -qw kernel.bpf_stats_enabled=1
+  for phase in start chat tool; do
+    case $phase in
+      start) cmd="" ;;
+      chat) cmd="echo bench" ;;
+      tool) cmd="tar -cf - -C $app/node_modules openclaw | wc -c" ;;
+    esac
+    [ "$phase" = chat ] && chat "echo first"
+    prog_stats > "$work/stats.0"
+    a0=$(cpu_ms "$agent_main")
+    r0=$(records)
+    t0=$(tree_cpu_ms)
+    if [ "$phase" = start ]; then
+      t0=0
+      gateway_start
+      wall=$took
+    else
+      wall=0
+      for _ in $(seq "$CHATS"); do
+        chat "$cmd"
+        wall=$((wall + took))
+      done
+    fi
+    prog_stats > "$work/stats.1"
+    a1=$(cpu_ms "$agent_main")
+    r1=$(records)
+    t1=$(tree_cpu_ms)
+    profile_rows+=$(phase_rows "$phase")$'\n'
+    profile_sum+="| $phase | $wall | $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", b - a }') |"
+    profile_sum+=" $(awk -v a="$a0" -v b="$a1" 'BEGIN { printf "%.0f", b - a }') | $((r1 - r0)) |"$'\n'
+  done
+  sysctl -qw kernel.bpf_stats_enabled="$stats_was"
+  gateway_stop
+  agent_stop
+fi
 
 # ---- report ---------------------------------------------------------------------------------
 cell() { # cond workload: "1.23x (1.10-1.40)" against none's median; "—" when one was not run
@@ -219,4 +362,38 @@ median() { [ -n "${samples["$1 $2"]:-}" ] && stats <<< "${samples["$1 $2"]}" | c
   echo "| gateway start: launch to serving HTTP | $(median none start) | $(cell monitor start) | $(cell enforce start) |"
   echo "| a chat running one exec-tool command (\`echo\`) | $(median none chat) | $(cell monitor chat) | $(cell enforce chat) |"
   echo "| a chat running a file-heavy command (\`tar\` of the openclaw package, ~12,600 files) | $(median none tool) | $(cell monitor tool) | $(cell enforce tool) |"
+  echo
+  echo "CPU time of the watched tree over the same (its cgroup's usage: the gateway, its helpers and tools, and what the" \
+    "kernel's programs and probes cost them; less moved by the machine's other load than the wall clock):"
+  echo
+  echo "| workload | none (CPU ms, median) | clawfence monitor | clawfence enforce |"
+  echo "|---|---:|---:|---:|"
+  echo "| gateway start | $(median none start-cpu) | $(cell monitor start-cpu) | $(cell enforce start-cpu) |"
+  echo "| a chat running \`echo\` | $(median none chat-cpu) | $(cell monitor chat-cpu) | $(cell enforce chat-cpu) |"
+  echo "| a chat running \`tar\` | $(median none tool-cpu) | $(cell monitor tool-cpu) | $(cell enforce tool-cpu) |"
+  if [ -n "${samples["floor start"]:-}" ]; then
+    echo
+    echo "The same workloads with only bench/floor loaded (two empty raw_tp programs on sys_enter and sys_exit: what" \
+      "any syscall tracer costs on this kernel, which has no fentry and no BPF LSM): start $(cell floor start)," \
+      "chat $(cell floor chat), file-heavy chat $(cell floor tool); the watched tree's CPU: start $(cell floor start-cpu)," \
+      "chat $(cell floor chat-cpu), file-heavy chat $(cell floor tool-cpu)."
+  fi
+  if [ -n "$profile_sum" ]; then
+    echo
+    echo "### Where the time goes (one monitor round, kernel.bpf_stats_enabled)"
+    echo
+    echo "Wall clock of the phase; CPU of the watched tree (its cgroup's usage) and of the agent over it; records the" \
+      "kernel wrote. The chat phase is $CHATS chats running \`echo\`, the tool phase $CHATS running \`tar\`."
+    echo
+    echo "| phase | wall ms | watched tree CPU ms | agent CPU ms | kernel records |"
+    echo "|---|---:|---:|---:|---:|"
+    printf '%s' "$profile_sum"
+    echo
+    echo "Programs that ran in each phase (the time inside the program; a uprobe's trap and a cgroup hook's" \
+      "dispatch come on top):"
+    echo
+    echo "| phase | program | runs | ms | ns/run |"
+    echo "|---|---|---:|---:|---:|"
+    printf '%s' "$profile_rows"
+  fi
 } | tee -a "$out"

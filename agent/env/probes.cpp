@@ -117,12 +117,17 @@ int ProcFiles::open_mapped(uint32_t pid, const Mapping& m) const {
 
 const std::vector<EnvProbeSpec>& env_probe_specs() {
   static const std::vector<EnvProbeSpec> specs = {
-      // entry only: the libc getenv it calls reports whether the variable is set
-      {"uv_os_getenv", "cf_env_uv_getenv", ""},
-      {"getenv", "cf_env_getenv", "cf_env_getenv_ret"},
-      {"secure_getenv", "cf_env_secure_getenv", "cf_env_secure_getenv_ret"},
+      // Entry only: the getenv it calls reports whether the variable is set. Only where that
+      // getenv is the file's own (a node linked statically with its libc): where it comes from a
+      // shared libc, that libc's getenv probes see each process.env read alone. This probe was
+      // the dearest of all: uv_os_getenv starts with an instruction the kernel single-steps out
+      // of line (two exceptions per read) where getenv's `push` is emulated (one); without it
+      // the real gateway's start went from 1.34x to 1.12x (bench/findings.md).
+      {"uv_os_getenv", "cf_env_uv_getenv", "", "getenv"},
+      {"getenv", "cf_env_getenv", "cf_env_getenv_ret", ""},
+      {"secure_getenv", "cf_env_secure_getenv", "cf_env_secure_getenv_ret", ""},
       // node::RealEnvStore::Enumerate(v8::Isolate*) const: Object.keys(process.env) and friends.
-      {"_ZNK4node12RealEnvStore9EnumerateEPN2v87IsolateE", "cf_env_enumerate", ""},
+      {"_ZNK4node12RealEnvStore9EnumerateEPN2v87IsolateE", "cf_env_enumerate", "", ""},
   };
   return specs;
 }
@@ -212,6 +217,7 @@ bool EnvProbes::use_object(uint32_t pid, int fd, const FileIdentity& id, const s
     obj.id = id;
     obj.path = path;
     for (const EnvProbeSpec& spec : env_probe_specs()) {
+      if (*spec.unless_imports && symbols->imports.count(spec.unless_imports)) continue;
       if (auto offset = symbols->offset(spec.symbol)) {
         Probe p;
         p.spec = &spec;

@@ -73,10 +73,13 @@ class ProcFiles : public ProcessFiles {
 };
 
 // A probed symbol and its programs (bpf/env/env.bpf.c); `ret` is "" for an entry-only probe.
+// `unless_imports`: not probed in a file that calls this function from a shared library, whose
+// own probes see the same read ("" = always probed).
 struct EnvProbeSpec {
   const char* symbol;
   const char* entry;
   const char* ret;
+  const char* unless_imports;
 };
 const std::vector<EnvProbeSpec>& env_probe_specs();
 

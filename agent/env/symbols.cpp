@@ -58,10 +58,10 @@ void offer(Candidate& c, uint64_t offset, int rank) {
 }
 
 // Reads one symbol table (SHT_DYNSYM or SHT_SYMTAB) into `found` for the wanted names that
-// `skip` does not already hold.
+// `skip` does not already hold; with `imports`, the wanted names it has as undefined functions.
 void scan_table(Elf* elf, Elf_Scn* scn, Elf_Data* versyms, const std::vector<Segment>& segments,
                 const std::vector<std::string>& names, const std::map<std::string, Candidate>& skip,
-                std::map<std::string, Candidate>& found) {
+                std::map<std::string, Candidate>& found, std::set<std::string>* imports) {
   GElf_Shdr sh;
   if (!gelf_getshdr(scn, &sh) || sh.sh_entsize == 0) return;
   Elf_Data* data = elf_getdata(scn, nullptr);
@@ -76,9 +76,11 @@ void scan_table(Elf* elf, Elf_Scn* scn, Elf_Data* versyms, const std::vector<Seg
     const int bind = GELF_ST_BIND(sym.st_info);
     // Locals of .symtab are file-static helpers that merely share a name.
     if (bind != STB_GLOBAL && bind != STB_WEAK) continue;
+    const bool undefined = sym.st_shndx == SHN_UNDEF;
     // An undefined symbol of a non-PIE executable can carry a value: the address of its PLT
     // stub, which is not the function.
-    if (sym.st_shndx == SHN_UNDEF || sym.st_shndx >= SHN_LORESERVE || sym.st_value == 0) continue;
+    if (!undefined && (sym.st_shndx >= SHN_LORESERVE || sym.st_value == 0)) continue;
+    if (undefined && !imports) continue;
     const char* raw = elf_strptr(elf, sh.sh_link, sym.st_name);
     if (!raw || !*raw) continue;
     std::string_view name(raw);
@@ -88,7 +90,12 @@ void scan_table(Elf* elf, Elf_Scn* scn, Elf_Data* versyms, const std::vector<Seg
       name = name.substr(0, at);
     }
     auto wanted = std::find(names.begin(), names.end(), name);
-    if (wanted == names.end() || skip.count(*wanted)) continue;
+    if (wanted == names.end()) continue;
+    if (undefined) {
+      imports->insert(*wanted);
+      continue;
+    }
+    if (skip.count(*wanted)) continue;
     if (dynamic && versyms) {
       GElf_Versym v;
       if (gelf_getversym(versyms, static_cast<int>(i), &v) && (v & 0x8000)) hidden = true;
@@ -169,10 +176,10 @@ ElfSymbols read_elf_symbols(int fd, const std::vector<std::string>& names) {
   }
 
   std::map<std::string, Candidate> found;
-  if (dynsym) scan_table(elf.get(), dynsym, versyms, segments, names, {}, found);
+  if (dynsym) scan_table(elf.get(), dynsym, versyms, segments, names, {}, found, &out.imports);
   if (symtab && found.size() < names.size()) {
     std::map<std::string, Candidate> more;
-    scan_table(elf.get(), symtab, nullptr, segments, names, found, more);
+    scan_table(elf.get(), symtab, nullptr, segments, names, found, more, nullptr);
     found.insert(more.begin(), more.end());
   }
   for (const auto& [name, c] : found) {

@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,8 @@ struct ElfSymbols {
   // Names defined more than once at different offsets with equal standing (both default
   // version, both global): left out of `offsets` rather than probing a guess.
   std::vector<std::string> ambiguous;
+  // Wanted names the file calls from a shared library: undefined function entries of .dynsym.
+  std::set<std::string> imports;
 
   std::optional<uint64_t> offset(const std::string& name) const;
 };

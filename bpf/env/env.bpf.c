@@ -14,7 +14,9 @@
  *   cf_env_uv_getenv                                 node or libuv.so.1:
  *                                                    int uv_os_getenv(const char *name, char *buffer,
  *                                                                     size_t *size)
- *                                                    (entry only: the getenv it calls returns the result)
+ *                                                    (entry only: the getenv it calls returns the result;
+ *                                                    only in a file with its own getenv: where getenv
+ *                                                    comes from a shared libc, its probes see the read)
  *   cf_env_enumerate                                 node: node::RealEnvStore::Enumerate(v8::Isolate*)
  *                                                    const (entry only: the whole environment)
  *

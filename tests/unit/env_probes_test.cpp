@@ -245,6 +245,8 @@ TEST(ElfSymbolsTest, VersionsBindingsAndWhatIsNotAFunction) {
   EXPECT_EQ(s.ambiguous, std::vector<std::string>{"twice"});
   for (const char* absent : {"twice", "uv_os_getenv", "plt_only", "in_data", "ifunc", "object"})
     EXPECT_FALSE(s.offset(absent).has_value()) << absent;
+  // what the file calls from a shared library: the undefined .dynsym function
+  EXPECT_EQ(s.imports, std::set<std::string>{"plt_only"});
 }
 
 TEST(ElfSymbolsTest, NotElf) {
@@ -519,9 +521,13 @@ class FakeProc {
 class EnvProbesTest : public ::testing::Test {
  protected:
   EnvProbesTest() : proc_(dir_) {
-    node_ = dir_.write("rootfs/usr/bin/node",
-                       build_elf({sym("uv_os_getenv", 0x10), sym(kEnumerate, 0x20), undef("getenv", 0x40)},
-                                 ET_EXEC, 0x400000));
+    // linked statically with its libc: its getenv is its own, not exported
+    node_ = dir_.write("rootfs/usr/bin/node", build_elf({sym("uv_os_getenv", 0x10), sym(kEnumerate, 0x20)},
+                                                        ET_EXEC, 0x400000));
+    // the npm build: getenv from the shared libc (undefined, valued at its PLT stub)
+    node_libc_ = dir_.write("rootfs/opt/node/bin/node",
+                            build_elf({sym("uv_os_getenv", 0x10), sym(kEnumerate, 0x20), undef("getenv", 0x40)},
+                                      ET_EXEC, 0x400000));
     node_dyn_ = dir_.write("rootfs/usr/bin/node18", build_elf({undef("uv_os_getenv", 0x10)}, ET_DYN));
     libc_ = dir_.write("rootfs/lib/libc.so.6", build_elf({sym("getenv", 0x30), sym("secure_getenv", 0x38)}));
     libuv_ = dir_.write("rootfs/lib/libuv.so.1", build_elf({sym("uv_os_getenv", 0x50), sym("uv_run", 0x58)}));
@@ -540,7 +546,7 @@ class EnvProbesTest : public ::testing::Test {
   TempDir dir_;
   FakeProc proc_;
   FakeKernel kernel_;
-  std::string node_, node_dyn_, libc_, libuv_, libnode_, libm_;
+  std::string node_, node_libc_, node_dyn_, libc_, libuv_, libnode_, libm_;
   std::unique_ptr<EnvProbes> probes_;
 };
 
@@ -573,6 +579,16 @@ TEST_F(EnvProbesTest, TwoProcessesShareOneAttachmentUntilBothExit) {
   EXPECT_EQ(c.attach_failures, 0u);
   EXPECT_EQ(c.open_failures, 0u);
   EXPECT_EQ(c.identity_mismatches, 0u);
+}
+
+// A process.env read in a node whose getenv is libc's is seen by libc's getenv probes alone: two
+// traps, not uv_os_getenv's third.
+TEST_F(EnvProbesTest, NodeCallingLibcGetenvIsNotProbedAtUvOsGetenv) {
+  proc_.process(150, node_libc_, {map(node_libc_), map(libc_)});
+  probes_->process_started(150);
+  EXPECT_EQ(kernel_.on(node_libc_), (std::set<std::string>{at("cf_env_enumerate", 0x20)}));
+  EXPECT_EQ(kernel_.on(libc_), kLibcLinks);
+  EXPECT_EQ(kernel_.links.size(), 5u);
 }
 
 TEST_F(EnvProbesTest, DynamicallyLinkedNodeGetsProbesOnItsLibraries) {
@@ -793,9 +809,12 @@ TEST(EnvProbesRealTest, ARunningNodeGetsItsProbes) {
   probes.process_started(static_cast<uint32_t>(pid));
   std::map<std::string, FakeKernel::Link> by_prog;
   for (const auto& [h, l] : kernel.links) by_prog[l.prog] = l;
-  for (const char* prog : {"cf_env_uv_getenv", "cf_env_enumerate", "cf_env_getenv",
-                           "cf_env_getenv_ret", "cf_env_secure_getenv", "cf_env_secure_getenv_ret"})
+  for (const char* prog : {"cf_env_enumerate", "cf_env_getenv", "cf_env_getenv_ret", "cf_env_secure_getenv",
+                           "cf_env_secure_getenv_ret"})
     EXPECT_EQ(by_prog.count(prog), 1u) << prog;
+  // uv_os_getenv only in a node with its own getenv; one calling libc's is seen there
+  const bool libc_getenv = read_file(node, {"getenv"}).imports.count("getenv") > 0;
+  EXPECT_EQ(by_prog.count("cf_env_uv_getenv"), libc_getenv ? 0u : 1u);
   for (const std::string& s : probes.status()) std::printf("  %s\n", s.c_str());
 
   // The entry points in the node binary itself, if libuv is built in: memory at the address nm
@@ -804,6 +823,7 @@ TEST(EnvProbesRealTest, ARunningNodeGetsItsProbes) {
     const int mem = open(("/proc/" + std::to_string(pid) + "/mem").c_str(), O_RDONLY | O_CLOEXEC);
     if (mem < 0) GTEST_SKIP() << "cannot read /proc/" << pid << "/mem";
     for (const std::string& name : {std::string("uv_os_getenv"), kEnumerate}) {
+      if (name == "uv_os_getenv" && libc_getenv) continue;
       auto value = nm_value(node, name);
       ASSERT_TRUE(value.has_value()) << name;
       ElfSymbols s = read_file(node, {name});
