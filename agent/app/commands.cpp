@@ -214,14 +214,14 @@ std::unique_ptr<env::EnvProbes> make_env_probes(sensor::Sensor& sensor, process:
   }
   OPENSSL_cleanse(key, sizeof(key));
   auto attach = [&sensor](const std::string& prog, const std::string& path, uint64_t offset, bool retprobe,
-                          std::string* err) -> void* {
+                          int pid, std::string* err) -> void* {
     bpf_program* p = sensor.program(prog);
     if (!p) {
       *err = "the eBPF object has no program " + prog;
       return nullptr;
     }
     LIBBPF_OPTS(bpf_uprobe_opts, o, .retprobe = retprobe);
-    bpf_link* l = bpf_program__attach_uprobe_opts(p, -1, path.c_str(), offset, &o);
+    bpf_link* l = bpf_program__attach_uprobe_opts(p, pid, path.c_str(), offset, &o);
     if (!l) {
       *err = std::string("attaching ") + prog + ": " + std::strerror(errno);
       return nullptr;

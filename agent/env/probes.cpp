@@ -148,6 +148,7 @@ EnvProbes::EnvProbes(AttachFn attach, DetachFn detach, std::shared_ptr<const Pro
 
 EnvProbes::~EnvProbes() {
   std::lock_guard<std::mutex> lock(mu_);
+  while (!fallback_links_.empty()) drop_fallback(fallback_links_.begin()->first);
   for (auto& [id, obj] : objects_) detach_all(obj);
 }
 
@@ -156,12 +157,22 @@ void EnvProbes::process_started(uint32_t pid) {
   const std::optional<std::string> text = files_->maps(pid);
   if (!text) {
     release(pid, {});
+    drop_fallback(pid);
     return;
   }
   const std::vector<Mapping> maps = parse_maps(*text);
   std::set<std::tuple<uint32_t, uint32_t, uint64_t>> seen;  // maps device and inode
   std::set<FileIdentity> scanned;
   std::set<FileIdentity> used;
+  // the open files of used objects with fallback probes, until settle_fallback is done with them
+  std::vector<std::unique_ptr<Fd>> kept;
+  std::map<FileIdentity, int> fds;
+  auto keep_fd = [&](const FileIdentity& id, int fd) {
+    auto obj = objects_.find(id);
+    if (obj == objects_.end() || obj->second.fallback.empty()) return;
+    kept.push_back(std::make_unique<Fd>(dup(fd)));
+    if (kept.back()->valid()) fds[id] = kept.back()->get();
+  };
 
   {
     Fd fd(files_->open_exe(pid));
@@ -177,7 +188,10 @@ void EnvProbes::process_started(uint32_t pid) {
       }
       const FileIdentity id = FileIdentity::of(st);
       scanned.insert(id);
-      if (use_object(pid, fd.get(), id, path)) used.insert(id);
+      if (use_object(pid, fd.get(), id, path)) {
+        used.insert(id);
+        keep_fd(id, fd.get());
+      }
     }
   }
   for (const Mapping& m : maps) {
@@ -194,14 +208,75 @@ void EnvProbes::process_started(uint32_t pid) {
     }
     const FileIdentity id = FileIdentity::of(st);
     if (!scanned.insert(id).second) continue;
-    if (use_object(pid, fd.get(), id, m.path)) used.insert(id);
+    if (use_object(pid, fd.get(), id, m.path)) {
+      used.insert(id);
+      keep_fd(id, fd.get());
+    }
   }
   release(pid, used);
+  settle_fallback(pid, used, fds);
+}
+
+void EnvProbes::settle_fallback(uint32_t pid, const std::set<FileIdentity>& used,
+                                const std::map<FileIdentity, int>& fds) {
+  bool getenv_probed = false;
+  for (const FileIdentity& id : used) {
+    auto obj = objects_.find(id);
+    if (obj == objects_.end()) continue;
+    for (const Probe& p : obj->second.probes)
+      getenv_probed |= p.entry && p.ret && std::string(p.spec->symbol) == "getenv";
+  }
+  // Probed where the process takes getenv from: the read is seen there, in fewer traps.
+  if (getenv_probed) {
+    drop_fallback(pid);
+    return;
+  }
+  // Not (yet): the loader has not mapped its libc, or what it maps cannot be probed (a copy of
+  // libc without readable symbols, say). The process's own uv_os_getenv sees its reads, with a
+  // probe placed in this process alone, so others keep the cheaper path.
+  std::vector<PidLink>& links = fallback_links_[pid];
+  for (const auto& [id, fd] : fds) {
+    bool have = false;
+    for (const PidLink& l : links) have |= l.id == id;
+    if (have) continue;
+    Object& obj = objects_.at(id);
+    const std::string path = "/proc/self/fd/" + std::to_string(fd);
+    for (Probe& p : obj.fallback) {
+      // The getenv inside is not probed here, so uv_os_getenv's own return reports the read (a
+      // return probe, the first attached as for the shared probes; it does nothing when a probed
+      // getenv inside reported it). The fallback probes are uv_os_getenv's alone.
+      const char* ret = "cf_env_uv_getenv_ret";
+      for (const char* prog : {ret, p.spec->entry}) {
+        std::string err;
+        void* link = attach_(prog, path, p.offset, prog == ret, static_cast<int>(pid), &err);
+        if (!link) {
+          ++counters_.attach_failures;
+          ++p.failures;
+          p.error = std::string(prog) + ": " + (err.empty() ? "attach failed" : err);
+          break;
+        }
+        ++counters_.attached;
+        links.push_back({id, link});
+      }
+    }
+  }
+  if (links.empty()) fallback_links_.erase(pid);
+}
+
+void EnvProbes::drop_fallback(uint32_t pid) {
+  auto it = fallback_links_.find(pid);
+  if (it == fallback_links_.end()) return;
+  for (PidLink& l : it->second) {
+    detach_(l.link);
+    ++counters_.detached;
+  }
+  fallback_links_.erase(it);
 }
 
 void EnvProbes::process_exited(uint32_t pid) {
   std::lock_guard<std::mutex> lock(mu_);
   release(pid, {});
+  drop_fallback(pid);
 }
 
 bool EnvProbes::use_object(uint32_t pid, int fd, const FileIdentity& id, const std::string& path) {
@@ -217,12 +292,14 @@ bool EnvProbes::use_object(uint32_t pid, int fd, const FileIdentity& id, const s
     obj.id = id;
     obj.path = path;
     for (const EnvProbeSpec& spec : env_probe_specs()) {
-      if (*spec.unless_imports && symbols->imports.count(spec.unless_imports)) continue;
       if (auto offset = symbols->offset(spec.symbol)) {
         Probe p;
         p.spec = &spec;
         p.offset = *offset;
-        obj.probes.push_back(p);
+        if (*spec.unless_imports && symbols->imports.count(spec.unless_imports))
+          obj.fallback.push_back(p);
+        else
+          obj.probes.push_back(p);
       }
     }
   }
@@ -244,14 +321,14 @@ void EnvProbes::attach_missing(Object& obj, int fd) {
     // The return probe goes first: an entry that fired without it would leave its in-flight
     // record behind for the LRU map to evict instead of completing it.
     if (*p.spec->ret && !p.ret) {
-      p.ret = attach_(p.spec->ret, path, p.offset, true, &err);
+      p.ret = attach_(p.spec->ret, path, p.offset, true, -1, &err);
       if (!p.ret) {
         failed(p, std::string(p.spec->ret) + ": " + err);
         continue;
       }
       ++counters_.attached;
     }
-    p.entry = attach_(p.spec->entry, path, p.offset, false, &err);
+    p.entry = attach_(p.spec->entry, path, p.offset, false, -1, &err);
     if (!p.entry) {
       failed(p, std::string(p.spec->entry) + ": " + err);
       // No lone return probe: a uretprobe costs every caller in every process, for nothing.

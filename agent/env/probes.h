@@ -85,10 +85,11 @@ const std::vector<EnvProbeSpec>& env_probe_specs();
 
 class EnvProbes {
  public:
-  // Attaches program `prog` at `offset` of the file at `path` for every process (pid -1); returns
-  // a handle for DetachFn, or nullptr with *err set. `path` stays valid only during the call.
+  // Attaches program `prog` at `offset` of the file at `path` for process `pid` alone, or for
+  // every process (-1); returns a handle for DetachFn, or nullptr with *err set. `path` stays
+  // valid only during the call.
   using AttachFn = std::function<void*(const std::string& prog, const std::string& path, uint64_t offset,
-                                       bool retprobe, std::string* err)>;
+                                       bool retprobe, int pid, std::string* err)>;
   using DetachFn = std::function<void(void*)>;
 
   struct Counters {
@@ -133,7 +134,16 @@ class EnvProbes {
     FileIdentity id;
     std::string path;  // as the first user's maps named it (for the log)
     std::vector<Probe> probes;
+    // Entry-only probes left out because the file takes a function from a shared library whose
+    // probes see the same read (EnvProbeSpec::unless_imports): attached for one process alone
+    // when no scan of it has found that function probed in what it maps.
+    std::vector<Probe> fallback;
     std::set<uint32_t> users;
+  };
+  // A fallback probe attached for one process.
+  struct PidLink {
+    FileIdentity id;
+    void* link = nullptr;
   };
 
   // Whether the file defines a probed symbol; if so the process now uses it.
@@ -141,6 +151,10 @@ class EnvProbes {
   void attach_missing(Object& obj, int fd);
   void detach_all(Object& obj);
   void release(uint32_t pid, const std::set<FileIdentity>& keep);
+  // After a scan of `pid` that found `used`: its fallback probes, attached while none of those
+  // objects has its getenv probed, dropped once one has. `fds` are the objects' open files.
+  void settle_fallback(uint32_t pid, const std::set<FileIdentity>& used, const std::map<FileIdentity, int>& fds);
+  void drop_fallback(uint32_t pid);
 
   AttachFn attach_;
   DetachFn detach_;
@@ -149,6 +163,7 @@ class EnvProbes {
   SymbolCache cache_;
   std::map<FileIdentity, Object> objects_;
   std::unordered_map<uint32_t, std::set<FileIdentity>> by_pid_;
+  std::unordered_map<uint32_t, std::vector<PidLink>> fallback_links_;
   Counters counters_;
 };
 

@@ -14,9 +14,11 @@
  *   cf_env_uv_getenv                                 node or libuv.so.1:
  *                                                    int uv_os_getenv(const char *name, char *buffer,
  *                                                                     size_t *size)
- *                                                    (entry only: the getenv it calls returns the result;
- *                                                    only in a file with its own getenv: where getenv
- *                                                    comes from a shared libc, its probes see the read)
+ *                                                    (the getenv it calls reports the result, or the
+ *                                                    return probe when that getenv is not probed; only
+ *                                                    in a file with its own getenv, or for one process
+ *                                                    whose getenv is not probed: where getenv comes
+ *                                                    from a probed shared libc, its probes see the read)
  *   cf_env_enumerate                                 node: node::RealEnvStore::Enumerate(v8::Isolate*)
  *                                                    const (entry only: the whole environment)
  *
@@ -307,6 +309,31 @@ SEC("uprobe")
 int BPF_KPROBE(cf_env_uv_getenv, const char *name)
 {
 	return cf_env_enter(CF_ENV_UV_GETENV, name);
+}
+
+/*
+ * uv_os_getenv's return: 0 when the variable is set. Reports the read when the getenv inside it
+ * did not (no probe there: a libc whose symbols cannot be read, one mapped late); when it did,
+ * the entry's state is gone and this does nothing. No fingerprint: the value is in the caller's
+ * buffer, which is not read.
+ */
+SEC("uretprobe")
+int BPF_KRETPROBE(cf_env_uv_getenv_ret, int rc)
+{
+	struct cf_env_call *call;
+	const char *name;
+	__u64 id;
+
+	if (!cf_lookup_tracked(cf_current_tgid()))
+		return 0;
+	id = bpf_get_current_pid_tgid();
+	call = bpf_map_lookup_elem(&env_calls, &id);
+	if (!call || call->kind != CF_ENV_UV_GETENV)
+		return 0;
+	name = call->name;
+	bpf_map_delete_elem(&env_calls, &id);
+	cf_env_read(CF_ENV_UV_GETENV, name, CF_ENV_RESULT | (rc == 0 ? CF_ENV_SET : 0), 0);
+	return 0;
 }
 
 

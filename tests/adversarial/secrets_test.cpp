@@ -208,3 +208,40 @@ TEST_F(AdvSecrets, NoSecretValueIsWrittenByTheAgent) {
 
 }  // namespace
 }  // namespace clawfence::testing
+
+namespace clawfence::testing {
+namespace {
+
+// Node takes getenv from libc, so libc's getenv probes see its process.env reads. A tool that
+// brings its own copy of libc whose symbols cannot be read (section headers zeroed: the loader
+// does not need them, the agent's symbol reader does) has no getenv probe: the agent then probes
+// that process's own uv_os_getenv, for it alone. Found by an attack review of the change that
+// dropped the uv_os_getenv probe where getenv is libc's.
+TEST_F(AdvSecrets, AProcessEnvReadThroughALibcCopyWithoutSymbolsIsSeen) {
+  const std::string node = "/usr/bin/node", libc = "/lib/x86_64-linux-gnu/libc.so.6";
+  struct stat st {};
+  if (stat(node.c_str(), &st) != 0) GTEST_SKIP() << "no " << node << " on this machine: skipped";
+  if (stat(libc.c_str(), &st) != 0) GTEST_SKIP() << "no " << libc << " (not x86-64 Debian): skipped";
+  std::string image = read_file(libc);
+  ASSERT_GT(image.size(), 0x40u);
+  std::fill(image.begin() + 0x28, image.begin() + 0x30, '\0');  // e_shoff
+  std::fill(image.begin() + 0x3a, image.begin() + 0x40, '\0');  // e_shentsize, e_shnum, e_shstrndx
+  ASSERT_EQ(mkdir((dir_ + "/l").c_str(), 0755), 0);
+  write_file(dir_ + "/l/libc.so.6", image);
+  chmod((dir_ + "/l/libc.so.6").c_str(), 0755);
+
+  const std::string events = dir_ + "/libc-copy.jsonl", out = dir_ + "/libc-copy.out", err = dir_ + "/libc-copy.err";
+  Child c({bin_, "run", "-r", shipped_rules("monitor"), "-o", events, "--", "env", "LD_LIBRARY_PATH=" + dir_ + "/l",
+           node, "-e", "setTimeout(() => { if (process.env.OPENAI_API_KEY) console.log('read'); }, 500)"},
+          out, err, "", {"OPENAI_API_KEY=" + canary_});
+  ASSERT_EQ(c.wait(seconds(60)), 0) << read_file(err);
+  ASSERT_NE(read_file(out).find("read"), std::string::npos) << "node did not run on the copy: " << read_file(err);
+  const auto envs = of_kind(read_events(events), v1::Event::ENV);
+  bool seen = false;
+  for (const auto& e : envs) seen |= e.env().name() == "OPENAI_API_KEY" && e.process().comm() == "node";
+  EXPECT_TRUE(seen) << describe(envs);
+  EXPECT_EQ(holding_a_secret({events, out, err}), std::vector<std::string>{});
+}
+
+}  // namespace
+}  // namespace clawfence::testing

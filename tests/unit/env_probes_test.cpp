@@ -417,6 +417,7 @@ struct FakeKernel {
     uint64_t offset;
     bool retprobe;
     FileIdentity file;  // what the path given pointed at during the call
+    int pid = -1;       // the one process it is for, or -1: every process
   };
   std::map<uintptr_t, Link> links;
   uintptr_t next = 1;
@@ -425,7 +426,7 @@ struct FakeKernel {
   int detaches = 0;
 
   EnvProbes::AttachFn attach_fn() {
-    return [this](const std::string& prog, const std::string& path, uint64_t offset, bool retprobe,
+    return [this](const std::string& prog, const std::string& path, uint64_t offset, bool retprobe, int pid,
                   std::string* err) -> void* {
       ++attaches;
       if (fail[prog] > 0) {
@@ -434,7 +435,7 @@ struct FakeKernel {
         return nullptr;
       }
       EXPECT_EQ(path.rfind("/proc/self/fd/", 0), 0u) << path;
-      Link l{prog, offset, retprobe, identity_of(path)};
+      Link l{prog, offset, retprobe, identity_of(path), pid};
       links[next] = l;
       return reinterpret_cast<void*>(next++);
     };
@@ -589,6 +590,51 @@ TEST_F(EnvProbesTest, NodeCallingLibcGetenvIsNotProbedAtUvOsGetenv) {
   EXPECT_EQ(kernel_.on(node_libc_), (std::set<std::string>{at("cf_env_enumerate", 0x20)}));
   EXPECT_EQ(kernel_.on(libc_), kLibcLinks);
   EXPECT_EQ(kernel_.links.size(), 5u);
+}
+
+// Until the process maps a getenv that is probed (before its loader has run, or with a libc of
+// its own whose symbols cannot be read), its own uv_os_getenv is probed, for it alone.
+TEST_F(EnvProbesTest, UvOsGetenvIsProbedForAProcessUntilItsGetenvIs) {
+  const std::string blind = dir_.write("rootfs/tmp/l/libc.so.6", "\x7f" "ELF not really");
+  auto uv_links = [&] {
+    std::vector<FakeKernel::Link> out;
+    for (const auto& [h, l] : kernel_.links)
+      if (l.prog == "cf_env_uv_getenv") out.push_back(l);
+    // with its return probe, for the same process: the getenv inside reports nothing
+    size_t rets = 0;
+    for (const auto& [h, l] : kernel_.links) rets += l.prog == "cf_env_uv_getenv_ret" && l.retprobe && l.pid != -1;
+    EXPECT_EQ(rets, out.size());
+    return out;
+  };
+  // at exec: only node is mapped
+  proc_.process(160, node_libc_, {map(node_libc_)});
+  probes_->process_started(160);
+  auto uv = uv_links();
+  ASSERT_EQ(uv.size(), 1u);
+  EXPECT_EQ(uv[0].pid, 160);
+  EXPECT_EQ(uv[0].offset, kTextOff + 0x10);
+  EXPECT_EQ(uv[0].file, identity_of(node_libc_));
+  // another process of the same node with its libc: no probe of its own, the first keeps its
+  proc_.process(161, node_libc_, {map(node_libc_), map(libc_)});
+  probes_->process_started(161);
+  EXPECT_EQ(uv_links().size(), 1u);
+  EXPECT_EQ(uv_links()[0].pid, 160);
+  // a rescan of the first, now with a libc whose symbols cannot be read: still its own probe
+  proc_.process(160, node_libc_, {map(node_libc_), map(blind)});
+  probes_->process_started(160);
+  ASSERT_EQ(uv_links().size(), 1u);
+  EXPECT_EQ(uv_links()[0].pid, 160);
+  // with the real libc mapped the getenv probes see its reads: its own probe goes
+  proc_.process(160, node_libc_, {map(node_libc_), map(libc_)});
+  probes_->process_started(160);
+  EXPECT_TRUE(uv_links().empty());
+  // and one kept to its exit goes with it
+  proc_.process(162, node_libc_, {map(node_libc_)});
+  probes_->process_started(162);
+  EXPECT_EQ(uv_links().size(), 1u);
+  probes_->process_exited(162);
+  EXPECT_TRUE(uv_links().empty());
+  for (const auto& [h, l] : kernel_.links) EXPECT_EQ(l.pid, -1) << l.prog;
 }
 
 TEST_F(EnvProbesTest, DynamicallyLinkedNodeGetsProbesOnItsLibraries) {
