@@ -235,6 +235,16 @@ void EnvProbes::settle_fallback(uint32_t pid, const std::set<FileIdentity>& used
   // libc without readable symbols, say). The process's own uv_os_getenv sees its reads, with a
   // probe placed in this process alone, so others keep the cheaper path.
   std::vector<PidLink>& links = fallback_links_[pid];
+  // those on an object it no longer maps (an exec since) go
+  for (auto it = links.begin(); it != links.end();) {
+    if (used.count(it->id)) {
+      ++it;
+      continue;
+    }
+    detach_(it->link);
+    ++counters_.detached;
+    it = links.erase(it);
+  }
   for (const auto& [id, fd] : fds) {
     bool have = false;
     for (const PidLink& l : links) have |= l.id == id;
@@ -253,6 +263,12 @@ void EnvProbes::settle_fallback(uint32_t pid, const std::set<FileIdentity>& used
           ++counters_.attach_failures;
           ++p.failures;
           p.error = std::string(prog) + ": " + (err.empty() ? "attach failed" : err);
+          // no lone return probe: the next scan tries the pair again
+          if (prog == p.spec->entry && !links.empty() && links.back().id == id) {
+            detach_(links.back().link);
+            ++counters_.detached;
+            links.pop_back();
+          }
           break;
         }
         ++counters_.attached;

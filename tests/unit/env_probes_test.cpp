@@ -599,7 +599,7 @@ TEST_F(EnvProbesTest, UvOsGetenvIsProbedForAProcessUntilItsGetenvIs) {
   auto uv_links = [&] {
     std::vector<FakeKernel::Link> out;
     for (const auto& [h, l] : kernel_.links)
-      if (l.prog == "cf_env_uv_getenv") out.push_back(l);
+      if (l.prog == "cf_env_uv_getenv" && l.pid != -1) out.push_back(l);
     // with its return probe, for the same process: the getenv inside reports nothing
     size_t rets = 0;
     for (const auto& [h, l] : kernel_.links) rets += l.prog == "cf_env_uv_getenv_ret" && l.retprobe && l.pid != -1;
@@ -634,6 +634,19 @@ TEST_F(EnvProbesTest, UvOsGetenvIsProbedForAProcessUntilItsGetenvIs) {
   EXPECT_EQ(uv_links().size(), 1u);
   probes_->process_exited(162);
   EXPECT_TRUE(uv_links().empty());
+  // one whose entry cannot be attached keeps no lone return probe, and is tried again
+  kernel_.fail["cf_env_uv_getenv"] = 1;
+  proc_.process(163, node_libc_, {map(node_libc_)});
+  probes_->process_started(163);
+  EXPECT_TRUE(uv_links().empty());
+  probes_->process_started(163);
+  EXPECT_EQ(uv_links().size(), 1u);
+  // after an exec into another program (one with its own getenv: a shared probe, no fallback),
+  // the old program's probe goes
+  proc_.process(163, node_, {map(node_)});
+  probes_->process_started(163);
+  EXPECT_TRUE(uv_links().empty());
+  probes_->process_exited(163);
   for (const auto& [h, l] : kernel_.links) EXPECT_EQ(l.pid, -1) << l.prog;
 }
 
