@@ -953,21 +953,24 @@ TEST_F(E2E, SecretReadsAreSeenAndTheirValuesNever) {
   };
   // process.env.X in the tool (node with libuv built in), in the gateway, in the copied node
   // (the broker, a helper, is a node too: it hands its environment to the tool). This node takes
-  // getenv from the shared libc, so libc's getenv probes see the read, and no uv_os_getenv probe
-  // (its costliest) is attached.
-  for (const auto& e : envs) EXPECT_NE(e.env().op(), "uv_os_getenv") << e.DebugString();
+  // getenv from the shared libc, so libc's getenv probes see the read (op getenv); a node the
+  // agent scanned before its loader mapped libc has its own uv_os_getenv probe until the next
+  // scan, and a read in that window is op uv_os_getenv. Either way it is reported.
   const v1::Event* tool_read = seen("getenv", "OPENAI_API_KEY", "node", "tool");
+  if (!tool_read) tool_read = seen("uv_os_getenv", "OPENAI_API_KEY", "node", "tool");
   ASSERT_NE(tool_read, nullptr) << describe(envs);
   EXPECT_TRUE(tool_read->env().secret());
   EXPECT_TRUE(tool_read->env().set());
   EXPECT_EQ(tool_read->env().role(), "tool");
   const v1::Event* gateway_read = seen("getenv", "OPENAI_API_KEY", "openclaw-gatewa");
+  if (!gateway_read) gateway_read = seen("uv_os_getenv", "OPENAI_API_KEY", "openclaw-gatewa");
   ASSERT_NE(gateway_read, nullptr) << describe(envs);
   EXPECT_EQ(gateway_read->env().role(), "gateway");
   // the same value read by both: the same keyed fingerprint, and it is not the value
   EXPECT_EQ(tool_read->env().fingerprint().size(), 16u);
   EXPECT_EQ(tool_read->env().fingerprint(), gateway_read->env().fingerprint());
-  EXPECT_NE(seen("getenv", "ANTHROPIC_API_KEY", "node-copy"), nullptr) << describe(envs);
+  EXPECT_TRUE(seen("getenv", "ANTHROPIC_API_KEY", "node-copy") || seen("uv_os_getenv", "ANTHROPIC_API_KEY", "node-copy"))
+      << describe(envs);
   // libc getenv from Python
   EXPECT_NE(seen("getenv", "OPENAI_API_KEY", "python3"), nullptr) << describe(envs);
   // the dump, and the secret names handed to the tool's shell at exec (names, not values)
@@ -1041,8 +1044,8 @@ TEST_F(E2E, SecretReadsOnDebianNodeWithDynamicLibuv) {
   auto envs = of_kind(read_events(out_), v1::Event::ENV);
   bool read = false, dump = false;
   for (const auto& e : envs) {
-    read |= e.env().op() == "getenv" && e.env().name() == "OPENAI_API_KEY" && e.env().secret() &&
-            e.env().set() && e.process().comm() == "node";
+    read |= (e.env().op() == "getenv" || e.env().op() == "uv_os_getenv") && e.env().name() == "OPENAI_API_KEY" &&
+            e.env().secret() && e.env().set() && e.process().comm() == "node";
     dump |= e.env().op() == "enumerate" && e.process().comm() == "node";
   }
   EXPECT_TRUE(read) << describe(envs);
