@@ -111,14 +111,17 @@ egress:
 EOF
 done
 
-agent_start() { # mode
+agent_main="" # the agent itself (agent_pid is its `timeout`)
+agent_start() { # mode [metrics port]
   : > "$work/agent.log"
   rm -rf "$work/audit"
   timeout -s INT -k 10 900 "$CF" agent --config /dev/null --rules "$work/rules-$1" --cgroup "$cg" --pin never \
-    --audit-dir "$work/audit" --tail-socket "$work/tail.sock" --metrics-addr 127.0.0.1:0 > "$work/agent-$1.jsonl" 2> "$work/agent.log" &
+    --audit-dir "$work/audit" --tail-socket "$work/tail.sock" --metrics-addr "127.0.0.1:${2:-0}" \
+    > "$work/agent-$1.jsonl" 2> "$work/agent.log" &
   agent_pid=$!
   started+=("$agent_pid")
   wait_for_line "$work/agent.log" "watching:" "$agent_pid" "clawfence agent"
+  agent_main=$(pgrep -P "$agent_pid" -x clawfence || echo "$agent_pid")
 }
 agent_stop() {
   stop_pid "$agent_pid" INT
@@ -127,21 +130,6 @@ agent_stop() {
 }
 
 FLOOR=$BUILD/bench/floor
-floor_pid=""
-floor_start() { # the floor stops when fd 9 closes too (if this script dies)
-  rm -f "$work/floor.in" && mkfifo "$work/floor.in"
-  timeout -s INT -k 5 900 "$FLOOR" 900 < "$work/floor.in" > "$work/floor.log" 2>&1 &
-  floor_pid=$!
-  started+=("$floor_pid")
-  exec 9> "$work/floor.in"
-  wait_for_line "$work/floor.log" "floor attached" "$floor_pid" "the floor loader"
-}
-floor_stop() {
-  exec 9>&-
-  stop_pid "$floor_pid" INT
-  forget_pid "$floor_pid"
-  floor_pid=""
-}
 
 now_ms() { date +%s%3N; }
 # Whether the API answers /v1/models with 200: with bash's own /dev/tcp, no process started (a
@@ -227,7 +215,7 @@ for r in $(seq "$ROUNDS"); do
     say "round $r: $c"
     case $c in
       none) ;;
-      floor) floor_start ;;
+      floor) floor_start "$FLOOR" 900 ;;
       *) agent_start "$c" ;;
     esac
     gateway_start
@@ -295,18 +283,10 @@ profile_sum=""
 if [ "${OC_PROFILE:-1}" = 1 ]; then
   say "profile: a monitor round with kernel.bpf_stats_enabled"
   stats_was=$(sysctl -n kernel.bpf_stats_enabled)
-  : > "$work/agent.log"
-  timeout -s INT -k 10 900 "$CF" agent --config /dev/null --rules "$work/rules-monitor" --cgroup "$cg" --pin never \
-    --audit-dir "$work/audit" --tail-socket "$work/tail.sock" --metrics-addr "127.0.0.1:$PORT_METRICS" \
-    > "$work/agent-profile.jsonl" 2> "$work/agent.log" &
-  agent_pid=$!
-  started+=("$agent_pid")
-  wait_for_line "$work/agent.log" "watching:" "$agent_pid" "clawfence agent"
-  agent_main=$(pgrep -P "$agent_pid" -x clawfence || echo "$agent_pid") # timeout's child
+  agent_start monitor "$PORT_METRICS"
   sysctl -qw kernel.bpf_stats_enabled=1
   for phase in start chat tool; do
     case $phase in
-      start) cmd="" ;;
       chat) cmd="echo bench" ;;
       tool) cmd="tar -cf - -C $app/node_modules openclaw | wc -c" ;;
     esac
@@ -314,9 +294,8 @@ if [ "${OC_PROFILE:-1}" = 1 ]; then
     prog_stats > "$work/stats.0"
     a0=$(cpu_ms "$agent_main")
     r0=$(records)
-    t0=$(tree_cpu_ms)
+    t0=$(tree_cpu_ms) # 0 before the start: the gateway's cgroup is made by gateway_start
     if [ "$phase" = start ]; then
-      t0=0
       gateway_start
       wall=$took
     else

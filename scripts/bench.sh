@@ -237,17 +237,10 @@ cond_none() {
 }
 
 cond_floor() {
-  local pid w
-  rm -f "$work/floor.in" && mkfifo "$work/floor.in"
-  timeout -s INT -k 5 "$LIMIT" "$FLOOR" "$LIMIT" < "$work/floor.in" > "$work/floor.log" 2>&1 &
-  pid=$!
-  started+=("$pid")
-  exec 9> "$work/floor.in" # the floor also stops when this closes (if this script dies)
-  wait_for_line "$work/floor.log" "floor attached" "$pid" "the floor loader"
+  local w
+  floor_start "$FLOOR" "$LIMIT"
   for w in "${WORKLOADS[@]}"; do measure floor u "$w"; done
-  exec 9>&-
-  stop_pid "$pid" INT
-  forget_pid "$pid"
+  floor_stop
 }
 
 declare -A agent_totals # mode -> "records read, lost" over all its runs

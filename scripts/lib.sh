@@ -1,6 +1,7 @@
 # Shared by scripts/bench.sh and scripts/soak.sh (sourced): the background processes a script
 # started (in its `started` array, stopped by its cleanup), waiting for them, removing the
-# cgroups it made, the cgroup v2 mount, and the median of samples. The caller defines die().
+# cgroups it made, the cgroup v2 mount, the median of samples, and bench/floor. The caller
+# defines die() and `work`.
 
 stop_pid() { # pid signal: signal, wait up to 10 s, then SIGKILL
   local pid=$1 sig=$2 _
@@ -54,4 +55,20 @@ cgroup2_mount() {
 stats() { # space-separated samples on stdin -> "median min max"
   tr ' ' '\n' | grep . | sort -g |
     awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; print m, v[1], v[NR] }'
+}
+
+floor_pid=""
+floor_start() { # loader seconds: bench/floor attached; it stops when fd 9 closes too (if the caller dies)
+  rm -f "$work/floor.in" && mkfifo "$work/floor.in"
+  timeout -s INT -k 5 "$2" "$1" "$2" < "$work/floor.in" > "$work/floor.log" 2>&1 &
+  floor_pid=$!
+  started+=("$floor_pid")
+  exec 9> "$work/floor.in"
+  wait_for_line "$work/floor.log" "floor attached" "$floor_pid" "the floor loader"
+}
+floor_stop() {
+  exec 9>&-
+  stop_pid "$floor_pid" INT
+  forget_pid "$floor_pid"
+  floor_pid=""
 }

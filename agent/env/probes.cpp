@@ -19,22 +19,6 @@
 namespace clawfence::env {
 namespace {
 
-// Closes on scope exit.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-
- private:
-  int fd_;
-};
-
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
@@ -123,11 +107,12 @@ const std::vector<EnvProbeSpec>& env_probe_specs() {
       // the dearest of all: uv_os_getenv starts with an instruction the kernel single-steps out
       // of line (two exceptions per read) where getenv's `push` is emulated (one); without it
       // the real gateway's start went from 1.34x to 1.12x (bench/findings.md).
-      {"uv_os_getenv", "cf_env_uv_getenv", "", "getenv"},
-      {"getenv", "cf_env_getenv", "cf_env_getenv_ret", ""},
-      {"secure_getenv", "cf_env_secure_getenv", "cf_env_secure_getenv_ret", ""},
+      // Placed for one process alone, where that getenv is not probed, its own return reports.
+      {"uv_os_getenv", "cf_env_uv_getenv", "", "getenv", "cf_env_uv_getenv_ret"},
+      {"getenv", "cf_env_getenv", "cf_env_getenv_ret", "", ""},
+      {"secure_getenv", "cf_env_secure_getenv", "cf_env_secure_getenv_ret", "", ""},
       // node::RealEnvStore::Enumerate(v8::Isolate*) const: Object.keys(process.env) and friends.
-      {"_ZNK4node12RealEnvStore9EnumerateEPN2v87IsolateE", "cf_env_enumerate", "", ""},
+      {"_ZNK4node12RealEnvStore9EnumerateEPN2v87IsolateE", "cf_env_enumerate", "", "", ""},
   };
   return specs;
 }
@@ -148,7 +133,8 @@ EnvProbes::EnvProbes(AttachFn attach, DetachFn detach, std::shared_ptr<const Pro
 
 EnvProbes::~EnvProbes() {
   std::lock_guard<std::mutex> lock(mu_);
-  while (!fallback_links_.empty()) drop_fallback(fallback_links_.begin()->first);
+  for (auto& [pid, links] : fallback_links_)
+    for (PidLink& l : links) detach_pair(&l.entry, &l.ret);
   for (auto& [id, obj] : objects_) detach_all(obj);
 }
 
@@ -157,21 +143,17 @@ void EnvProbes::process_started(uint32_t pid) {
   const std::optional<std::string> text = files_->maps(pid);
   if (!text) {
     release(pid, {});
-    drop_fallback(pid);
     return;
   }
   const std::vector<Mapping> maps = parse_maps(*text);
   std::set<std::tuple<uint32_t, uint32_t, uint64_t>> seen;  // maps device and inode
   std::set<FileIdentity> scanned;
   std::set<FileIdentity> used;
-  // the open files of used objects with fallback probes, until settle_fallback is done with them
-  std::vector<std::unique_ptr<Fd>> kept;
-  std::map<FileIdentity, int> fds;
-  auto keep_fd = [&](const FileIdentity& id, int fd) {
-    auto obj = objects_.find(id);
-    if (obj == objects_.end() || obj->second.fallback.empty()) return;
-    kept.push_back(std::make_unique<Fd>(dup(fd)));
-    if (kept.back()->valid()) fds[id] = kept.back()->get();
+  std::map<FileIdentity, Fd> alone;  // the open files of used objects with probes for one process
+  auto use = [&](Fd& fd, const FileIdentity& id, const std::string& path) {
+    if (!use_object(pid, fd.get(), id, path)) return;
+    used.insert(id);
+    if (!objects_.at(id).fallback.empty()) alone.emplace(id, std::move(fd));
   };
 
   {
@@ -188,10 +170,7 @@ void EnvProbes::process_started(uint32_t pid) {
       }
       const FileIdentity id = FileIdentity::of(st);
       scanned.insert(id);
-      if (use_object(pid, fd.get(), id, path)) {
-        used.insert(id);
-        keep_fd(id, fd.get());
-      }
+      use(fd, id, path);
     }
   }
   for (const Mapping& m : maps) {
@@ -208,91 +187,55 @@ void EnvProbes::process_started(uint32_t pid) {
     }
     const FileIdentity id = FileIdentity::of(st);
     if (!scanned.insert(id).second) continue;
-    if (use_object(pid, fd.get(), id, m.path)) {
-      used.insert(id);
-      keep_fd(id, fd.get());
-    }
+    use(fd, id, m.path);
   }
   release(pid, used);
-  settle_fallback(pid, used, fds);
+  settle_fallback(pid, used, alone);
 }
 
-void EnvProbes::settle_fallback(uint32_t pid, const std::set<FileIdentity>& used,
-                                const std::map<FileIdentity, int>& fds) {
-  bool getenv_probed = false;
+bool EnvProbes::probed(const std::set<FileIdentity>& used, const std::string& symbol) const {
   for (const FileIdentity& id : used) {
     auto obj = objects_.find(id);
     if (obj == objects_.end()) continue;
     for (const Probe& p : obj->second.probes)
-      getenv_probed |= p.entry && p.ret && std::string(p.spec->symbol) == "getenv";
+      if (p.spec->symbol == symbol && p.entry && (p.ret || !*p.spec->ret)) return true;
   }
-  // Probed where the process takes getenv from: the read is seen there, in fewer traps.
-  if (getenv_probed) {
-    drop_fallback(pid);
-    return;
-  }
-  // Not (yet): the loader has not mapped its libc, or what it maps cannot be probed (a copy of
-  // libc without readable symbols, say). The process's own uv_os_getenv sees its reads, with a
-  // probe placed in this process alone, so others keep the cheaper path.
+  return false;
+}
+
+// A fallback probe is wanted while the function it stands in for (its unless_imports) is not
+// probed in what the process maps: before its loader has mapped libc, or where what it maps cannot
+// be probed (a copy of libc without readable symbols, say). It sees the process's reads with a
+// probe placed in this process alone, so others keep the cheaper path.
+void EnvProbes::settle_fallback(uint32_t pid, const std::set<FileIdentity>& used,
+                                const std::map<FileIdentity, Fd>& files) {
   std::vector<PidLink>& links = fallback_links_[pid];
-  // those on an object it no longer maps (an exec since) go
+  // those on an object it no longer maps (an exec since), or standing in for a function now probed
   for (auto it = links.begin(); it != links.end();) {
-    if (used.count(it->id)) {
+    if (used.count(it->id) && !probed(used, it->spec->unless_imports)) {
       ++it;
       continue;
     }
-    detach_(it->link);
-    ++counters_.detached;
+    detach_pair(&it->entry, &it->ret);
     it = links.erase(it);
   }
-  for (const auto& [id, fd] : fds) {
-    bool have = false;
-    for (const PidLink& l : links) have |= l.id == id;
-    if (have) continue;
-    Object& obj = objects_.at(id);
-    const std::string path = "/proc/self/fd/" + std::to_string(fd);
-    for (Probe& p : obj.fallback) {
-      // The getenv inside is not probed here, so uv_os_getenv's own return reports the read (a
-      // return probe, the first attached as for the shared probes; it does nothing when a probed
-      // getenv inside reported it). The fallback probes are uv_os_getenv's alone.
-      const char* ret = "cf_env_uv_getenv_ret";
-      for (const char* prog : {ret, p.spec->entry}) {
-        std::string err;
-        void* link = attach_(prog, path, p.offset, prog == ret, static_cast<int>(pid), &err);
-        if (!link) {
-          ++counters_.attach_failures;
-          ++p.failures;
-          p.error = std::string(prog) + ": " + (err.empty() ? "attach failed" : err);
-          // no lone return probe: the next scan tries the pair again
-          if (prog == p.spec->entry && !links.empty() && links.back().id == id) {
-            detach_(links.back().link);
-            ++counters_.detached;
-            links.pop_back();
-          }
-          break;
-        }
-        ++counters_.attached;
-        links.push_back({id, link});
-      }
+  for (const auto& [id, file] : files) {
+    const std::string path = "/proc/self/fd/" + std::to_string(file.get());
+    for (Probe& p : objects_.at(id).fallback) {
+      if (probed(used, p.spec->unless_imports)) continue;
+      bool have = false;
+      for (const PidLink& l : links) have |= l.id == id && l.spec == p.spec;
+      if (have) continue;
+      PidLink l{id, p.spec};
+      if (attach_pair(p, p.spec->alone_ret, path, static_cast<int>(pid), &l.entry, &l.ret)) links.push_back(l);
     }
   }
   if (links.empty()) fallback_links_.erase(pid);
 }
 
-void EnvProbes::drop_fallback(uint32_t pid) {
-  auto it = fallback_links_.find(pid);
-  if (it == fallback_links_.end()) return;
-  for (PidLink& l : it->second) {
-    detach_(l.link);
-    ++counters_.detached;
-  }
-  fallback_links_.erase(it);
-}
-
 void EnvProbes::process_exited(uint32_t pid) {
   std::lock_guard<std::mutex> lock(mu_);
   release(pid, {});
-  drop_fallback(pid);
 }
 
 bool EnvProbes::use_object(uint32_t pid, int fd, const FileIdentity& id, const std::string& path) {
@@ -326,49 +269,48 @@ bool EnvProbes::use_object(uint32_t pid, int fd, const FileIdentity& id, const s
 
 void EnvProbes::attach_missing(Object& obj, int fd) {
   const std::string path = "/proc/self/fd/" + std::to_string(fd);
-  auto failed = [&](Probe& p, const std::string& err) {
+  for (Probe& p : obj.probes)
+    if (!p.entry) attach_pair(p, p.spec->ret, path, -1, &p.entry, &p.ret);
+}
+
+bool EnvProbes::attach_pair(Probe& p, const char* ret, const std::string& path, int pid, void** entry_link,
+                            void** ret_link) {
+  auto failed = [&](const char* prog, const std::string& err) {
     ++counters_.attach_failures;
     ++p.failures;
-    p.error = err.empty() ? "attach failed" : err;
+    p.error = std::string(prog) + ": " + (err.empty() ? "attach failed" : err);
+    return false;
   };
-  for (Probe& p : obj.probes) {
-    if (p.entry) continue;
-    std::string err;
-    // The return probe goes first: an entry that fired without it would leave its in-flight
-    // record behind for the LRU map to evict instead of completing it.
-    if (*p.spec->ret && !p.ret) {
-      p.ret = attach_(p.spec->ret, path, p.offset, true, -1, &err);
-      if (!p.ret) {
-        failed(p, std::string(p.spec->ret) + ": " + err);
-        continue;
-      }
-      ++counters_.attached;
-    }
-    p.entry = attach_(p.spec->entry, path, p.offset, false, -1, &err);
-    if (!p.entry) {
-      failed(p, std::string(p.spec->entry) + ": " + err);
-      // No lone return probe: a uretprobe costs every caller in every process, for nothing.
-      if (p.ret) {
-        detach_(p.ret);
-        p.ret = nullptr;
-        ++counters_.detached;
-      }
-      continue;
-    }
+  std::string err;
+  // The return probe goes first: an entry that fired without it would leave its in-flight
+  // record behind for the LRU map to evict instead of completing it.
+  if (*ret && !*ret_link) {
+    *ret_link = attach_(ret, path, p.offset, true, pid, &err);
+    if (!*ret_link) return failed(ret, err);
     ++counters_.attached;
-    p.error.clear();
+  }
+  *entry_link = attach_(p.spec->entry, path, p.offset, false, pid, &err);
+  if (!*entry_link) {
+    // No lone return probe: a uretprobe costs every caller, for nothing (tried again later).
+    detach_pair(entry_link, ret_link);
+    return failed(p.spec->entry, err);
+  }
+  ++counters_.attached;
+  p.error.clear();
+  return true;
+}
+
+void EnvProbes::detach_pair(void** entry_link, void** ret_link) {
+  for (void** link : {entry_link, ret_link}) {
+    if (!*link) continue;
+    detach_(*link);
+    *link = nullptr;
+    ++counters_.detached;
   }
 }
 
 void EnvProbes::detach_all(Object& obj) {
-  for (Probe& p : obj.probes) {
-    for (void** link : {&p.entry, &p.ret}) {
-      if (!*link) continue;
-      detach_(*link);
-      *link = nullptr;
-      ++counters_.detached;
-    }
-  }
+  for (Probe& p : obj.probes) detach_pair(&p.entry, &p.ret);
 }
 
 void EnvProbes::release(uint32_t pid, const std::set<FileIdentity>& keep) {
@@ -385,10 +327,15 @@ void EnvProbes::release(uint32_t pid, const std::set<FileIdentity>& keep) {
       }
     }
   }
-  if (keep.empty())
-    by_pid_.erase(pid);
-  else
+  if (!keep.empty()) {
     by_pid_[pid] = keep;
+    return;
+  }
+  by_pid_.erase(pid);
+  auto links = fallback_links_.find(pid);
+  if (links == fallback_links_.end()) return;
+  for (PidLink& l : links->second) detach_pair(&l.entry, &l.ret);
+  fallback_links_.erase(links);
 }
 
 std::vector<std::string> EnvProbes::status() const {

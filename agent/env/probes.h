@@ -14,6 +14,7 @@
 #pragma once
 
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <functional>
@@ -72,14 +73,33 @@ class ProcFiles : public ProcessFiles {
   std::string root_;
 };
 
+// A file descriptor, closed on scope exit; movable.
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(Fd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  ~Fd() {
+    if (fd_ >= 0) close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+  bool valid() const { return fd_ >= 0; }
+
+ private:
+  int fd_;
+};
+
 // A probed symbol and its programs (bpf/env/env.bpf.c); `ret` is "" for an entry-only probe.
-// `unless_imports`: not probed in a file that calls this function from a shared library, whose
-// own probes see the same read ("" = always probed).
+// `unless_imports`: not probed for every process in a file that calls this function from a shared
+// library, whose own probes see the same read ("" = always probed); probed for one process alone,
+// with `alone_ret` as its return program, while that function is not probed in what it maps.
 struct EnvProbeSpec {
   const char* symbol;
   const char* entry;
   const char* ret;
   const char* unless_imports;
+  const char* alone_ret;
 };
 const std::vector<EnvProbeSpec>& env_probe_specs();
 
@@ -143,18 +163,28 @@ class EnvProbes {
   // A fallback probe attached for one process.
   struct PidLink {
     FileIdentity id;
-    void* link = nullptr;
+    const EnvProbeSpec* spec = nullptr;
+    void* entry = nullptr;
+    void* ret = nullptr;
   };
 
   // Whether the file defines a probed symbol; if so the process now uses it.
   bool use_object(uint32_t pid, int fd, const FileIdentity& id, const std::string& path);
   void attach_missing(Object& obj, int fd);
+  // Attaches `p`'s entry program and `ret` ("" for none; the return first) at its offset of the
+  // file at `path` for `pid` (-1: every process) into the two links; on a failure `p` records it
+  // and no lone return probe is left. Whether both are attached.
+  bool attach_pair(Probe& p, const char* ret, const std::string& path, int pid, void** entry_link, void** ret_link);
+  void detach_pair(void** entry_link, void** ret_link);
   void detach_all(Object& obj);
+  // Stops `pid` using objects it no longer maps; with `keep` empty, it is gone, and so are the
+  // probes placed for it alone.
   void release(uint32_t pid, const std::set<FileIdentity>& keep);
-  // After a scan of `pid` that found `used`: its fallback probes, attached while none of those
-  // objects has its getenv probed, dropped once one has. `fds` are the objects' open files.
-  void settle_fallback(uint32_t pid, const std::set<FileIdentity>& used, const std::map<FileIdentity, int>& fds);
-  void drop_fallback(uint32_t pid);
+  // Whether `symbol` is probed (for every process) in one of `used`.
+  bool probed(const std::set<FileIdentity>& used, const std::string& symbol) const;
+  // After a scan of `pid` that found `used`: its fallback probes attached or dropped as they are
+  // wanted. `files` are the open files of the used objects that have fallback probes.
+  void settle_fallback(uint32_t pid, const std::set<FileIdentity>& used, const std::map<FileIdentity, Fd>& files);
 
   AttachFn attach_;
   DetachFn detach_;

@@ -254,8 +254,11 @@ static __always_inline int cf_env_enter(__u32 kind, const char *name)
 	return 0;
 }
 
-/* Return: the read is complete; `set` is what the function's result says. */
-static __always_inline int cf_env_leave(__u32 kind, const char *value)
+/*
+ * Return: the read is complete; `set` is what the function's result says, `value` the value it
+ * returned (NULL: none to fingerprint).
+ */
+static __always_inline int cf_env_leave(__u32 kind, bool set, const char *value)
 {
 	struct cf_env_call *call;
 	const char *name;
@@ -269,15 +272,15 @@ static __always_inline int cf_env_leave(__u32 kind, const char *value)
 		return 0;
 	/*
 	 * uv_os_getenv is getenv plus a copy: the getenv inside it says whether the variable is set,
-	 * which spares uv_os_getenv a return probe (a trap per process.env read). Any other inner
-	 * call leaves the report to the outer one's return.
+	 * which spares uv_os_getenv a return probe (a trap per process.env read) where that getenv is
+	 * probed. Any other inner call leaves the report to the outer one's return.
 	 */
 	if (call->kind != kind && !(call->kind == CF_ENV_UV_GETENV && kind == CF_ENV_GETENV))
 		return 0;
 	kind = call->kind;
 	name = call->name;
 	bpf_map_delete_elem(&env_calls, &id);
-	cf_env_read(kind, name, CF_ENV_RESULT | (value ? CF_ENV_SET : 0), value);
+	cf_env_read(kind, name, CF_ENV_RESULT | (set ? CF_ENV_SET : 0), value);
 	return 0;
 }
 
@@ -290,7 +293,7 @@ int BPF_KPROBE(cf_env_getenv, const char *name)
 SEC("uretprobe")
 int BPF_KRETPROBE(cf_env_getenv_ret, const char *value)
 {
-	return cf_env_leave(CF_ENV_GETENV, value);
+	return cf_env_leave(CF_ENV_GETENV, value != 0, value);
 }
 
 SEC("uprobe")
@@ -302,7 +305,7 @@ int BPF_KPROBE(cf_env_secure_getenv, const char *name)
 SEC("uretprobe")
 int BPF_KRETPROBE(cf_env_secure_getenv_ret, const char *value)
 {
-	return cf_env_leave(CF_ENV_SECURE_GETENV, value);
+	return cf_env_leave(CF_ENV_SECURE_GETENV, value != 0, value);
 }
 
 SEC("uprobe")
@@ -320,22 +323,8 @@ int BPF_KPROBE(cf_env_uv_getenv, const char *name)
 SEC("uretprobe")
 int BPF_KRETPROBE(cf_env_uv_getenv_ret, int rc)
 {
-	struct cf_env_call *call;
-	const char *name;
-	__u64 id;
-
-	if (!cf_lookup_tracked(cf_current_tgid()))
-		return 0;
-	id = bpf_get_current_pid_tgid();
-	call = bpf_map_lookup_elem(&env_calls, &id);
-	if (!call || call->kind != CF_ENV_UV_GETENV)
-		return 0;
-	name = call->name;
-	bpf_map_delete_elem(&env_calls, &id);
-	cf_env_read(CF_ENV_UV_GETENV, name, CF_ENV_RESULT | (rc == 0 ? CF_ENV_SET : 0), 0);
-	return 0;
+	return cf_env_leave(CF_ENV_UV_GETENV, rc == 0, 0);
 }
-
 
 SEC("uprobe")
 int BPF_KPROBE(cf_env_enumerate)
