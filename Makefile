@@ -273,9 +273,11 @@ deps:
 	@scripts/install-deps.sh
 
 RULES ?= rules/openclaw.yaml
+# stdout is the agent's event stream alone (`make run > events.jsonl`); the build says what it does on stderr
 run: deps
-	@$(MAKE) --no-print-directory -j$(shell nproc) all
-	$(BUILD)/clawfence agent --rules $(RULES) $(ARGS)
+	@$(MAKE) --no-print-directory -j$(shell nproc) all >&2
+	@echo "$(BUILD)/clawfence agent --rules $(RULES) $(ARGS)" >&2
+	@$(BUILD)/clawfence agent --rules $(RULES) $(ARGS)
 
 test: deps
 	@$(MAKE) --no-print-directory -j$(shell nproc) check
