@@ -23,8 +23,11 @@
 # each program's runs and time over the gateway's start and over the file-heavy chats, the
 # agent's CPU and the watched tree's, and the records the kernel wrote.
 #
+# OC_PERF=FILE also samples the agent's own threads with `perf record` over that round and writes
+# `perf report` (by thread, then by symbol) to FILE: where the agent's user-space time goes.
+#
 # Environment: BUILD (build), OC_ROUNDS (3), OC_CHATS (3 per workload and round), OC_CONDS
-# ("none floor monitor enforce", floor only when built), OC_PROFILE (1), BENCH_OUT.
+# ("none floor monitor enforce", floor only when built), OC_PROFILE (1), OC_PERF, BENCH_OUT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -284,6 +287,13 @@ if [ "${OC_PROFILE:-1}" = 1 ]; then
   say "profile: a monitor round with kernel.bpf_stats_enabled"
   stats_was=$(sysctl -n kernel.bpf_stats_enabled)
   agent_start monitor "$PORT_METRICS"
+  perf_pid=""
+  if [ -n "${OC_PERF:-}" ]; then
+    command -v perf > /dev/null || die "OC_PERF: perf is not installed (apt-get install linux-perf)"
+    perf record -q -F 999 -g -p "$agent_main" -o "$work/agent.perf" 2> "$work/perf.log" &
+    perf_pid=$!
+    started+=("$perf_pid")
+  fi
   sysctl -qw kernel.bpf_stats_enabled=1
   for phase in start chat tool; do
     case $phase in
@@ -314,6 +324,14 @@ if [ "${OC_PROFILE:-1}" = 1 ]; then
     profile_sum+=" $(awk -v a="$a0" -v b="$a1" 'BEGIN { printf "%.0f", b - a }') | $((r1 - r0)) |"$'\n'
   done
   sysctl -qw kernel.bpf_stats_enabled="$stats_was"
+  if [ -n "$perf_pid" ]; then
+    stop_pid "$perf_pid" INT
+    forget_pid "$perf_pid"
+    { perf report -i "$work/agent.perf" --stdio --no-children -g none --sort comm --percent-limit 0.4 &&
+      perf report -i "$work/agent.perf" --stdio --no-children -g none --sort dso,symbol --percent-limit 0.4; } \
+      > "$OC_PERF" 2> /dev/null || say "perf report failed: $(cat "$work/perf.log")"
+    say "the agent's profile: $OC_PERF"
+  fi
   gateway_stop
   agent_stop
 fi

@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "enforce/guard.h"
 #include "env/probes.h"
@@ -102,6 +103,9 @@ class Pipeline {
   output::JsonLinesSink& sink_;
   const sensor::BootClock& clock_;
   sensor::BoundedQueue<std::string> queue_;
+  // The records of the reader's current poll, handed to queue_ together (the reader's own).
+  static constexpr size_t kPolledMax = 256;
+  std::vector<std::string> polled_;
   std::thread worker_;
   std::atomic<uint64_t> records_{0};
   std::atomic<uint64_t> decode_errors_{0};

@@ -13,6 +13,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/thread_name.h"
+
 namespace clawfence::output {
 namespace {
 
@@ -178,7 +180,10 @@ std::string Metrics::serve(const std::string& address) {
       return "cannot listen for metrics on " + address + " (address in use, or not an address of this host)";
     port_ = port;
   }
-  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  thread_ = std::thread([this] {
+    common::name_this_thread("cf-metrics");
+    server_->listen_after_bind();
+  });
   // stop() before the listening loop runs would not end it: wait until it does (bounded)
   for (int i = 0; i < 500 && !server_->is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
   return "";

@@ -17,6 +17,7 @@
 
 #include "common/digest.h"
 #include "common/http.h"
+#include "common/thread_name.h"
 #include "output/json_printer.h"
 #include "proto/timestamp.h"
 
@@ -537,6 +538,7 @@ PagerDutyForwarder::Clock::duration PagerDutyForwarder::backoff(uint32_t attempt
 }
 
 void PagerDutyForwarder::run() {
+  common::name_this_thread("cf-pagerduty");
   std::unique_lock<std::mutex> lock(mutex_);
   while (!stopping_) {
     const Clock::time_point now = Clock::now();

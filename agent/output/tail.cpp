@@ -20,6 +20,7 @@
 #include <deque>
 #include <fstream>
 
+#include "common/thread_name.h"
 #include "proto/timestamp.h"
 
 namespace clawfence::output {
@@ -384,6 +385,7 @@ void TailServer::write(const v1::Event& ev) {
 }
 
 void TailServer::serve() {
+  common::name_this_thread("cf-tail");
   std::vector<pollfd> fds;
   while (!stop_.load()) {
     fds.clear();

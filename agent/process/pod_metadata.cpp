@@ -24,6 +24,7 @@
 #include <unordered_map>
 
 #include "common/http.h"
+#include "common/thread_name.h"
 
 namespace clawfence::process {
 namespace {
@@ -354,6 +355,7 @@ class PodMetadata::Impl {
 
   void run() {
     thread_ = std::thread([this] {
+      common::name_this_thread("cf-pods");
       std::unique_lock<std::mutex> lock(wake_mu_);
       while (!wake_.wait_for(lock, opts_.refresh, [this] { return stop_.load(); })) {
         lock.unlock();

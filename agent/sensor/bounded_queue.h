@@ -31,6 +31,27 @@ class BoundedQueue {
     return true;
   }
 
+  // Pushes all of `items` under one lock with one wakeup; what does not fit is dropped and
+  // counted. Returns how many were dropped; `items` is left empty.
+  template <typename Container>
+  size_t push_all(Container& items) {
+    size_t dropped = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto& item : items) {
+        if (closed_ || items_.size() >= capacity_) {
+          ++dropped;
+          continue;
+        }
+        items_.push_back(std::move(item));
+      }
+    }
+    items.clear();
+    if (dropped) dropped_.fetch_add(dropped, std::memory_order_relaxed);
+    cv_.notify_one();
+    return dropped;
+  }
+
   // Moves up to `max` items into `out`; waits up to `timeout` for the first. Returns false once
   // closed and empty.
   template <typename Container>

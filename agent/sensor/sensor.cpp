@@ -20,6 +20,7 @@
 
 #include "clawfence.skel.h"
 #include "common/digest.h"
+#include "common/thread_name.h"
 #include "sensor/map_keys.h"
 
 namespace clawfence::sensor {
@@ -581,10 +582,11 @@ int Sensor::on_record(void* ctx, void* data, size_t size) {
   return 0;
 }
 
-void Sensor::start_reader(RecordCallback cb) {
+void Sensor::start_reader(RecordCallback cb, std::function<void()> after_poll) {
   cb_ = std::move(cb);
   stop_ = false;
-  reader_ = std::thread([this] {
+  reader_ = std::thread([this, after_poll = std::move(after_poll)] {
+    common::name_this_thread("cf-ringbuf");
     while (!stop_.load(std::memory_order_relaxed)) {
       int n = ring_buffer__poll(rb_, poll_ms_);
       // With batched wakeups, records below the threshold raise no epoll event: poll times
@@ -594,8 +596,10 @@ void Sensor::start_reader(RecordCallback cb) {
         spdlog::error("ring buffer read failed: {}", std::strerror(-n));
         break;
       }
+      if (n > 0 && after_poll) after_poll();
     }
     ring_buffer__consume(rb_);
+    if (after_poll) after_poll();
   });
 }
 

@@ -125,8 +125,10 @@ class Sensor {
   // How full the ring buffer is now (0..1): bytes the kernel produced that no reader consumed yet.
   double ringbuf_fill() const;
 
-  // Reader thread: polls the ring buffer and hands records to `cb` until stop_reader().
-  void start_reader(RecordCallback cb);
+  // Reader thread: polls the ring buffer and hands records to `cb` until stop_reader();
+  // `after_poll` (optional) runs after each poll that read records, so a consumer can hand a
+  // poll's records on at once (one wakeup per poll, not one per record).
+  void start_reader(RecordCallback cb, std::function<void()> after_poll = {});
   // Stops polling after draining what the ring buffer holds.
   void stop_reader();
   // Reads what is in the ring buffer now, on the caller's thread (tests, drains).

@@ -87,6 +87,32 @@ TEST(BoundedQueueTest, PushWakesAWaitingConsumer) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, milliseconds(2000));
 }
 
+// A poll's records go in together: in order, what does not fit dropped and counted, the
+// producer's batch left empty for the next poll, and a waiting consumer woken.
+TEST(BoundedQueueTest, PushAllKeepsOrderDropsTheOverflowAndWakes) {
+  BoundedQueue<int> q(3);
+  ASSERT_TRUE(q.push(1));
+  std::vector<int> batch{2, 3, 4, 5};
+  EXPECT_EQ(q.push_all(batch), 2u);
+  EXPECT_TRUE(batch.empty());
+  EXPECT_EQ(q.dropped(), 2u);
+  std::vector<int> out;
+  ASSERT_TRUE(q.pop_batch(out, 10, milliseconds(0)));
+  EXPECT_EQ(out, (std::vector<int>{1, 2, 3}));
+
+  out.clear();
+  std::thread consumer([&] { q.pop_batch(out, 10, milliseconds(5000)); });
+  std::this_thread::sleep_for(milliseconds(20));
+  batch = {6, 7};
+  EXPECT_EQ(q.push_all(batch), 0u);
+  consumer.join();
+  EXPECT_FALSE(out.empty());
+  EXPECT_EQ(out.front(), 6);
+  q.close();
+  batch = {8};
+  EXPECT_EQ(q.push_all(batch), 1u);  // closed: dropped
+}
+
 TEST(BoundedQueueTest, ManyProducersNothingLostOrDuplicated) {
   constexpr int kProducers = 4, kEach = 2000;
   BoundedQueue<int> q(kProducers * kEach);
