@@ -35,6 +35,10 @@ void add_common(CLI::App* cmd, clawfence::app::CommonOptions& c) {
       ->capture_default_str();
   cmd->add_option("--poll-ms", c.poll_ms, "otherwise read the ring buffer this often (the most an event waits)")
       ->capture_default_str();
+  cmd->add_option("--env-probes", c.env_probes,
+                  "which processes get the environment-read probes: host (one probe per library: every process on the host traps, none is missed once it is placed), judged (per process, those whose role an env rule judges; every watched one without rules), watched (per process, every watched one)")
+      ->check(CLI::IsMember({"host", "judged", "watched"}))
+      ->capture_default_str();
 }
 
 // Where and how PagerDuty events go: shared by the agent and `alert test`.

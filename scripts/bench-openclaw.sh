@@ -7,6 +7,7 @@
 #   monitor   `clawfence agent` with the shipped rules (rules/openclaw.yaml) and a site file
 #             approving the mock model and the gateway's port, network hooks on our cgroup
 #   enforce   the same in enforce mode
+#   MODE@P    monitor or enforce with --env-probes P (judged, the default; watched; host)
 #   floor     no agent, but bench/floor's two empty raw_tp programs on sys_enter and sys_exit:
 #             what any syscall tracer costs on a kernel without fentry or BPF LSM (when built)
 # Workloads, each timed from outside the gateway (wall clock, ms):
@@ -115,12 +116,14 @@ EOF
 done
 
 agent_main="" # the agent itself (agent_pid is its `timeout`)
-agent_start() { # mode [metrics port]
+agent_start() { # condition (mode, or mode@env_probes) [metrics port]
+  local mode=${1%@*} probes=judged
+  [[ $1 == *@* ]] && probes=${1#*@}
   : > "$work/agent.log"
   rm -rf "$work/audit"
-  timeout -s INT -k 10 900 "$CF" agent --config /dev/null --rules "$work/rules-$1" --cgroup "$cg" --pin never \
-    --audit-dir "$work/audit" --tail-socket "$work/tail.sock" --metrics-addr "127.0.0.1:${2:-0}" \
-    > "$work/agent-$1.jsonl" 2> "$work/agent.log" &
+  timeout -s INT -k 10 900 "$CF" agent --config /dev/null --rules "$work/rules-$mode" --cgroup "$cg" --pin never \
+    --env-probes "$probes" --audit-dir "$work/audit" --tail-socket "$work/tail.sock" \
+    --metrics-addr "127.0.0.1:${2:-0}" > "$work/agent-$1.jsonl" 2> "$work/agent.log" &
   agent_pid=$!
   started+=("$agent_pid")
   wait_for_line "$work/agent.log" "watching:" "$agent_pid" "clawfence agent"
@@ -354,20 +357,34 @@ median() { [ -n "${samples["$1 $2"]:-}" ] && stats <<< "${samples["$1 $2"]}" | c
     "wall-clock ms measured from outside the gateway. Each cell is the median's ratio to **none** and, in brackets," \
     "the fastest and slowest sample's. Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
   echo
-  echo "| workload | none (ms, median) | clawfence monitor | clawfence enforce |"
-  echo "|---|---:|---:|---:|"
-  echo "| gateway start: launch to serving HTTP | $(median none start) | $(cell monitor start) | $(cell enforce start) |"
-  echo "| a chat running one exec-tool command (\`echo\`) | $(median none chat) | $(cell monitor chat) | $(cell enforce chat) |"
-  echo "| a chat running a file-heavy command (\`tar\` of the openclaw package, ~12,600 files) | $(median none tool) | $(cell monitor tool) | $(cell enforce tool) |"
+  agents=()
+  for c in "${conds[@]}"; do [ "$c" = none ] || [ "$c" = floor ] || agents+=("$c"); done
+  row() { # title median-key: "| title | none's median | each agent condition's cell |"
+    local line="| $1 | $(median none "$2") |" c
+    for c in "${agents[@]}"; do line+=" $(cell "$c" "$2") |"; done
+    echo "$line"
+  }
+  header() { # what none's column holds
+    local line="| workload | none ($1, median) |" rule="|---|---:|" c
+    for c in "${agents[@]}"; do
+      line+=" clawfence $c |"
+      rule+="---:|"
+    done
+    echo "$line"
+    echo "$rule"
+  }
+  header ms
+  row "gateway start: launch to serving HTTP" start
+  row "a chat running one exec-tool command (\`echo\`)" chat
+  row "a chat running a file-heavy command (\`tar\` of the openclaw package, ~12,600 files)" tool
   echo
   echo "CPU time of the watched tree over the same (its cgroup's usage: the gateway, its helpers and tools, and what the" \
     "kernel's programs and probes cost them; less moved by the machine's other load than the wall clock):"
   echo
-  echo "| workload | none (CPU ms, median) | clawfence monitor | clawfence enforce |"
-  echo "|---|---:|---:|---:|"
-  echo "| gateway start | $(median none start-cpu) | $(cell monitor start-cpu) | $(cell enforce start-cpu) |"
-  echo "| a chat running \`echo\` | $(median none chat-cpu) | $(cell monitor chat-cpu) | $(cell enforce chat-cpu) |"
-  echo "| a chat running \`tar\` | $(median none tool-cpu) | $(cell monitor tool-cpu) | $(cell enforce tool-cpu) |"
+  header "CPU ms"
+  row "gateway start" start-cpu
+  row "a chat running \`echo\`" chat-cpu
+  row "a chat running \`tar\`" tool-cpu
   if [ -n "${samples["floor start"]:-}" ]; then
     echo
     echo "The same workloads with only bench/floor loaded (two empty raw_tp programs on sys_enter and sys_exit: what" \

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <linux/magic.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <poll.h>
@@ -37,6 +38,7 @@
 #include "proto/timestamp.h"
 #include "enforce/guard.h"
 #include "env/fingerprint_key.h"
+#include "env/link_reaper.h"
 #include "env/probes.h"
 #include "policy/engine.h"
 #include "policy/rules.h"
@@ -198,10 +200,12 @@ std::vector<std::string> apply_guard(enforce::Guard& guard, const policy::RuleSe
 }
 
 // The environment probes: uprobes on getenv, secure_getenv, uv_os_getenv and Node's environment
-// enumeration, attached once per binary that a watched process maps (the programs filter on the
-// tracked map in the kernel), detached when no watched process maps it any more.
+// enumeration, on the binaries a probed process maps: per process (`judged`, `watched`), or once
+// per binary for every process on the host (`host`; the programs filter on the tracked map in
+// the kernel); detached when no probed process maps it any more.
 // The redactor gets the same fingerprint key as the kernel, before any record or /proc read.
-std::unique_ptr<env::EnvProbes> make_env_probes(sensor::Sensor& sensor, process::Redactor& redactor) {
+std::unique_ptr<env::EnvProbes> make_env_probes(sensor::Sensor& sensor, process::Redactor& redactor,
+                                                const std::string& scope) {
   // fingerprints of secret values: one key per host, kept across restarts
   unsigned char key[16];
   const std::string key_path = "/var/lib/clawfence/fingerprint.key";
@@ -228,8 +232,29 @@ std::unique_ptr<env::EnvProbes> make_env_probes(sensor::Sensor& sensor, process:
     }
     return l;
   };
-  auto detach = [](void* h) { bpf_link__destroy(static_cast<bpf_link*>(h)); };
-  return std::make_unique<env::EnvProbes>(attach, detach);
+  // destroyed off the pipeline's thread: each waits for RCU grace periods (env/link_reaper.h);
+  // the reaper lives as long as the probes' detach function (its destructor finishes the work)
+  auto reaper = std::make_shared<env::LinkReaper>([](void* h) { bpf_link__destroy(static_cast<bpf_link*>(h)); });
+  auto detach = [reaper](void* h) { reaper->add(h); };
+  const env::Placement placement = scope == "host" ? env::Placement::kEveryProcess : env::Placement::kPerProcess;
+  // Placed per process, each probe holds two descriptors (its perf event and its link), about
+  // eight a probed process: the soft limit (1024 by default) would run out at ~120 tool processes
+  // at once. Up to the hard limit; what still cannot be placed is counted and reported as a gap.
+  if (rlimit lim{}; placement == env::Placement::kPerProcess && getrlimit(RLIMIT_NOFILE, &lim) == 0 &&
+                    lim.rlim_cur < lim.rlim_max) {
+    const rlim_t was = lim.rlim_cur;
+    lim.rlim_cur = lim.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &lim) == 0)
+      spdlog::info("open files: limit raised from {} to {} (environment probes are placed per process)", was,
+                   lim.rlim_max);
+  }
+  auto probes = std::make_unique<env::EnvProbes>(attach, detach, nullptr, placement);
+  // the agent's own libc is where a program started on this host most likely takes getenv from
+  probes->learn(static_cast<uint32_t>(getpid()));
+  spdlog::info("environment probes: {}", scope == "host"    ? "one per library, every process on the host"
+                                         : scope == "watched" ? "per process, every watched process"
+                                                              : "per process, the roles env rules judge");
+  return probes;
 }
 
 // The agent's own start and stop, as events every output records.
@@ -320,8 +345,19 @@ void open_outputs(const OutputOptions& o, Outputs& outs) {
 // What /metrics shows beyond the event counts: read at scrape time from the parts that keep
 // their own counts.
 void register_metrics(output::Metrics& m, const sensor::Sensor& s, const Pipeline& p, const Outputs& outs,
-                      const process::Redactor& r) {
+                      const process::Redactor& r, const env::EnvProbes& probes) {
   using output::Sample;
+  m.add_family("clawfence_env_probes_placed", "gauge",
+               "Environment-read uprobes in place now: for one process each (entry and return count apart), "
+               "or libraries probed for every process.",
+               [&probes] {
+                 const bool per_process = probes.placement() == env::Placement::kPerProcess;
+                 return std::vector<Sample>{{{{"placement", per_process ? "process" : "host"}},
+                                             double(per_process ? probes.process_links() : probes.objects())}};
+               });
+  m.add_family("clawfence_env_probe_attach_failures_total", "counter",
+               "Environment-read uprobes that could not be placed (tried again at the next scan).",
+               [&probes] { return std::vector<Sample>{{{}, double(probes.counters().attach_failures)}}; });
   m.add_family("clawfence_redactions_total", "counter",
                "Secrets replaced by [REDACTED:...] in what the agent stores and writes.",
                [&r] { return std::vector<Sample>{{{}, double(r.stats().replaced)}}; });
@@ -708,8 +744,8 @@ int run_agent_impl(const AgentOptions& opts) {
   Pipeline pipeline(*sensor, tracker, sink, clock, opts.common.queue_capacity, std::move(engine), reloader);
   pipeline.set_detail(stream_detail(opts.common.detail));
   pipeline.set_guard(&guard);
-  auto env_probes = make_env_probes(*sensor, redactor);
-  pipeline.set_env_probes(env_probes.get());
+  auto env_probes = make_env_probes(*sensor, redactor, opts.common.env_probes);
+  pipeline.set_env_probes(env_probes.get(), opts.common.env_probes == "judged");
   // outputs beside the JSON lines: the audit log first, so a record is kept before it is shown
   if (outs.audit) pipeline.add_output(outs.audit.get());
   if (outs.tail) pipeline.add_stream_output(outs.tail.get());
@@ -717,7 +753,7 @@ int run_agent_impl(const AgentOptions& opts) {
   auto& metrics = outs.metrics;
   pipeline.add_output(metrics.get());
   outs.pipeline.store(&pipeline);
-  register_metrics(*metrics, *sensor, pipeline, outs, redactor);
+  register_metrics(*metrics, *sensor, pipeline, outs, redactor, *env_probes);
   // "" or why the agent is unhealthy: /healthz and systemd's watchdog ask the same question
   auto trouble = [&pipeline] {
     auto idle = std::chrono::steady_clock::now() - pipeline.last_turn();
@@ -874,7 +910,7 @@ int run_command_impl(const RunOptions& opts) {
   configure_redactor(redactor, opts.redact_patterns, rules);
   tracker.set_redactor(&redactor);
   // the key before anything is read: the command's environment and argv are
-  auto env_probes = make_env_probes(*sensor, redactor);
+  auto env_probes = make_env_probes(*sensor, redactor, opts.common.env_probes);
   {
     std::ofstream procs(cg.path() + "/cgroup.procs");
     procs << child << std::endl;
@@ -894,7 +930,7 @@ int run_command_impl(const RunOptions& opts) {
                     opts.rules.empty() ? nullptr : std::make_unique<policy::Engine>(rules));
   pipeline.set_detail(stream_detail(opts.common.detail));
   pipeline.set_guard(guard.get());
-  pipeline.set_env_probes(env_probes.get());
+  pipeline.set_env_probes(env_probes.get(), opts.common.env_probes == "judged");
   pipeline.start();
   if (write(go[1], "g", 1) != 1) spdlog::warn("could not release the command: {}", std::strerror(errno));
   close(go[1]);

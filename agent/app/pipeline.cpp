@@ -169,6 +169,15 @@ void Pipeline::report_gaps() {
     write_gap("user_queue", queue - reported_queue_lost_, queue);
     reported_queue_lost_ = queue;
   }
+  // Environment-read probes that could not be placed (out of file descriptors, say): the reads of
+  // the processes they were for go unseen.
+  if (env_probes_) {
+    const uint64_t failed = env_probes_->counters().attach_failures;
+    if (failed > reported_env_probe_failures_) {
+      write_gap("env_probes", failed - reported_env_probe_failures_, failed);
+      reported_env_probe_failures_ = failed;
+    }
+  }
   // The JSON lines could not be written (disk full, a closed pipe): the other outputs say so.
   const uint64_t sink = sink_.failed();
   if (sink > reported_sink_lost_) {
@@ -214,14 +223,30 @@ void Pipeline::scan_env(const std::vector<uint32_t>& pids) {
   env_seeded_.insert(env_seeded_.end(), pids.begin(), pids.end());
 }
 
+bool Pipeline::env_wanted(const v1::Process& p) const {
+  return !env_judged_ || !engine_ || engine_->judges_env_reads_of(p.role());
+}
+
 // A watched process's exec: its executable is mapped now, its libraries (libc, libuv, libnode)
 // only once the dynamic loader has run, so it is scanned again a little later. A process's
 // rename may be what made it watched (OpenClaw's gateway, tracked when it names itself
-// "openclaw", long after its exec): it is scanned then too.
+// "openclaw", long after its exec): it is scanned then too. With probes placed per process, a
+// process of a role no env rule judges gets none (the gateway's own reads cost it nothing), and
+// a probed process's child gets its own as it is forked (the kernel does not copy a process's
+// probes to its child; they stay with the child through its exec).
 void Pipeline::env_events(const v1::Event& ev) {
   const uint32_t pid = ev.process().pid();
+  if (ev.kind() == v1::Event::FORK) {
+    if (env_probes_->placement() == env::Placement::kPerProcess && !ev.fork().untracked() && env_wanted(ev.process()))
+      env_probes_->process_started(ev.fork().child_pid());
+    return;
+  }
   if (ev.kind() == v1::Event::EXEC || ev.kind() == v1::Event::COMM) {
-    env_probes_->process_started(pid);
+    if (!env_wanted(ev.process())) {
+      env_probes_->process_exited(pid);  // (an exec out of a judged role: its probes go)
+      return;
+    }
+    env_probes_->process_started(pid, ev.kind() == v1::Event::EXEC);
     const auto now = std::chrono::steady_clock::now();
     env_rescans_.emplace_back(now + std::chrono::milliseconds(20), pid);
     env_rescans_.emplace_back(now + std::chrono::milliseconds(250), pid);
@@ -236,7 +261,11 @@ void Pipeline::env_due() {
     std::lock_guard<std::mutex> l(env_mu_);
     seeded.swap(env_seeded_);
   }
-  for (uint32_t pid : seeded) env_probes_->process_started(pid);
+  for (uint32_t pid : seeded) {
+    v1::Process p;
+    tracker_.describe(pid, &p);
+    if (env_wanted(p)) env_probes_->process_started(pid);
+  }
   const auto now = std::chrono::steady_clock::now();
   // both delays are fixed, so the deque stays in time order
   while (!env_rescans_.empty() && env_rescans_.front().first <= now) {

@@ -55,7 +55,11 @@ class Pipeline {
   // Names the rules behind kernel verdicts (before start; nullptr: none).
   void set_guard(enforce::Guard* guard) { guard_ = guard; }
   // Attaches the environment probes to what watched processes map (before start; nullptr: none).
-  void set_env_probes(env::EnvProbes* probes) { env_probes_ = probes; }
+  // `judged`: only processes of a role an env rule judges get them (every one without rules).
+  void set_env_probes(env::EnvProbes* probes, bool judged = false) {
+    env_probes_ = probes;
+    env_judged_ = judged;
+  }
   // Another output behind the JSON lines (before start): audit log, PagerDuty, metrics see every
   // event; a stream output (the tail) sees what the JSON lines see (set_detail).
   void add_output(output::EventOutput* out) { outputs_.push_back(out); }
@@ -114,6 +118,8 @@ class Pipeline {
   std::unique_ptr<policy::Engine> engine_;
   enforce::Guard* guard_ = nullptr;
   env::EnvProbes* env_probes_ = nullptr;
+  bool env_judged_ = false;
+  bool env_wanted(const v1::Process& p) const;
   // Processes to scan again for probes once their dynamic loader has mapped the libraries:
   // (when, pid), on the worker only; seeded pids arrive from the main thread under the mutex.
   std::deque<std::pair<std::chrono::steady_clock::time_point, uint32_t>> env_rescans_;
@@ -147,6 +153,7 @@ class Pipeline {
   std::atomic<uint64_t> reload_failures_{0};
   uint64_t reported_kernel_lost_ = 0;
   uint64_t reported_queue_lost_ = 0;
+  uint64_t reported_env_probe_failures_ = 0;
   uint64_t reported_sink_lost_ = 0;
   uint64_t reported_fail_closed_ = 0;
   uint64_t untracked_ = 0;  // children of watched processes the kernel could not track

@@ -7,8 +7,10 @@
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
@@ -125,37 +127,31 @@ std::vector<std::string> spec_symbols() {
 }
 }  // namespace
 
-EnvProbes::EnvProbes(AttachFn attach, DetachFn detach, std::shared_ptr<const ProcessFiles> files)
+EnvProbes::EnvProbes(AttachFn attach, DetachFn detach, std::shared_ptr<const ProcessFiles> files,
+                     Placement placement)
     : attach_(std::move(attach)),
       detach_(std::move(detach)),
       files_(files ? std::move(files) : std::make_shared<ProcFiles>()),
-      cache_(spec_symbols()) {}
+      cache_(spec_symbols()),
+      placement_(placement) {}
 
 EnvProbes::~EnvProbes() {
   std::lock_guard<std::mutex> lock(mu_);
-  for (auto& [pid, links] : fallback_links_)
+  for (auto& [pid, links] : pid_links_)
     for (PidLink& l : links) detach_pair(&l.entry, &l.ret);
   for (auto& [id, obj] : objects_) detach_all(obj);
 }
 
-void EnvProbes::process_started(uint32_t pid) {
-  std::lock_guard<std::mutex> lock(mu_);
+EnvProbes::Scanned EnvProbes::scan(uint32_t pid) {
+  Scanned out;
   const std::optional<std::string> text = files_->maps(pid);
   if (!text) {
-    release(pid, {});
-    return;
+    out.gone = true;
+    return out;
   }
   const std::vector<Mapping> maps = parse_maps(*text);
   std::set<std::tuple<uint32_t, uint32_t, uint64_t>> seen;  // maps device and inode
   std::set<FileIdentity> scanned;
-  std::set<FileIdentity> used;
-  std::map<FileIdentity, Fd> alone;  // the open files of used objects with probes for one process
-  auto use = [&](Fd& fd, const FileIdentity& id, const std::string& path) {
-    if (!use_object(pid, fd.get(), id, path)) return;
-    used.insert(id);
-    if (!objects_.at(id).fallback.empty()) alone.emplace(id, std::move(fd));
-  };
-
   {
     Fd fd(files_->open_exe(pid));
     struct stat st;
@@ -170,7 +166,7 @@ void EnvProbes::process_started(uint32_t pid) {
       }
       const FileIdentity id = FileIdentity::of(st);
       scanned.insert(id);
-      use(fd, id, path);
+      out.files.emplace_back(id, std::move(fd), path);
     }
   }
   for (const Mapping& m : maps) {
@@ -187,55 +183,179 @@ void EnvProbes::process_started(uint32_t pid) {
     }
     const FileIdentity id = FileIdentity::of(st);
     if (!scanned.insert(id).second) continue;
-    use(fd, id, m.path);
+    out.files.emplace_back(id, std::move(fd), m.path);
   }
-  release(pid, used);
-  settle_fallback(pid, used, alone);
+  return out;
 }
 
-bool EnvProbes::probed(const std::set<FileIdentity>& used, const std::string& symbol) const {
+void EnvProbes::process_started(uint32_t pid, bool exec) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Scanned found = scan(pid);
+  if (found.gone) {
+    release(pid, {}, true);
+    return;
+  }
+  std::set<FileIdentity> used;
+  std::map<FileIdentity, Fd> alone;  // the open files of used objects with probes for this process alone
+  for (auto& [id, fd, path] : found.files) {
+    if (!use_object(pid, fd.get(), id, path)) continue;
+    used.insert(id);
+    const Object& obj = objects_.at(id);
+    if (placement_ == Placement::kPerProcess) remember_ahead(obj, fd.get());
+    if (!obj.fallback.empty() || (placement_ == Placement::kPerProcess && !obj.probes.empty()))
+      alone.emplace(id, std::move(fd));
+  }
+  release(pid, used, false);
+  settle_links(pid, used, alone, exec);
+}
+
+void EnvProbes::learn(uint32_t pid) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (placement_ != Placement::kPerProcess) return;
+  Scanned found = scan(pid);
+  for (auto& [id, fd, path] : found.files) {
+    const std::shared_ptr<const ElfSymbols> symbols = cache_.lookup(fd.get(), id);
+    if (!symbols->elf || !symbols->offset("getenv")) continue;
+    Object obj;
+    obj.id = id;
+    for (const EnvProbeSpec& spec : env_probe_specs())
+      if (auto offset = symbols->offset(spec.symbol); offset && !*spec.unless_imports) {
+        Probe p;
+        p.spec = &spec;
+        p.offset = *offset;
+        obj.probes.push_back(p);
+      }
+    remember_ahead(obj, fd.get());
+  }
+}
+
+bool EnvProbes::is_getenv_object(const FileIdentity& id) const {
+  for (const Ahead& a : ahead_)
+    if (a.id == id) return true;
+  return false;
+}
+
+void EnvProbes::remember_ahead(const Object& obj, int fd) {
+  bool getenv = false;
+  for (const Probe& p : obj.probes) getenv |= std::string(p.spec->symbol) == "getenv";
+  if (!getenv) return;
+  auto it = std::find_if(ahead_.begin(), ahead_.end(), [&](const Ahead& a) { return a.id == obj.id; });
+  if (it == ahead_.end()) {
+    const int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (copy < 0) return;
+    Ahead a{obj.id, std::make_shared<Fd>(copy), {}};
+    for (const Probe& p : obj.probes) {
+      Probe q;
+      q.spec = p.spec;
+      q.offset = p.offset;
+      a.probes.push_back(q);
+    }
+    ahead_.insert(ahead_.begin(), std::move(a));
+    if (ahead_.size() > kAheadMax) ahead_.pop_back();
+  } else if (it != ahead_.begin()) {
+    std::rotate(ahead_.begin(), it, it + 1);
+  }
+}
+
+bool EnvProbes::probed(uint32_t pid, const std::set<FileIdentity>& used, const std::string& symbol) const {
   for (const FileIdentity& id : used) {
     auto obj = objects_.find(id);
     if (obj == objects_.end()) continue;
     for (const Probe& p : obj->second.probes)
       if (p.spec->symbol == symbol && p.entry && (p.ret || !*p.spec->ret)) return true;
   }
+  auto links = pid_links_.find(pid);
+  if (links != pid_links_.end())
+    for (const PidLink& l : links->second)
+      if (l.kind == PidLink::kMapped && l.spec->symbol == symbol && l.entry && used.count(l.id)) return true;
   return false;
 }
 
-// A fallback probe is wanted while the function it stands in for (its unless_imports) is not
-// probed in what the process maps: before its loader has mapped libc, or where what it maps cannot
-// be probed (a copy of libc without readable symbols, say). It sees the process's reads with a
-// probe placed in this process alone, so others keep the cheaper path.
-void EnvProbes::settle_fallback(uint32_t pid, const std::set<FileIdentity>& used,
-                                const std::map<FileIdentity, Fd>& files) {
-  std::vector<PidLink>& links = fallback_links_[pid];
-  // those on an object it no longer maps (an exec since), or standing in for a function now probed
-  for (auto it = links.begin(); it != links.end();) {
-    if (used.count(it->id) && !probed(used, it->spec->unless_imports)) {
-      ++it;
-      continue;
-    }
-    detach_pair(&it->entry, &it->ret);
-    it = links.erase(it);
+void EnvProbes::place(std::vector<PidLink>& links, uint32_t pid, const FileIdentity& id, Probe& p,
+                      PidLink::Kind kind, const char* ret, const std::string& path) {
+  for (PidLink& l : links) {
+    if (l.id != id || l.spec != p.spec) continue;
+    if (l.kind == PidLink::kAhead) l.kind = kind;  // placed ahead: now its own
+    return;
   }
+  PidLink l{id, p.spec, kind};
+  if (attach_pair(p, ret, path, static_cast<int>(pid), &l.entry, &l.ret)) links.push_back(l);
+}
+
+// The probes placed for `pid` alone, after a scan that found it mapping `used`:
+//  - per process, one for each probe of each object it maps;
+//  - a fallback while the function it stands in for (its unless_imports) is not probed in what
+//    the process maps: before its loader has mapped libc, or where what it maps cannot be probed
+//    (a copy of libc without readable symbols, say). It sees the process's reads with a probe
+//    placed in this process alone, so others keep the cheaper path;
+//  - per process, while it maps no getenv object, the probes of the getenv objects other probed
+//    processes mapped lately, placed ahead: the kernel puts the breakpoint in when its loader
+//    maps one of them.
+void EnvProbes::settle_links(uint32_t pid, const std::set<FileIdentity>& used,
+                             const std::map<FileIdentity, Fd>& files, bool exec) {
+  std::vector<PidLink>& links = pid_links_[pid];
+  // After an exec the probes are placed anew, the old ones dropped only then: a probe belongs to
+  // the task it was placed for, and a thread other than the first that execs becomes the process
+  // in a task of its own (the old one, and its probes, are gone with the other threads).
+  std::vector<PidLink> before;
+  if (exec) before.swap(links);
+  bool maps_getenv = false;
+  for (const FileIdentity& id : used)
+    for (const Probe& p : objects_.at(id).probes) maps_getenv |= std::string(p.spec->symbol) == "getenv";
+  auto drop = [&](auto&& unwanted) {
+    for (auto it = links.begin(); it != links.end();) {
+      if (!unwanted(*it)) {
+        ++it;
+        continue;
+      }
+      detach_pair(&it->entry, &it->ret);
+      it = links.erase(it);
+    }
+  };
+  // Those on an object it no longer maps (an exec since), ahead of a loader that has run. A
+  // probe stays with the process through an exec (the kernel keeps it for the task and places it
+  // when the new program maps the file): one on the libc it mapped waits for its loader, ahead.
+  for (PidLink& l : links)
+    if (l.kind == PidLink::kMapped && !used.count(l.id) && !maps_getenv && is_getenv_object(l.id)) l.kind = PidLink::kAhead;
+  drop([&](const PidLink& l) {
+    if (l.kind == PidLink::kMapped) return !used.count(l.id);
+    if (l.kind == PidLink::kAhead) return maps_getenv && !used.count(l.id);
+    return false;
+  });
+  if (placement_ == Placement::kPerProcess)
+    for (const auto& [id, file] : files) {
+      const std::string path = "/proc/self/fd/" + std::to_string(file.get());
+      for (Probe& p : objects_.at(id).probes) place(links, pid, id, p, PidLink::kMapped, p.spec->ret, path);
+    }
+  // fallbacks no longer wanted, then those wanted
+  drop([&](const PidLink& l) {
+    return l.kind == PidLink::kFallback && (!used.count(l.id) || probed(pid, used, l.spec->unless_imports));
+  });
   for (const auto& [id, file] : files) {
     const std::string path = "/proc/self/fd/" + std::to_string(file.get());
-    for (Probe& p : objects_.at(id).fallback) {
-      if (probed(used, p.spec->unless_imports)) continue;
-      bool have = false;
-      for (const PidLink& l : links) have |= l.id == id && l.spec == p.spec;
-      if (have) continue;
-      PidLink l{id, p.spec};
-      if (attach_pair(p, p.spec->alone_ret, path, static_cast<int>(pid), &l.entry, &l.ret)) links.push_back(l);
-    }
+    for (Probe& p : objects_.at(id).fallback)
+      if (!probed(pid, used, p.spec->unless_imports))
+        place(links, pid, id, p, PidLink::kFallback, p.spec->alone_ret, path);
   }
-  if (links.empty()) fallback_links_.erase(pid);
+  if (placement_ == Placement::kPerProcess && !maps_getenv)
+    for (Ahead& a : ahead_) {
+      const std::string path = "/proc/self/fd/" + std::to_string(a.file->get());
+      for (Probe& p : a.probes) place(links, pid, a.id, p, PidLink::kAhead, p.spec->ret, path);
+    }
+  for (PidLink& l : before) detach_pair(&l.entry, &l.ret);
+  if (spdlog::should_log(spdlog::level::trace)) {
+    std::string what;
+    for (const PidLink& l : links)
+      what += std::string(" ") + l.spec->symbol + (l.kind == PidLink::kAhead ? "(ahead)" : l.kind == PidLink::kFallback ? "(fallback)" : "");
+    spdlog::trace("env probes for pid {}{}: {} objects mapped, getenv {}mapped;{}", pid, exec ? " at exec" : "",
+                  used.size(), maps_getenv ? "" : "not ", what.empty() ? " none" : what);
+  }
+  if (links.empty()) pid_links_.erase(pid);
 }
 
 void EnvProbes::process_exited(uint32_t pid) {
   std::lock_guard<std::mutex> lock(mu_);
-  release(pid, {});
+  release(pid, {}, true);
 }
 
 bool EnvProbes::use_object(uint32_t pid, int fd, const FileIdentity& id, const std::string& path) {
@@ -263,7 +383,7 @@ bool EnvProbes::use_object(uint32_t pid, int fd, const FileIdentity& id, const s
     }
   }
   obj.users.insert(pid);
-  attach_missing(obj, fd);
+  if (placement_ == Placement::kEveryProcess) attach_missing(obj, fd);
   return true;
 }
 
@@ -276,6 +396,7 @@ void EnvProbes::attach_missing(Object& obj, int fd) {
 bool EnvProbes::attach_pair(Probe& p, const char* ret, const std::string& path, int pid, void** entry_link,
                             void** ret_link) {
   auto failed = [&](const char* prog, const std::string& err) {
+    if (pid >= 0 && !files_->maps(static_cast<uint32_t>(pid))) return false;  // gone meanwhile: no failure
     ++counters_.attach_failures;
     ++p.failures;
     p.error = std::string(prog) + ": " + (err.empty() ? "attach failed" : err);
@@ -313,7 +434,7 @@ void EnvProbes::detach_all(Object& obj) {
   for (Probe& p : obj.probes) detach_pair(&p.entry, &p.ret);
 }
 
-void EnvProbes::release(uint32_t pid, const std::set<FileIdentity>& keep) {
+void EnvProbes::release(uint32_t pid, const std::set<FileIdentity>& keep, bool gone) {
   auto it = by_pid_.find(pid);
   if (it != by_pid_.end()) {
     for (const FileIdentity& id : it->second) {
@@ -327,15 +448,18 @@ void EnvProbes::release(uint32_t pid, const std::set<FileIdentity>& keep) {
       }
     }
   }
-  if (!keep.empty()) {
-    by_pid_[pid] = keep;
+  if (!gone) {
+    if (keep.empty())
+      by_pid_.erase(pid);
+    else
+      by_pid_[pid] = keep;
     return;
   }
   by_pid_.erase(pid);
-  auto links = fallback_links_.find(pid);
-  if (links == fallback_links_.end()) return;
+  auto links = pid_links_.find(pid);
+  if (links == pid_links_.end()) return;
   for (PidLink& l : links->second) detach_pair(&l.entry, &l.ret);
-  fallback_links_.erase(links);
+  pid_links_.erase(links);
 }
 
 std::vector<std::string> EnvProbes::status() const {
@@ -348,7 +472,10 @@ std::vector<std::string> EnvProbes::status() const {
       line += sep;
       sep = ", ";
       line += std::string(p.spec->symbol) + "+" + hex(p.offset) + " ";
-      if (p.entry) {
+      if (placement_ == Placement::kPerProcess) {
+        line += std::string("[") + p.spec->entry + (*p.spec->ret ? std::string(" ") + p.spec->ret : "") +
+                ", per process" + (p.failures ? "; last failure: " + p.error : "") + "]";
+      } else if (p.entry) {
         line += std::string("[") + p.spec->entry + (p.ret ? std::string(" ") + p.spec->ret : "") + "]";
       } else {
         line += "[not attached: " + p.error + "; " + std::to_string(p.failures) + " failures]";
@@ -368,6 +495,14 @@ EnvProbes::Counters EnvProbes::counters() const {
 size_t EnvProbes::objects() const {
   std::lock_guard<std::mutex> lock(mu_);
   return objects_.size();
+}
+
+size_t EnvProbes::process_links() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  size_t n = 0;
+  for (const auto& [pid, links] : pid_links_)
+    for (const PidLink& l : links) n += (l.entry != nullptr) + (l.ret != nullptr);
+  return n;
 }
 
 }  // namespace clawfence::env

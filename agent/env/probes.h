@@ -1,10 +1,20 @@
 // Where the environment-read uprobes (bpf/env/env.bpf.c) are attached.
 //
-// The programs filter on the tracked-process map in the kernel, so each is attached once per
-// binary (pid -1) to the object that defines its symbol: libc for getenv and secure_getenv; the
+// Each probe goes on the object that defines its symbol: libc for getenv and secure_getenv; the
 // node executable, or libuv.so.1 and libnode.so.* when Node links them dynamically, for
 // uv_os_getenv and node::RealEnvStore::Enumerate. EnvProbes keeps, per object (by file identity,
-// whatever path reached it), the watched processes that map it; the probes stay while one does.
+// whatever path reached it), the processes it was asked to probe that map it. Two placements:
+//
+//  - per process (the agent's default): each probe is placed for each such process alone (a
+//    uprobe with a pid: the kernel writes its breakpoint into that process's memory only, at
+//    once or when it maps the file). Every other process, the assistant's gateway and the rest
+//    of the host included, runs getenv untouched: a trap costs ~6 µs on a VM, and the real
+//    gateway reads its environment ~12,000 times in a chat. A process whose scan finds no getenv
+//    mapped yet (its loader has not run) gets its probes ahead on the getenv objects other
+//    probed processes map, so the breakpoint is in place when its loader maps that libc.
+//  - every process: each probe is attached once per object (pid -1); the programs filter on the
+//    tracked-process map in the kernel, and every process on the host that maps the object
+//    takes the trap. The probes stay while a probed process maps the object.
 //
 // A file is only ever opened through a link the kernel resolves for the process
 // (/proc/PID/exe, /proc/PID/map_files/START-END) or, failing that, through /proc/PID/root and
@@ -103,6 +113,8 @@ struct EnvProbeSpec {
 };
 const std::vector<EnvProbeSpec>& env_probe_specs();
 
+enum class Placement { kEveryProcess, kPerProcess };
+
 class EnvProbes {
  public:
   // Attaches program `prog` at `offset` of the file at `path` for process `pid` alone, or for
@@ -121,7 +133,8 @@ class EnvProbes {
     uint64_t not_elf = 0;              // executable mappings whose file is not a readable ELF object
   };
 
-  EnvProbes(AttachFn attach, DetachFn detach, std::shared_ptr<const ProcessFiles> files = nullptr);
+  EnvProbes(AttachFn attach, DetachFn detach, std::shared_ptr<const ProcessFiles> files = nullptr,
+            Placement placement = Placement::kEveryProcess);
   ~EnvProbes();  // detaches everything still attached
   EnvProbes(const EnvProbes&) = delete;
   EnvProbes& operator=(const EnvProbes&) = delete;
@@ -131,15 +144,21 @@ class EnvProbes {
   // counting as a user of objects it no longer maps (after an exec). Call it at exec and again
   // once the dynamic loader has run (at exec only ld.so and the executable are mapped) or after
   // a dlopen; a scan of a process that is gone is its exit.
-  void process_started(uint32_t pid);
+  // `exec`: the scan follows an exec (a probe placed for the process before is placed anew).
+  void process_started(uint32_t pid, bool exec = false);
   // The process is gone (or no longer watched): objects it was the last user of are detached.
   void process_exited(uint32_t pid);
+  // Per process: remembers the getenv objects `pid` maps (the agent's own libc, at start) to
+  // place probes ahead on, without probing `pid`.
+  void learn(uint32_t pid);
 
   // One line per probed object: path, identity, symbols and offsets, programs attached or the
   // last failure, number of processes.
   std::vector<std::string> status() const;
   Counters counters() const;
   size_t objects() const;  // objects with probes wanted (attached or not)
+  size_t process_links() const;  // probes placed for one process alone, entry and return each
+  Placement placement() const { return placement_; }
 
  private:
   struct Probe {
@@ -160,16 +179,38 @@ class EnvProbes {
     std::vector<Probe> fallback;
     std::set<uint32_t> users;
   };
-  // A fallback probe attached for one process.
+  // A getenv object a probed process mapped lately, its file kept open: per process, a process
+  // whose loader has not mapped its libc yet gets probes ahead on these.
+  struct Ahead {
+    FileIdentity id;
+    std::shared_ptr<Fd> file;
+    std::vector<Probe> probes;
+  };
+  // A probe placed for one process: one of its objects' probes (per process), one placed ahead
+  // of its loader (per process), or a fallback.
   struct PidLink {
+    enum Kind { kMapped, kAhead, kFallback };
     FileIdentity id;
     const EnvProbeSpec* spec = nullptr;
+    Kind kind = kMapped;
     void* entry = nullptr;
     void* ret = nullptr;
   };
+  // At most this many getenv objects get probes ahead for a process that maps none yet.
+  static constexpr size_t kAheadMax = 4;
 
   // Whether the file defines a probed symbol; if so the process now uses it.
   bool use_object(uint32_t pid, int fd, const FileIdentity& id, const std::string& path);
+  // Per process: `obj` (open as `fd`) is the most recently mapped getenv object.
+  void remember_ahead(const Object& obj, int fd);
+  bool is_getenv_object(const FileIdentity& id) const;  // one of ahead_
+  // The objects of `pid`'s scan: (the executable first, then its executable mappings) each with
+  // its open file, checked against what maps says. Empty when the process is gone.
+  struct Scanned {
+    bool gone = false;
+    std::vector<std::tuple<FileIdentity, Fd, std::string>> files;  // identity, file, path
+  };
+  Scanned scan(uint32_t pid);
   void attach_missing(Object& obj, int fd);
   // Attaches `p`'s entry program and `ret` ("" for none; the return first) at its offset of the
   // file at `path` for `pid` (-1: every process) into the two links; on a failure `p` records it
@@ -177,14 +218,19 @@ class EnvProbes {
   bool attach_pair(Probe& p, const char* ret, const std::string& path, int pid, void** entry_link, void** ret_link);
   void detach_pair(void** entry_link, void** ret_link);
   void detach_all(Object& obj);
-  // Stops `pid` using objects it no longer maps; with `keep` empty, it is gone, and so are the
+  // Stops `pid` using objects it no longer maps (all but `keep`); when it is `gone`, so are the
   // probes placed for it alone.
-  void release(uint32_t pid, const std::set<FileIdentity>& keep);
-  // Whether `symbol` is probed (for every process) in one of `used`.
-  bool probed(const std::set<FileIdentity>& used, const std::string& symbol) const;
-  // After a scan of `pid` that found `used`: its fallback probes attached or dropped as they are
-  // wanted. `files` are the open files of the used objects that have fallback probes.
-  void settle_fallback(uint32_t pid, const std::set<FileIdentity>& used, const std::map<FileIdentity, Fd>& files);
+  void release(uint32_t pid, const std::set<FileIdentity>& keep, bool gone);
+  // Whether `symbol` is probed for `pid` in one of `used` (for every process, or for it alone;
+  // not counting probes placed ahead).
+  bool probed(uint32_t pid, const std::set<FileIdentity>& used, const std::string& symbol) const;
+  // After a scan of `pid` that found `used`: the probes placed for it alone attached or dropped
+  // as they are wanted. `files` are the open files of the used objects with such probes.
+  void settle_links(uint32_t pid, const std::set<FileIdentity>& used, const std::map<FileIdentity, Fd>& files,
+                    bool exec);
+  // Attaches probe `p` of object `id` (file at `path`) for `pid` alone, unless it has it.
+  void place(std::vector<PidLink>& links, uint32_t pid, const FileIdentity& id, Probe& p, PidLink::Kind kind,
+             const char* ret, const std::string& path);
 
   AttachFn attach_;
   DetachFn detach_;
@@ -193,8 +239,10 @@ class EnvProbes {
   SymbolCache cache_;
   std::map<FileIdentity, Object> objects_;
   std::unordered_map<uint32_t, std::set<FileIdentity>> by_pid_;
-  std::unordered_map<uint32_t, std::vector<PidLink>> fallback_links_;
+  std::unordered_map<uint32_t, std::vector<PidLink>> pid_links_;
+  std::vector<Ahead> ahead_;  // most recently mapped first, at most kAheadMax
   Counters counters_;
+  const Placement placement_;
 };
 
 }  // namespace clawfence::env

@@ -263,6 +263,12 @@ bool Engine::annotate_env_names(v1::EnvRead* e) const {
   return e->secret();
 }
 
+bool Engine::judges_env_reads_of(const std::string& role) const {
+  for (const auto& r : rules_->rules.env)
+    if ((r.what == "read" || r.what == "enumerate") && role_allowed(r.roles, role)) return true;
+  return false;
+}
+
 void Engine::evaluate_env(const v1::Event& ev, std::vector<v1::Event>& out) {
   const v1::EnvRead& e = ev.env();
   const std::string& op = e.op();

@@ -57,6 +57,9 @@ class Engine {
   static const std::string& role_of(const v1::Process& p) { return p.role(); }
   // Whether `role` is kept by everything below it (a tool's): "" (no role) is not.
   bool is_final(const std::string& role) const;
+  // Whether an env rule judges a read or an enumeration of the environment by a process of
+  // `role`: where the environment-read probes are wanted.
+  bool judges_env_reads_of(const std::string& role) const;
   // Whether a kill rule kills a process of `role`: a tool, or a process no role names. The
   // assistant's own processes (a role that is not final) are refused where that can be done
   // (BPF LSM), never killed (bpf/guard/guard.bpf.h, cf_action_for_role).

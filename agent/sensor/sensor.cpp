@@ -33,6 +33,10 @@ int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list args) {
   if (n <= 0) return 0;
   std::string msg(buf.data(), std::min<size_t>(static_cast<size_t>(n), buf.size() - 1));
   while (!msg.empty() && msg.back() == '\n') msg.pop_back();
+  // a uprobe placed for one process that has exited meanwhile: its exit, not a fault
+  if (level == LIBBPF_WARN && msg.find("probe '") != std::string::npos &&
+      msg.find("perf event: No such process") != std::string::npos)
+    level = LIBBPF_INFO;
   switch (level) {
     case LIBBPF_WARN: spdlog::warn("libbpf: {}", msg); break;
     case LIBBPF_INFO: spdlog::debug("libbpf: {}", msg); break;

@@ -243,7 +243,7 @@ static __noinline __attribute__((unused)) void cf_env_exec(struct task_struct *t
 	}
 	size = sizeof(*rec) + len + vbytes;
 	rec->hdr.size = size;
-	cf_output(rec, size);
+	cf_output_now(rec, size);
 }
 
 /*

@@ -222,14 +222,27 @@ static __always_inline __u64 cf_wakeup_flags(void)
 	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= cf_wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 }
 
-/* Copies a finished record into the ring buffer; `size` must already be bounded. */
-static __always_inline void cf_output(void *rec, __u64 size)
+static __always_inline void cf_output_flags(void *rec, __u64 size, __u64 flags)
 {
-	if (bpf_ringbuf_output(&events, rec, size, cf_wakeup_flags())) {
+	if (bpf_ringbuf_output(&events, rec, size, flags)) {
 		cf_lost_record();
 		return;
 	}
 	cf_count(CF_CNT_RECORDS);
+}
+
+/* Copies a finished record into the ring buffer; `size` must already be bounded. */
+static __always_inline void cf_output(void *rec, __u64 size)
+{
+	cf_output_flags(rec, size, cf_wakeup_flags());
+}
+
+/* The same, waking the reader now whatever is waiting: for the record that ends an exec, after
+ * which the agent places the new program's environment probes (the sooner, the fewer of its
+ * first reads go unseen). */
+static __always_inline void cf_output_now(void *rec, __u64 size)
+{
+	cf_output_flags(rec, size, cf_wakeup_bytes ? BPF_RB_FORCE_WAKEUP : 0);
 }
 
 /*

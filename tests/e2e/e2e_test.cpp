@@ -1022,6 +1022,60 @@ TEST_F(E2E, SecretReadsAreSeenAndTheirValuesNever) {
 namespace clawfence::testing {
 namespace {
 
+// Probes placed per process: --env-probes judged (the roles env rules judge: the tool's read is
+// seen, the gateway's own is not probed at all) and watched (every watched process: the gateway's
+// read too, with the same fingerprint as the tool's). An unwatched node produces nothing.
+class EnvProbesPerProcess : public E2E, public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(EnvProbesPerProcess, TheToolsReadIsSeenAndTheGatewaysAsAsked) {
+  TestCgroup cg("envprobes");
+  const std::string work = dir_ + "/oc";
+  for (const auto& d : {work, work + "/workspace"}) mkdir(d.c_str(), 0755);
+  write_file(work + "/openclaw.json", "{}\n");
+  Agent agent(bin_, repo_root() + "/rules/openclaw.yaml", cg.path(), out_, dir_ + "/agent.log",
+              {"--env-probes", GetParam()});
+  ASSERT_TRUE(agent.ready()) << agent.log();
+  setenv("OPENAI_API_KEY", "sk-CANARY-watched-91c2", 1);
+  setenv("FAKE_OPENCLAW_TOOL", "node -e 'setTimeout(() => { void process.env.OPENAI_API_KEY; }, 300)'", 1);
+  const int rc = run({"node", repo_root() + "/tests/workloads/fake-openclaw.js", work}, seconds(60), cg.path());
+  Child unwatched({"node", "-e", "setTimeout(() => { void process.env.OPENAI_API_KEY; }, 300)"});
+  const uint32_t unwatched_pid = static_cast<uint32_t>(unwatched.pid());
+  const int rc2 = unwatched.wait(seconds(30));
+  unsetenv("FAKE_OPENCLAW_TOOL");
+  unsetenv("OPENAI_API_KEY");
+  ASSERT_EQ(rc, 0);
+  ASSERT_EQ(rc2, 0);
+  ASSERT_EQ(agent.stop(), 0) << agent.log();
+  const bool judged = std::string(GetParam()) == "judged";
+  EXPECT_NE(agent.log().find(std::string("environment probes: per process, ") +
+                             (judged ? "the roles env rules judge" : "every watched process")),
+            std::string::npos)
+      << agent.log();
+  const auto evs = read_events(out_);
+  const auto envs = of_kind(evs, v1::Event::ENV);
+  auto read_by = [&](const std::string& comm, const std::string& role) {
+    for (const auto& e : envs)
+      if ((e.env().op() == "getenv" || e.env().op() == "uv_os_getenv") && e.env().name() == "OPENAI_API_KEY" &&
+          e.process().comm() == comm && e.env().role() == role)
+        return &e;
+    return static_cast<const v1::Event*>(nullptr);
+  };
+  const v1::Event* gateway = read_by("openclaw-gatewa", "gateway");
+  const v1::Event* tool = read_by("node", "tool");  // (the broker, a helper, is a node too)
+  ASSERT_NE(tool, nullptr) << describe(envs);
+  EXPECT_EQ(tool->env().fingerprint().size(), 16u);
+  if (judged) {
+    EXPECT_EQ(gateway, nullptr) << describe(envs);
+  } else {
+    ASSERT_NE(gateway, nullptr) << describe(envs);
+    EXPECT_EQ(tool->env().fingerprint(), gateway->env().fingerprint());
+  }
+  EXPECT_TRUE(of_pid(evs, unwatched_pid).empty()) << describe(of_pid(evs, unwatched_pid));
+}
+
+INSTANTIATE_TEST_SUITE_P(Placements, EnvProbesPerProcess, ::testing::Values("judged", "watched"),
+                         [](const ::testing::TestParamInfo<const char*>& i) { return std::string(i.param); });
+
 // The other Node linkage: Debian's own node 18, whose uv_os_getenv is in libuv.so.1 (which takes
 // getenv from libc: the read is libc getenv's) and whose environment enumeration is in
 // libnode.so.108. The packages are fetched once into the build

@@ -103,6 +103,7 @@ sensor:
   wakeup_kib: 0
   poll_ms: 20
   syscall_hooks: tracepoint
+  env_probes: judged
 audit:
   dir: /srv/audit
   all_events: true
@@ -154,6 +155,7 @@ TEST_F(ConfigTest, FileSetsEveryKey) {
   EXPECT_EQ(a.common.wakeup_kib, 0u);
   EXPECT_EQ(a.common.poll_ms, 20u);
   EXPECT_EQ(a.common.syscall_hooks, "tracepoint");
+  EXPECT_EQ(a.common.env_probes, "judged");
   EXPECT_EQ(a.outputs.audit_dir, "/srv/audit");
   EXPECT_TRUE(a.outputs.audit_all);
   EXPECT_EQ(a.outputs.audit_fsync, "always");
@@ -182,7 +184,7 @@ TEST_F(ConfigTest, FileSetsEveryKey) {
   std::istringstream lines(s.describe());
   int n = 0;
   for (std::string line; std::getline(lines, line); ++n) EXPECT_NE(line.find("(file)"), std::string::npos) << line;
-  EXPECT_EQ(n, 38);
+  EXPECT_EQ(n, 39);
 }
 
 TEST_F(ConfigTest, EmptyFileAndEmptyGroupsKeepTheDefaults) {
@@ -287,6 +289,8 @@ TEST_F(ConfigTest, BadValuesAndOutOfRangeNumbers) {
   e = the_error("sensor:\n  syscall_hooks: kprobe\n");
   EXPECT_EQ(e.line, 2);
   EXPECT_EQ(e.column, 18);
+  e = the_error("sensor:\n  env_probes: all\n");
+  EXPECT_EQ(e.to_string(), "c.yaml:2:15: sensor.env_probes: 'all' is not one of host, judged, watched");
   e = the_error("sensor:\n  poll_ms: 5000\n");
   EXPECT_EQ(e.to_string(), "c.yaml:2:12: sensor.poll_ms: 5000 is out of range (1 to 1000)");
   e = the_error("sensor:\n  ringbuf_mib: 24\n");

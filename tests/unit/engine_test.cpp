@@ -1139,6 +1139,24 @@ v1::Event env_event(uint32_t pid, const std::string& comm, bool under_gateway, c
   return ev;
 }
 
+// Where the environment-read probes are wanted: the roles an env read or enumerate rule judges
+// (the shipped rules: tools and OpenClaw's shells, not the gateway or its helpers); a rule with
+// no roles judges every process, a handed or ptrace rule none of the reads.
+TEST_F(EngineTest, EnvReadsAreJudgedForToolsAndShellsOnly) {
+  Engine engine(*shipped_);
+  EXPECT_TRUE(engine.judges_env_reads_of("tool"));
+  EXPECT_TRUE(engine.judges_env_reads_of("shell"));
+  for (const char* role : {"gateway", "helper", "housekeeping", ""}) EXPECT_FALSE(engine.judges_env_reads_of(role)) << role;
+  auto judged = [](const std::string& rules) {
+    auto res = parse_rules("version: 1\nenv:\n  rules:\n" + rules, "env.yaml");
+    EXPECT_TRUE(res.ok()) << res.errors[0].to_string();
+    return Engine(res.rules).judges_env_reads_of("anything");
+  };
+  EXPECT_TRUE(judged("    - { id: r, what: read }\n"));
+  EXPECT_TRUE(judged("    - { id: r, what: enumerate }\n"));
+  EXPECT_FALSE(judged("    - { id: r, what: handed }\n    - { id: p, what: ptrace }\n"));
+}
+
 TEST(EngineEnv, SecretReadsDumpsHandingAndPtrace) {
   auto res = parse_rules(
       "version: 1\n"

@@ -12,16 +12,19 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <set>
 #include <sstream>
 #include <thread>
 
+#include "env/link_reaper.h"
 #include "env/probes.h"
 #include "env/symbols.h"
 #include "temp_dir.h"
@@ -786,6 +789,188 @@ TEST_F(EnvProbesTest, DestructionDetachesEverything) {
   EXPECT_EQ(kernel_.links.size(), 6u);
   probes_.reset();
   EXPECT_TRUE(kernel_.links.empty());
+}
+
+// Per process (the agent's default): each probe is placed for each process alone, so a process
+// not probed (the gateway, the rest of the host) maps libc with no breakpoint in it.
+class EnvProbesPerProcessTest : public EnvProbesTest {
+ protected:
+  EnvProbesPerProcessTest() {
+    probes_ = std::make_unique<EnvProbes>(kernel_.attach_fn(), kernel_.detach_fn(),
+                                          std::make_shared<ProcFiles>(proc_.root()), Placement::kPerProcess);
+  }
+  // "prog@0xOFF" of the live links for `pid` on `file`
+  std::set<std::string> on(const std::string& file, int pid) const {
+    std::set<std::string> out;
+    char off[32];
+    for (const auto& [h, l] : kernel_.links) {
+      if (l.file != identity_of(file) || l.pid != pid) continue;
+      std::snprintf(off, sizeof(off), "@0x%" PRIx64, l.offset);
+      out.insert(l.prog + off);
+    }
+    return out;
+  }
+  size_t everyone() const {
+    size_t n = 0;
+    for (const auto& [h, l] : kernel_.links) n += l.pid == -1;
+    return n;
+  }
+};
+
+TEST_F(EnvProbesPerProcessTest, EachProcessHasItsOwnProbesUntilItExits) {
+  for (uint32_t pid : {100u, 101u}) proc_.process(pid, node_libc_, {map(node_libc_), map(libc_)});
+  probes_->process_started(100);
+  probes_->process_started(101);
+  probes_->process_started(101);  // a rescan changes nothing
+  EXPECT_EQ(everyone(), 0u);
+  for (int pid : {100, 101}) {
+    EXPECT_EQ(on(libc_, pid), kLibcLinks) << pid;
+    EXPECT_EQ(on(node_libc_, pid), (std::set<std::string>{at("cf_env_enumerate", 0x20)})) << pid;
+  }
+  EXPECT_EQ(kernel_.links.size(), 10u);
+  EXPECT_EQ(probes_->process_links(), 10u);
+  probes_->process_exited(100);
+  EXPECT_TRUE(on(libc_, 100).empty());
+  EXPECT_EQ(on(libc_, 101), kLibcLinks);
+  probes_->process_exited(101);
+  EXPECT_TRUE(kernel_.links.empty());
+  EXPECT_EQ(kernel_.attaches, kernel_.detaches);
+  EXPECT_EQ(probes_->counters().attach_failures, 0u);
+  EXPECT_EQ(probes_->objects(), 0u);
+}
+
+// Scanned at exec, before its loader has mapped libc: its probes go ahead on the libc other
+// processes map, so the breakpoint is in when the loader maps it; the scan after the loader finds
+// them in place (no second attach). Its own uv_os_getenv stands in meanwhile (a probe placed ahead
+// is on a libc it may never map).
+TEST_F(EnvProbesPerProcessTest, ProbesGoAheadOfTheLoaderOnTheLibcOthersMap) {
+  proc_.process(1, node_, {map(node_), map(libc_)});
+  probes_->learn(1);  // the agent's own libc: remembered, nothing placed for it
+  EXPECT_TRUE(kernel_.links.empty());
+
+  proc_.process(200, node_libc_, {map(node_libc_)});
+  probes_->process_started(200);
+  EXPECT_EQ(on(libc_, 200), kLibcLinks);
+  EXPECT_EQ(on(node_libc_, 200), (std::set<std::string>{at("cf_env_uv_getenv", 0x10), at("cf_env_uv_getenv_ret", 0x10),
+                                                          at("cf_env_enumerate", 0x20)}));
+  const int attaches = kernel_.attaches;
+  proc_.process(200, node_libc_, {map(node_libc_), map(libc_)});
+  probes_->process_started(200);
+  EXPECT_EQ(on(libc_, 200), kLibcLinks);
+  EXPECT_EQ(on(node_libc_, 200), (std::set<std::string>{at("cf_env_enumerate", 0x20)}));  // fallback gone
+  EXPECT_EQ(kernel_.attaches, attaches);
+  EXPECT_EQ(everyone(), 0u);
+
+  // a libc copy whose symbols cannot be read: the probes ahead on the real libc do not count as
+  // its getenv, so its own uv_os_getenv stays
+  const std::string blind = dir_.write("rootfs/tmp/l/libc.so.6", "\x7f" "ELF not really");
+  proc_.process(201, node_libc_, {map(node_libc_), map(blind)});
+  probes_->process_started(201);
+  EXPECT_EQ(on(node_libc_, 201), (std::set<std::string>{at("cf_env_uv_getenv", 0x10), at("cf_env_uv_getenv_ret", 0x10),
+                                                          at("cf_env_enumerate", 0x20)}));
+  EXPECT_EQ(on(libc_, 201), kLibcLinks);  // ahead, harmless: it never maps that file
+}
+
+// Scans that are not an exec's (the loader's rescans) leave a libc probe that is no longer mapped
+// waiting, ahead, for the loader to map it again. After an exec the probes are placed anew, and
+// the old ones go only then: a probe belongs to a task, and a thread other than the first that
+// execs becomes the process in another task (the old one, and its probes, go with the threads).
+TEST_F(EnvProbesPerProcessTest, AnExecPlacesTheProbesAnewBeforeTheOldOnesGo) {
+  proc_.process(300, node_libc_, {map(node_libc_), map(libc_)});
+  probes_->process_started(300);
+  int attaches = kernel_.attaches, detaches = kernel_.detaches;
+  proc_.process(300, node_libc_, {map(node_libc_)});
+  probes_->process_started(300);  // a rescan that finds libc gone: its probes wait ahead
+  EXPECT_EQ(on(libc_, 300), kLibcLinks);
+  EXPECT_EQ(kernel_.detaches, detaches);
+  proc_.process(300, node_libc_, {map(node_libc_), map(libc_)});
+  probes_->process_started(300);
+  EXPECT_EQ(on(libc_, 300), kLibcLinks);
+  EXPECT_EQ(kernel_.attaches, attaches + 2);  // (the uv_os_getenv stand-in came and went)
+
+  // an exec: everything placed anew (libc ahead of the new loader), then the old links dropped
+  attaches = kernel_.attaches;
+  detaches = kernel_.detaches;
+  const size_t before = kernel_.links.size();
+  proc_.process(300, node_libc_, {map(node_libc_)});
+  probes_->process_started(300, /*exec=*/true);
+  EXPECT_EQ(on(libc_, 300), kLibcLinks);
+  EXPECT_EQ(kernel_.detaches - detaches, static_cast<int>(before));
+  EXPECT_EQ(kernel_.attaches - attaches, static_cast<int>(kernel_.links.size()));
+
+  // a program whose getenv is in another library: the old libc's go
+  const std::string libc2 = dir_.write("rootfs/opt/lib/libc.so.6", build_elf({sym("getenv", 0x70)}));
+  proc_.process(300, node_, {map(node_), map(libc2)});
+  probes_->process_started(300, true);
+  EXPECT_TRUE(on(libc_, 300).empty());
+  EXPECT_EQ(on(libc2, 300), (std::set<std::string>{at("cf_env_getenv", 0x70), at("cf_env_getenv_ret", 0x70)}));
+  probes_->process_exited(300);
+  EXPECT_TRUE(kernel_.links.empty());
+}
+
+// A scan that finds nothing probed mapped (an exec's, before the loader) is no exit: the probes
+// placed ahead stay (the attack review's first finding: they had all been dropped).
+TEST_F(EnvProbesPerProcessTest, AScanFindingNothingMappedKeepsTheProbesAhead) {
+  proc_.process(1, node_, {map(node_), map(libc_)});
+  probes_->learn(1);
+  proc_.process(350, libm_, {map(libm_)});  // a program whose loader has not mapped libc yet
+  probes_->process_started(350, true);
+  EXPECT_EQ(on(libc_, 350), kLibcLinks);
+  const int attaches = kernel_.attaches, detaches = kernel_.detaches;
+  probes_->process_started(350);
+  EXPECT_EQ(on(libc_, 350), kLibcLinks);
+  EXPECT_EQ(kernel_.attaches, attaches);  // kept, not dropped and placed again
+  EXPECT_EQ(kernel_.detaches, detaches);
+  probes_->process_exited(350);
+  EXPECT_TRUE(kernel_.links.empty());
+}
+
+// A process gone before its probe is placed: not a failure.
+TEST_F(EnvProbesPerProcessTest, AProcessGoneBeforeItsProbeIsNoFailure) {
+  proc_.process(400, node_libc_, {map(node_libc_), map(libc_)});
+  kernel_.fail["cf_env_getenv_ret"] = 1;
+  probes_->process_started(400);
+  EXPECT_EQ(probes_->counters().attach_failures, 1u);  // still there: a failure, tried again
+  probes_->process_started(400);
+  EXPECT_EQ(on(libc_, 400), kLibcLinks);
+  proc_.process(401, node_libc_, {map(node_libc_), map(libc_)});
+  kernel_.fail["cf_env_getenv_ret"] = 1;
+  auto fail_and_go = kernel_.attach_fn();
+  probes_ = std::make_unique<EnvProbes>(
+      [&](const std::string& prog, const std::string& path, uint64_t offset, bool ret, int pid, std::string* err) {
+        void* l = fail_and_go(prog, path, offset, ret, pid, err);
+        if (!l) proc_.gone(401);
+        return l;
+      },
+      kernel_.detach_fn(), std::make_shared<ProcFiles>(proc_.root()), Placement::kPerProcess);
+  probes_->process_started(401);
+  EXPECT_EQ(probes_->counters().attach_failures, 0u);
+}
+
+// Links are destroyed off the caller's thread, their waits overlapping: 100 links whose
+// destruction each blocks 100 ms take two batches, not ten seconds; none is lost at the end.
+TEST(LinkReaperTest, DestroysInOverlappingBatchesAndFinishesAtTheEnd) {
+  std::atomic<int> destroyed{0};
+  std::mutex mu;
+  std::set<uintptr_t> seen;
+  auto destroy = [&](void* l) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_TRUE(seen.insert(reinterpret_cast<uintptr_t>(l)).second);
+    ++destroyed;
+  };
+  const auto t0 = std::chrono::steady_clock::now();
+  {
+    LinkReaper reaper(destroy);
+    for (uintptr_t i = 1; i <= 100; ++i) reaper.add(reinterpret_cast<void*>(i));
+    reaper.add(nullptr);  // nothing
+    for (int i = 0; i < 200 && reaper.pending() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    EXPECT_EQ(reaper.pending(), 0u);
+    EXPECT_EQ(reaper.destroyed(), 100u);
+    for (uintptr_t i = 101; i <= 110; ++i) reaper.add(reinterpret_cast<void*>(i));
+  }  // the destructor finishes the last ten
+  EXPECT_EQ(destroyed.load(), 110);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
 }
 
 TEST(ParseMapsTest, FileMappingsOnly) {
