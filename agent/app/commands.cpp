@@ -113,6 +113,14 @@ sensor::KernelFeatures probe_or_throw() {
   return f;
 }
 
+// What --env-probes comes to on this kernel: `auto` is `judged` where the kernel has uprobe-multi
+// links (Linux 6.6+), else `host` (per-process perf-event uprobes cost too much to remove).
+std::string env_probe_scope(const CommonOptions& c) {
+  static const bool multi = sensor::uprobe_multi_supported();
+  if (c.env_probes == "auto") return multi ? "judged" : "host";
+  return c.env_probes;
+}
+
 sensor::SensorOptions sensor_options(const CommonOptions& c, const std::string& attach_cgroup,
                                      const sensor::KernelFeatures& kf) {
   sensor::SensorOptions o;
@@ -123,6 +131,7 @@ sensor::SensorOptions sensor_options(const CommonOptions& c, const std::string& 
                                                                                              : sensor::SyscallHooks::kFentry;
   o.fallback_to_tracepoints = c.syscall_hooks == "auto";
   o.link_guard = kf.kprobes;
+  o.env_uprobe_multi = env_probe_scope(c) != "host" && sensor::uprobe_multi_supported();
   uint32_t mib = c.ringbuf_mib;
   if (mib == 0 || (mib & (mib - 1)) != 0) throw StartError(1, "--ringbuf-mib must be a power of two");
   o.ringbuf_bytes = mib << 20;
@@ -217,8 +226,18 @@ std::unique_ptr<env::EnvProbes> make_env_probes(sensor::Sensor& sensor, process:
     spdlog::warn("redaction by fingerprint is off ({}): only the patterns redact", e.what());
   }
   OPENSSL_cleanse(key, sizeof(key));
-  auto attach = [&sensor](const std::string& prog, const std::string& path, uint64_t offset, bool retprobe,
-                          int pid, std::string* err) -> void* {
+  // A probe's handle: a libbpf link (perf-event uprobe), or the descriptor of a uprobe-multi link.
+  struct EnvLink {
+    bpf_link* link = nullptr;
+    int fd = -1;
+  };
+  const bool multi = sensor.env_uprobe_multi();
+  auto attach = [&sensor, multi](const std::string& prog, const std::string& path, uint64_t offset, bool retprobe,
+                                 int pid, std::string* err) -> void* {
+    if (multi && pid >= 0) {
+      const int fd = sensor.attach_uprobe_multi(prog, path, offset, retprobe, pid, err);
+      return fd < 0 ? nullptr : new EnvLink{nullptr, fd};
+    }
     bpf_program* p = sensor.program(prog);
     if (!p) {
       *err = "the eBPF object has no program " + prog;
@@ -230,11 +249,16 @@ std::unique_ptr<env::EnvProbes> make_env_probes(sensor::Sensor& sensor, process:
       *err = std::string("attaching ") + prog + ": " + std::strerror(errno);
       return nullptr;
     }
-    return l;
+    return new EnvLink{l, -1};
   };
   // destroyed off the pipeline's thread: each waits for RCU grace periods (env/link_reaper.h);
   // the reaper lives as long as the probes' detach function (its destructor finishes the work)
-  auto reaper = std::make_shared<env::LinkReaper>([](void* h) { bpf_link__destroy(static_cast<bpf_link*>(h)); });
+  auto reaper = std::make_shared<env::LinkReaper>([](void* h) {
+    auto* l = static_cast<EnvLink*>(h);
+    if (l->link) bpf_link__destroy(l->link);
+    if (l->fd >= 0) close(l->fd);
+    delete l;
+  });
   auto detach = [reaper](void* h) { reaper->add(h); };
   const env::Placement placement = scope == "host" ? env::Placement::kEveryProcess : env::Placement::kPerProcess;
   // Placed per process, each probe holds two descriptors (its perf event and its link), about
@@ -251,9 +275,13 @@ std::unique_ptr<env::EnvProbes> make_env_probes(sensor::Sensor& sensor, process:
   auto probes = std::make_unique<env::EnvProbes>(attach, detach, nullptr, placement);
   // the agent's own libc is where a program started on this host most likely takes getenv from
   probes->learn(static_cast<uint32_t>(getpid()));
-  spdlog::info("environment probes: {}", scope == "host"    ? "one per library, every process on the host"
-                                         : scope == "watched" ? "per process, every watched process"
-                                                              : "per process, the roles env rules judge");
+  spdlog::info("environment probes: {}{}", scope == "host"    ? "one per library, every process on the host"
+                                           : scope == "watched" ? "per process, every watched process"
+                                                                : "per process, the roles env rules judge",
+               scope == "host" ? ""
+               : multi         ? " (uprobe-multi links)"
+                               : " (perf-event uprobes: this kernel has no uprobe-multi links, and removing each "
+                                 "holds its tracing mutex for tens of milliseconds)");
   return probes;
 }
 
@@ -744,8 +772,8 @@ int run_agent_impl(const AgentOptions& opts) {
   Pipeline pipeline(*sensor, tracker, sink, clock, opts.common.queue_capacity, std::move(engine), reloader);
   pipeline.set_detail(stream_detail(opts.common.detail));
   pipeline.set_guard(&guard);
-  auto env_probes = make_env_probes(*sensor, redactor, opts.common.env_probes);
-  pipeline.set_env_probes(env_probes.get(), opts.common.env_probes == "judged");
+  auto env_probes = make_env_probes(*sensor, redactor, env_probe_scope(opts.common));
+  pipeline.set_env_probes(env_probes.get(), env_probe_scope(opts.common) == "judged");
   // outputs beside the JSON lines: the audit log first, so a record is kept before it is shown
   if (outs.audit) pipeline.add_output(outs.audit.get());
   if (outs.tail) pipeline.add_stream_output(outs.tail.get());
@@ -909,8 +937,10 @@ int run_command_impl(const RunOptions& opts) {
   process::Redactor redactor;
   configure_redactor(redactor, opts.redact_patterns, rules);
   tracker.set_redactor(&redactor);
-  // the key before anything is read: the command's environment and argv are
-  auto env_probes = make_env_probes(*sensor, redactor, opts.common.env_probes);
+  // the key before anything is read: the command's environment and argv are. A command run to
+  // see what it does has every process of it probed, whatever its role.
+  const std::string env_scope = env_probe_scope(opts.common) == "judged" ? "watched" : env_probe_scope(opts.common);
+  auto env_probes = make_env_probes(*sensor, redactor, env_scope);
   {
     std::ofstream procs(cg.path() + "/cgroup.procs");
     procs << child << std::endl;
@@ -930,7 +960,7 @@ int run_command_impl(const RunOptions& opts) {
                     opts.rules.empty() ? nullptr : std::make_unique<policy::Engine>(rules));
   pipeline.set_detail(stream_detail(opts.common.detail));
   pipeline.set_guard(guard.get());
-  pipeline.set_env_probes(env_probes.get(), opts.common.env_probes == "judged");
+  pipeline.set_env_probes(env_probes.get());
   pipeline.start();
   if (write(go[1], "g", 1) != 1) spdlog::warn("could not release the command: {}", std::strerror(errno));
   close(go[1]);

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <spdlog/spdlog.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -327,14 +328,64 @@ std::vector<std::string> unload_pins(const std::string& pin_dir) {
   return done;
 }
 
+bool uprobe_multi_supported() { return kernel_has("bpf_uprobe_multi_link_attach", BTF_KIND_FUNC); }
+
+namespace {
+// BPF_TRACE_UPROBE_MULTI and BPF_F_UPROBE_MULTI_RETURN (Linux 6.6), and link_create's
+// uprobe_multi member: newer than the headers of Debian 12's libbpf 1.1 and kernel 6.1.
+constexpr int kTraceUprobeMulti = 48;
+constexpr uint32_t kUprobeMultiReturn = 1;
+struct LinkCreateUprobeMulti {
+  uint32_t prog_fd, target_fd, attach_type, flags;
+  uint64_t path, offsets, ref_ctr_offsets, cookies;
+  uint32_t cnt, multi_flags, pid, pad;
+};
+static_assert(sizeof(LinkCreateUprobeMulti) == 64, "link_create with uprobe_multi is 64 bytes");
+
+bool is_env_uprobe(const bpf_program* p) {
+  const std::string sec = bpf_program__section_name(p);
+  return std::string(bpf_program__name(p)).rfind("cf_env_", 0) == 0 && (sec == "uprobe" || sec == "uretprobe");
+}
+}  // namespace
+
+int Sensor::attach_uprobe_multi(const std::string& prog, const std::string& path, uint64_t offset, bool ret, int pid,
+                                std::string* err) const {
+  const bpf_program* p = program(prog);
+  if (!p) {
+    *err = "the eBPF object has no program " + prog;
+    return -1;
+  }
+  union {
+    LinkCreateUprobeMulti lc;
+    char bytes[128];
+  } attr{};
+  const unsigned long offsets[1] = {static_cast<unsigned long>(offset)};
+  attr.lc.prog_fd = static_cast<uint32_t>(bpf_program__fd(p));
+  attr.lc.attach_type = kTraceUprobeMulti;
+  attr.lc.path = reinterpret_cast<uintptr_t>(path.c_str());
+  attr.lc.offsets = reinterpret_cast<uintptr_t>(offsets);
+  attr.lc.cnt = 1;
+  attr.lc.multi_flags = ret ? kUprobeMultiReturn : 0;
+  attr.lc.pid = static_cast<uint32_t>(pid);
+  const long fd = syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof(attr));
+  if (fd < 0) {
+    *err = std::string("attaching ") + prog + " (uprobe-multi): " + std::strerror(errno);
+    return -1;
+  }
+  return static_cast<int>(fd);
+}
+
 void Sensor::open_and_configure(const SensorOptions& opts) {
   skel_ = clawfence_bpf__open();
   if (!skel_) throw errno_error("opening the eBPF object", errno);
+  env_uprobe_multi_ = opts.env_uprobe_multi;
   // One set of syscall hooks or the other: switched off before load, never loaded twice.
   hooks_ = opts.hooks;
   bpf_program* p;
   bpf_object__for_each_program(p, skel_->obj) {
     if (is_fentry_prog(p)) bpf_program__set_autoload(p, hooks_ == SyscallHooks::kFentry);
+    if (opts.env_uprobe_multi && is_env_uprobe(p))
+      bpf_program__set_expected_attach_type(p, static_cast<bpf_attach_type>(kTraceUprobeMulti));
     if (is_syscall_tracepoint(p)) bpf_program__set_autoload(p, hooks_ == SyscallHooks::kTracepoints);
     // Kernels without BPF LSM have no program type (or no hook) to load these for.
     if (is_lsm_prog(p)) bpf_program__set_autoload(p, opts.lsm);

@@ -68,7 +68,14 @@ struct SensorOptions {
   // Environment reads (bpf/env/env.bpf.c): a variable a process reads again within this long is
   // counted into the next report of it, not reported again.
   uint64_t env_fold_window_ns = 60'000'000'000ull;
+  // Load the environment-read programs for uprobe-multi links (Linux 6.6+, see
+  // attach_uprobe_multi), for probes placed per process; they can then not be attached through
+  // perf events. Only where the kernel has them (uprobe_multi_supported).
+  bool env_uprobe_multi = false;
 };
+
+// Whether the kernel has BPF uprobe-multi links (Linux 6.6+, with a pid filter).
+bool uprobe_multi_supported();
 
 // What is pinned under a pin directory, for `clawfence status`.
 struct PinnedLink {
@@ -139,6 +146,13 @@ class Sensor {
   // One of the object's programs by name, or nullptr: the environment uprobes (cf_env_getenv,
   // ...) name no binary and are attached by the caller to the objects watched processes map.
   bpf_program* program(const std::string& name) const;
+  // A uprobe (or, `ret`, a uretprobe) of program `prog` at file offset `offset` of `path`, for
+  // process `pid` alone, as a BPF uprobe-multi link: its file descriptor, or -1 with *err set.
+  // Unlike a perf-event uprobe, creating or closing one does not take the kernel's tracing
+  // mutex, and closes overlap (bench/findings.md). Needs SensorOptions::env_uprobe_multi.
+  int attach_uprobe_multi(const std::string& prog, const std::string& path, uint64_t offset, bool ret, int pid,
+                          std::string* err) const;
+  bool env_uprobe_multi() const { return env_uprobe_multi_; }
 
   // What is attached, one line each, for the start-up log.
   const std::vector<std::string>& attachments() const { return attachments_; }
@@ -175,6 +189,7 @@ class Sensor {
   std::thread reader_;
   std::atomic<bool> stop_{false};
   int poll_ms_ = 100;
+  bool env_uprobe_multi_ = false;
   SyscallHooks hooks_ = SyscallHooks::kTracepoints;
   std::string pin_dir_;
   bool adopted_ = false;

@@ -911,8 +911,10 @@ TEST_F(E2E, SecretReadsAreSeenAndTheirValuesNever) {
   const std::string node_copy = dir_ + "/node-copy";
   ASSERT_EQ(run({"sh", "-c", "cp \"$(readlink -f \"$(command -v node)\")\" " + node_copy}), 0);
   const std::string secret = "sk-CANARY-a7f3c9e1b2d4";
-  // every event goes to the audit log too, which must not hold the value either
-  Agent agent(bin_, repo_root() + "/rules/openclaw.yaml", cg.path(), out_, dir_ + "/agent.log", {"--audit-all"});
+  // every event goes to the audit log too, which must not hold the value either; one probe per
+  // library, so the gateway's own read is seen too (EnvProbesPerProcess has the other placements)
+  Agent agent(bin_, repo_root() + "/rules/openclaw.yaml", cg.path(), out_, dir_ + "/agent.log",
+              {"--audit-all", "--env-probes", "host"});
   ASSERT_TRUE(agent.ready()) << agent.log();
   const std::string tool =
       "node -e 'setTimeout(() => { void process.env.OPENAI_API_KEY; JSON.stringify(process.env); "
