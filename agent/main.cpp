@@ -36,8 +36,8 @@ void add_common(CLI::App* cmd, clawfence::app::CommonOptions& c) {
   cmd->add_option("--poll-ms", c.poll_ms, "otherwise read the ring buffer this often (the most an event waits)")
       ->capture_default_str();
   cmd->add_option("--env-probes", c.env_probes,
-                  "which processes get the environment-read probes: judged (per process, those whose role an env rule judges; every watched one without rules), watched (per process, every watched one), host (one probe per library: every process on the host traps), auto (judged where the kernel has uprobe-multi links, Linux 6.6+; else host)")
-      ->check(CLI::IsMember({"auto", "judged", "watched", "host"}))
+                  "which processes get the environment-read probes: host (one probe per library: every process on the host traps), judged (per process, those whose role an env rule judges; every watched one without rules), watched (per process, every watched one); per process, a read before the agent has placed the probe is missed")
+      ->check(CLI::IsMember({"host", "judged", "watched"}))
       ->capture_default_str();
 }
 

@@ -113,13 +113,10 @@ sensor::KernelFeatures probe_or_throw() {
   return f;
 }
 
-// What --env-probes comes to on this kernel: `auto` is `judged` where the kernel has uprobe-multi
-// links (Linux 6.6+), else `host` (per-process perf-event uprobes cost too much to remove).
-std::string env_probe_scope(const CommonOptions& c) {
-  static const bool multi = sensor::uprobe_multi_supported();
-  if (c.env_probes == "auto") return multi ? "judged" : "host";
-  return c.env_probes;
-}
+// What --env-probes asks for. `host` stays the default: probes placed per process are placed by
+// the agent after it reads a process's fork or exec, and a tool that keeps the agent busy (a few
+// hundred processes at once) reads before its probe is there (bench/findings.md).
+std::string env_probe_scope(const CommonOptions& c) { return c.env_probes; }
 
 sensor::SensorOptions sensor_options(const CommonOptions& c, const std::string& attach_cgroup,
                                      const sensor::KernelFeatures& kf) {

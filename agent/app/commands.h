@@ -25,7 +25,7 @@ struct CommonOptions {
   uint32_t wakeup_kib = 64;           // 0: wake the reader for every record (lowest latency)
   uint32_t poll_ms = 5;
   std::string syscall_hooks = "auto";  // auto, tracepoint, fentry
-  std::string env_probes = "auto";     // auto, host, judged, watched: which processes' env reads are probed
+  std::string env_probes = "host";     // host, judged, watched: which processes' env reads are probed
 };
 
 // Where the agent's events go besides the JSON lines. "" switches an output off.

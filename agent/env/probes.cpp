@@ -166,7 +166,7 @@ EnvProbes::Scanned EnvProbes::scan(uint32_t pid) {
       }
       const FileIdentity id = FileIdentity::of(st);
       scanned.insert(id);
-      out.files.emplace_back(id, std::move(fd), path);
+      out.files.emplace_back(id, std::move(fd), path, true);
     }
   }
   for (const Mapping& m : maps) {
@@ -183,7 +183,7 @@ EnvProbes::Scanned EnvProbes::scan(uint32_t pid) {
     }
     const FileIdentity id = FileIdentity::of(st);
     if (!scanned.insert(id).second) continue;
-    out.files.emplace_back(id, std::move(fd), m.path);
+    out.files.emplace_back(id, std::move(fd), m.path, false);
   }
   return out;
 }
@@ -197,11 +197,12 @@ void EnvProbes::process_started(uint32_t pid, bool exec) {
   }
   std::set<FileIdentity> used;
   std::map<FileIdentity, Fd> alone;  // the open files of used objects with probes for this process alone
-  for (auto& [id, fd, path] : found.files) {
+  for (auto& [id, fd, path, is_exe] : found.files) {
     if (!use_object(pid, fd.get(), id, path)) continue;
     used.insert(id);
     const Object& obj = objects_.at(id);
-    if (placement_ == Placement::kPerProcess) remember_ahead(obj, fd.get());
+    // (a program with its own getenv, bash's, is no libc another program's loader maps)
+    if (placement_ == Placement::kPerProcess && !is_exe) remember_ahead(obj, fd.get());
     if (!obj.fallback.empty() || (placement_ == Placement::kPerProcess && !obj.probes.empty()))
       alone.emplace(id, std::move(fd));
   }
@@ -213,7 +214,8 @@ void EnvProbes::learn(uint32_t pid) {
   std::lock_guard<std::mutex> lock(mu_);
   if (placement_ != Placement::kPerProcess) return;
   Scanned found = scan(pid);
-  for (auto& [id, fd, path] : found.files) {
+  for (auto& [id, fd, path, is_exe] : found.files) {
+    if (is_exe) continue;
     const std::shared_ptr<const ElfSymbols> symbols = cache_.lookup(fd.get(), id);
     if (!symbols->elf || !symbols->offset("getenv")) continue;
     Object obj;
@@ -316,7 +318,8 @@ void EnvProbes::settle_links(uint32_t pid, const std::set<FileIdentity>& used,
   // probe stays with the process through an exec (the kernel keeps it for the task and places it
   // when the new program maps the file): one on the libc it mapped waits for its loader, ahead.
   for (PidLink& l : links)
-    if (l.kind == PidLink::kMapped && !used.count(l.id) && !maps_getenv && is_getenv_object(l.id)) l.kind = PidLink::kAhead;
+    if (l.kind == PidLink::kMapped && !used.count(l.id) && !maps_getenv && is_getenv_object(l.id))
+      l.kind = PidLink::kAhead;
   drop([&](const PidLink& l) {
     if (l.kind == PidLink::kMapped) return !used.count(l.id);
     if (l.kind == PidLink::kAhead) return maps_getenv && !used.count(l.id);
@@ -346,7 +349,8 @@ void EnvProbes::settle_links(uint32_t pid, const std::set<FileIdentity>& used,
   if (spdlog::should_log(spdlog::level::trace)) {
     std::string what;
     for (const PidLink& l : links)
-      what += std::string(" ") + l.spec->symbol + (l.kind == PidLink::kAhead ? "(ahead)" : l.kind == PidLink::kFallback ? "(fallback)" : "");
+      what += std::string(" ") + l.spec->symbol +
+              (l.kind == PidLink::kAhead ? "(ahead)" : l.kind == PidLink::kFallback ? "(fallback)" : "");
     spdlog::trace("env probes for pid {}{}: {} objects mapped, getenv {}mapped;{}", pid, exec ? " at exec" : "",
                   used.size(), maps_getenv ? "" : "not ", what.empty() ? " none" : what);
   }

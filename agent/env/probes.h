@@ -197,7 +197,7 @@ class EnvProbes {
     void* ret = nullptr;
   };
   // At most this many getenv objects get probes ahead for a process that maps none yet.
-  static constexpr size_t kAheadMax = 4;
+  static constexpr size_t kAheadMax = 8;
 
   // Whether the file defines a probed symbol; if so the process now uses it.
   bool use_object(uint32_t pid, int fd, const FileIdentity& id, const std::string& path);
@@ -208,7 +208,7 @@ class EnvProbes {
   // its open file, checked against what maps says. Empty when the process is gone.
   struct Scanned {
     bool gone = false;
-    std::vector<std::tuple<FileIdentity, Fd, std::string>> files;  // identity, file, path
+    std::vector<std::tuple<FileIdentity, Fd, std::string, bool>> files;  // identity, file, path, executable
   };
   Scanned scan(uint32_t pid);
   void attach_missing(Object& obj, int fd);

@@ -290,7 +290,7 @@ TEST_F(ConfigTest, BadValuesAndOutOfRangeNumbers) {
   EXPECT_EQ(e.line, 2);
   EXPECT_EQ(e.column, 18);
   e = the_error("sensor:\n  env_probes: all\n");
-  EXPECT_EQ(e.to_string(), "c.yaml:2:15: sensor.env_probes: 'all' is not one of auto, judged, watched, host");
+  EXPECT_EQ(e.to_string(), "c.yaml:2:15: sensor.env_probes: 'all' is not one of host, judged, watched");
   e = the_error("sensor:\n  poll_ms: 5000\n");
   EXPECT_EQ(e.to_string(), "c.yaml:2:12: sensor.poll_ms: 5000 is out of range (1 to 1000)");
   e = the_error("sensor:\n  ringbuf_mib: 24\n");
