@@ -35,9 +35,8 @@ void add_common(CLI::App* cmd, clawfence::app::CommonOptions& c) {
       ->capture_default_str();
   cmd->add_option("--poll-ms", c.poll_ms, "otherwise read the ring buffer this often (the most an event waits)")
       ->capture_default_str();
-  cmd->add_option("--env-probes", c.env_probes,
-                  "which processes get the environment-read probes: host (one probe per library: every process on the host traps), judged (per process, those whose role an env rule judges; every watched one without rules), watched (per process, every watched one); per process, a read before the agent has placed the probe is missed")
-      ->check(CLI::IsMember({"host", "judged", "watched"}))
+  cmd->add_option("--env-probes", c.env_probes, clawfence::app::kEnvProbesHelp)
+      ->check(CLI::IsMember(clawfence::app::kEnvProbeScopes))
       ->capture_default_str();
 }
 

@@ -7,7 +7,7 @@
 #   monitor   `clawfence agent` with the shipped rules (rules/openclaw.yaml) and a site file
 #             approving the mock model and the gateway's port, network hooks on our cgroup
 #   enforce   the same in enforce mode
-#   MODE@P    monitor or enforce with --env-probes P (judged, the default; watched; host)
+#   MODE@P    monitor or enforce with --env-probes P (host, the agent's default; judged; watched)
 #   floor     no agent, but bench/floor's two empty raw_tp programs on sys_enter and sys_exit:
 #             what any syscall tracer costs on a kernel without fentry or BPF LSM (when built)
 # Workloads, each timed from outside the gateway (wall clock, ms):
@@ -117,12 +117,12 @@ done
 
 agent_main="" # the agent itself (agent_pid is its `timeout`)
 agent_start() { # condition (mode, or mode@env_probes) [metrics port]
-  local mode=${1%@*} probes=judged
-  [[ $1 == *@* ]] && probes=${1#*@}
+  local mode=${1%@*} probes=()
+  [[ $1 == *@* ]] && probes=(--env-probes "${1#*@}")
   : > "$work/agent.log"
   rm -rf "$work/audit"
   timeout -s INT -k 10 900 "$CF" agent --config /dev/null --rules "$work/rules-$mode" --cgroup "$cg" --pin never \
-    --env-probes "$probes" --audit-dir "$work/audit" --tail-socket "$work/tail.sock" \
+    "${probes[@]}" --audit-dir "$work/audit" --tail-socket "$work/tail.sock" \
     --metrics-addr "127.0.0.1:${2:-0}" > "$work/agent-$1.jsonl" 2> "$work/agent.log" &
   agent_pid=$!
   started+=("$agent_pid")

@@ -113,11 +113,6 @@ sensor::KernelFeatures probe_or_throw() {
   return f;
 }
 
-// What --env-probes asks for. `host` stays the default: probes placed per process are placed by
-// the agent after it reads a process's fork or exec, and a tool that keeps the agent busy (a few
-// hundred processes at once) reads before its probe is there (bench/findings.md).
-std::string env_probe_scope(const CommonOptions& c) { return c.env_probes; }
-
 sensor::SensorOptions sensor_options(const CommonOptions& c, const std::string& attach_cgroup,
                                      const sensor::KernelFeatures& kf) {
   sensor::SensorOptions o;
@@ -128,7 +123,8 @@ sensor::SensorOptions sensor_options(const CommonOptions& c, const std::string& 
                                                                                              : sensor::SyscallHooks::kFentry;
   o.fallback_to_tracepoints = c.syscall_hooks == "auto";
   o.link_guard = kf.kprobes;
-  o.env_uprobe_multi = env_probe_scope(c) != "host" && sensor::uprobe_multi_supported();
+  o.wake_at_fork = c.env_probes != "host";
+  o.env_uprobe_multi = o.wake_at_fork && sensor::uprobe_multi_supported();
   uint32_t mib = c.ringbuf_mib;
   if (mib == 0 || (mib & (mib - 1)) != 0) throw StartError(1, "--ringbuf-mib must be a power of two");
   o.ringbuf_bytes = mib << 20;
@@ -769,8 +765,8 @@ int run_agent_impl(const AgentOptions& opts) {
   Pipeline pipeline(*sensor, tracker, sink, clock, opts.common.queue_capacity, std::move(engine), reloader);
   pipeline.set_detail(stream_detail(opts.common.detail));
   pipeline.set_guard(&guard);
-  auto env_probes = make_env_probes(*sensor, redactor, env_probe_scope(opts.common));
-  pipeline.set_env_probes(env_probes.get(), env_probe_scope(opts.common) == "judged");
+  auto env_probes = make_env_probes(*sensor, redactor, opts.common.env_probes);
+  pipeline.set_env_probes(env_probes.get(), opts.common.env_probes == "judged");
   // outputs beside the JSON lines: the audit log first, so a record is kept before it is shown
   if (outs.audit) pipeline.add_output(outs.audit.get());
   if (outs.tail) pipeline.add_stream_output(outs.tail.get());
@@ -936,8 +932,8 @@ int run_command_impl(const RunOptions& opts) {
   tracker.set_redactor(&redactor);
   // the key before anything is read: the command's environment and argv are. A command run to
   // see what it does has every process of it probed, whatever its role.
-  const std::string env_scope = env_probe_scope(opts.common) == "judged" ? "watched" : env_probe_scope(opts.common);
-  auto env_probes = make_env_probes(*sensor, redactor, env_scope);
+  auto env_probes =
+      make_env_probes(*sensor, redactor, opts.common.env_probes == "judged" ? "watched" : opts.common.env_probes);
   {
     std::ofstream procs(cg.path() + "/cgroup.procs");
     procs << child << std::endl;

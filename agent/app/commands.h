@@ -28,6 +28,13 @@ struct CommonOptions {
   std::string env_probes = "host";     // host, judged, watched: which processes' env reads are probed
 };
 
+// --env-probes (agent flag and config key, `run` flag): its values and what it says.
+inline const std::vector<std::string> kEnvProbeScopes = {"host", "judged", "watched"};
+inline constexpr const char* kEnvProbesHelp =
+    "which processes get the environment-read probes: host (one probe per library: every process on the host "
+    "traps), judged (per process, those whose role an env rule judges; every watched one without rules), watched "
+    "(per process, every watched one); per process, a read before the agent has placed the probe is missed";
+
 // Where the agent's events go besides the JSON lines. "" switches an output off.
 struct OutputOptions {
   std::string metrics_addr = "127.0.0.1:9464";          // Prometheus /metrics and /healthz

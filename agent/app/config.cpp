@@ -224,9 +224,8 @@ AgentSettings::AgentSettings() {
        "how file and network syscalls are seen: auto (fentry where the kernel has it), tracepoint, fentry; "
        "none observes no syscalls (the guards alone, for benchmarks)",
        &c.syscall_hooks, one_of({"auto", "tracepoint", "fentry", "none"})},
-      {"sensor.env_probes", "--env-probes", "CLAWFENCE_ENV_PROBES", "",
-       "which processes get the environment-read probes: host (one probe per library: every process on the host traps), judged (per process, those whose role an env rule judges; every watched one without rules), watched (per process, every watched one); per process, a read before the agent has placed the probe is missed",
-       &c.env_probes, one_of({"host", "judged", "watched"})},
+      {"sensor.env_probes", "--env-probes", "CLAWFENCE_ENV_PROBES", "", kEnvProbesHelp, &c.env_probes,
+       one_of(kEnvProbeScopes)},
       {"audit.dir", "--audit-dir", "CLAWFENCE_AUDIT_DIR", outputs, "hash-chained audit log directory; \"\" = off",
        &o.audit_dir, any()},
       {"audit.all_events", "--audit-all", "CLAWFENCE_AUDIT_ALL", outputs,

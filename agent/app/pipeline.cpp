@@ -230,15 +230,12 @@ bool Pipeline::env_wanted(const v1::Process& p) const {
 // A watched process's exec: its executable is mapped now, its libraries (libc, libuv, libnode)
 // only once the dynamic loader has run, so it is scanned again a little later. A process's
 // rename may be what made it watched (OpenClaw's gateway, tracked when it names itself
-// "openclaw", long after its exec): it is scanned then too. With probes placed per process, a
-// process of a role no env rule judges gets none (the gateway's own reads cost it nothing), and
-// a probed process's child gets its own as it is forked (the kernel does not copy a process's
-// probes to its child; they stay with the child through its exec).
+// "openclaw", long after its exec): it is scanned then too, and so is a probed process's child
+// (EnvProbes::process_forked). With `judged`, a process of a role no env rule judges gets none.
 void Pipeline::env_events(const v1::Event& ev) {
   const uint32_t pid = ev.process().pid();
   if (ev.kind() == v1::Event::FORK) {
-    if (env_probes_->placement() == env::Placement::kPerProcess && !ev.fork().untracked() && env_wanted(ev.process()))
-      env_probes_->process_started(ev.fork().child_pid());
+    if (!ev.fork().untracked() && env_wanted(ev.process())) env_probes_->process_forked(ev.fork().child_pid());
     return;
   }
   if (ev.kind() == v1::Event::EXEC || ev.kind() == v1::Event::COMM) {

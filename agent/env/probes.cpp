@@ -217,18 +217,22 @@ void EnvProbes::learn(uint32_t pid) {
   for (auto& [id, fd, path, is_exe] : found.files) {
     if (is_exe) continue;
     const std::shared_ptr<const ElfSymbols> symbols = cache_.lookup(fd.get(), id);
-    if (!symbols->elf || !symbols->offset("getenv")) continue;
+    if (!symbols->elf) continue;
     Object obj;
     obj.id = id;
-    for (const EnvProbeSpec& spec : env_probe_specs())
-      if (auto offset = symbols->offset(spec.symbol); offset && !*spec.unless_imports) {
-        Probe p;
-        p.spec = &spec;
-        p.offset = *offset;
-        obj.probes.push_back(p);
-      }
+    add_probes(obj, *symbols);
     remember_ahead(obj, fd.get());
   }
+}
+
+void EnvProbes::process_forked(uint32_t child) {
+  if (placement_ == Placement::kPerProcess) process_started(child);
+}
+
+bool EnvProbes::defines_getenv(const std::vector<Probe>& probes) {
+  for (const Probe& p : probes)
+    if (std::string(p.spec->symbol) == "getenv") return true;
+  return false;
 }
 
 bool EnvProbes::is_getenv_object(const FileIdentity& id) const {
@@ -237,22 +241,14 @@ bool EnvProbes::is_getenv_object(const FileIdentity& id) const {
   return false;
 }
 
+// (per process only: the object's probes are placed per process, none has a link of its own)
 void EnvProbes::remember_ahead(const Object& obj, int fd) {
-  bool getenv = false;
-  for (const Probe& p : obj.probes) getenv |= std::string(p.spec->symbol) == "getenv";
-  if (!getenv) return;
+  if (!defines_getenv(obj.probes)) return;
   auto it = std::find_if(ahead_.begin(), ahead_.end(), [&](const Ahead& a) { return a.id == obj.id; });
   if (it == ahead_.end()) {
-    const int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    if (copy < 0) return;
-    Ahead a{obj.id, std::make_shared<Fd>(copy), {}};
-    for (const Probe& p : obj.probes) {
-      Probe q;
-      q.spec = p.spec;
-      q.offset = p.offset;
-      a.probes.push_back(q);
-    }
-    ahead_.insert(ahead_.begin(), std::move(a));
+    Fd copy(fcntl(fd, F_DUPFD_CLOEXEC, 0));
+    if (!copy.valid()) return;
+    ahead_.insert(ahead_.begin(), Ahead{obj.id, std::move(copy), obj.probes});
     if (ahead_.size() > kAheadMax) ahead_.pop_back();
   } else if (it != ahead_.begin()) {
     std::rotate(ahead_.begin(), it, it + 1);
@@ -302,8 +298,7 @@ void EnvProbes::settle_links(uint32_t pid, const std::set<FileIdentity>& used,
   std::vector<PidLink> before;
   if (exec) before.swap(links);
   bool maps_getenv = false;
-  for (const FileIdentity& id : used)
-    for (const Probe& p : objects_.at(id).probes) maps_getenv |= std::string(p.spec->symbol) == "getenv";
+  for (const FileIdentity& id : used) maps_getenv |= defines_getenv(objects_.at(id).probes);
   auto drop = [&](auto&& unwanted) {
     for (auto it = links.begin(); it != links.end();) {
       if (!unwanted(*it)) {
@@ -342,7 +337,7 @@ void EnvProbes::settle_links(uint32_t pid, const std::set<FileIdentity>& used,
   }
   if (placement_ == Placement::kPerProcess && !maps_getenv)
     for (Ahead& a : ahead_) {
-      const std::string path = "/proc/self/fd/" + std::to_string(a.file->get());
+      const std::string path = "/proc/self/fd/" + std::to_string(a.file.get());
       for (Probe& p : a.probes) place(links, pid, a.id, p, PidLink::kAhead, p.spec->ret, path);
     }
   for (PidLink& l : before) detach_pair(&l.entry, &l.ret);
@@ -362,6 +357,20 @@ void EnvProbes::process_exited(uint32_t pid) {
   release(pid, {}, true);
 }
 
+void EnvProbes::add_probes(Object& obj, const ElfSymbols& symbols) {
+  for (const EnvProbeSpec& spec : env_probe_specs()) {
+    if (auto offset = symbols.offset(spec.symbol)) {
+      Probe p;
+      p.spec = &spec;
+      p.offset = *offset;
+      if (*spec.unless_imports && symbols.imports.count(spec.unless_imports))
+        obj.fallback.push_back(p);
+      else
+        obj.probes.push_back(p);
+    }
+  }
+}
+
 bool EnvProbes::use_object(uint32_t pid, int fd, const FileIdentity& id, const std::string& path) {
   const std::shared_ptr<const ElfSymbols> symbols = cache_.lookup(fd, id);
   if (!symbols->elf) {
@@ -374,17 +383,7 @@ bool EnvProbes::use_object(uint32_t pid, int fd, const FileIdentity& id, const s
   if (inserted) {
     obj.id = id;
     obj.path = path;
-    for (const EnvProbeSpec& spec : env_probe_specs()) {
-      if (auto offset = symbols->offset(spec.symbol)) {
-        Probe p;
-        p.spec = &spec;
-        p.offset = *offset;
-        if (*spec.unless_imports && symbols->imports.count(spec.unless_imports))
-          obj.fallback.push_back(p);
-        else
-          obj.probes.push_back(p);
-      }
-    }
+    add_probes(obj, *symbols);
   }
   obj.users.insert(pid);
   if (placement_ == Placement::kEveryProcess) attach_missing(obj, fd);

@@ -5,16 +5,18 @@
 // uv_os_getenv and node::RealEnvStore::Enumerate. EnvProbes keeps, per object (by file identity,
 // whatever path reached it), the processes it was asked to probe that map it. Two placements:
 //
-//  - per process (the agent's default): each probe is placed for each such process alone (a
+//  - every process (the agent's default, `env_probes: host`): each probe is attached once per
+//    object (pid -1); the programs filter on the tracked-process map in the kernel, and every
+//    process on the host that maps the object takes the trap. The probes stay while a probed
+//    process maps the object.
+//  - per process (`judged`, `watched`): each probe is placed for each such process alone (a
 //    uprobe with a pid: the kernel writes its breakpoint into that process's memory only, at
 //    once or when it maps the file). Every other process, the assistant's gateway and the rest
 //    of the host included, runs getenv untouched: a trap costs ~6 µs on a VM, and the real
 //    gateway reads its environment ~12,000 times in a chat. A process whose scan finds no getenv
 //    mapped yet (its loader has not run) gets its probes ahead on the getenv objects other
-//    probed processes map, so the breakpoint is in place when its loader maps that libc.
-//  - every process: each probe is attached once per object (pid -1); the programs filter on the
-//    tracked-process map in the kernel, and every process on the host that maps the object
-//    takes the trap. The probes stay while a probed process maps the object.
+//    probed processes map, so the breakpoint is in place when its loader maps that libc. A
+//    probe placed after the fact can be outrun (README, Secrets).
 //
 // A file is only ever opened through a link the kernel resolves for the process
 // (/proc/PID/exe, /proc/PID/map_files/START-END) or, failing that, through /proc/PID/root and
@@ -88,6 +90,14 @@ class Fd {
  public:
   explicit Fd(int fd) : fd_(fd) {}
   Fd(Fd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  Fd& operator=(Fd&& o) noexcept {
+    if (this != &o) {
+      if (fd_ >= 0) close(fd_);
+      fd_ = o.fd_;
+      o.fd_ = -1;
+    }
+    return *this;
+  }
   ~Fd() {
     if (fd_ >= 0) close(fd_);
   }
@@ -146,6 +156,10 @@ class EnvProbes {
   // a dlopen; a scan of a process that is gone is its exit.
   // `exec`: the scan follows an exec (a probe placed for the process before is placed anew).
   void process_started(uint32_t pid, bool exec = false);
+  // Per process: `child` was forked by a probed process. The kernel does not copy a process's
+  // probes to its child (they stay with the child through its exec): it is scanned as it
+  // starts. Nothing to do when every process has the probes.
+  void process_forked(uint32_t child);
   // The process is gone (or no longer watched): objects it was the last user of are detached.
   void process_exited(uint32_t pid);
   // Per process: remembers the getenv objects `pid` maps (the agent's own libc, at start) to
@@ -183,7 +197,7 @@ class EnvProbes {
   // whose loader has not mapped its libc yet gets probes ahead on these.
   struct Ahead {
     FileIdentity id;
-    std::shared_ptr<Fd> file;
+    Fd file;
     std::vector<Probe> probes;
   };
   // A probe placed for one process: one of its objects' probes (per process), one placed ahead
@@ -199,6 +213,9 @@ class EnvProbes {
   // At most this many getenv objects get probes ahead for a process that maps none yet.
   static constexpr size_t kAheadMax = 8;
 
+  // The probes a file with `symbols` gets: its `probes`, and its `fallback` ones.
+  static void add_probes(Object& obj, const ElfSymbols& symbols);
+  static bool defines_getenv(const std::vector<Probe>& probes);
   // Whether the file defines a probed symbol; if so the process now uses it.
   bool use_object(uint32_t pid, int fd, const FileIdentity& id, const std::string& path);
   // Per process: `obj` (open as `fd`) is the most recently mapped getenv object.

@@ -35,6 +35,7 @@ class BoundedQueue {
   // counted. Returns how many were dropped; `items` is left empty.
   template <typename Container>
   size_t push_all(Container& items) {
+    if (items.empty()) return 0;
     size_t dropped = 0;
     {
       std::lock_guard<std::mutex> lock(mu_);

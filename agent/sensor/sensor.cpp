@@ -413,6 +413,7 @@ void Sensor::open_and_configure(const SensorOptions& opts) {
   skel_->rodata->cf_scope_cgroup = opts.scope_cgroup_id;
   skel_->rodata->cf_scope_level = opts.scope_level;
   skel_->rodata->cf_wakeup_bytes = opts.wakeup_bytes;
+  skel_->rodata->cf_fork_wakeup = opts.wake_at_fork;
   skel_->rodata->cf_env_window_ns = opts.env_fold_window_ns;
   // With batched wakeups the reader's poll timeout is what bounds an event's delay.
   poll_ms_ = opts.wakeup_bytes ? static_cast<int>(opts.poll_ms) : 100;

@@ -72,6 +72,9 @@ struct SensorOptions {
   // attach_uprobe_multi), for probes placed per process; they can then not be attached through
   // perf events. Only where the kernel has them (uprobe_multi_supported).
   bool env_uprobe_multi = false;
+  // Wake the reader at each fork record (environment probes placed per process: a child's are
+  // placed at its fork), not only once wakeup_bytes are waiting.
+  bool wake_at_fork = false;
 };
 
 // Whether the kernel has BPF uprobe-multi links (Linux 6.6+, with a pid filter).

@@ -52,6 +52,9 @@ const volatile __u32 cf_scope_level CF_SHARED = 0;
  * the rest of a tracked open; the reader polls on a short timer for the rest.
  */
 const volatile __u32 cf_wakeup_bytes CF_SHARED = 0;
+/* Wake the reader at a fork record too: environment probes placed per process are placed for a
+ * child as the agent reads its fork (the exec record always wakes it). */
+const volatile __u32 cf_fork_wakeup CF_SHARED = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -237,9 +240,9 @@ static __always_inline void cf_output(void *rec, __u64 size)
 	cf_output_flags(rec, size, cf_wakeup_flags());
 }
 
-/* The same, waking the reader now whatever is waiting: for the record that ends an exec, after
- * which the agent places the new program's environment probes (the sooner, the fewer of its
- * first reads go unseen). */
+/* The same, waking the reader now whatever is waiting: for the record that ends an exec (and,
+ * with cf_fork_wakeup, a fork), after which the agent places the process's environment probes
+ * (the sooner, the fewer of its first reads go unseen). */
 static __always_inline void cf_output_now(void *rec, __u64 size)
 {
 	cf_output_flags(rec, size, cf_wakeup_bytes ? BPF_RB_FORCE_WAKEUP : 0);

@@ -60,8 +60,11 @@ int BPF_PROG(cf_fork, struct task_struct *parent, struct task_struct *child)
 	rec.hdr.size = sizeof(rec);
 	rec.child_tgid = ctgid;
 	rec.child_start_ns = BPF_CORE_READ(child, start_boottime);
-	/* woken now: the agent places the child's environment probes before it gets far */
-	cf_output_now(&rec, sizeof(rec));
+	/* with probes per process, woken now: the agent places the child's before it gets far */
+	if (cf_fork_wakeup)
+		cf_output_now(&rec, sizeof(rec));
+	else
+		cf_output(&rec, sizeof(rec));
 	return 0;
 }
 
